@@ -1,6 +1,8 @@
 module github.com/callrec/callrec
 
-go 1.26
+go 1.26.0
+
+require github.com/nyaruka/phonenumbers v1.8.1
 
 require (
 	github.com/andybalholm/brotli v1.1.0 // indirect
@@ -26,7 +28,6 @@ require (
 	github.com/mattn/go-runewidth v0.0.16 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
-	github.com/nyaruka/phonenumbers v1.8.1 // indirect
 	github.com/oklog/ulid/v2 v2.1.2 // indirect
 	github.com/percipia/eslgo v1.5.2 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
