@@ -1,0 +1,135 @@
+package dialplan
+
+// Direction is the kind of call as the rendered dialplan marked it.
+type Direction string
+
+// The call directions. The rendered dialplan marks inbound DDI entries as inbound and sets
+// VarDirection=outbound|internal on the calls a user places.
+const (
+	DirectionInbound  Direction = "inbound"  // an external caller to a DDI of the platform
+	DirectionOutbound Direction = "outbound" // a user to an external number
+	DirectionInternal Direction = "internal" // a user to another user
+)
+
+// RecordMode is a DDI's record_calls setting (SPEC.md §2).
+type RecordMode string
+
+// The DDI recording modes. The zero value "" behaves as RecordNone (the SPEC default).
+const (
+	RecordNone     RecordMode = "none"
+	RecordInbound  RecordMode = "inbound"
+	RecordOutbound RecordMode = "outbound"
+	RecordAll      RecordMode = "all"
+)
+
+// Valid reports whether m is one of the four modes (the store may use it to validate input).
+func (m RecordMode) Valid() bool {
+	switch m {
+	case RecordNone, RecordInbound, RecordOutbound, RecordAll:
+		return true
+	}
+	return false
+}
+
+// records reports whether mode m records a call of direction d.
+func (m RecordMode) records(d Direction) bool {
+	switch m {
+	case RecordAll:
+		return d == DirectionInbound || d == DirectionOutbound
+	case RecordInbound:
+		return d == DirectionInbound
+	case RecordOutbound:
+		return d == DirectionOutbound
+	}
+	return false
+}
+
+// OnDemandMode is a company's on_demand setting (SPEC.md §2, §3.2).
+type OnDemandMode string
+
+// The on-demand modes. The zero value "" behaves as OnDemandDisabled (the SPEC default).
+const (
+	OnDemandDisabled OnDemandMode = "disabled" // no trigger works
+	OnDemandKey      OnDemandMode = "key"      // Record key SIP INFO and frustrated blind transfer
+	OnDemandKeyDTMF  OnDemandMode = "key_dtmf" // the above plus the DTMF code (digits are inspected)
+)
+
+// Valid reports whether m is one of the three modes (the store may use it to validate input).
+func (m OnDemandMode) Valid() bool {
+	switch m {
+	case OnDemandDisabled, OnDemandKey, OnDemandKeyDTMF:
+		return true
+	}
+	return false
+}
+
+// DDIRule is the part of a stored DDI the policy needs. Number is the stored E.164 number.
+// CompanyID, when set, must match the call's company, or the DDI is not used for recording.
+type DDIRule struct {
+	ID, Number   string
+	CompanyID    string
+	Record       RecordMode
+	Announcement string // FreeSWITCH playback string; see ValidAnnouncement
+}
+
+// CompanyRule is the part of a stored company the policy needs. Code is the on-demand code
+// (1–3 digits, without the leading '*'); see ValidCode.
+type CompanyRule struct {
+	ID       string
+	OnDemand OnDemandMode
+	Code     string
+	Stereo   bool
+}
+
+// UserRule is the part of a stored phone user the policy needs.
+type UserRule struct {
+	ID, Extension, SIPUser string
+	CompanyID              string
+}
+
+// Facts is what the call controller knows about a call when it asks for a Plan. Raw values are
+// taken as FreeSWITCH reported them: Decide normalises and sanitises them.
+type Facts struct {
+	// Direction as marked by the rendered dialplan (inbound entry, or VarDirection on user calls).
+	Direction Direction
+	// Destination is Caller-Destination-Number (raw).
+	Destination string
+	// Caller is Caller-Caller-ID-Number (raw).
+	Caller string
+	// OutgoingDDI (outbound calls) is VarOutgoingDDI, else effective_caller_id_number, else
+	// Caller-Caller-ID-Number: the controller picks, Decide normalises.
+	OutgoingDDI string
+	// DDI is the DDI the call uses (inbound: the destination; outbound: the outgoing DDI), if known.
+	DDI *DDIRule
+	// User is the identified user of the controlled leg (outbound and internal calls), if known.
+	User *UserRule
+	// Callee is the user whose extension the destination reaches, if the controller found one.
+	// An outbound call with a Callee is an internal call.
+	Callee *UserRule
+	// Company is the company of the call (from the DDI inbound, from the user otherwise), if known.
+	Company *CompanyRule
+	// DefaultCountry (ISO 3166 alpha-2) lets national numbers normalise to E.164.
+	DefaultCountry string
+	// TransferContext is the FreeSWITCH context fsconf renders for the on-demand code extension;
+	// empty means DefaultTransferContext.
+	TransferContext string
+}
+
+// Var is one channel variable to set on a leg. Name and Value are always safe tokens (no CR, LF,
+// spaces or other control characters).
+type Var struct {
+	Name, Value string
+}
+
+// Names shared with fsconf (which renders them) and esl (which reads or sets them).
+const (
+	// VarDirection is set by the rendered dialplan on user calls: "outbound" or "internal".
+	VarDirection = "callrec_direction"
+	// VarOutgoingDDI is set by the rendered dialplan when the route knows the outgoing DDI.
+	VarOutgoingDDI = "callrec_outgoing_ddi"
+	// VarRecPrefix names mod_sofia's INFO recordings: the profile's record-template starts with
+	// ${callrec_rec_prefix} (see RecPrefix, ParseRecPrefix).
+	VarRecPrefix = "callrec_rec_prefix"
+	// DefaultTransferContext is the context of the on-demand code extension when Facts names none.
+	DefaultTransferContext = "callrec_transfer"
+)
