@@ -1,0 +1,454 @@
+// Package store holds callrec's domain entities (brands, companies, DDIs, users, API tokens,
+// recordings, work-queue jobs), their validation, one error vocabulary (Error, E* codes) and
+// their persistence in an embedded bbolt file: secondary indexes kept in the same transaction
+// as the rows, newest-first cursor pages of recordings, a durable work queue for the audio
+// worker, hot backup and a schema migration runner.
+//
+// The call path never waits on disk for a decision: DB.Rules returns an immutable in-memory
+// snapshot rebuilt after every committed admin write. Call-path writes (recordings) go
+// through bbolt's Batch so that many concurrent calls share one fsync.
+//
+// Every error returned by this package carries a code readable with ErrorCode (EINVALID with
+// a Field, ENOTFOUND, ECONFLICT, ESCHEMA, EINTERNAL for anything else).
+package store
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/callrec/callrec/e164"
+)
+
+// Company on-demand modes (Company.OnDemand), SPEC §2.
+const (
+	OnDemandDisabled = "disabled" // default: no on-demand recording
+	OnDemandKey      = "key"      // Record key SIP INFO and frustrated blind transfer
+	OnDemandKeyDTMF  = "key_dtmf" // also the DTMF code
+)
+
+// DDI recording modes (DDI.RecordCalls), SPEC §2.
+const (
+	RecordNone     = "none" // default
+	RecordInbound  = "inbound"
+	RecordOutbound = "outbound"
+	RecordAll      = "all"
+)
+
+// Token roles (Token.Role), SPEC §1.
+const (
+	RolePlatform     = "platform"
+	RoleBrand        = "brand"
+	RoleCompanyAdmin = "company_admin"
+	RoleUser         = "user"
+)
+
+// Recording types (Recording.Type).
+const (
+	TypeDDI      = "ddi"
+	TypeOnDemand = "ondemand"
+)
+
+// Recording triggers (Recording.Trigger).
+const (
+	TriggerDDI      = "ddi"
+	TriggerKey      = "key"
+	TriggerDTMF     = "dtmf"
+	TriggerTransfer = "transfer"
+)
+
+// Call directions (Recording.Direction).
+const (
+	DirectionInbound  = "inbound"
+	DirectionOutbound = "outbound"
+	DirectionInternal = "internal"
+)
+
+// Recording states (Recording.State): recording → processing → ready | failed; discarded at any time.
+const (
+	StateRecording  = "recording"
+	StateProcessing = "processing"
+	StateReady      = "ready"
+	StateFailed     = "failed"
+	StateDiscarded  = "discarded"
+)
+
+// Limits on free-text fields.
+const (
+	MaxNameLen         = 200
+	MaxAnnouncementLen = 512
+	MaxPartyLen        = 128 // caller, callee, recorder, call_id
+)
+
+// Brand is a reseller: it owns companies. SIPDomain (optional, unique when set, lower case)
+// is the SIP domain of the brand's users; a call's sip_from_host picks the brand with it.
+type Brand struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	SIPDomain string `json:"sip_domain,omitempty"`
+}
+
+// Validate reports the first invalid field as an EINVALID error. Anyone may call it.
+func (b *Brand) Validate() error {
+	if err := validName("name", b.Name, true); err != nil {
+		return err
+	}
+	if b.SIPDomain != "" && !validDomain(b.SIPDomain) {
+		return Invalid("sip_domain", "must be a lower-case DNS name")
+	}
+	return nil
+}
+
+// Company is a customer of a brand, with its recording policy.
+type Company struct {
+	ID                    string `json:"id"`
+	BrandID               string `json:"brand_id"`
+	Name                  string `json:"name"`
+	OnDemand              string `json:"on_demand"`
+	OnDemandCode          string `json:"on_demand_code"`
+	AllowRecordingRemoval *bool  `json:"allow_recording_removal"`
+	Stereo                bool   `json:"stereo"`
+	RetentionDays         int    `json:"retention_days"`
+	QuotaMB               int    `json:"quota_mb"`
+}
+
+// RemovalAllowed reports AllowRecordingRemoval with its default (true when unset).
+func (c *Company) RemovalAllowed() bool {
+	return c.AllowRecordingRemoval == nil || *c.AllowRecordingRemoval
+}
+
+// Validate reports the first invalid field as an EINVALID error. Anyone may call it.
+func (c *Company) Validate() error {
+	if c.BrandID == "" {
+		return Invalid("brand_id", "required")
+	}
+	if err := validName("name", c.Name, true); err != nil {
+		return err
+	}
+	switch c.OnDemand {
+	case OnDemandDisabled, OnDemandKey, OnDemandKeyDTMF:
+	default:
+		return Invalid("on_demand", "must be one of disabled, key, key_dtmf")
+	}
+	if c.OnDemandCode != "" && !reCode.MatchString(c.OnDemandCode) {
+		return Invalid("on_demand_code", "must be 1 to 3 digits")
+	}
+	if c.OnDemand != OnDemandDisabled && c.OnDemandCode == "" {
+		return Invalid("on_demand_code", "required when on_demand is not disabled")
+	}
+	if c.RetentionDays < 0 {
+		return Invalid("retention_days", "must not be negative")
+	}
+	if c.QuotaMB < 0 {
+		return Invalid("quota_mb", "must not be negative")
+	}
+	return nil
+}
+
+// normalize fills defaults and strips a leading '*' from the code.
+func (c *Company) normalize() {
+	c.Name = strings.TrimSpace(c.Name)
+	if c.OnDemand == "" {
+		c.OnDemand = OnDemandDisabled
+	}
+	c.OnDemandCode = strings.TrimPrefix(strings.TrimSpace(c.OnDemandCode), "*")
+	if c.AllowRecordingRemoval == nil {
+		t := true
+		c.AllowRecordingRemoval = &t
+	}
+}
+
+// DDI is a public number of a company and its automatic recording mode.
+type DDI struct {
+	ID           string `json:"id"`
+	CompanyID    string `json:"company_id"`
+	Number       string `json:"number"`
+	RecordCalls  string `json:"record_calls"`
+	Announcement string `json:"announcement,omitempty"`
+}
+
+// Validate reports the first invalid field as an EINVALID error. Number must already be in
+// E.164 form (CreateDDI/UpdateDDI normalise it first). Anyone may call it.
+func (d *DDI) Validate() error {
+	if d.CompanyID == "" {
+		return Invalid("company_id", "required")
+	}
+	if !e164.IsE164(d.Number) {
+		return Invalid("number", "must be an E.164 number like +34911234567")
+	}
+	switch d.RecordCalls {
+	case RecordNone, RecordInbound, RecordOutbound, RecordAll:
+	default:
+		return Invalid("record_calls", "must be one of none, inbound, outbound, all")
+	}
+	return validAnnouncement(d.Announcement)
+}
+
+// validAnnouncement accepts FreeSWITCH playback strings such as `/path/file.wav`,
+// `$${sounds_dir}/x.wav` or `tone_stream://%(200,0,800);loops=1` but nothing that could break a
+// command line: no spaces, CR, LF, NUL or other control characters (DESIGN.md "Rules").
+func validAnnouncement(s string) error {
+	if len(s) > MaxAnnouncementLen {
+		return Invalid("announcement", "at most %d bytes", MaxAnnouncementLen)
+	}
+	if !utf8.ValidString(s) {
+		return Invalid("announcement", "must be UTF-8")
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return Invalid("announcement", "must not contain spaces or control characters")
+		}
+	}
+	return nil
+}
+
+// User is a phone user of a company.
+type User struct {
+	ID        string `json:"id"`
+	CompanyID string `json:"company_id"`
+	Name      string `json:"name"`
+	Extension string `json:"extension"`
+	SIPUser   string `json:"sip_user"`
+	Email     string `json:"email,omitempty"`
+}
+
+// Validate reports the first invalid field as an EINVALID error. Anyone may call it.
+func (u *User) Validate() error {
+	if u.CompanyID == "" {
+		return Invalid("company_id", "required")
+	}
+	if err := validName("name", u.Name, false); err != nil {
+		return err
+	}
+	if !reExtension.MatchString(u.Extension) {
+		return Invalid("extension", "must be 2 to 10 digits")
+	}
+	if !reSIPUser.MatchString(u.SIPUser) {
+		return Invalid("sip_user", "must be 1 to 64 characters of A-Z a-z 0-9 _ . -")
+	}
+	if u.Email != "" {
+		a, err := mail.ParseAddress(u.Email)
+		if err != nil || a.Address != u.Email {
+			return Invalid("email", "must be a plain e-mail address")
+		}
+	}
+	return nil
+}
+
+// Token is an API credential. Only Hash (SHA-256 of the secret) is stored; the secret is shown
+// once by whoever created it. The scope ids depend on Role: brand needs BrandID; company_admin
+// needs CompanyID (CreateToken fills BrandID); user needs UserID (CreateToken fills CompanyID
+// and BrandID).
+type Token struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	BrandID    string     `json:"brand_id,omitempty"`
+	CompanyID  string     `json:"company_id,omitempty"`
+	UserID     string     `json:"user_id,omitempty"`
+	Hash       []byte     `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Validate reports the first invalid field as an EINVALID error. Anyone may call it.
+func (t *Token) Validate() error {
+	if err := validName("name", t.Name, false); err != nil {
+		return err
+	}
+	switch t.Role {
+	case RolePlatform:
+	case RoleBrand:
+		if t.BrandID == "" {
+			return Invalid("brand_id", "required for role brand")
+		}
+	case RoleCompanyAdmin:
+		if t.CompanyID == "" {
+			return Invalid("company_id", "required for role company_admin")
+		}
+	case RoleUser:
+		if t.UserID == "" {
+			return Invalid("user_id", "required for role user")
+		}
+	default:
+		return Invalid("role", "must be one of platform, brand, company_admin, user")
+	}
+	if len(t.Hash) != 32 {
+		return Invalid("hash", "must be a SHA-256 hash (see NewTokenSecret)")
+	}
+	return nil
+}
+
+// Recording is one recorded stretch of a call. WAVPath and MP3Path are internal (never in JSON).
+type Recording struct {
+	ID         string     `json:"id"`
+	CompanyID  string     `json:"company_id"`
+	CallID     string     `json:"call_id"`
+	Type       string     `json:"type"`
+	Trigger    string     `json:"trigger"`
+	Direction  string     `json:"direction"`
+	DDIID      string     `json:"ddi_id,omitempty"`
+	UserID     string     `json:"user_id,omitempty"`
+	Recorder   string     `json:"recorder"`
+	Caller     string     `json:"caller"`
+	Callee     string     `json:"callee"`
+	StartedAt  time.Time  `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	DurationMS int64      `json:"duration_ms"`
+	State      string     `json:"state"`
+	FileName   string     `json:"file_name"`
+	FileSize   int64      `json:"file_size"`
+	MIME       string     `json:"mime,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	WAVPath    string     `json:"-"`
+	MP3Path    string     `json:"-"`
+}
+
+// Validate reports the first invalid field as an EINVALID error. Anyone may call it.
+func (r *Recording) Validate() error {
+	if r.CompanyID == "" {
+		return Invalid("company_id", "required")
+	}
+	switch r.Type {
+	case TypeDDI:
+		if r.Trigger != TriggerDDI {
+			return Invalid("trigger", "a ddi recording has trigger ddi")
+		}
+	case TypeOnDemand:
+		switch r.Trigger {
+		case TriggerKey, TriggerDTMF, TriggerTransfer:
+		default:
+			return Invalid("trigger", "an ondemand recording has trigger key, dtmf or transfer")
+		}
+	default:
+		return Invalid("type", "must be ddi or ondemand")
+	}
+	switch r.Direction {
+	case DirectionInbound, DirectionOutbound, DirectionInternal:
+	default:
+		return Invalid("direction", "must be one of inbound, outbound, internal")
+	}
+	if !validState(r.State) {
+		return Invalid("state", "must be one of recording, processing, ready, failed, discarded")
+	}
+	for _, f := range []struct{ name, v string }{{"call_id", r.CallID}, {"recorder", r.Recorder}, {"caller", r.Caller}, {"callee", r.Callee}} {
+		if len(f.v) > MaxPartyLen || hasControl(f.v) {
+			return Invalid(f.name, "at most %d bytes without control characters", MaxPartyLen)
+		}
+	}
+	if r.StartedAt.IsZero() {
+		return Invalid("started_at", "required")
+	}
+	if r.EndedAt != nil && r.EndedAt.Before(r.StartedAt) {
+		return Invalid("ended_at", "before started_at")
+	}
+	if r.DurationMS < 0 {
+		return Invalid("duration_ms", "must not be negative")
+	}
+	if r.FileSize < 0 {
+		return Invalid("file_size", "must not be negative")
+	}
+	return nil
+}
+
+// DownloadName returns the download file name `YYYYmmddHHMMSS_<type>-<recorder>_<caller>_<callee>.mp3`
+// (StartedAt in UTC; characters outside [A-Za-z0-9+._-] in the parts become `_`).
+func (r Recording) DownloadName() string {
+	return fmt.Sprintf("%s_%s-%s_%s_%s.mp3", r.StartedAt.UTC().Format("20060102150405"),
+		safePart(r.Type), safePart(r.Recorder), safePart(r.Caller), safePart(r.Callee))
+}
+
+func safePart(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	b := []byte(s)
+	out := make([]byte, 0, len(b))
+	for _, r := range s {
+		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '.' || r == '_' || r == '-') {
+			out = append(out, byte(r))
+		} else {
+			out = append(out, '_')
+		}
+	}
+	return string(out)
+}
+
+// RecordingResult is what the audio worker reports to CompleteRecording.
+type RecordingResult struct {
+	MP3Path    string
+	DurationMS int64
+	FileSize   int64
+	MIME       string // default "audio/mpeg"
+}
+
+// Job is a unit of durable work for the audio worker: encode RecordingID's WAV to MP3.
+type Job struct {
+	ID          string    `json:"id"`
+	RecordingID string    `json:"recording_id"`
+	WAVPath     string    `json:"wav_path"`
+	Attempts    int       `json:"attempts"`
+	NotBefore   time.Time `json:"not_before"`
+	LeaseUntil  time.Time `json:"lease_until"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+var (
+	reCode      = regexp.MustCompile(`^[0-9]{1,3}$`)
+	reExtension = regexp.MustCompile(`^[0-9]{2,10}$`)
+	reSIPUser   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	reLabel     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+func validState(s string) bool {
+	switch s {
+	case StateRecording, StateProcessing, StateReady, StateFailed, StateDiscarded:
+		return true
+	}
+	return false
+}
+
+func validName(field, s string, required bool) error {
+	if required && strings.TrimSpace(s) == "" {
+		return Invalid(field, "required")
+	}
+	if len(s) > MaxNameLen || !utf8.ValidString(s) || hasControl(s) {
+		return Invalid(field, "at most %d bytes of UTF-8 without control characters", MaxNameLen)
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func validDomain(s string) bool {
+	if len(s) > 253 || !strings.Contains(s, ".") && s != "localhost" {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if !reLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// NormalizeNumber returns raw in E.164 form using package e164 (national numbers need
+// defaultCountry, e.g. "ES"). Anyone may call it; a refused number is an EINVALID error on
+// field "number".
+func NormalizeNumber(raw, defaultCountry string) (string, error) {
+	n, err := e164.Normalize(raw, defaultCountry)
+	if err != nil {
+		return "", &Error{Code: EINVALID, Field: "number", Message: err.Error()}
+	}
+	return n, nil
+}

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes: the one vocabulary every store call speaks. The web adapter maps them to HTTP
+// statuses in one place (EINVALID 400, ENOTFOUND 404, ECONFLICT 409, EFORBIDDEN 403/404,
+// EINTERNAL and ESCHEMA 500); the call path treats any error as "proceed unrecorded".
+const (
+	EINVALID   = "invalid"   // a field failed validation; Error.Field names it (JSON name)
+	ENOTFOUND  = "not_found" // the object does not exist
+	ECONFLICT  = "conflict"  // uniqueness or a dependent object; Error.Field names the field when there is one
+	EFORBIDDEN = "forbidden" // the operation is not allowed for this object
+	EINTERNAL  = "internal"  // anything else: disk, encoding, bugs
+	ESCHEMA    = "schema"    // the database was written by a newer callrec (a newer schema version)
+)
+
+// Error is the store's domain error. Field holds the JSON name of the offending field for
+// EINVALID and ECONFLICT errors; Message is safe to show to an API client.
+type Error struct {
+	Code    string
+	Field   string
+	Message string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("store %s: %s: %s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("store %s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with code and a formatted message. Anyone may call it.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns an EINVALID *Error naming field (its JSON name). Anyone may call it.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Conflict returns an ECONFLICT *Error naming field (may be ""). Anyone may call it.
+func Conflict(field, format string, args ...any) *Error {
+	return &Error{Code: ECONFLICT, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound returns an ENOTFOUND *Error. Anyone may call it.
+func NotFound(format string, args ...any) *Error {
+	return &Error{Code: ENOTFOUND, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the *Error inside err (through wrapping), "" for a nil err and
+// EINTERNAL for any other error.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorField returns the Field of the *Error inside err, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
+// ErrorMessage returns the client-safe message of the *Error inside err, "" for nil, and
+// "Internal error." for any other error (its text may reveal paths and must be logged instead).
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error."
+}
+
+// ErrLocked is wrapped by Open when another process holds the database file.
+var ErrLocked = errors.New("database is locked by another process")
+
+// ErrCorrupt is wrapped by Open when the file is not a readable bbolt database.
+var ErrCorrupt = errors.New("database file is corrupt or not a callrec database")

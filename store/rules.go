@@ -1,0 +1,200 @@
+package store
+
+import (
+	"sort"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Rules is an immutable in-memory snapshot of the call-relevant admin data (brands, companies,
+// DDIs, users). The call path (esl, dialplan) reads it without touching disk; DB.Rules returns
+// the current one. Values returned are copies; a Rules never changes after it is published.
+type Rules struct {
+	version       uint64
+	brands        map[string]Brand
+	brandByDomain map[string]string
+	companies     map[string]Company
+	ddis          map[string]DDI
+	ddiByNumber   map[string]string
+	users         map[string]User
+	userBySIP     map[string]string   // brand|sip_user -> user id
+	usersBySIP    map[string][]string // sip_user -> user ids (platform-wide)
+	userByExt     map[string]string   // company|extension -> user id
+	codes         []CodeInUse
+}
+
+// CodeInUse is the on-demand code of one company whose on_demand is not disabled.
+type CodeInUse struct {
+	Code      string
+	CompanyID string
+}
+
+// Rules returns the current snapshot (never nil once Open succeeded). Any goroutine may call it;
+// hold on to the result only for one decision so that admin changes take effect.
+func (db *DB) Rules() *Rules { return db.rules.Load() }
+
+func buildRules(tx *bolt.Tx, version uint64) (*Rules, error) {
+	r := &Rules{
+		version:       version,
+		brands:        map[string]Brand{},
+		brandByDomain: map[string]string{},
+		companies:     map[string]Company{},
+		ddis:          map[string]DDI{},
+		ddiByNumber:   map[string]string{},
+		users:         map[string]User{},
+		userBySIP:     map[string]string{},
+		usersBySIP:    map[string][]string{},
+		userByExt:     map[string]string{},
+	}
+	err := forEachJSON(tx, bBrands, func(b *Brand) error {
+		r.brands[b.ID] = *b
+		if b.SIPDomain != "" {
+			r.brandByDomain[b.SIPDomain] = b.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = forEachJSON(tx, bCompanies, func(c *Company) error {
+		r.companies[c.ID] = *c
+		if c.OnDemand != OnDemandDisabled && c.OnDemandCode != "" {
+			r.codes = append(r.codes, CodeInUse{Code: c.OnDemandCode, CompanyID: c.ID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(r.codes, func(i, j int) bool {
+		if r.codes[i].Code != r.codes[j].Code {
+			return r.codes[i].Code < r.codes[j].Code
+		}
+		return r.codes[i].CompanyID < r.codes[j].CompanyID
+	})
+	err = forEachJSON(tx, bDDIs, func(d *DDI) error {
+		r.ddis[d.ID] = *d
+		r.ddiByNumber[d.Number] = d.ID
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = forEachJSON(tx, bUsers, func(u *User) error {
+		r.users[u.ID] = *u
+		r.userBySIP[join(r.companies[u.CompanyID].BrandID, u.SIPUser)] = u.ID
+		r.usersBySIP[u.SIPUser] = append(r.usersBySIP[u.SIPUser], u.ID)
+		r.userByExt[join(u.CompanyID, u.Extension)] = u.ID
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Version increases with every published snapshot; equal versions mean equal contents.
+func (r *Rules) Version() uint64 { return r.version }
+
+func cloneCompany(c Company) Company {
+	if c.AllowRecordingRemoval != nil {
+		v := *c.AllowRecordingRemoval
+		c.AllowRecordingRemoval = &v
+	}
+	return c
+}
+
+// Company returns the company with id.
+func (r *Rules) Company(id string) (Company, bool) {
+	c, ok := r.companies[id]
+	return cloneCompany(c), ok
+}
+
+// Brand returns the brand with id.
+func (r *Rules) Brand(id string) (Brand, bool) {
+	b, ok := r.brands[id]
+	return b, ok
+}
+
+// BrandBySIPDomain returns the brand whose sip_domain is domain (case-insensitive).
+func (r *Rules) BrandBySIPDomain(domain string) (Brand, bool) {
+	id, ok := r.brandByDomain[strings.ToLower(domain)]
+	if !ok {
+		return Brand{}, false
+	}
+	return r.brands[id], true
+}
+
+// DDI returns the DDI with id and its company.
+func (r *Rules) DDI(id string) (DDI, Company, bool) {
+	d, ok := r.ddis[id]
+	if !ok {
+		return DDI{}, Company{}, false
+	}
+	c, ok := r.Company(d.CompanyID)
+	return d, c, ok
+}
+
+// DDIByNumber returns the DDI whose number is number (E.164 exactly, e.g. "+34911234567") and
+// its company.
+func (r *Rules) DDIByNumber(number string) (DDI, Company, bool) {
+	id, ok := r.ddiByNumber[number]
+	if !ok {
+		return DDI{}, Company{}, false
+	}
+	return r.DDI(id)
+}
+
+// User returns the user with id and its company.
+func (r *Rules) User(id string) (User, Company, bool) {
+	u, ok := r.users[id]
+	if !ok {
+		return User{}, Company{}, false
+	}
+	c, ok := r.Company(u.CompanyID)
+	return u, c, ok
+}
+
+// UserBySIP finds the user behind a channel: when a brand has sip_domain == domain
+// (case-insensitive) the user must belong to that brand; otherwise the one user whose sip_user
+// is unique on the whole platform (ambiguous names match nobody).
+func (r *Rules) UserBySIP(domain, sipUser string) (User, Company, bool) {
+	if bid, ok := r.brandByDomain[strings.ToLower(domain)]; ok {
+		id, ok := r.userBySIP[join(bid, sipUser)]
+		if !ok {
+			return User{}, Company{}, false
+		}
+		return r.User(id)
+	}
+	if ids := r.usersBySIP[sipUser]; len(ids) == 1 {
+		return r.User(ids[0])
+	}
+	return User{}, Company{}, false
+}
+
+// UserByExtension returns the user of companyID with extension ext.
+func (r *Rules) UserByExtension(companyID, ext string) (User, bool) {
+	id, ok := r.userByExt[join(companyID, ext)]
+	if !ok {
+		return User{}, false
+	}
+	return r.users[id], true
+}
+
+// OnDemandCodes returns, sorted by code then company id, the code of every company whose
+// on_demand is not disabled (one entry per company; companies may share a code). For fsconf.
+func (r *Rules) OnDemandCodes() []CodeInUse {
+	return append([]CodeInUse(nil), r.codes...)
+}
+
+// DistinctOnDemandCodes returns the sorted distinct codes of OnDemandCodes.
+func (r *Rules) DistinctOnDemandCodes() []string {
+	var out []string
+	for _, c := range r.codes {
+		if len(out) == 0 || out[len(out)-1] != c.Code {
+			out = append(out, c.Code)
+		}
+	}
+	return out
+}
