@@ -1,0 +1,162 @@
+package audio
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/braheezy/shine-mp3/pkg/mp3"
+)
+
+// NewShineEncoder returns the pure-Go MP3 encoder (github.com/braheezy/
+// shine-mp3), the default. bitrateKbps is per channel (0 or less means
+// DefaultBitrateKbps); the stream uses the smallest MPEG-1 bitrate at or
+// above bitrateKbps × channels, at most 320. The WAV is upsampled to an
+// MPEG-1 rate first (OutputRate). See Encoder for errors.
+func NewShineEncoder(bitrateKbps int) Encoder {
+	return shineEncoder{kbps: bitrateKbps}
+}
+
+type shineEncoder struct{ kbps int }
+
+func (shineEncoder) Name() string { return "shine" }
+
+// shineFrameSamples is the samples per channel in an MPEG-1 Layer III frame.
+const shineFrameSamples = 1152
+
+func (e shineEncoder) Encode(ctx context.Context, dst io.Writer, src *WAV) (Result, error) {
+	if src.Frames == 0 {
+		return Result{}, fmt.Errorf("shine: %w", ErrNoAudio)
+	}
+	rate, factor, err := OutputRate(src.SampleRate)
+	if err != nil {
+		return Result{}, fmt.Errorf("shine: %w", err)
+	}
+	ch := src.Channels
+	kbps, index := streamBitrate(e.kbps, ch)
+	enc := newShine(rate, ch, kbps, index)
+
+	out := &frameWriter{w: bufio.NewWriterSize(dst, 64<<10)}
+	frameLen := shineFrameSamples * ch
+	var up *upsampler
+	if factor > 1 {
+		up = newUpsampler(factor, ch)
+	}
+	in := make([]int16, 4096*ch)
+	pcm := make([]int16, 0, (4096*factor+2*frameLen)*ch)
+	var frames int64
+	encodeFull := func() error {
+		pos := 0
+		for ; len(pcm)-pos >= frameLen; pos += frameLen {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("shine: %w", err)
+			}
+			data, n := enc.EncodeBufferInterleaved(pcm[pos : pos+frameLen])
+			frames++
+			if err := out.add(data[:n], frames); err != nil {
+				return fmt.Errorf("shine: %w", err)
+			}
+		}
+		pcm = pcm[:copy(pcm, pcm[pos:])]
+		return nil
+	}
+	for {
+		n, rerr := src.ReadSamples(in)
+		if up != nil {
+			pcm = up.push(pcm, in[:n])
+		} else {
+			pcm = append(pcm, in[:n]...)
+		}
+		if err := encodeFull(); err != nil {
+			return Result{}, err
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return Result{}, fmt.Errorf("shine: %w", rerr)
+		}
+	}
+	if up != nil {
+		pcm = up.flush(pcm)
+	}
+	if len(pcm)%frameLen != 0 { // pad the last frame with silence
+		pcm = append(pcm, make([]int16, frameLen-len(pcm)%frameLen)...)
+	}
+	if err := encodeFull(); err != nil {
+		return Result{}, err
+	}
+	// shine keeps up to 31 bits of the last frame in its bit cache and has
+	// no flush: one more silent frame pushes them out; frameWriter drops
+	// that extra frame.
+	data, n := enc.EncodeBufferInterleaved(make([]int16, frameLen))
+	if err := out.add(data[:n], frames); err != nil {
+		return Result{}, fmt.Errorf("shine: %w", err)
+	}
+	if out.frames != frames {
+		return Result{}, fmt.Errorf("shine: wrote %d of %d frames", out.frames, frames)
+	}
+	if err := out.w.Flush(); err != nil {
+		return Result{}, fmt.Errorf("shine: %w", err)
+	}
+	return Result{
+		DurationMS:  src.DurationMS(),
+		Bytes:       out.bytes,
+		MIME:        MIMEType,
+		Encoder:     "shine",
+		SampleRate:  rate,
+		Channels:    ch,
+		BitrateKbps: kbps,
+	}, nil
+}
+
+// newShine configures a shine encoder for an MPEG-1 rate. shine's NewEncoder
+// hard-codes 128 kbit/s, so the frame-size fields it derives from the
+// bitrate are set again here, the way its NewEncoder computes them.
+func newShine(rate, channels, kbps, index int) *mp3.Encoder {
+	enc := mp3.NewEncoder(rate, channels)
+	enc.Mpeg.Bitrate = int64(kbps)
+	enc.Mpeg.BitrateIndex = int64(index)
+	slots := float64(enc.Mpeg.GranulesPerFrame) * mp3.GRANULE_SIZE / float64(rate) * float64(kbps) * 1000 / float64(enc.Mpeg.BitsPerSlot)
+	enc.Mpeg.WholeSlotsPerFrame = int64(slots)
+	enc.Mpeg.FracSlotsPerFrame = slots - float64(enc.Mpeg.WholeSlotsPerFrame)
+	enc.Mpeg.SlotLag = -enc.Mpeg.FracSlotsPerFrame
+	enc.Mpeg.Padding = 0
+	return enc
+}
+
+// frameWriter cuts the byte stream into MPEG frames by their headers and
+// writes whole frames only, up to a limit, so bytes past the last wanted
+// frame are never written.
+type frameWriter struct {
+	w       *bufio.Writer
+	pending []byte
+	frames  int64 // frames written
+	bytes   int64
+}
+
+// add appends encoder output and writes every complete frame while fewer
+// than limit frames have been written.
+func (fw *frameWriter) add(b []byte, limit int64) error {
+	fw.pending = append(fw.pending, b...)
+	pos := 0
+	for fw.frames < limit && len(fw.pending)-pos >= 4 {
+		h, err := parseFrameHeader(fw.pending[pos:])
+		if err != nil {
+			return fmt.Errorf("encoder produced a bad frame %d: %w", fw.frames+1, err)
+		}
+		if len(fw.pending)-pos < h.length {
+			break
+		}
+		if _, err := fw.w.Write(fw.pending[pos : pos+h.length]); err != nil {
+			return err
+		}
+		pos += h.length
+		fw.frames++
+		fw.bytes += int64(h.length)
+	}
+	fw.pending = fw.pending[:copy(fw.pending, fw.pending[pos:])]
+	return nil
+}
