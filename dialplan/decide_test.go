@@ -3,6 +3,7 @@ package dialplan
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -192,18 +193,19 @@ func TestValidCode(t *testing.T) {
 
 func TestValidAnnouncement(t *testing.T) {
 	for s, want := range map[string]bool{
-		"ivr/ivr-call_being_recorded.wav":             true,
-		"/usr/share/freeswitch/sounds/notice.wav":     true,
-		"tone_stream://v=-10;%(200,100,1000)":         true,
-		"file_string://a.wav!b.wav":                   true,
-		"":                                            false,
-		"say:en number pronounced 1":                  false,
-		"a.wav\r\napi system":                         false,
-		"${system(touch /tmp/x)}":                     false,
-		"$${sounds_dir}/a.wav":                        false,
-		"a\x00b":                                      false,
-		"'quoted'":                                    false,
-		string(make([]byte, maxAnnouncement+1)) + "a": false,
+		"ivr/ivr-call_being_recorded.wav":         true,
+		"/usr/share/freeswitch/sounds/notice.wav": true,
+		"tone_stream://v=-10;%(200,100,1000)":     true,
+		"file_string://a.wav!b.wav":               true,
+		"":                                        false,
+		"say:en number pronounced 1":              false,
+		"a.wav\r\napi system":                     false,
+		"${system(touch /tmp/x)}":                 false,
+		"$${sounds_dir}/a.wav":                    false,
+		"a\x00b":                                  false,
+		"'quoted'":                                false,
+		strings.Repeat("a", maxAnnouncement+1):    false,
+		strings.Repeat("a", maxAnnouncement):      true,
 	} {
 		if ValidAnnouncement(s) != want {
 			t.Errorf("ValidAnnouncement(%q) = %v, want %v", s, !want, want)
