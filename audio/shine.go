@@ -114,16 +114,29 @@ func (e shineEncoder) Encode(ctx context.Context, dst io.Writer, src *WAV) (Resu
 
 // newShine configures a shine encoder for an MPEG-1 rate. shine's NewEncoder
 // hard-codes 128 kbit/s, so the frame-size fields it derives from the
-// bitrate are set again here, the way its NewEncoder computes them.
+// bitrate are set again here, the way its NewEncoder computes them, and its
+// mono side-information miscount is corrected.
 func newShine(rate, channels, kbps, index int) *mp3.Encoder {
 	enc := mp3.NewEncoder(rate, channels)
 	enc.Mpeg.Bitrate = int64(kbps)
 	enc.Mpeg.BitrateIndex = int64(index)
-	slots := float64(enc.Mpeg.GranulesPerFrame) * mp3.GRANULE_SIZE / float64(rate) * float64(kbps) * 1000 / float64(enc.Mpeg.BitsPerSlot)
-	enc.Mpeg.WholeSlotsPerFrame = int64(slots)
-	enc.Mpeg.FracSlotsPerFrame = slots - float64(enc.Mpeg.WholeSlotsPerFrame)
+	// Bytes per frame = 1152 × bitrate / 8 / rate, split in integers: shine's
+	// float product gives 215.99999… for 48 kbit/s at 32 kHz, a frame one
+	// byte short of what its header says.
+	num := enc.Mpeg.GranulesPerFrame * mp3.GRANULE_SIZE * int64(kbps) * 1000
+	den := int64(rate) * enc.Mpeg.BitsPerSlot
+	enc.Mpeg.WholeSlotsPerFrame = num / den
+	enc.Mpeg.FracSlotsPerFrame = float64(num%den) / float64(den)
 	enc.Mpeg.SlotLag = -enc.Mpeg.FracSlotsPerFrame
 	enc.Mpeg.Padding = 0
+	if channels == 1 {
+		// shine-mp3 v0.2.0 budgets 9 bytes of side information for MPEG-1
+		// mono (layer3.go NewEncoder: "delta = 4 + 9"), but writes the 17
+		// ISO 11172-3 requires, so every frame overran its header's length
+		// by 8 bytes and the stream lost sync. Shrinking the slot budget by
+		// those 8 bytes gives frames of exactly the header's length.
+		enc.Mpeg.WholeSlotsPerFrame -= 17 - 9
+	}
 	return enc
 }
 
