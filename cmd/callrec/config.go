@@ -1,0 +1,241 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// Config is callrec's whole configuration. Every key is documented in README.md; the sources are
+// layered defaults < callrec.yaml (or --config) < CALLREC_* environment < command-line flags.
+type Config struct {
+	DataDir        string        `koanf:"data_dir"`
+	SpoolDir       string        `koanf:"spool_dir"`
+	LibraryDir     string        `koanf:"library_dir"`
+	DefaultCountry string        `koanf:"default_country"`
+	BootstrapToken string        `koanf:"bootstrap_token"`
+	HTTP           HTTPConfig    `koanf:"http"`
+	ESL            ESLConfig     `koanf:"esl"`
+	FreeSWITCH     FSConfig      `koanf:"freeswitch"`
+	Log            LogConfig     `koanf:"log"`
+	Audio          AudioConfig   `koanf:"audio"`
+	ShutdownGrace  time.Duration `koanf:"shutdown_grace"`
+}
+
+// HTTPConfig configures the API and web page listener.
+type HTTPConfig struct {
+	Listen string `koanf:"listen"`
+}
+
+// ESLConfig configures the outbound Event Socket listener FreeSWITCH connects to, and the contexts
+// the rendered dialplan uses.
+type ESLConfig struct {
+	Listen          string        `koanf:"listen"`
+	RouteContext    string        `koanf:"route_context"`
+	TransferContext string        `koanf:"transfer_context"`
+	CommandTimeout  time.Duration `koanf:"command_timeout"`
+	PlanDeadline    time.Duration `koanf:"plan_deadline"`
+	Tone            string        `koanf:"tone"`
+}
+
+// FSConfig lists the FreeSWITCH nodes callrec keeps an inbound connection to.
+type FSConfig struct {
+	Nodes            []FSNode `koanf:"nodes"`
+	InboundPassword  string   `koanf:"inbound_password"`
+	RecordPath       string   `koanf:"record_path"`
+	PublicContext    string   `koanf:"public_context"`
+	UserContext      string   `koanf:"user_context"`
+	ExternalGateway  string   `koanf:"external_gateway"`
+	InternalExtRegex string   `koanf:"internal_extension_regex"`
+}
+
+// FSNode is one FreeSWITCH's inbound Event Socket.
+type FSNode struct {
+	Addr     string `koanf:"addr"`
+	Password string `koanf:"password"`
+}
+
+// LogConfig selects the level and format of zerolog's output.
+type LogConfig struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"` // auto | json | console
+}
+
+// AudioConfig configures the MP3 worker.
+type AudioConfig struct {
+	Workers     int `koanf:"workers"`
+	BitrateKbps int `koanf:"bitrate_kbps"`
+	MaxAttempts int `koanf:"max_attempts"`
+}
+
+func defaults() map[string]any {
+	return map[string]any{
+		"data_dir":                            "./data",
+		"spool_dir":                           "",
+		"library_dir":                         "",
+		"default_country":                     "",
+		"bootstrap_token":                     "",
+		"http.listen":                         "127.0.0.1:8080",
+		"esl.listen":                          "127.0.0.1:8084",
+		"esl.route_context":                   "default",
+		"esl.transfer_context":                "callrec_xfer",
+		"esl.command_timeout":                 "5s",
+		"esl.plan_deadline":                   "2s",
+		"esl.tone":                            "tone_stream://%(250,0,880)",
+		"freeswitch.inbound_password":         "ClueCon",
+		"freeswitch.record_path":              "",
+		"freeswitch.public_context":           "public",
+		"freeswitch.user_context":             "default",
+		"freeswitch.external_gateway":         "sofia/gateway/carrier",
+		"freeswitch.internal_extension_regex": `^(\d{2,10})$`,
+		"log.level":                           "info",
+		"log.format":                          "auto",
+		"audio.workers":                       0,
+		"audio.bitrate_kbps":                  32,
+		"audio.max_attempts":                  5,
+		"shutdown_grace":                      "10s",
+	}
+}
+
+// loadConfig layers the configuration sources. args are the flags after the subcommand.
+func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, error) {
+	configPath := fs.String("config", "", "configuration file (default: ./callrec.yaml when present)")
+	fs.String("data_dir", "", "directory of the store (callrec.db) and, by default, spool and library")
+	fs.String("http.listen", "", "address of the HTTP API and web page")
+	fs.String("esl.listen", "", "address FreeSWITCH's socket application connects to")
+	fs.String("log.level", "", "debug | info | warn | error")
+	fs.String("log.format", "", "auto | json | console")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
+		return Config{}, fmt.Errorf("defaults: %w", err)
+	}
+	path, explicit := *configPath, *configPath != ""
+	if !explicit {
+		path = "callrec.yaml"
+	}
+	if _, err := os.Stat(path); err == nil {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	} else if explicit {
+		return Config{}, fmt.Errorf("config file %s: %w", path, err)
+	}
+	envProvider := env.Provider(".", env.Opt{
+		Prefix:        "CALLREC_",
+		TransformFunc: envKey,
+		EnvironFunc:   func() []string { return environ },
+	})
+	if err := k.Load(envProvider, nil); err != nil {
+		return Config{}, fmt.Errorf("environment: %w", err)
+	}
+	if err := k.Load(posflag.ProviderWithFlag(fs, ".", k, func(f *pflag.Flag) (string, any) {
+		if !f.Changed || f.Name == "config" {
+			return "", nil
+		}
+		return f.Name, posflag.FlagVal(fs, f)
+	}), nil); err != nil {
+		return Config{}, fmt.Errorf("flags: %w", err)
+	}
+	// The environment gives freeswitch.nodes as one string; the file gives a list.
+	var envNodes []FSNode
+	if s, ok := k.Get("freeswitch.nodes").(string); ok {
+		envNodes = parseNodes(s)
+		k.Delete("freeswitch.nodes")
+	}
+	var cfg Config
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if envNodes != nil {
+		cfg.FreeSWITCH.Nodes = envNodes
+	}
+	cfg.fillDerived()
+	return cfg, cfg.validate()
+}
+
+// envKey maps CALLREC_HTTP__LISTEN to http.listen and CALLREC_DATA_DIR to data_dir: a double
+// underscore separates levels, a single one stays part of the key.
+func envKey(k, v string) (string, any) {
+	k = strings.ToLower(strings.TrimPrefix(k, "CALLREC_"))
+	return strings.ReplaceAll(k, "__", "."), v
+}
+
+// parseNodes reads the environment form of freeswitch.nodes: "addr=password,addr=password".
+func parseNodes(s string) []FSNode {
+	var nodes []FSNode
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		addr, pw, _ := strings.Cut(item, "=")
+		nodes = append(nodes, FSNode{Addr: addr, Password: pw})
+	}
+	return nodes
+}
+
+func (c *Config) fillDerived() {
+	if c.SpoolDir == "" {
+		c.SpoolDir = filepath.Join(c.DataDir, "spool")
+	}
+	if c.LibraryDir == "" {
+		c.LibraryDir = filepath.Join(c.DataDir, "library")
+	}
+	if c.FreeSWITCH.RecordPath == "" {
+		c.FreeSWITCH.RecordPath = filepath.Join(c.SpoolDir, "ondemand")
+	}
+	for i := range c.FreeSWITCH.Nodes {
+		if c.FreeSWITCH.Nodes[i].Password == "" {
+			c.FreeSWITCH.Nodes[i].Password = c.FreeSWITCH.InboundPassword
+		}
+	}
+}
+
+func (c Config) validate() error {
+	var errs []error
+	for key, addr := range map[string]string{"http.listen": c.HTTP.Listen, "esl.listen": c.ESL.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port: %w", key, addr, err))
+		}
+	}
+	for i, n := range c.FreeSWITCH.Nodes {
+		if _, _, err := net.SplitHostPort(n.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("freeswitch.nodes[%d].addr: %q is not host:port", i, n.Addr))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	if c.ESL.CommandTimeout <= 0 {
+		errs = append(errs, errors.New("esl.command_timeout: must be positive"))
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or console", c.Log.Format))
+	}
+	for _, s := range []struct{ key, v string }{{"esl.route_context", c.ESL.RouteContext}, {"esl.transfer_context", c.ESL.TransferContext}} {
+		if s.v == "" || strings.ContainsAny(s.v, " \t\r\n'\"<>&") {
+			errs = append(errs, fmt.Errorf("%s: %q must be a plain context name", s.key, s.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dbPath is where the store lives.
+func (c Config) dbPath() string { return filepath.Join(c.DataDir, "callrec.db") }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	"github.com/callrec/callrec/store"
+	"github.com/callrec/callrec/web"
+)
+
+// serve runs callrec until ctx is cancelled (SIGINT/SIGTERM), then stops taking new calls,
+// leaves live calls running (they fail open), persists queued work and closes the store.
+func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(pflag.NewFlagSet("serve", pflag.ContinueOnError), args, environ)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	for _, dir := range []string{cfg.DataDir, cfg.SpoolDir, cfg.LibraryDir} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("create %s: %w", dir, err)}
+		}
+	}
+	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry})
+	if err != nil {
+		return &exitError{code: 3, err: fmt.Errorf("open store %s: %w", cfg.dbPath(), err)}
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error().Err(err).Msg("close store")
+		}
+	}()
+	if err := ensureBootstrapToken(ctx, db, cfg.BootstrapToken, stdout, log); err != nil {
+		return err
+	}
+
+	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log}
+	if err := httpServer.Open(); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
+	}
+	log.Info().Str("http", httpServer.URL()).Str("esl", cfg.ESL.Listen).Str("data_dir", cfg.DataDir).Msg("callrec serving")
+
+	<-ctx.Done()
+	log.Info().Msg("shutting down: no new calls, live calls continue on FreeSWITCH")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	var errs []error
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// ensureBootstrapToken makes sure a platform admin can sign in. With bootstrap_token configured,
+// that secret is stored (hashed) if it is not already; otherwise, on a store without any platform
+// token, a new one is generated, stored hashed and printed once on stdout.
+func ensureBootstrapToken(ctx context.Context, db *store.DB, configured string, stdout io.Writer, log zerolog.Logger) error {
+	if configured != "" {
+		hash := store.HashToken(configured)
+		if _, err := db.TokenByHash(ctx, hash); err == nil {
+			return nil
+		} else if store.ErrorCode(err) != store.ENOTFOUND {
+			return fmt.Errorf("bootstrap token: %w", err)
+		}
+		tok := &store.Token{Name: "bootstrap (configured)", Role: store.RolePlatform, Hash: hash}
+		if err := db.CreateToken(ctx, tok); err != nil {
+			return fmt.Errorf("bootstrap token: %w", err)
+		}
+		log.Info().Str("token_id", tok.ID).Msg("configured bootstrap token stored")
+		return nil
+	}
+	has, err := db.HasPlatformToken(ctx)
+	if err != nil || has {
+		return err
+	}
+	secret, hash, err := store.NewTokenSecret()
+	if err != nil {
+		return fmt.Errorf("bootstrap token: %w", err)
+	}
+	tok := &store.Token{Name: "bootstrap", Role: store.RolePlatform, Hash: hash, CreatedAt: time.Now().UTC()}
+	if err := db.CreateToken(ctx, tok); err != nil {
+		return fmt.Errorf("bootstrap token: %w", err)
+	}
+	fmt.Fprintf(stdout, "callrec: platform admin token (shown once, store it now): %s\n", secret)
+	log.Warn().Str("token_id", tok.ID).Msg("generated bootstrap platform token; printed once on stdout")
+	return nil
+}
+
+// backup writes a consistent copy of the store while callrec may be running.
+func backup(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
+	cfg, err := loadConfig(fs, args, environ)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() != 1 {
+		return &exitError{code: 2, err: errors.New("usage: callrec backup FILE")}
+	}
+	target := fs.Arg(0)
+	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry, Timeout: 2 * time.Second})
+	if err != nil {
+		return &exitError{code: 3, err: fmt.Errorf("open store %s: %w (a running callrec holds the store: stop it, or back up through GET /api/v1/backup with a platform token)", cfg.dbPath(), err)}
+	}
+	defer db.Close()
+	tmp := target + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	n, err := db.Backup(ctx, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, target)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(stdout, "callrec: wrote %d bytes to %s\n", n, target)
+	return nil
+}

@@ -1,0 +1,89 @@
+package esl
+
+import (
+	"math/rand"
+	"net/textproto"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/percipia/eslgo"
+)
+
+func seqEvent(n int) *eslgo.Event {
+	return &eslgo.Event{Headers: textproto.MIMEHeader{"Event-Sequence": {strconv.Itoa(n)}}}
+}
+
+// TestSequencer_RestoresOrderOfRacingDeliveries mimics eslgo: each event is handed over in its own
+// goroutine, started in wire order, and the call logic must still see FreeSWITCH's order.
+func TestSequencer_RestoresOrderOfRacingDeliveries(t *testing.T) {
+	s := newSequencer(10*time.Millisecond, 16)
+	stop := make(chan struct{})
+	go s.run(stop)
+	defer close(stop)
+
+	const n = 2000
+	var wg sync.WaitGroup
+	seq := 1000
+	for i := 0; i < n; i++ {
+		seq += 1 + rand.Intn(3) // global sequence: gaps are normal
+		wg.Add(1)
+		go func(ev *eslgo.Event) { defer wg.Done(); s.push(ev) }(seqEvent(seq))
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wg.Wait()
+	last := 0
+	for i := 0; i < n; i++ {
+		select {
+		case ev := <-s.out:
+			got, _ := strconv.Atoi(ev.GetHeader("Event-Sequence"))
+			if got <= last {
+				t.Fatalf("event %d: sequence %d after %d", i, got, last)
+			}
+			last = got
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of %d events released", i, n)
+		}
+	}
+}
+
+func TestSequencer_StopClosesOutput(t *testing.T) {
+	s := newSequencer(time.Millisecond, 1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { s.run(stop); close(done) }()
+	for i := 0; i < 5; i++ {
+		s.push(seqEvent(i + 1))
+	}
+	close(stop)
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("run did not return after stop")
+	}
+	s.push(seqEvent(99)) // after close: dropped, no panic
+	for range s.out {
+	}
+}
+
+func BenchmarkSequencerPush(b *testing.B) {
+	s := newSequencer(time.Millisecond, 1024)
+	stop := make(chan struct{})
+	go s.run(stop)
+	defer close(stop)
+	go func() {
+		for range s.out {
+		}
+	}()
+	evs := make([]*eslgo.Event, 1024)
+	for i := range evs {
+		evs[i] = seqEvent(i)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.push(evs[i%len(evs)])
+	}
+}

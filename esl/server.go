@@ -1,0 +1,188 @@
+// Package esl is callrec's FreeSWITCH adapter: the outbound Event Socket server every call is
+// handed to, one Session per call that applies the policy of package dialplan, the recording
+// control, and the inbound connections to the FreeSWITCH nodes. It is the only package that
+// speaks to FreeSWITCH. The FreeSWITCH behaviour it relies on is in ../shared/freeswitch/
+// (REFERENCE.md, FAILOPEN.md, ESLGO.md, traces/), cited where used.
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/percipia/eslgo"
+	"github.com/rs/zerolog"
+
+	"github.com/callrec/callrec/store"
+)
+
+// Server is the outbound Event Socket server. Set the fields, then call Open. Close stops taking
+// calls and releases live ones to FreeSWITCH: after `socket_resume false` and `uuid_transfer`
+// their bridges survive the close (FAILOPEN.md exp 5a), and the recordings finish through the
+// inbound node connections or the start-up reconcile.
+type Server struct {
+	Addr   string    // host:port; port 0 picks a free port (see BoundAddr)
+	DB     *store.DB // rules snapshot and recording rows
+	Logger zerolog.Logger
+
+	SpoolDir        string // directory FreeSWITCH writes automatic and DTMF/transfer recordings into
+	OnDemandPath    string // the sofia profile's record-path (Record key recordings land here)
+	RouteContext    string // context calls are handed on to; "" = the call's own context
+	TransferContext string // context of the on-demand code extensions
+	DefaultCountry  string // for national numbers
+	Tone            string // start/stop tone of on-demand recordings; "" = none
+
+	CommandTimeout time.Duration // per FreeSWITCH command (default 5 s)
+	PlanDeadline   time.Duration // connect → call handed on, else the socket is closed (default 2 s)
+	EventWindow    time.Duration // re-ordering window for events (default 10 ms)
+	HangupDrain    time.Duration // after hangup, wait this long for RECORD_STOP (default 3 s)
+	Heartbeat      time.Duration // idle time before a liveness probe (default 60 s)
+
+	Metrics *Metrics // optional
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	bound    string
+	draining atomic.Bool
+	sessions sync.WaitGroup
+	live     sync.Map // leg uuid → *Session
+	liveN    atomic.Int64
+}
+
+// Open starts listening. eslgo owns the listener and cannot report its port (ESLGO.md), so a
+// port-0 address is resolved first; Open returns once the listener accepts connections.
+func (s *Server) Open() error {
+	if s.DB == nil {
+		return errors.New("esl: Server.DB is required")
+	}
+	s.setDefaults()
+	addr := s.Addr
+	if host, port, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("esl: listen address %q: %w", addr, err)
+	} else if port == "0" {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return fmt.Errorf("esl: listen %s: %w", addr, err)
+		}
+		addr = ln.Addr().String()
+		ln.Close()
+	}
+	s.bound = addr
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	opts := eslgo.OutboundOptions{
+		Options:         eslgo.Options{Context: s.ctx, Logger: eslLogger{s.Logger}, ExitTimeout: s.CommandTimeout},
+		Network:         "tcp",
+		ConnectTimeout:  s.CommandTimeout,
+		ConnectionDelay: 25 * time.Millisecond,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- opts.ListenAndServe(addr, s.handle) }()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("esl: listen %s: %w", addr, err)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close() // eslgo logs a failed connect for this probe and moves on
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("esl: listener on %s did not come up", addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *Server) setDefaults() {
+	if s.CommandTimeout <= 0 {
+		s.CommandTimeout = 5 * time.Second
+	}
+	if s.PlanDeadline <= 0 {
+		s.PlanDeadline = 2 * time.Second
+	}
+	if s.EventWindow <= 0 {
+		s.EventWindow = 10 * time.Millisecond
+	}
+	if s.HangupDrain <= 0 {
+		s.HangupDrain = 3 * time.Second
+	}
+	if s.Heartbeat <= 0 {
+		s.Heartbeat = 60 * time.Second
+	}
+}
+
+// BoundAddr is the address FreeSWITCH should connect to, valid after Open.
+func (s *Server) BoundAddr() string { return s.bound }
+
+// LiveSessions is the number of calls currently followed.
+func (s *Server) LiveSessions() int { return int(s.liveN.Load()) }
+
+// Drain stops taking new calls: a new connection is closed right after `connect`, and
+// FreeSWITCH runs the dialplan's fallback about 20 ms later (FAILOPEN.md exp 3).
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Close drains, then closes every live connection and waits for the sessions to end, at most
+// until ctx ends. Live calls keep running on FreeSWITCH.
+func (s *Server) Close(ctx context.Context) error {
+	s.Drain()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	done := make(chan struct{})
+	go func() { s.sessions.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("esl: sessions still running: %w", ctx.Err())
+	}
+}
+
+// handle is eslgo's outbound handler: it runs one Session for the connection. eslgo sends `exit`
+// and closes the connection when it returns.
+func (s *Server) handle(ctx context.Context, conn *eslgo.Conn, connect *eslgo.RawResponse) {
+	if s.draining.Load() {
+		conn.Close()
+		return
+	}
+	s.sessions.Add(1)
+	defer s.sessions.Done()
+	s.liveN.Add(1)
+	defer s.liveN.Add(-1)
+	if s.Metrics != nil {
+		s.Metrics.LiveSessions.Inc()
+		defer s.Metrics.LiveSessions.Dec()
+	}
+	sess := newSession(s, conn, connect)
+	sess.run(ctx)
+}
+
+// register makes a leg findable by other sessions (the frustrated-transfer connection looks up
+// the transferor's session); unregister removes it.
+func (s *Server) register(leg string, sess *Session) { s.live.Store(leg, sess) }
+func (s *Server) unregister(leg string, sess *Session) {
+	s.live.CompareAndDelete(leg, sess)
+}
+
+func (s *Server) sessionOf(leg string) *Session {
+	v, ok := s.live.Load(leg)
+	if !ok {
+		return nil
+	}
+	return v.(*Session)
+}
+
+// eslLogger sends eslgo's own messages to zerolog at debug level (its warnings are routine:
+// every hangup logs an EOF).
+type eslLogger struct{ log zerolog.Logger }
+
+func (l eslLogger) Debug(format string, args ...any) { l.log.Debug().Msgf("eslgo: "+format, args...) }
+func (l eslLogger) Info(format string, args ...any)  { l.log.Debug().Msgf("eslgo: "+format, args...) }
+func (l eslLogger) Warn(format string, args ...any)  { l.log.Debug().Msgf("eslgo: "+format, args...) }
+func (l eslLogger) Error(format string, args ...any) { l.log.Warn().Msgf("eslgo: "+format, args...) }

@@ -1,0 +1,611 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/percipia/eslgo"
+	"github.com/percipia/eslgo/command"
+	"github.com/rs/zerolog"
+
+	"github.com/callrec/callrec/dialplan"
+	"github.com/callrec/callrec/store"
+)
+
+// subscribedEvents are the events a Session follows. Never `myevents`: it cannot be undone and
+// drops the other legs' events (REFERENCE.md §1.4). DTMF is added only for key_dtmf companies.
+var subscribedEvents = []string{
+	"CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE",
+	"CHANNEL_EXECUTE_COMPLETE", "RECORD_START", "RECORD_STOP",
+}
+
+// legInfo is what a Session knows about one channel of its call.
+type legInfo struct {
+	uuid     string
+	role     dialplan.Leg
+	user     *store.User // set for a platform user's leg
+	external bool
+	answered bool
+	gone     bool
+	matcher  *dialplan.CodeMatcher // key_dtmf: this user leg's digits
+}
+
+// activeRec is a recording this Session started or booked and has not seen stop yet.
+type activeRec struct {
+	id        string
+	leg       string // the channel whose media bug records
+	path      string // Record-File-Path as FreeSWITCH reports it
+	typ       string
+	trigger   string
+	requester string // on-demand: the requesting user's leg
+	startedAt time.Time
+	stopping  bool
+}
+
+// Session follows one call handed to callrec: connect → facts → plan → apply → follow events →
+// finish. One goroutine (run) owns all of its state; events reach it in FreeSWITCH order through
+// the sequencer, and other sessions talk to it only through requests.
+type Session struct {
+	srv  *Server
+	conn *eslgo.Conn
+	cmd  *commander
+	log  zerolog.Logger
+	info callInfo
+	seq  *sequencer
+
+	rules   *store.Rules
+	company *store.Company
+	ddi     *store.DDI
+	user    *store.User
+	plan    dialplan.Plan
+
+	legs        map[string]*legInfo
+	recs        map[string]*activeRec // by path
+	ddiStarted  bool                  // one automatic recording per external party
+	hungUp      bool
+	hangupAt    time.Time
+	requests    chan func(context.Context)
+	pendingApps map[string]chan struct{}
+}
+
+func newSession(srv *Server, conn *eslgo.Conn, connect *eslgo.RawResponse) *Session {
+	info := parseCallInfo(connect)
+	s := &Session{
+		srv:      srv,
+		conn:     conn,
+		info:     info,
+		log:      srv.Logger.With().Str("call_id", info.CallUUID).Str("leg", info.UUID).Logger(),
+		seq:      newSequencer(srv.EventWindow, 64),
+		legs:     map[string]*legInfo{},
+		recs:     map[string]*activeRec{},
+		requests: make(chan func(context.Context), 8),
+	}
+	s.cmd = &commander{conn: conn, timeout: srv.CommandTimeout}
+	if srv.Metrics != nil {
+		s.cmd.observe = srv.Metrics.observeCommand
+	}
+	return s
+}
+
+// run is the whole life of the Session. When it returns, eslgo sends `exit` and closes.
+func (s *Session) run(ctx context.Context) {
+	if err := checkArg(s.info.UUID); err != nil {
+		s.log.Warn().Err(err).Str("decision", "refused_connect").Msg("connect reply without a usable Unique-ID")
+		return
+	}
+	// The watchdog: everything up to handing the call on must finish within PlanDeadline, else
+	// the command in flight times out, the connection closes and FreeSWITCH runs the fallback
+	// (a connection that stays open but idle parks the caller forever: FAILOPEN.md exp 3b).
+	setup, cancel := context.WithTimeout(ctx, s.srv.PlanDeadline)
+	defer cancel()
+	// First command after connect: with socket_resume still true, a later close of this
+	// connection mid-bridge hangs up the user and strands the caller (FAILOPEN.md exp 5b).
+	if err := s.cmd.setVar(setup, s.info.UUID, "socket_resume", "false"); err != nil {
+		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Msg("socket_resume false failed")
+		return
+	}
+	if s.isTransferCode() {
+		s.frustratedTransfer(ctx, setup)
+		return
+	}
+	s.srv.register(s.info.UUID, s)
+	defer s.srv.unregister(s.info.UUID, s)
+	s.legs[s.info.UUID] = &legInfo{uuid: s.info.UUID, role: dialplan.LegControlled, answered: s.info.Answered}
+
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.seq.run(stop)
+	listener := s.conn.RegisterEventListener(eslgo.EventListenAll, s.seq.push)
+	defer s.conn.RemoveEventListener(eslgo.EventListenAll, listener)
+
+	s.decide()
+	if err := s.subscribe(setup); err != nil {
+		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Msg("subscribe failed")
+		return
+	}
+	if err := s.apply(ctx, setup); err != nil {
+		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Msg("plan not applied; FreeSWITCH continues with the fallback")
+		s.abandonRecordings(ctx, "call released before it was handed on: "+err.Error())
+		return
+	}
+	cancel()
+	s.follow(ctx)
+	s.finish(ctx)
+}
+
+// decide builds the facts from the connect data and the rules snapshot, and asks the policy.
+func (s *Session) decide() {
+	s.rules = s.srv.DB.Rules()
+	f := dialplan.Facts{
+		Direction:       s.info.Direction,
+		Destination:     s.info.Destination,
+		Caller:          s.info.CallerNumber,
+		OutgoingDDI:     s.info.OutgoingDDI,
+		DefaultCountry:  s.srv.DefaultCountry,
+		TransferContext: s.srv.TransferContext,
+	}
+	switch s.info.Direction {
+	case dialplan.DirectionInbound:
+		if num, err := normalize(s.info.Destination, s.srv.DefaultCountry); err == nil {
+			if d, c, ok := s.rules.DDIByNumber(num); ok {
+				s.ddi, s.company = &d, &c
+			}
+		}
+	default:
+		if u, c, ok := s.rules.UserBySIP(s.info.FromHost, s.info.FromUser); ok {
+			s.user, s.company = &u, &c
+			f.User = userRule(&u)
+			if s.info.Direction == dialplan.DirectionOutbound {
+				if num, err := normalize(s.info.OutgoingDDI, s.srv.DefaultCountry); err == nil {
+					if d, dc, ok := s.rules.DDIByNumber(num); ok && dc.ID == c.ID {
+						s.ddi = &d
+					}
+				}
+			}
+			if callee, ok := s.rules.UserByExtension(c.ID, s.info.Destination); ok {
+				f.Callee = userRule(&callee)
+			}
+			s.legs[s.info.UUID].user = s.user
+		}
+	}
+	if s.ddi != nil {
+		f.DDI = &dialplan.DDIRule{ID: s.ddi.ID, Number: s.ddi.Number, CompanyID: s.ddi.CompanyID,
+			Record: dialplan.RecordMode(s.ddi.RecordCalls), Announcement: s.ddi.Announcement}
+	}
+	if s.company != nil {
+		f.Company = &dialplan.CompanyRule{ID: s.company.ID, OnDemand: dialplan.OnDemandMode(s.company.OnDemand),
+			Code: s.company.OnDemandCode, Stereo: s.company.Stereo}
+		s.log = s.log.With().Str("company", s.company.ID).Logger()
+	}
+	s.plan = dialplan.Decide(f)
+	s.srv.Metrics.call(string(s.plan.Decision))
+	s.log.Info().Str("decision", string(s.plan.Decision)).Str("direction", string(s.info.Direction)).
+		Str("record_leg", string(s.plan.Record.Leg)).Str("on_demand", string(s.plan.OnDemand.Mode)).
+		Str("destination", s.plan.Callee).Str("caller", s.plan.Caller).Msg("call decided")
+}
+
+func userRule(u *store.User) *dialplan.UserRule {
+	return &dialplan.UserRule{ID: u.ID, Extension: u.Extension, SIPUser: u.SIPUser, CompanyID: u.CompanyID}
+}
+
+// subscribe asks for this call's events: `event plain` and positive filters on the controlled
+// leg and on the bridge headers (CHANNEL_BRIDGE fires on the originator only, REFERENCE.md §7),
+// then `linger 30` so the events after hangup still arrive (a bare `linger` lingers forever).
+func (s *Session) subscribe(ctx context.Context) error {
+	events := subscribedEvents
+	if s.plan.OnDemand.InspectDTMF {
+		events = append(append([]string{}, events...), "DTMF")
+	}
+	if _, err := s.cmd.send(ctx, "event", command.Event{Format: "plain", Listen: events}); err != nil {
+		return err
+	}
+	for _, h := range []string{"Unique-ID", "Bridge-A-Unique-ID", "Bridge-B-Unique-ID"} {
+		if err := s.filter(ctx, h, s.info.UUID); err != nil {
+			return err
+		}
+	}
+	_, err := s.cmd.send(ctx, "linger", command.Linger{Enabled: true, Seconds: 30})
+	return err
+}
+
+func (s *Session) filter(ctx context.Context, hdr, value string) error {
+	if err := checkArg(value); err != nil {
+		return fmt.Errorf("filter %s: %w", hdr, err)
+	}
+	_, err := s.cmd.send(ctx, "filter", command.Filter{EventHeader: hdr, FilterValue: value})
+	return err
+}
+
+// apply carries out the plan on the controlled leg and hands the call on with uuid_transfer: the
+// operator's routing runs as before and this connection stays attached until hangup
+// (FAILOPEN.md exp 4).
+func (s *Session) apply(ctx, setup context.Context) error {
+	for _, v := range s.plan.SetVars {
+		if err := s.cmd.setVar(setup, s.info.UUID, v.Name, v.Value); err != nil {
+			return err
+		}
+	}
+	if s.plan.Record.Leg == dialplan.LegControlled {
+		if ann := s.plan.Record.Announcement; ann != "" {
+			if err := s.announce(ctx, setup, ann); err != nil {
+				return err
+			}
+			if s.hungUp {
+				return nil
+			}
+			s.startDDIRecording(ctx, s.info.UUID)
+		} else if s.info.Answered {
+			s.startDDIRecording(ctx, s.info.UUID)
+		}
+	}
+	route := s.srv.RouteContext
+	if route == "" {
+		route = s.info.Context
+	}
+	if _, err := s.cmd.api(setup, "uuid_transfer", s.info.UUID, s.info.Destination, "XML", route); err != nil {
+		return err
+	}
+	s.log.Debug().Str("decision", "handed_on").Str("context", route).Msg("call handed to the route")
+	return nil
+}
+
+// announce answers the caller and plays the DDI's announcement before the recording starts
+// (SPEC.md §3.1). It waits for CHANNEL_EXECUTE_COMPLETE of the playback, handling other events
+// meanwhile; the watchdog covers only queueing the two applications.
+func (s *Session) announce(ctx, setup context.Context, ann string) error {
+	if err := s.cmd.execute(setup, s.info.UUID, "answer", "", ""); err != nil {
+		return err
+	}
+	appID := ulid.Make().String()
+	done := make(chan struct{})
+	s.pendingApps = map[string]chan struct{}{appID: done}
+	if err := s.cmd.execute(setup, s.info.UUID, "playback", ann, appID); err != nil {
+		return err
+	}
+	s.log.Info().Str("decision", "announcement").Str("sound", ann).Msg("announcement before recording")
+	wait, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	return s.pump(wait, func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return s.hungUp
+		}
+	})
+}
+
+// pump handles events until until() holds, the connection ends or ctx ends.
+func (s *Session) pump(ctx context.Context, until func() bool) error {
+	for !until() {
+		select {
+		case ev, ok := <-s.seq.out:
+			if !ok {
+				return ErrConnDead
+			}
+			s.handle(ctx, ev)
+		case req := <-s.requests:
+			req(ctx)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// follow handles the call's events until the controlled leg has hung up and every recording has
+// reported RECORD_STOP (or HangupDrain has passed). At hangup it keeps reading after the linger
+// notice: an `exit` on the notice loses RECORD_STOP (FAILOPEN.md §2.1).
+func (s *Session) follow(ctx context.Context) {
+	heartbeat := time.NewTicker(s.srv.Heartbeat)
+	defer heartbeat.Stop()
+	var drain <-chan time.Time
+	for {
+		if s.hungUp {
+			if len(s.recs) == 0 {
+				return
+			}
+			if drain == nil {
+				drain = time.After(s.srv.HangupDrain)
+			}
+		}
+		select {
+		case ev, ok := <-s.seq.out:
+			if !ok {
+				return
+			}
+			s.handle(ctx, ev)
+		case req := <-s.requests:
+			req(ctx)
+		case <-heartbeat.C:
+			// eslgo does not report a dead connection (ESLGO.md): a probe either answers or
+			// times out, and a timeout closes the connection.
+			if out, err := s.cmd.api(ctx, "uuid_exists", s.info.UUID); err != nil || out == "false" {
+				if errors.Is(err, ErrConnDead) {
+					s.log.Warn().Err(err).Msg("event socket connection lost")
+					return
+				}
+				if out == "false" {
+					s.hungUp = true
+				}
+			}
+		case <-drain:
+			s.log.Warn().Int("recordings", len(s.recs)).Msg("no RECORD_STOP after hangup")
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// handle applies one event. Handlers are idempotent: a duplicated or late event changes nothing.
+func (s *Session) handle(ctx context.Context, ev *eslgo.Event) {
+	uuid := header(ev, "Unique-ID")
+	switch header(ev, "Event-Name") {
+	case "CHANNEL_ANSWER":
+		s.onAnswer(ctx, uuid)
+	case "CHANNEL_BRIDGE":
+		s.onBridge(ctx, ev)
+	case "CHANNEL_HANGUP":
+		s.onLegGone(ctx, uuid)
+	case "CHANNEL_HANGUP_COMPLETE":
+		s.onLegGone(ctx, uuid)
+		if uuid == s.info.UUID && !s.hungUp {
+			s.hungUp, s.hangupAt = true, time.Now()
+			s.log.Info().Str("decision", "call_ended").Str("cause", header(ev, "Hangup-Cause")).Msg("controlled leg hung up")
+		}
+	case "CHANNEL_EXECUTE_COMPLETE":
+		if done, ok := s.pendingApps[header(ev, "Application-UUID")]; ok {
+			close(done)
+			delete(s.pendingApps, header(ev, "Application-UUID"))
+		}
+	case "RECORD_START":
+		s.onRecordStart(ctx, ev)
+	case "RECORD_STOP":
+		s.onRecordStop(ctx, ev)
+	case "DTMF":
+		s.onDTMF(ctx, ev)
+	}
+}
+
+func (s *Session) onAnswer(ctx context.Context, uuid string) {
+	leg, ok := s.legs[uuid]
+	if !ok {
+		return
+	}
+	leg.answered = true
+	if uuid == s.info.UUID && s.plan.Record.Leg == dialplan.LegControlled && !s.ddiStarted {
+		s.startDDIRecording(ctx, uuid)
+	}
+}
+
+// onBridge learns the peer of the controlled leg, watches it, gives it the on-demand gate's
+// variables and, on an outbound call, records the external party from now (it has answered).
+func (s *Session) onBridge(ctx context.Context, ev *eslgo.Event) {
+	a, b := header(ev, "Bridge-A-Unique-ID"), header(ev, "Bridge-B-Unique-ID")
+	peer := b
+	if b == s.info.UUID {
+		peer = a
+	}
+	if peer == "" || peer == s.info.UUID {
+		return
+	}
+	if leg, ok := s.legs[peer]; ok && !leg.gone {
+		return
+	}
+	leg := &legInfo{uuid: peer, answered: true}
+	s.legs[peer] = leg
+	s.srv.register(peer, s)
+	if err := s.filter(ctx, "Unique-ID", peer); err != nil {
+		s.log.Warn().Err(err).Str("peer", peer).Msg("cannot follow the bridged leg")
+	}
+	s.classifyPeer(ctx, leg, ev)
+	s.applyGateVars(ctx, leg)
+	if leg.external && s.plan.Record.Leg == dialplan.LegExternalPeer && !s.ddiStarted {
+		s.startDDIRecording(ctx, peer)
+	}
+}
+
+// classifyPeer decides whether the bridged leg is a platform user (and which) or an external
+// party. A leg created by `user/<id>` carries dialed_user/dialed_domain; otherwise the
+// originatee's destination number is taken as an extension of the company.
+func (s *Session) classifyPeer(ctx context.Context, leg *legInfo, ev *eslgo.Event) {
+	if s.info.Direction == dialplan.DirectionOutbound && s.plan.Record.Leg == dialplan.LegExternalPeer {
+		leg.external, leg.role = true, dialplan.LegExternalPeer
+		return
+	}
+	if u, err := s.cmd.api(ctx, "uuid_getvar", leg.uuid, "dialed_user"); err == nil && u != "" && u != "_undef_" {
+		domain, _ := s.cmd.api(ctx, "uuid_getvar", leg.uuid, "dialed_domain")
+		if domain == "_undef_" {
+			domain = ""
+		}
+		if user, _, ok := s.rules.UserBySIP(domain, u); ok {
+			leg.user, leg.role = &user, dialplan.LegUserPeer
+			return
+		}
+	}
+	if s.company != nil && header(ev, "Other-Leg-Unique-ID") == leg.uuid {
+		if user, ok := s.rules.UserByExtension(s.company.ID, header(ev, "Other-Leg-Destination-Number")); ok {
+			leg.user, leg.role = &user, dialplan.LegUserPeer
+			return
+		}
+	}
+	if s.info.Direction == dialplan.DirectionOutbound {
+		leg.external, leg.role = true, dialplan.LegExternalPeer
+		return
+	}
+	if s.info.Direction == dialplan.DirectionInbound {
+		// An inbound call routed to a user we cannot identify: still a platform leg (the gate's
+		// user variables apply), but no on-demand attribution is possible.
+		leg.role = dialplan.LegUserPeer
+		return
+	}
+	leg.role = dialplan.LegUserPeer
+}
+
+// applyGateVars sets the on-demand gate's variables on a newly bridged leg (legs created before
+// the variables could be exported must be set directly, REFERENCE.md §9).
+func (s *Session) applyGateVars(ctx context.Context, leg *legInfo) {
+	role := dialplan.RoleUser
+	if leg.external {
+		role = dialplan.RoleExternal
+	}
+	var user *dialplan.UserRule
+	if leg.user != nil {
+		user = userRule(leg.user)
+	}
+	for _, v := range s.plan.OnDemand.VarsFor(role, user) {
+		if err := s.cmd.setVar(ctx, leg.uuid, v.Name, v.Value); err != nil {
+			s.log.Warn().Err(err).Str("leg", leg.uuid).Str("var", v.Name).Msg("gate variable not set")
+		}
+	}
+	if leg.user != nil && s.plan.OnDemand.InspectsDigitsFrom(leg.role) {
+		s.newMatcher(leg)
+	}
+}
+
+func (s *Session) onLegGone(ctx context.Context, uuid string) {
+	leg, ok := s.legs[uuid]
+	if !ok || leg.gone {
+		return
+	}
+	leg.gone = true // stays registered until the Session ends: a frustrated transfer may still ask about it
+	// An on-demand recording ends at the latest when the requesting user leaves (SPEC.md §3.2).
+	for _, r := range s.recs {
+		if r.requester == uuid && r.leg != uuid && !r.stopping {
+			s.stopRecording(ctx, r, "requester_left")
+		}
+	}
+}
+
+// startDDIRecording books the automatic recording of the external party's leg and starts it.
+// Recording that leg's own media bug survives every internal transfer (REFERENCE.md §2).
+func (s *Session) startDDIRecording(ctx context.Context, leg string) {
+	s.ddiStarted = true
+	rec := &store.Recording{
+		Type: store.TypeDDI, Trigger: store.TriggerDDI, Recorder: s.plan.Recorder,
+	}
+	if s.ddi != nil {
+		rec.DDIID = s.ddi.ID
+	}
+	s.startRecording(ctx, leg, rec, "")
+}
+
+// startRecording creates the row (state recording) before `uuid_record start` returns to the
+// call logic, then starts the media bug; a failed start marks the row failed.
+func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Recording, requester string) *activeRec {
+	if s.company == nil {
+		return nil
+	}
+	rec.CompanyID = s.company.ID
+	rec.CallID = s.info.CallUUID
+	rec.Direction = string(s.info.Direction)
+	rec.Caller, rec.Callee = s.plan.Caller, s.plan.Callee
+	rec.StartedAt = time.Now().UTC()
+	if err := s.srv.DB.CreateRecording(ctx, rec); err != nil {
+		s.log.Error().Err(err).Str("decision", "record_failed").Msg("recording row not created; call proceeds unrecorded")
+		s.srv.Metrics.recording("failed", rec.Type)
+		return nil
+	}
+	path := filepath.Join(s.srv.SpoolDir, rec.ID+".wav")
+	r := &activeRec{id: rec.ID, leg: leg, path: path, typ: rec.Type, trigger: rec.Trigger, requester: requester, startedAt: rec.StartedAt}
+	s.recs[path] = r
+	if s.company.Stereo {
+		_ = s.cmd.setVar(ctx, leg, "RECORD_STEREO", "true")
+	}
+	if _, err := s.cmd.api(ctx, "uuid_record", leg, "start", path); err != nil {
+		delete(s.recs, path)
+		s.log.Error().Err(err).Str("recording", rec.ID).Str("decision", "record_failed").Msg("uuid_record start failed")
+		_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), rec.ID, "uuid_record start: "+err.Error())
+		s.srv.Metrics.recording("failed", rec.Type)
+		return nil
+	}
+	s.srv.Metrics.recording("started", rec.Type)
+	s.log.Info().Str("recording", rec.ID).Str("type", rec.Type).Str("trigger", rec.Trigger).Str("recorded_leg", leg).
+		Str("decision", "record_start").Msg("recording started")
+	return r
+}
+
+// stopRecording stops one media bug by its exact path (REFERENCE.md §2); RECORD_STOP finishes
+// the row.
+func (s *Session) stopRecording(ctx context.Context, r *activeRec, why string) {
+	r.stopping = true
+	if _, err := s.cmd.api(ctx, "uuid_record", r.leg, "stop", r.path); err != nil {
+		s.log.Warn().Err(err).Str("recording", r.id).Msg("uuid_record stop failed")
+	}
+	s.log.Info().Str("recording", r.id).Str("reason", why).Str("decision", "record_stop").Msg("recording stop requested")
+}
+
+func (s *Session) onRecordStart(ctx context.Context, ev *eslgo.Event) {
+	path := header(ev, "Record-File-Path")
+	if _, ok := s.recs[path]; ok {
+		return
+	}
+	s.onKeyRecordStart(ctx, ev, path)
+}
+
+// onRecordStop finishes a recording: state processing with FreeSWITCH's record_ms and the WAV
+// queued for the audio worker, in one store transaction. Record-Completion-Cause is not
+// trusted (it says success-silence with audio present, FAILOPEN.md §2.6).
+func (s *Session) onRecordStop(ctx context.Context, ev *eslgo.Event) {
+	path := header(ev, "Record-File-Path")
+	r, ok := s.recs[path]
+	if !ok {
+		return
+	}
+	delete(s.recs, path)
+	wctx := context.WithoutCancel(ctx)
+	if strings.EqualFold(header(ev, "variable_RECORD_DISCARDED"), "true") {
+		_ = s.srv.DB.DiscardRecording(wctx, r.id, "discarded by FreeSWITCH: "+header(ev, "Record-Completion-Cause"))
+		s.srv.Metrics.recording("discarded", r.typ)
+		s.log.Info().Str("recording", r.id).Str("decision", "record_discarded").Msg("FreeSWITCH discarded the recording")
+		return
+	}
+	ms, err := strconv.ParseInt(header(ev, "variable_record_ms"), 10, 64)
+	if err != nil {
+		ms = time.Since(r.startedAt).Milliseconds()
+	}
+	if err := s.srv.DB.FinishRecording(wctx, r.id, time.Now().UTC(), ms, path); err != nil {
+		s.log.Error().Err(err).Str("recording", r.id).Msg("recording not finished in the store")
+		return
+	}
+	s.srv.Metrics.recording("stopped", r.typ)
+	s.log.Info().Str("recording", r.id).Int64("duration_ms", ms).Str("decision", "record_stopped").Msg("recording stopped")
+	s.afterStop(ctx, r)
+}
+
+// abandonRecordings marks recordings the Session can no longer follow.
+func (s *Session) abandonRecordings(ctx context.Context, why string) {
+	for path, r := range s.recs {
+		_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), r.id, why)
+		delete(s.recs, path)
+	}
+}
+
+// finish ends the Session: recordings still without RECORD_STOP after the drain are finished with
+// the Session's own measure of their length (the audio worker measures the WAV exactly).
+func (s *Session) finish(ctx context.Context) {
+	wctx := context.WithoutCancel(ctx)
+	for path, r := range s.recs {
+		end := s.hangupAt
+		if end.IsZero() {
+			end = time.Now()
+		}
+		if err := s.srv.DB.FinishRecording(wctx, r.id, end.UTC(), end.Sub(r.startedAt).Milliseconds(), path); err != nil {
+			s.log.Error().Err(err).Str("recording", r.id).Msg("recording not finished in the store")
+		}
+		delete(s.recs, path)
+	}
+	for uuid := range s.legs {
+		s.srv.unregister(uuid, s)
+	}
+}
+
+// normalize is e164 normalisation for lookups.
+func normalize(raw, country string) (string, error) { return store.NormalizeNumber(raw, country) }
