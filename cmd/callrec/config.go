@@ -90,7 +90,7 @@ func defaults() map[string]any {
 		"http.listen":                         "127.0.0.1:8080",
 		"esl.listen":                          "127.0.0.1:8084",
 		"esl.route_context":                   "default",
-		"esl.transfer_context":                "callrec_xfer",
+		"esl.transfer_context":                "callrec_transfer",
 		"esl.command_timeout":                 "5s",
 		"esl.plan_deadline":                   "2s",
 		"esl.tone":                            "tone_stream://%(250,0,880)",

@@ -62,10 +62,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return nil
 	case "backup":
 		return backup(ctx, args, environ, stdout)
+	case "fsconf":
+		return fsconfCommand(ctx, args, environ, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: callrec [serve|version|backup FILE] [flags]")
+		fmt.Fprintln(stdout, "usage: callrec [serve|version|backup FILE|fsconf --out DIR [--check]] [flags]")
 		return nil
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("unknown command %q (serve, version, backup)", cmd)}
+		return &exitError{code: 2, err: fmt.Errorf("unknown command %q (serve, version, backup, fsconf)", cmd)}
 	}
 }
