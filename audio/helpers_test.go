@@ -230,9 +230,9 @@ func upsampleRef(x []int16, factor int) []int16 {
 // SNR uses 20 ms segments whose reference level is above -50 dBFS, each
 // clamped to [-10, 35] dB, the usual convention.
 func quality(ref, dec []int16, rate int) (lag int, gain, snr, segSNR float64) {
-	const maxLag = 4000
+	const maxLag = 2400
 	// find the lag on the first seconds by normalised cross-correlation
-	win := min(len(ref), 3*rate)
+	win := min(len(ref), rate/2)
 	best := math.Inf(-1)
 	for l := 0; l <= maxLag && l+win <= len(dec); l++ {
 		var xy, yy float64
