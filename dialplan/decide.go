@@ -147,6 +147,11 @@ func decideUserCall(f Facts) Plan {
 		dir = DirectionInternal
 	}
 	p := Plan{Direction: dir}
+	var callee string
+	var isExternal bool
+	if dir != DirectionInternal {
+		callee, isExternal = externalNumber(f.Destination, f.DefaultCountry)
+	}
 	company := f.Company
 	switch {
 	case f.User == nil:
@@ -159,7 +164,7 @@ func decideUserCall(f Facts) Plan {
 		company = nil
 	case dir == DirectionInternal:
 		p.Decision = DecisionNoRecordInternal
-	case !isExternalNumber(f.Destination, f.DefaultCountry):
+	case !isExternal:
 		p.Decision = DecisionNoRecordNotExternal
 	case f.DDI == nil:
 		p.Decision = DecisionUnknownDDI
@@ -189,7 +194,7 @@ func decideUserCall(f Facts) Plan {
 		if p.Caller == "" {
 			p.Caller = NormalizeNumber(f.Caller, f.DefaultCountry)
 		}
-		p.Callee = NormalizeNumber(f.Destination, f.DefaultCountry)
+		p.Callee = callee
 	}
 	if p.Decision.Records() {
 		p.Record = recordPlan(LegExternalPeer, f.DDI, company)

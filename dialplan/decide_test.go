@@ -317,3 +317,25 @@ func TestDecide_PlanDoesNotAliasInput(t *testing.T) {
 		t.Errorf("plans share DTMFLegs: %v", p2.OnDemand.DTMFLegs)
 	}
 }
+
+func BenchmarkDecide(b *testing.B) {
+	c := company(OnDemandKeyDTMF, "12")
+	cases := []struct {
+		name string
+		f    Facts
+	}{
+		{"inbound_recorded", inbound(ddi(RecordAll, "ivr/notice.wav"), c)},
+		{"outbound_recorded", outbound(ddi(RecordAll, ""), user1, c)},
+		{"internal", internal(user1, user2, c)},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if p := Decide(bc.f); p.Decision == "" {
+					b.Fatal("no decision")
+				}
+			}
+		})
+	}
+}

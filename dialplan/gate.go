@@ -189,3 +189,11 @@ func ParseRecPrefix(name string) (companyID, userID string, ok bool) {
 	}
 	return companyID, userID, true
 }
+
+// IsTransferCode reports whether dest, the destination a blind transfer reached the transfer
+// context with, is "*"+Code of a gate that allows the frustrated transfer. The controller handling
+// the code extension's connection calls it; false means an ordinary transfer to route on (or a
+// code of a company without the feature, which must be rejected like any failed transfer).
+func (g Gate) IsTransferCode(dest string) bool {
+	return g.AllowTransfer && g.Code != "" && len(dest) == len(g.Code)+1 && dest[0] == '*' && dest[1:] == g.Code
+}

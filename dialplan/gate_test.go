@@ -237,3 +237,30 @@ func TestRecPrefix_RoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestGate_IsTransferCode(t *testing.T) {
+	key := Decide(outbound(ddi(RecordNone, ""), user1, company(OnDemandKey, "12"))).OnDemand
+	disabled := Decide(outbound(ddi(RecordNone, ""), user1, company(OnDemandDisabled, "12"))).OnDemand
+	badCode := Decide(outbound(ddi(RecordNone, ""), user1, company(OnDemandKey, "1x"))).OnDemand
+	tests := []struct {
+		name string
+		g    Gate
+		dest string
+		want bool
+	}{
+		{"the company's code is a record request", key, "*12", true},
+		{"the code without star is an ordinary transfer", key, "12", false},
+		{"a longer number is an ordinary transfer", key, "*123", false},
+		{"another code is an ordinary transfer", key, "*13", false},
+		{"an extension is an ordinary transfer", key, "1002", false},
+		{"empty destination", key, "", false},
+		{"disabled company: the code is no request", disabled, "*12", false},
+		{"invalid stored code: nothing is a request", badCode, "*1x", false},
+		{"invalid stored code: not even a bare star", badCode, "*", false},
+	}
+	for _, tt := range tests {
+		if got := tt.g.IsTransferCode(tt.dest); got != tt.want {
+			t.Errorf("%s: IsTransferCode(%q) = %v, want %v", tt.name, tt.dest, got, tt.want)
+		}
+	}
+}

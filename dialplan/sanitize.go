@@ -15,17 +15,24 @@ const maxToken = 64
 // parts such as "anonymous", extensions, feature codes). The result is safe in a FreeSWITCH command
 // and in a file name; it may be empty. Anyone may call it.
 func NormalizeNumber(raw, defaultCountry string) string {
+	if e164.IsE164(raw) {
+		// Already canonical (stored DDIs, most carriers): parsing would return it unchanged, or
+		// fail and leave it unchanged as a token. Skipping the parse saves ~10 µs.
+		return raw
+	}
 	if n, err := e164.Normalize(raw, defaultCountry); err == nil {
 		return n
 	}
 	return Token(raw)
 }
 
-// isExternalNumber reports whether raw is a number the public network can reach (normalises to
-// E.164).
-func isExternalNumber(raw, defaultCountry string) bool {
-	_, err := e164.Normalize(raw, defaultCountry)
-	return err == nil
+// externalNumber returns raw in E.164 and true when the public network can reach it, else
+// NormalizeNumber's token and false.
+func externalNumber(raw, defaultCountry string) (string, bool) {
+	if n, err := e164.Normalize(raw, defaultCountry); err == nil {
+		return n, true
+	}
+	return Token(raw), false
 }
 
 // Token returns s with every byte outside [0-9A-Za-z+*#._-] removed, cut to 64 bytes. Anyone may
