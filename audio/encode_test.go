@@ -262,3 +262,25 @@ func TestLAMEEncoder_MissingProgramIsNotFound(t *testing.T) {
 		t.Fatalf("err = %v, want exec.ErrNotFound", err)
 	}
 }
+
+func TestShineEncoder_LoudInputKeepsItsLevelWithoutClipping(t *testing.T) {
+	src := speechLike(8000, 3, 1)
+	for i, v := range src { // peak at -1 dBFS: shine's own +1 dB would clip it
+		src[i] = int16(max(-32768, min(32767, int(v)*29204/16000)))
+	}
+	var out bytes.Buffer
+	if _, err := NewShineEncoder(0).Encode(context.Background(), &out, mustWAV(t, buildWAV(wavSpec{rate: 8000, channels: 1, samples: src}))); err != nil {
+		t.Fatal(err)
+	}
+	left, _, _ := decodeMP3(t, out.Bytes())
+	clipped := 0
+	for _, v := range left {
+		if v == 32767 || v == -32768 {
+			clipped++
+		}
+	}
+	_, gain, _, _ := quality(upsampleRef(src, 4), left, 32000)
+	if clipped > 0 || gain < 0.944 || gain > 1.059 { // ±0.5 dB
+		t.Fatalf("%d clipped samples, level gain %.3f; want none and within ±0.5 dB", clipped, gain)
+	}
+}

@@ -64,6 +64,7 @@ func (e shineEncoder) Encode(ctx context.Context, dst io.Writer, src *WAV) (Resu
 	}
 	for {
 		n, rerr := src.ReadSamples(in)
+		levelShine(in[:n])
 		if up != nil {
 			pcm = up.push(pcm, in[:n])
 		} else {
@@ -172,4 +173,17 @@ func (fw *frameWriter) add(b []byte, limit int64) error {
 	}
 	fw.pending = fw.pending[:copy(fw.pending, fw.pending[pos:])]
 	return nil
+}
+
+// shineLevel is 10^(-1/20) in Q15. shine-mp3 v0.2.0 decodes 1 dB louder
+// than its input (least-squares gain 1.118–1.124 at 32–96 kbit/s, measured
+// with go-mp3 and lame --decode alike), which clipped full-scale recordings;
+// its input is lowered by 1 dB to cancel that.
+const shineLevel = 29205
+
+// levelShine applies shineLevel in place, rounding to nearest.
+func levelShine(s []int16) {
+	for i, v := range s {
+		s[i] = int16((int32(v)*shineLevel + 1<<14) >> 15)
+	}
 }
