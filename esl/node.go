@@ -1,0 +1,133 @@
+package esl
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/percipia/eslgo"
+	"github.com/percipia/eslgo/command"
+	"github.com/rs/zerolog"
+
+	"github.com/callrec/callrec/store"
+)
+
+// Node keeps callrec's inbound Event Socket connection to one FreeSWITCH: it reconnects with
+// back-off and finishes any recording whose RECORD_STOP its Session did not see (the call
+// outlived a callrec restart, or the Session's connection was lost). FinishRecording is
+// idempotent, so a RECORD_STOP both the Session and the Node see is booked once.
+type Node struct {
+	Addr, Password string
+	DB             *store.DB
+	Logger         zerolog.Logger
+	SpoolDir       string
+	CommandTimeout time.Duration // default 5 s
+	MaxBackoff     time.Duration // default 30 s
+}
+
+// Run connects and reconnects until ctx ends. It returns ctx's error.
+func (n *Node) Run(ctx context.Context) error {
+	if n.CommandTimeout <= 0 {
+		n.CommandTimeout = 5 * time.Second
+	}
+	if n.MaxBackoff <= 0 {
+		n.MaxBackoff = 30 * time.Second
+	}
+	log := n.Logger.With().Str("node", n.Addr).Logger()
+	backoff := 100 * time.Millisecond
+	for {
+		start := time.Now()
+		err := n.session(ctx, log)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(start) > time.Minute {
+			backoff = 100 * time.Millisecond
+		}
+		log.Warn().Err(err).Dur("retry_in", backoff).Msg("inbound event socket down")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, n.MaxBackoff)
+	}
+}
+
+// session runs one connection until it drops.
+func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
+	lost := make(chan struct{})
+	opts := eslgo.InboundOptions{
+		Options:      eslgo.Options{Context: ctx, Logger: eslLogger{log}, ExitTimeout: n.CommandTimeout},
+		Network:      "tcp",
+		Password:     n.Password,
+		AuthTimeout:  n.CommandTimeout,
+		OnDisconnect: func() { close(lost) },
+	}
+	conn, err := opts.Dial(n.Addr)
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer conn.Close()
+	cmd := &commander{conn: conn, timeout: n.CommandTimeout}
+	seq := newSequencer(10*time.Millisecond, 256)
+	stop := make(chan struct{})
+	defer close(stop)
+	go seq.run(stop)
+	conn.RegisterEventListener(eslgo.EventListenAll, seq.push)
+	if _, err := cmd.send(ctx, "event", command.Event{Format: "plain", Listen: []string{"RECORD_STOP", "CHANNEL_HANGUP_COMPLETE"}}); err != nil {
+		return err
+	}
+	log.Info().Msg("inbound event socket connected")
+	probe := time.NewTicker(30 * time.Second)
+	defer probe.Stop()
+	for {
+		select {
+		case ev, ok := <-seq.out:
+			if !ok {
+				return ErrConnDead
+			}
+			if header(ev, "Event-Name") == "RECORD_STOP" {
+				n.onRecordStop(ctx, log, ev)
+			}
+		case <-probe.C:
+			if _, err := cmd.api(ctx, "status"); err != nil {
+				return err
+			}
+		case <-lost:
+			return ErrConnDead
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// onRecordStop finishes the row of a recording in callrec's spool that is still `recording`.
+func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.Event) {
+	path := header(ev, "Record-File-Path")
+	if filepath.Dir(path) != filepath.Clean(n.SpoolDir) || !strings.HasSuffix(path, ".wav") {
+		return
+	}
+	id := strings.TrimSuffix(filepath.Base(path), ".wav")
+	rec, err := n.DB.Recording(ctx, id)
+	if err != nil || rec.State != store.StateRecording {
+		return
+	}
+	if strings.EqualFold(header(ev, "variable_RECORD_DISCARDED"), "true") {
+		_ = n.DB.DiscardRecording(ctx, id, "discarded by FreeSWITCH")
+		return
+	}
+	ms, err := strconv.ParseInt(header(ev, "variable_record_ms"), 10, 64)
+	if err != nil {
+		ms = time.Since(rec.StartedAt).Milliseconds()
+	}
+	if err := n.DB.FinishRecording(ctx, id, time.Now().UTC(), ms, path); err != nil {
+		log.Error().Err(err).Str("recording", id).Msg("recording not finished")
+		return
+	}
+	log.Info().Str("recording", id).Str("company", rec.CompanyID).Int64("duration_ms", ms).
+		Str("decision", "record_stopped_via_node").Msg("recording finished from the node's event stream")
+}
