@@ -1,0 +1,53 @@
+// Package fstest is a FreeSWITCH 1.10 stand-in for tests and load runs: it speaks
+// mod_event_socket's real wire protocol (outbound sockets dialled by the `socket` app, and
+// an inbound listener) and simulates the call behaviour callrec depends on — legs, answer,
+// bridge, hold, hangup order, the XML dialplan, fail-open of the socket app, uuid_record
+// writing real WAV files, DTMF, SIP INFO `Record:`, blind and attended transfers.
+//
+// Facts come from ../../shared/freeswitch/REFERENCE.md, FAILOPEN.md and the captures in
+// traces/ (the captures win where they disagree). Every frame both ways is kept in a
+// transcript (FS.Transcript, FS.DumpTranscript) and dumped when a test fails.
+//
+// # Driving a call
+//
+//	fs := fstest.Start(t, fstest.Options{
+//		Profile:  fstest.Profile{Name: "internal", RecordPath: dir, RecordTemplate: "${callrec_rec_prefix}${uuid}.wav"},
+//		Dialplan: fstest.MustParseDialplan(xmlBytes),
+//		Phones:   map[string]fstest.Phone{"1001": {ToneHz: 700}},
+//		External: fstest.External{ToneHz: 1000},
+//	})
+//	call, _ := fs.Inbound(ctx, fstest.CallSpec{From: "+34600111222", To: "34911234567"})
+//	// the dialplan's `socket 127.0.0.1:PORT async full` dials the controller under test
+//	b, _ := call.WaitLeg(ctx, "1001")   // the leg `bridge user/1001` created
+//	_ = b.WaitAnswer(ctx)
+//	fs.Advance(10 * time.Second)        // virtual time: a 10 s call in no time
+//	b.Hangup("NORMAL_CLEARING")         // the user's BYE
+//	w, _ := fs.WAV(path)                // what uuid_record wrote; w.Hears(0, 700, from, to)
+//
+// # Time
+//
+// All timestamps and all audio come from a virtual clock: wall time times
+// Options.TimeScale plus every FS.Advance. A WAV's length is the virtual time between
+// start and stop; audio is synthesised from the virtual timestamps of answer, bridge,
+// hold and hangup: each party sends a sine of its own ToneHz while its media is up, and a
+// leg hears its bridge partner while bridged and neither holds.
+//
+// # What is simulated, and what is not
+//
+// Implemented: connect reply, command replies and -ERR texts, the async/full gate,
+// myevents (sticky, own uuid only), event/nixevent/noevents, filters (positive, negative
+// "-", regex "/re/"), divert_events, linger/nolinger and both disconnect notices, the
+// connect timeout (Options.ConnectTimeout, default 25 s), sendmsg execute/hangup (queued,
+// run by the park or bridge loop), api/bgapi (BACKGROUND_JOB with body), inbound auth;
+// dialplan apps set, export (incl. nolocal:), unset, answer, pre_answer, hangup, transfer,
+// bridge (user/…, sofia/gateway/…, sofia/<profile>/…, {vars}), park, socket, playback
+// (instant), blind_transfer_ack, intercept, bind_digit_action, record_session; api
+// uuid_record, uuid_setvar/getvar, uuid_exists, uuid_kill, uuid_transfer, uuid_bridge,
+// uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump.
+//
+// Not simulated (TODO): static (non-async) socket mode behaves as async; json/xml event
+// formats are sent as plain; the bridge is not suspended while a sendmsg app runs on a
+// bridged leg; digit timeouts of bind_digit_action; recording_follow_transfer; RECORD_*
+// variables other than STEREO/READ_ONLY/WRITE_ONLY/TOGGLE_ON_REPEAT; media bypass;
+// playback takes no virtual time.
+package fstest
