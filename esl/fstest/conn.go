@@ -33,7 +33,7 @@ type conn struct {
 	leg      *Leg
 
 	async, full, authed, connected bool
-	gone, down, shut                bool
+	gone, down, shut               bool
 
 	all      bool
 	events   map[string]bool

@@ -79,8 +79,8 @@ type Options struct {
 
 // FS is a running FreeSWITCH stand-in. All methods are safe for concurrent use.
 type FS struct {
-	opts  Options
-	clock *clock
+	opts     Options
+	clock    *clock
 	coreUUID string
 
 	mu       sync.Mutex

@@ -63,9 +63,9 @@ func (v *varMap) getFold(k string) string {
 
 type callerProfile struct {
 	Username, Dialplan, CIDName, CIDNum, OrigCIDName, OrigCIDNum, CalleeName, CalleeNum string
-	Network, ANI, Dest, Source, TransferSource, Context, RDNIS            string
-	Index                                                                  int
-	Created                                                                time.Time
+	Network, ANI, Dest, Source, TransferSource, Context, RDNIS                          string
+	Index                                                                               int
+	Created                                                                             time.Time
 }
 
 // span is a stretch of virtual time; a zero to means "still open".
@@ -94,13 +94,13 @@ type Leg struct {
 	phone     Phone
 
 	state, callState, answerState string
-	answered, preAnswered, hungup  bool
-	hangupCause                    string
-	createdAt, answeredAt          time.Time
-	progressAt, hangupAt           time.Time
-	bridgedAt, transferAt          time.Time
-	completed                      bool
-	destroyed                      bool
+	answered, preAnswered, hungup bool
+	hangupCause                   string
+	createdAt, answeredAt         time.Time
+	progressAt, hangupAt          time.Time
+	bridgedAt, transferAt         time.Time
+	completed                     bool
+	destroyed                     bool
 
 	peer       *Leg
 	bridgeOrig bool
@@ -128,14 +128,14 @@ type Leg struct {
 	recs  []*recording
 	info  []string // sofia_record_file history for INFO Record: on
 
-	inline       []Action
-	stack        []appFrame
-	dtmfQ        []string
-	heardDigits  []string
-	bindings     []binding
-	bindRealm    string
-	dmBuf        string
-	referNotify  chan int
+	inline      []Action
+	stack       []appFrame
+	dtmfQ       []string
+	heardDigits []string
+	bindings    []binding
+	bindRealm   string
+	dmBuf       string
+	referNotify chan int
 }
 
 type transferReq struct {

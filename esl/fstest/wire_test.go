@@ -30,7 +30,7 @@ func TestConnectReply_IsOneURLEncodedBlockEndingWithReplyHeaders(t *testing.T) {
 		"Answer-State": "ringing", "Channel-State": "CS_EXECUTE", "Channel-Call-State": "RINGING",
 		"variable_sip_from_user": "%2B34600111222", "variable_current_application": "socket",
 		"variable_current_application_data": strings.ReplaceAll(ctl.addr(), ":", "%3A") + "%20async%20full",
-		"variable_socket_host": "127.0.0.1", "Channel-Destination-Number": "34911234567",
+		"variable_socket_host":              "127.0.0.1", "Channel-Destination-Number": "34911234567",
 	}
 	for k, v := range want {
 		if got := f.get(k); got != v {
