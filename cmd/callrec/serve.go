@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
+	"github.com/callrec/callrec/esl"
 	"github.com/callrec/callrec/store"
 	"github.com/callrec/callrec/web"
 )
@@ -44,20 +49,62 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return err
 	}
 
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	eslMetrics, err := esl.NewMetrics(registry)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+
+	// Rows a previous run left recording are settled before new calls arrive.
+	rec := &esl.Reconciler{DB: db, SpoolDir: cfg.SpoolDir, Logger: log}
+	if res, err := rec.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("reconcile")
+	} else if res != (esl.ReconcileResult{}) {
+		log.Info().Int("finished", res.Finished).Int("discarded", res.Discarded).Int("still_recording", res.StillRecording).Msg("reconciled recordings of a previous run")
+	}
+
+	calls := &esl.Server{
+		Addr: cfg.ESL.Listen, DB: db, Logger: log, Metrics: eslMetrics,
+		SpoolDir: cfg.SpoolDir, OnDemandPath: cfg.FreeSWITCH.RecordPath,
+		RouteContext: cfg.ESL.RouteContext, TransferContext: cfg.ESL.TransferContext,
+		DefaultCountry: cfg.DefaultCountry, Tone: cfg.ESL.Tone,
+		CommandTimeout: cfg.ESL.CommandTimeout, PlanDeadline: cfg.ESL.PlanDeadline,
+	}
+	if err := calls.Open(); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	var wg sync.WaitGroup
+	for _, n := range cfg.FreeSWITCH.Nodes {
+		node := &esl.Node{Addr: n.Addr, Password: n.Password, DB: db, Logger: log, SpoolDir: cfg.SpoolDir, CommandTimeout: cfg.ESL.CommandTimeout}
+		wg.Add(1)
+		go func() { defer wg.Done(); node.Run(background) }()
+	}
+
 	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log}
+	_ = promhttp.HandlerFor(registry, promhttp.HandlerOpts{}) // TODO(issue 5): mounted on /metrics once web.Server.Metrics lands
 	if err := httpServer.Open(); err != nil {
+		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
 	}
-	log.Info().Str("http", httpServer.URL()).Str("esl", cfg.ESL.Listen).Str("data_dir", cfg.DataDir).Msg("callrec serving")
+	log.Info().Str("http", httpServer.URL()).Str("esl", calls.BoundAddr()).Str("data_dir", cfg.DataDir).Msg("callrec serving")
 
 	<-ctx.Done()
 	log.Info().Msg("shutting down: no new calls, live calls continue on FreeSWITCH")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	var errs []error
+	calls.Drain()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
+	if err := calls.Close(shutdownCtx); err != nil {
+		errs = append(errs, err)
+	}
+	stopBackground()
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
