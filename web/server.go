@@ -7,9 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/rs/zerolog"
 
 	"github.com/callrec/callrec/store"
@@ -23,6 +29,15 @@ type Server struct {
 	Logger zerolog.Logger
 	// Ready, when set, is consulted by /readyz in addition to the store.
 	Ready func(ctx context.Context) error
+	// Metrics, when set, is served at /metrics (cmd mounts the Prometheus handler).
+	Metrics http.Handler
+	// RateLimit is the number of API requests one token may make per RateWindow
+	// (default 1200); over it the API answers 429.
+	RateLimit int
+	// RateWindow is the rate limiter's window (default one minute).
+	RateWindow time.Duration
+	// BodyLimit is the largest request body in bytes (default 1 MiB); larger ones get 413.
+	BodyLimit int
 
 	app *fiber.App
 	ln  net.Listener
@@ -64,18 +79,129 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.app.ShutdownWithContext(ctx)
 }
 
+// newApp builds the Fiber app: recover, request id and request log around everything; under
+// /api/v1 the Bearer authentication, then the per-token rate limit, then the routes.
 func (s *Server) newApp() *fiber.App {
+	bodyLimit := s.BodyLimit
+	if bodyLimit <= 0 {
+		bodyLimit = 1 << 20
+	}
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           60 * time.Second,
-		BodyLimit:             1 << 20,
+		BodyLimit:             bodyLimit,
+		ErrorHandler:          s.errorHandler,
+		// Audio and archives are streamed: fasthttp must not buffer response bodies whole.
+		StreamRequestBody: false,
 	})
+	app.Use(requestid.New())
+	app.Use(s.logRequests)
+	app.Use(recover.New(recover.Config{
+		EnableStackTrace: true,
+		StackTraceHandler: func(c *fiber.Ctx, e any) {
+			s.Logger.Error().Str("request_id", requestID(c)).Interface("panic", e).
+				Str("stack", string(debug.Stack())).Msg("handler panicked")
+		},
+	}))
+
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
 	app.Get("/readyz", s.readyz)
+	if s.Metrics != nil {
+		app.Get("/metrics", adaptor.HTTPHandler(s.Metrics))
+	}
+	s.mountUI(app)
+
+	api := app.Group("/api/v1")
+	api.Get("/openapi.json", s.openAPI)
+	s.mountAPI(api.Group("", s.authenticate, s.rateLimiter()))
 	return app
+}
+
+// rateLimiter limits each token (authenticate runs first) to RateLimit requests per RateWindow.
+func (s *Server) rateLimiter() fiber.Handler {
+	max, window := s.RateLimit, s.RateWindow
+	if max <= 0 {
+		max = 1200
+	}
+	if window <= 0 {
+		window = time.Minute
+	}
+	return limiter.New(limiter.Config{
+		Max:          max,
+		Expiration:   window,
+		KeyGenerator: func(c *fiber.Ctx) string { return "token:" + caller(c).ID },
+		LimitReached: func(c *fiber.Ctx) error { return fiber.ErrTooManyRequests },
+	})
+}
+
+// mountAPI registers every authenticated route. openapi.json documents exactly these (a test
+// compares both ways).
+func (s *Server) mountAPI(r fiber.Router) {
+	r.Get("/me", s.me)
+
+	r.Get("/brands", s.listBrands)
+	r.Post("/brands", s.createBrand)
+	r.Get("/brands/:id", s.getBrand)
+	r.Patch("/brands/:id", s.updateBrand)
+	r.Delete("/brands/:id", s.deleteBrand)
+
+	r.Get("/companies", s.listCompanies)
+	r.Post("/companies", s.createCompany)
+	r.Get("/companies/:id", s.getCompany)
+	r.Patch("/companies/:id", s.updateCompany)
+	r.Delete("/companies/:id", s.deleteCompany)
+
+	r.Get("/ddis", s.listDDIs)
+	r.Post("/ddis", s.createDDI)
+	r.Get("/ddis/:id", s.getDDI)
+	r.Patch("/ddis/:id", s.updateDDI)
+	r.Delete("/ddis/:id", s.deleteDDI)
+
+	r.Get("/users", s.listUsers)
+	r.Post("/users", s.createUser)
+	r.Get("/users/:id", s.getUser)
+	r.Patch("/users/:id", s.updateUser)
+	r.Delete("/users/:id", s.deleteUser)
+
+	r.Get("/tokens", s.listTokens)
+	r.Post("/tokens", s.createToken)
+	r.Get("/tokens/:id", s.getToken)
+	r.Delete("/tokens/:id", s.deleteToken)
+
+	r.Get("/recordings", s.listRecordings)
+	r.Get("/recordings/archive", s.archive)
+	r.Get("/recordings/:id", s.getRecording)
+	r.Delete("/recordings/:id", s.deleteRecording)
+	r.Get("/recordings/:id/audio", s.audio)
+
+	r.Get("/backup", s.backup)
+}
+
+// logRequests writes one zerolog line per request (never the Authorization header).
+func (s *Server) logRequests(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		// Let the error handler write the reply now so the log shows the real status.
+		if herr := c.App().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	status := c.Response().StatusCode()
+	ev := s.Logger.Info()
+	if status >= 500 {
+		ev = s.Logger.Error()
+	}
+	ev = ev.Str("request_id", requestID(c)).Str("method", c.Method()).Str("path", c.Path()).
+		Int("status", status).Dur("latency", time.Since(start)).Str("ip", c.IP())
+	if p := caller(c); p != nil {
+		ev = ev.Str("token_id", p.ID).Str("role", p.Role)
+	}
+	ev.Msg("http request")
+	return nil
 }
 
 // readyz answers 200 when the store answers and the optional Ready hook agrees, else 503.

@@ -1,0 +1,271 @@
+package web
+
+import (
+	"archive/zip"
+	"bufio"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/callrec/callrec/store"
+)
+
+// maxArchiveIDs bounds GET /recordings/archive.
+const maxArchiveIDs = 500
+
+// openAudio opens the MP3 of a ready recording. A recording in another state is ECONFLICT on
+// "state"; a ready row whose file vanished is ENOTFOUND (logged: the library lost a file).
+func (s *Server) openAudio(r *store.Recording) (*os.File, os.FileInfo, error) {
+	if r.State != store.StateReady || r.MP3Path == "" {
+		return nil, nil, store.Conflict("state", "The recording is %s, not ready.", r.State)
+	}
+	f, err := os.Open(r.MP3Path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			s.Logger.Error().Str("recording_id", r.ID).Str("path", r.MP3Path).Msg("MP3 of a ready recording is missing")
+			return nil, nil, store.NotFound("The recording's audio is missing.")
+		}
+		return nil, nil, fmt.Errorf("open mp3: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("stat mp3: %w", err)
+	}
+	return f, fi, nil
+}
+
+// audioETag is a strong validator of the MP3 file: the recording id and the file's size and
+// modification time (a re-encoded file gets a new one).
+func audioETag(id string, fi os.FileInfo) string {
+	return fmt.Sprintf(`"%s-%x-%x"`, id, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// etagMatches reports whether an If-None-Match / If-Range header value lists etag
+// ("*" matches anything; weak comparison, as RFC 9110 §13.1.2 asks for If-None-Match).
+func etagMatches(header, etag string) bool {
+	for _, v := range strings.Split(header, ",") {
+		v = strings.TrimSpace(v)
+		if v == "*" || strings.TrimPrefix(v, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRange parses a single-range `Range: bytes=…` header against a file of size bytes.
+// ok=false means "ignore the header and send the whole file" (absent, another unit, or several
+// ranges: RFC 9110 §14.2 lets a server ignore Range). A syntactically valid range that lies
+// wholly beyond the end is errRange (416).
+func parseRange(h string, size int64) (start, end int64, ok bool, err error) {
+	unit, spec, found := strings.Cut(strings.TrimSpace(h), "=")
+	if !found || strings.TrimSpace(unit) != "bytes" || strings.Contains(spec, ",") {
+		return 0, 0, false, nil
+	}
+	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false, errRange(size)
+	}
+	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+	switch {
+	case first == "": // suffix: the last N bytes
+		n, perr := strconv.ParseInt(last, 10, 64)
+		if perr != nil || n <= 0 || size == 0 {
+			return 0, 0, false, errRange(size)
+		}
+		return max(size-n, 0), size - 1, true, nil
+	default:
+		a, perr := strconv.ParseInt(first, 10, 64)
+		if perr != nil || a < 0 || a >= size {
+			return 0, 0, false, errRange(size)
+		}
+		b := size - 1
+		if last != "" {
+			b, perr = strconv.ParseInt(last, 10, 64)
+			if perr != nil || b < a {
+				return 0, 0, false, errRange(size)
+			}
+			b = min(b, size-1)
+		}
+		return a, b, true, nil
+	}
+}
+
+func errRange(size int64) error {
+	return &httpError{status: fiber.StatusRequestedRangeNotSatisfiable, code: codeRange,
+		message: fmt.Sprintf("The range is not satisfiable (the file has %d bytes).", size)}
+}
+
+// contentDisposition builds an inline or attachment disposition carrying the download name
+// (RFC 6266, with the RFC 5987 form for non-ASCII names).
+func contentDisposition(kind, name string) string {
+	return mime.FormatMediaType(kind, map[string]string{"filename": name})
+}
+
+// audio streams a recording's MP3: Range/206 for seeking, ETag with If-None-Match (304) and
+// If-Range, Content-Disposition inline, or attachment with file_name when ?download=1.
+func (s *Server) audio(c *fiber.Ctx) error {
+	r, err := s.scopedRecording(c, caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	f, fi, err := s.openAudio(r)
+	if err != nil {
+		return err
+	}
+	size, etag := fi.Size(), audioETag(r.ID, fi)
+	c.Set(fiber.HeaderETag, etag)
+	c.Set(fiber.HeaderAcceptRanges, "bytes")
+	c.Set(fiber.HeaderCacheControl, "private, no-cache")
+	c.Set(fiber.HeaderLastModified, fi.ModTime().UTC().Format(http.TimeFormat))
+	name := r.FileName
+	if name == "" {
+		name = r.DownloadName()
+	}
+	kind := "inline"
+	if v := c.Query("download"); v == "1" || v == "true" {
+		kind = "attachment"
+	}
+	c.Set(fiber.HeaderContentDisposition, contentDisposition(kind, name))
+	mt := r.MIME
+	if mt == "" {
+		mt = "audio/mpeg"
+	}
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && etagMatches(inm, etag) {
+		f.Close()
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	start, end, partial := int64(0), size-1, false
+	if h := c.Get(fiber.HeaderRange); h != "" {
+		if ir := c.Get(fiber.HeaderIfRange); ir == "" || ir == etag {
+			a, b, ok, err := parseRange(h, size)
+			if err != nil {
+				f.Close()
+				c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes */%d", size))
+				return err
+			}
+			start, end, partial = a, b, ok
+		}
+	}
+	c.Set(fiber.HeaderContentType, mt)
+	n := end - start + 1
+	if partial {
+		c.Status(fiber.StatusPartialContent)
+		c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", start, end, size))
+	}
+	if size == 0 {
+		f.Close()
+		return c.Send(nil)
+	}
+	c.Context().SetBodyStream(&sectionFile{SectionReader: io.NewSectionReader(f, start, n), f: f}, int(n))
+	return nil
+}
+
+// sectionFile is a byte range of an open file that closes the file when fasthttp is done with
+// the body stream.
+type sectionFile struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (s *sectionFile) Close() error { return s.f.Close() }
+
+// archive streams a ZIP of several ready recordings (`ids` comma-separated, repeated allowed).
+// Every id is checked before the first byte goes out, so an error is a proper JSON reply; the
+// ZIP itself is written file by file into the response (stored, MP3s do not compress), never
+// held whole in memory.
+func (s *Server) archive(c *fiber.Ctx) error {
+	p := caller(c)
+	var ids []string
+	seen := map[string]bool{}
+	for _, raw := range c.Context().QueryArgs().PeekMulti("ids") {
+		for _, id := range strings.Split(string(raw), ",") {
+			if id = strings.TrimSpace(id); id != "" && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return store.Invalid("ids", "ids is required (comma-separated recording ids)")
+	}
+	if len(ids) > maxArchiveIDs {
+		return store.Invalid("ids", "at most %d recordings per archive", maxArchiveIDs)
+	}
+	type entry struct{ name, path string }
+	entries := make([]entry, 0, len(ids))
+	names := map[string]int{}
+	for _, id := range ids {
+		r, err := s.scopedRecording(c, p, id)
+		if err != nil {
+			return err
+		}
+		if r.State != store.StateReady || r.MP3Path == "" {
+			return store.Conflict("ids", "Recording %s is %s, not ready.", r.ID, r.State)
+		}
+		name := r.FileName
+		if name == "" {
+			name = r.DownloadName()
+		}
+		if k := names[name]; k > 0 {
+			names[name] = k + 1
+			name = fmt.Sprintf("%s_%d.mp3", strings.TrimSuffix(name, ".mp3"), k+1)
+		} else {
+			names[name] = 1
+		}
+		entries = append(entries, entry{name: name, path: r.MP3Path})
+	}
+	c.Set(fiber.HeaderContentType, "application/zip")
+	c.Set(fiber.HeaderContentDisposition, contentDisposition("attachment",
+		"recordings-"+time.Now().UTC().Format("20060102T150405Z")+".zip"))
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	log := s.Logger
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		zw := zip.NewWriter(w)
+		for _, e := range entries {
+			if err := addFile(zw, e.name, e.path); err != nil {
+				// Headers are gone already: the client sees a truncated ZIP; the log says why.
+				log.Error().Err(err).Str("file", e.path).Msg("archive stream aborted")
+				return
+			}
+			if err := w.Flush(); err != nil {
+				return // client went away
+			}
+		}
+		if err := zw.Close(); err != nil {
+			log.Error().Err(err).Msg("archive close failed")
+		}
+		_ = w.Flush()
+	})
+	return nil
+}
+
+// addFile copies the file at path into zw as an uncompressed entry called name.
+func addFile(zw *zip.Writer, name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	hdr := &zip.FileHeader{Name: name, Method: zip.Store, Modified: fi.ModTime()}
+	hdr.SetMode(0o644)
+	dst, err := zw.CreateHeader(hdr)
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	if _, err := io.Copy(dst, f); err != nil {
+		return fmt.Errorf("archive %s: %w", name, err)
+	}
+	return nil
+}

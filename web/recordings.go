@@ -1,0 +1,191 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/callrec/callrec/store"
+)
+
+// sortByID sorts items by their id (ids sort by creation time).
+func sortByID[T any](items []T, id func(T) string) {
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(id(a), id(b)) })
+}
+
+// recordingsReply is the listing of GET /recordings.
+type recordingsReply struct {
+	Items      []*store.Recording `json:"items"`
+	NextCursor string             `json:"next_cursor"`
+}
+
+// recordingFilter builds the store filter from SPEC §4.1's query parameters and narrows it to
+// the caller's tenancy. ok is false when the caller's own filter already excludes its whole
+// tenancy (e.g. another company's id), which answers an empty page, never another tenant's rows.
+func recordingFilter(c *fiber.Ctx, p *principal) (f store.RecordingFilter, ok bool, err error) {
+	for _, q := range []struct {
+		name string
+		dst  **time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if v := c.Query(q.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return f, false, store.Invalid(q.name, "%s must be an RFC 3339 time", q.name)
+			}
+			*q.dst = &t
+		}
+	}
+	f.Type, f.Trigger, f.State = c.Query("type"), c.Query("trigger"), c.Query("state")
+	f.Caller, f.Callee = c.Query("caller"), c.Query("callee")
+	f.DDIID, f.UserID = c.Query("ddi_id"), c.Query("user_id")
+	f.CompanyID = c.Query("company_id")
+	if v := c.Query("min_duration_ms"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return f, false, store.Invalid("min_duration_ms", "min_duration_ms must be a non-negative integer")
+		}
+		f.MinDurationMS = n
+	}
+	limit, cur, err := pageParams(c)
+	if err != nil {
+		return f, false, err
+	}
+	f.Limit, f.Cursor = limit, store.Cursor(cur)
+
+	switch p.Role {
+	case store.RolePlatform:
+	case store.RoleBrand:
+		f.BrandID = p.BrandID
+	default:
+		if f.CompanyID != "" && f.CompanyID != p.CompanyID {
+			return f, false, nil
+		}
+		f.CompanyID = p.CompanyID
+	}
+	if p.Role == store.RoleUser {
+		// SPEC §1: a company user sees only the on-demand recordings it requested.
+		if (f.UserID != "" && f.UserID != p.UserID) || (f.Type != "" && f.Type != store.TypeOnDemand) {
+			return f, false, nil
+		}
+		f.UserID, f.Type = p.UserID, store.TypeOnDemand
+	}
+	return f, true, nil
+}
+
+func (s *Server) listRecordings(c *fiber.Ctx) error {
+	p := caller(c)
+	f, ok, err := recordingFilter(c, p)
+	if err != nil {
+		return err
+	}
+	reply := recordingsReply{Items: []*store.Recording{}}
+	if ok {
+		recs, next, err := s.DB.ListRecordings(c.UserContext(), f)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			// The store filters by brand/company already; this second check keeps a store bug
+			// from ever becoming a leak.
+			if s.recordingVisible(p, r) {
+				reply.Items = append(reply.Items, r)
+			}
+		}
+		reply.NextCursor = string(next)
+	}
+	return c.JSON(reply)
+}
+
+// recordingVisible reports whether recording r lies in the caller's tenancy: its company is
+// seen by the caller, and for a company user it is an on-demand recording the user requested.
+func (s *Server) recordingVisible(p *principal, r *store.Recording) bool {
+	co, ok := s.DB.Rules().Company(r.CompanyID)
+	if !ok || !p.seesCompany(&co) {
+		return false
+	}
+	if p.Role == store.RoleUser {
+		return r.Type == store.TypeOnDemand && r.UserID != "" && r.UserID == p.UserID
+	}
+	return true
+}
+
+// scopedRecording loads recording id for the caller; outside its tenancy it is ENOTFOUND.
+func (s *Server) scopedRecording(c *fiber.Ctx, p *principal, id string) (*store.Recording, error) {
+	r, err := s.DB.Recording(c.UserContext(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.recordingVisible(p, r) {
+		return nil, store.NotFound("recording not found")
+	}
+	return r, nil
+}
+
+func (s *Server) getRecording(c *fiber.Ctx) error {
+	r, err := s.scopedRecording(c, caller(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+// deleteRecording removes a recording: row, index entries and queued job in one store
+// transaction, then its files. Company admins (and the brand and platform above them) only,
+// and only when the company allows removal (SPEC §1).
+func (s *Server) deleteRecording(c *fiber.Ctx) error {
+	p := caller(c)
+	r, err := s.scopedRecording(c, p, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if err := requireRole(p, store.RoleCompanyAdmin, "delete recordings"); err != nil {
+		return err
+	}
+	co, err := s.DB.Company(c.UserContext(), r.CompanyID)
+	if err != nil {
+		return err
+	}
+	if !co.RemovalAllowed() {
+		return forbidden("allow_recording_removal", "This company does not allow recordings to be removed.")
+	}
+	del, err := s.DB.DeleteRecording(c.UserContext(), r.ID)
+	if err != nil {
+		return err
+	}
+	for _, path := range []string{del.MP3Path, del.WAVPath} {
+		if path == "" {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			s.Logger.Error().Err(err).Str("recording_id", del.ID).Str("path", path).Msg("recording file not removed")
+		}
+	}
+	s.Logger.Info().Str("recording_id", del.ID).Str("company_id", del.CompanyID).Str("token_id", p.ID).
+		Msg("recording deleted")
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// backup streams a consistent copy of the store (platform admins only), for operators whose
+// `callrec backup` finds the file locked by the running server.
+func (s *Server) backup(c *fiber.Ctx) error {
+	if err := requireRole(caller(c), store.RolePlatform, "download backups"); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="callrec-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	db, log := s.DB, s.Logger
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		if _, err := db.Backup(context.Background(), w); err != nil {
+			log.Error().Err(err).Msg("backup stream failed")
+		}
+		_ = w.Flush()
+	})
+	return nil
+}
