@@ -15,6 +15,14 @@ func (db *DB) CreateRecording(ctx context.Context, r *Recording) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := db.prepareRecording(r); err != nil {
+		return err
+	}
+	return db.bolt.Batch(func(tx *bolt.Tx) error { return insertRecording(tx, r) })
+}
+
+// prepareRecording fills what CreateRecording fills and validates.
+func (db *DB) prepareRecording(r *Recording) error {
 	if r.StartedAt.IsZero() {
 		r.StartedAt = db.now()
 	}
@@ -22,18 +30,17 @@ func (db *DB) CreateRecording(ctx context.Context, r *Recording) error {
 	r.ID = db.newID(r.StartedAt)
 	r.State = StateRecording
 	r.FileName = r.DownloadName()
-	if err := r.Validate(); err != nil {
-		return err
+	return r.Validate()
+}
+
+func insertRecording(tx *bolt.Tx, r *Recording) error {
+	if tx.Bucket(bCompanies).Get([]byte(r.CompanyID)) == nil {
+		return Invalid("company_id", "no such company")
 	}
-	return db.bolt.Batch(func(tx *bolt.Tx) error {
-		if tx.Bucket(bCompanies).Get([]byte(r.CompanyID)) == nil {
-			return Invalid("company_id", "no such company")
-		}
-		if tx.Bucket(bRecordings).Get([]byte(r.ID)) != nil {
-			return Conflict("id", "recording id collision, retry")
-		}
-		return putRecording(tx, nil, r)
-	})
+	if tx.Bucket(bRecordings).Get([]byte(r.ID)) != nil {
+		return Conflict("id", "recording id collision, retry")
+	}
+	return putRecording(tx, nil, r)
 }
 
 func putRecording(tx *bolt.Tx, old, r *Recording) error {

@@ -79,4 +79,29 @@ func newRecording(companyID string, at time.Time) *Recording {
 		Recorder: "+34911234567", Caller: "+34600111222", Callee: "+34911234567", StartedAt: at}
 }
 
-var _ = bolt.Tx{}
+type boltTx = bolt.Tx
+
+// mustInsertRecordings creates rs exactly as CreateRecording does, but in one transaction, so
+// tests can seed thousands of rows without paying a batch delay per row.
+func mustInsertRecordings(tb testing.TB, db *DB, rs ...*Recording) {
+	tb.Helper()
+	for _, r := range rs {
+		must(tb, db.prepareRecording(r))
+	}
+	must(tb, db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, r := range rs {
+			if err := insertRecording(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+func manyRecordings(companyID string, n int) []*Recording {
+	rs := make([]*Recording, n)
+	for i := range rs {
+		rs[i] = newRecording(companyID, time.Time{})
+	}
+	return rs
+}
