@@ -17,8 +17,9 @@ import (
 // on stdout. It is the quality and speed reference of DECISION.md, not the
 // production encoder. bitrateKbps is per channel as for NewShineEncoder, and
 // the output rate is the same OutputRate, so both encoders make comparable
-// streams. Errors: as Encoder, plus exec.ErrNotFound (wrapped) when lame is
-// missing and the process's exit status with its stderr.
+// streams. Errors: as Encoder, plus exec.ErrNotFound (wrapped) when a bare
+// name is not in PATH (fs.ErrNotExist for a missing absolute path), and the
+// process's exit status with its stderr.
 func NewLAMEEncoder(path string, bitrateKbps int) Encoder {
 	return lameEncoder{path: path, kbps: bitrateKbps}
 }
