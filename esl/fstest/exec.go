@@ -42,6 +42,9 @@ func (l *Leg) run() {
 		if len(acts) == 0 {
 			if l.xferCtx != nil {
 				l.blindTransferResultLocked(false)
+				if l.noExec {
+					continue
+				}
 			}
 			l.hangupLocked("NO_ROUTE_DESTINATION")
 			return
@@ -62,6 +65,9 @@ func (l *Leg) run() {
 		// switch_core_standard_on_execute: the dialplan ran out in CS_EXECUTE.
 		if l.xferCtx != nil {
 			l.blindTransferResultLocked(false)
+			if l.noExec {
+				continue
+			}
 		}
 		l.hangupLocked("NORMAL_CLEARING")
 		return
@@ -416,7 +422,7 @@ func (l *Leg) transferLocked(t *transferReq) {
 	}
 	if p := l.peer; p != nil {
 		l.unbridgeLocked()
-		if !p.hasExec || p.noExec {
+		if (!p.hasExec || p.noExec) && !p.xferParked {
 			p.hangupLocked("NORMAL_CLEARING")
 		}
 	}

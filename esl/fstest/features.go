@@ -131,8 +131,9 @@ func (l *Leg) digitMatchLocked(b binding, digits string) {
 		if b.value != "" && arg == "" {
 			arg = b.value
 		}
-		l.inline = append(l.inline, Action{App: name, Data: arg})
-		l.cond.Broadcast()
+		// exec: broadcasts the app: it runs from the leg's reading loop (park or bridge).
+		l.queuePrivLocked(&packet{Command: "sendmsg", Headers: []Header{{"call-command", "execute"},
+			{"execute-app-name", name}, {"execute-app-arg", arg}}})
 	} else if cmd, ok := strings.CutPrefix(b.str, "api:"); ok {
 		l.vars.set("bind_digit_action_api_result", l.fs.apiLocked(nil, strings.TrimSpace(cmd+" "+b.value)))
 	}
@@ -285,6 +286,7 @@ func (l *Leg) BlindTransfer(dest string) *Refer {
 		l.vars.set("blind_transfer_uuid", b.uuid)
 		l.vars.set("park_timeout", "600:blind_transfer")
 		l.noExec = true // the transferor waits in CS_PARK
+		l.xferParked = true
 	} else {
 		r.notify <- 200
 	}
@@ -309,14 +311,19 @@ func (l *Leg) blindTransferResultLocked(ok bool) {
 	t := x.transferor
 	if ok {
 		x.refer.notify <- 200
+		t.xferParked = false
 		return
 	}
 	x.refer.notify <- 403
 	if t.hungup {
 		return
 	}
+	// The transferee waits in CS_PARK for the intercept (park_timeout=10:blind_transfer).
 	l.vars.set("park_timeout", "10:blind_transfer")
+	l.noExec = true
+	l.cond.Broadcast()
 	t.parked = false
+	t.xferParked = false
 	t.inline = append(t.inline, Action{App: "intercept", Data: l.uuid})
 	if !t.hasExec {
 		t.startExecLocked()

@@ -196,3 +196,9 @@ func mustInbound(t testing.TB, fs *FS, spec CallSpec) *Call {
 	}
 	return c
 }
+
+type netDialer struct{}
+
+func (netDialer) dial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
+
+func newReader(nc net.Conn) *bufio.Reader { return bufio.NewReader(nc) }

@@ -122,6 +122,7 @@ type Leg struct {
 	stranded    bool
 	resetReq    bool
 	xferCtx     *blindXfer // set on a transferee in confirm mode
+	xferParked  bool       // a transferor waiting in CS_PARK for the outcome
 
 	spans []span
 	holds []span
