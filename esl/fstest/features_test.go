@@ -109,7 +109,7 @@ func TestSIPInfoRecord_RepliesAndEvents(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := Start(t, Options{Profile: Profile{Name: "internal", RecordPath: dir, RecordTemplate: tc.template},
-				Dialplan: MustParseDialplan([]byte(`<include><context name="public"><extension name="x"><condition><action application="answer"/><action application="park"/></condition></extension></context></include>`)),
+				Dialplan:        MustParseDialplan([]byte(`<include><context name="public"><extension name="x"><condition><action application="answer"/><action application="park"/></condition></extension></context></include>`)),
 				InboundPassword: "ClueCon"})
 			call := mustInbound(t, fs, CallSpec{From: "1000", To: "1000", Vars: tc.vars})
 			call.A.WaitAnswer(ctx(t))

@@ -199,6 +199,8 @@ func mustInbound(t testing.TB, fs *FS, spec CallSpec) *Call {
 
 type netDialer struct{}
 
-func (netDialer) dial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
+func (netDialer) dial(addr string) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, time.Second)
+}
 
 func newReader(nc net.Conn) *bufio.Reader { return bufio.NewReader(nc) }
