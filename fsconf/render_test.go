@@ -1,0 +1,435 @@
+package fsconf_test
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callrec/callrec/esl/fstest"
+	"github.com/callrec/callrec/fsconf"
+	"github.com/callrec/callrec/store"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the current rendering")
+
+// MustOpenStore opens a real store in a temporary directory, closed at cleanup.
+func MustOpenStore(tb testing.TB) *store.DB {
+	tb.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "callrec.db"), store.Options{NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// addCompany stores a company of a new brand with the given on-demand mode and code.
+func addCompany(tb testing.TB, db *store.DB, name, mode, code string) *store.Company {
+	tb.Helper()
+	ctx := context.Background()
+	b := &store.Brand{Name: "brand " + name}
+	if err := db.CreateBrand(ctx, b); err != nil {
+		tb.Fatal(err)
+	}
+	c := &store.Company{BrandID: b.ID, Name: name, OnDemand: mode, OnDemandCode: code}
+	if err := db.CreateCompany(ctx, c); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// testOptions are the options of the golden files: the configuration defaults, with an
+// absolute record path.
+func testOptions() fsconf.Options {
+	return fsconf.Options{
+		ESLListen:       "127.0.0.1:8084",
+		RecordPath:      "/var/spool/callrec/ondemand",
+		InboundPassword: "ClueCon",
+	}
+}
+
+// goldenStore has two companies with codes (one shared by two companies) and one disabled
+// company whose leftover code must not be rendered.
+func goldenStore(tb testing.TB) *store.DB {
+	db := MustOpenStore(tb)
+	addCompany(tb, db, "acme", store.OnDemandKey, "77")
+	addCompany(tb, db, "globex", store.OnDemandKeyDTMF, "5")
+	addCompany(tb, db, "initech", store.OnDemandKey, "77")
+	addCompany(tb, db, "hooli", store.OnDemandDisabled, "9")
+	return db
+}
+
+func mustRender(tb testing.TB, opts fsconf.Options, rules *store.Rules) (*fsconf.Renderer, fsconf.Output) {
+	tb.Helper()
+	r, err := fsconf.New(opts, rules)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := r.Render()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r, out
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./fsconf -run Golden -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from its golden file %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+}
+
+func TestRender_MatchesGoldenFiles(t *testing.T) {
+	db := goldenStore(t)
+	r, out := mustRender(t, testOptions(), db.Rules())
+	wantPaths := []string{
+		"dialplan/public/00_callrec.xml",
+		"dialplan/default/00_callrec.xml",
+		fsconf.TransferFile,
+		fsconf.SofiaFile,
+		fsconf.EventSocketFile,
+		fsconf.InstallFile,
+	}
+	if len(out.Files) != len(wantPaths) {
+		t.Fatalf("rendered %d files, want %d", len(out.Files), len(wantPaths))
+	}
+	for i, f := range out.Files {
+		if f.Path != wantPaths[i] {
+			t.Errorf("file %d is %s, want %s", i, f.Path, wantPaths[i])
+		}
+		t.Run(f.Path, func(t *testing.T) { checkGolden(t, f.Path, f.Data) })
+	}
+	for _, ctx := range []string{"public", "default", "callrec_transfer"} {
+		b, err := r.DialplanXML("dialplan", ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run("xml_curl/"+ctx, func(t *testing.T) { checkGolden(t, "xml_curl/"+ctx+".xml", b) })
+	}
+	if len(out.Skipped) != 0 {
+		t.Errorf("Skipped = %v, want none", out.Skipped)
+	}
+}
+
+// TestRender_TransferContextHasOneExtensionPerCodeInUse: codes of enabled companies only, each
+// once, socket last, and a catch-all after them.
+func TestRender_TransferContextHasOneExtensionPerCodeInUse(t *testing.T) {
+	db := goldenStore(t)
+	_, out := mustRender(t, testOptions(), db.Rules())
+	dp, err := fstest.ParseDialplan(out.File(fsconf.TransferFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exts := dp.Contexts["callrec_transfer"]
+	var names []string
+	for _, e := range exts {
+		names = append(names, e.Name)
+	}
+	want := []string{"callrec_ondemand_5", "callrec_ondemand_77", "callrec_transfer_continue"}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("extensions %v, want %v", names, want)
+	}
+	for _, e := range exts[:2] {
+		acts := e.Conditions[len(e.Conditions)-1].Actions
+		if last := acts[len(acts)-1]; last.App != "socket" || last.Data != "127.0.0.1:8084 async full" {
+			t.Errorf("%s: last action %s %s, want socket 127.0.0.1:8084 async full", e.Name, last.App, last.Data)
+		}
+	}
+}
+
+// TestRender_EveryXMLParses: every .xml file and every DialplanXML answer is well-formed XML
+// (encoding/xml), with the options a hostile operator might try.
+func TestRender_EveryXMLParses(t *testing.T) {
+	db := goldenStore(t)
+	for _, tc := range []struct {
+		name string
+		opts fsconf.Options
+	}{
+		{"defaults", testOptions()},
+		{"markup in regex and password", func() fsconf.Options {
+			o := testOptions()
+			o.InternalExtRegex = `^(?:<a>|&amp;|"q"|'s')?(\d{2,4})$`
+			o.InboundPassword = `p<a>"s'&w]]>--`
+			o.RecordPath = `/var/rec "x" & <y>`
+			o.PublicContext, o.UserContext, o.TransferContext = "from-trunk", "users.acme", "xfer_1"
+			return o
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, out := mustRender(t, tc.opts, db.Rules())
+			docs := map[string][]byte{}
+			for _, f := range out.Files {
+				if strings.HasSuffix(f.Path, ".xml") {
+					docs[f.Path] = f.Data
+				}
+			}
+			o := r.Options()
+			for _, c := range []string{o.PublicContext, o.UserContext, o.TransferContext, "nope"} {
+				b, err := r.DialplanXML("dialplan", c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				docs["xml_curl "+c] = b
+			}
+			if len(docs) != 9 {
+				t.Fatalf("%d XML documents, want 9", len(docs))
+			}
+			for name, b := range docs {
+				var v struct {
+					XMLName xml.Name
+					Inner   []byte `xml:",innerxml"`
+				}
+				if err := xml.Unmarshal(b, &v); err != nil {
+					t.Errorf("%s does not parse: %v\n%s", name, err, b)
+				}
+			}
+		})
+	}
+}
+
+// TestRender_ValuesRoundTripThroughEscaping: what FreeSWITCH reads back from the XML is exactly
+// the configured value, markup included.
+func TestRender_ValuesRoundTripThroughEscaping(t *testing.T) {
+	o := testOptions()
+	o.InternalExtRegex = `^(?:<a>|&|"q"|'s')?(\d{2,4})$`
+	o.InboundPassword = `p<a>"s'&w`
+	_, out := mustRender(t, o, nil)
+
+	var es struct {
+		Params []struct {
+			Name  string `xml:"name,attr"`
+			Value string `xml:"value,attr"`
+		} `xml:"settings>param"`
+	}
+	if err := xml.Unmarshal(out.File(fsconf.EventSocketFile), &es); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range es.Params {
+		got[p.Name] = p.Value
+	}
+	for k, want := range map[string]string{"listen-ip": "127.0.0.1", "listen-port": "8021", "password": o.InboundPassword, "apply-inbound-acl": "loopback.auto"} {
+		if got[k] != want {
+			t.Errorf("event_socket %s = %q, want %q", k, got[k], want)
+		}
+	}
+	// The user file is an <include> of bare extensions: wrap it in a context to parse it.
+	dp := mustParseInContext(t, "default", out.File("dialplan/default/00_callrec.xml"))
+	internal := dp.Contexts["default"][0]
+	if got := internal.Conditions[1].Expression; got != o.InternalExtRegex {
+		t.Errorf("internal extension expression = %q, want %q", got, o.InternalExtRegex)
+	}
+}
+
+// mustParseInContext parses the bare extensions of a public/user file as FreeSWITCH sees them
+// after the include: inside <context name=...>.
+func mustParseInContext(tb testing.TB, context string, file []byte) *fstest.Dialplan {
+	tb.Helper()
+	s := string(file)
+	s = strings.Replace(s, "<include>", `<include><context name="`+context+`">`, 1)
+	s = strings.Replace(s, "</include>", "</context></include>", 1)
+	dp, err := fstest.ParseDialplan([]byte(s))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dp
+}
+
+func TestNew_RefusesInvalidOptionsNamingTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mutate  func(*fsconf.Options)
+		wantKey string
+	}{
+		{"listen without port", func(o *fsconf.Options) { o.ESLListen = "127.0.0.1" }, "esl.listen"},
+		{"listen with space", func(o *fsconf.Options) { o.ESLListen = "127.0.0.1:8084 async" }, "esl.listen"},
+		{"listen port zero", func(o *fsconf.Options) { o.ESLListen = "127.0.0.1:0" }, "esl.listen"},
+		{"listen ipv6", func(o *fsconf.Options) { o.ESLListen = "[::1]:8084" }, "esl.listen"},
+		{"listen host with markup", func(o *fsconf.Options) { o.ESLListen = "a<b:8084" }, "esl.listen"},
+		{"public context with quote", func(o *fsconf.Options) { o.PublicContext = `pub"lic` }, "freeswitch.public_context"},
+		{"user context with space", func(o *fsconf.Options) { o.UserContext = "de fault" }, "freeswitch.user_context"},
+		{"user context dot-dot", func(o *fsconf.Options) { o.UserContext = ".." }, "freeswitch.user_context"},
+		{"transfer context XML", func(o *fsconf.Options) { o.TransferContext = "x</context>" }, "esl.transfer_context"},
+		{"transfer context equals user context", func(o *fsconf.Options) { o.TransferContext = "default" }, "esl.transfer_context"},
+		{"user context equals public", func(o *fsconf.Options) { o.UserContext = "public" }, "freeswitch.user_context"},
+		{"regex does not compile", func(o *fsconf.Options) { o.InternalExtRegex = `^(\d+$` }, "freeswitch.internal_extension_regex"},
+		{"regex with newline", func(o *fsconf.Options) { o.InternalExtRegex = "^1\n$" }, "freeswitch.internal_extension_regex"},
+		{"record path relative", func(o *fsconf.Options) { o.RecordPath = "data/spool" }, "freeswitch.record_path"},
+		{"record path empty", func(o *fsconf.Options) { o.RecordPath = "" }, "freeswitch.record_path"},
+		{"record path with variable", func(o *fsconf.Options) { o.RecordPath = "/x/${system(rm)}" }, "freeswitch.record_path"},
+		{"password empty", func(o *fsconf.Options) { o.InboundPassword = "" }, "freeswitch.inbound_password"},
+		{"password with CR", func(o *fsconf.Options) { o.InboundPassword = "a\rb" }, "freeswitch.inbound_password"},
+		{"password with preprocessor variable", func(o *fsconf.Options) { o.InboundPassword = "$${x}" }, "freeswitch.inbound_password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := testOptions()
+			tc.mutate(&o)
+			_, err := fsconf.New(o, nil)
+			var oe *fsconf.OptionError
+			if !errors.As(err, &oe) {
+				t.Fatalf("New error = %v, want *OptionError", err)
+			}
+			if oe.Key != tc.wantKey {
+				t.Errorf("error names %q, want %q (%v)", oe.Key, tc.wantKey, err)
+			}
+			if !strings.Contains(err.Error(), tc.wantKey) {
+				t.Errorf("message %q does not name the key", err)
+			}
+		})
+	}
+}
+
+func TestNew_FillsDefaultsForEmptyOptions(t *testing.T) {
+	r, err := fsconf.New(fsconf.Options{RecordPath: "/r", InboundPassword: "pw"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.Options()
+	if o.ESLListen != "127.0.0.1:8084" || o.PublicContext != "public" || o.UserContext != "default" ||
+		o.TransferContext != "callrec_transfer" || o.InternalExtRegex != `^(\d{2,10})$` {
+		t.Errorf("defaults not filled: %+v", o)
+	}
+}
+
+func TestDialplanXML_AnswersNotFoundForOtherSectionsAndContexts(t *testing.T) {
+	r, _ := mustRender(t, testOptions(), nil)
+	for _, tc := range []struct{ section, context string }{
+		{"directory", "callrec_transfer"},
+		{"configuration", "public"},
+		{"dialplan", "features"},
+		{"dialplan", ""},
+	} {
+		b, err := r.DialplanXML(tc.section, tc.context)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `<result status="not found"/>`) {
+			t.Errorf("DialplanXML(%q, %q) = %s, want the not-found document", tc.section, tc.context, b)
+		}
+	}
+	b, _ := r.DialplanXML("dialplan", "callrec_transfer")
+	if strings.Contains(string(b), "not found") || !strings.Contains(string(b), `<context name="callrec_transfer">`) {
+		t.Errorf("transfer context answer = %s", b)
+	}
+}
+
+// TestWatch_NewCodeRendersNewExtension: a company gaining a code shows up in the transfer
+// context without restarting anything.
+func TestWatch_NewCodeRendersNewExtension(t *testing.T) {
+	db := MustOpenStore(t)
+	c := addCompany(t, db, "acme", store.OnDemandKey, "77")
+	r, err := fsconf.New(testOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	changes := make(chan struct{}, 16)
+	go func() { done <- r.Watch(ctx, db, func() { changes <- struct{}{} }) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v, want context.Canceled", err)
+		}
+	}()
+	hasCode := func(code string) bool {
+		b, err := r.DialplanXML("dialplan", "callrec_transfer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(string(b), `expression="^\*`+code+`$"`)
+	}
+	waitFor(t, func() bool { return hasCode("77") }, "code 77 rendered")
+	if hasCode("42") {
+		t.Fatal("code 42 rendered before any company has it")
+	}
+	addCompany(t, db, "globex", store.OnDemandKeyDTMF, "42")
+	waitFor(t, func() bool { return hasCode("42") }, "new code 42 rendered")
+
+	c.OnDemand = store.OnDemandDisabled
+	if err := db.UpdateCompany(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !hasCode("77") }, "code 77 gone after its only company disabled on-demand")
+	out, err := r.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out.File(fsconf.TransferFile)), `callrec_ondemand_42`) {
+		t.Error("Render after Watch misses the new code's extension")
+	}
+}
+
+func waitFor(tb testing.TB, cond func() bool, what string) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOutput_CheckReportsMissingAndChangedFiles(t *testing.T) {
+	_, out := mustRender(t, testOptions(), nil)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "operator.xml"), []byte("<x/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	drift, err := out.Check(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(drift) != len(out.Files) {
+		t.Fatalf("empty dir: %d drifts, want %d (all missing)", len(drift), len(out.Files))
+	}
+	if err := out.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if drift, err := out.Check(dir); err != nil || len(drift) != 0 {
+		t.Fatalf("after WriteDir: drift %v, err %v; want none (other files ignored)", drift, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dialplan", "callrec_transfer.xml"), []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "INSTALL.md")); err != nil {
+		t.Fatal(err)
+	}
+	drift, err = out.Check(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{}
+	for _, d := range drift {
+		got = append(got, d.String())
+	}
+	want := "dialplan/callrec_transfer.xml: differs,INSTALL.md: missing"
+	if strings.Join(got, ",") != want {
+		t.Errorf("drift = %v, want %s", got, want)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "*", ".callrec-*"))
+	if len(leftovers) != 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
