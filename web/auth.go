@@ -42,10 +42,34 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return errUnauthorized("The token is not valid.")
 	}
 	c.Locals(localsPrincipal, &principal{Token: *tok})
-	if err := s.DB.TouchToken(c.UserContext(), tok.ID, time.Now()); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
-		s.Logger.Warn().Err(err).Str("token_id", tok.ID).Msg("token last-use not recorded")
-	}
+	s.touch(c, tok.ID)
 	return c.Next()
+}
+
+// touchEvery is how stale a token's last_used_at may get: TouchToken is a batched write that
+// waits for its batch, so it runs at most once per token per interval, not on every request.
+const touchEvery = time.Minute
+
+// touch records the token's use when the last record is older than touchEvery.
+func (s *Server) touch(c *fiber.Ctx, tokenID string) {
+	now := time.Now()
+	s.touchMu.Lock()
+	if s.touched == nil {
+		s.touched = map[string]time.Time{}
+	}
+	last, ok := s.touched[tokenID]
+	if ok && now.Sub(last) < touchEvery {
+		s.touchMu.Unlock()
+		return
+	}
+	s.touched[tokenID] = now
+	if len(s.touched) > 100000 { // revoked tokens linger; forget them all now and then
+		clear(s.touched)
+	}
+	s.touchMu.Unlock()
+	if err := s.DB.TouchToken(c.UserContext(), tokenID, now); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+		s.Logger.Warn().Err(err).Str("token_id", tokenID).Msg("token last-use not recorded")
+	}
 }
 
 // caller returns the principal set by authenticate; handlers behind it may rely on it.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -41,6 +42,9 @@ type Server struct {
 
 	app *fiber.App
 	ln  net.Listener
+
+	touchMu sync.Mutex
+	touched map[string]time.Time // token id → last TouchToken
 }
 
 // Open listens on Addr and starts serving in the background. It returns the listen error
