@@ -228,6 +228,15 @@ func TestTokenCRUD_ScopeFilledHashHiddenAndRevocable(t *testing.T) {
 	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(at) {
 		t.Fatalf("touch: %+v", got.LastUsedAt)
 	}
+	must(t, db.TouchToken(ctx, tk.ID, at.Add(TouchUnit/2)))
+	if got, _ = db.Token(ctx, tk.ID); !got.LastUsedAt.Equal(at) {
+		t.Fatal("touch within TouchUnit wrote again")
+	}
+	must(t, db.TouchToken(ctx, tk.ID, at.Add(TouchUnit)))
+	if got, _ = db.Token(ctx, tk.ID); !got.LastUsedAt.Equal(at.Add(TouchUnit)) {
+		t.Fatal("touch after TouchUnit not stored")
+	}
+	wantCode(t, db.TouchToken(ctx, "missing", at), ENOTFOUND, "")
 	must(t, db.DeleteToken(ctx, tk.ID))
 	_, err = db.TokenByHash(ctx, hash)
 	wantCode(t, err, ENOTFOUND, "")

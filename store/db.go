@@ -66,6 +66,10 @@ type Options struct {
 	Timeout time.Duration
 	// NoSync skips fsync (tests and benchmarks only: a machine crash may lose commits).
 	NoSync bool
+	// MaxBatchDelay is how long a call-path write (CreateRecording, FinishRecording, …) waits
+	// for others to share its commit (bbolt's MaxBatchDelay; default 10ms). Lower it to cut the
+	// latency of a lone write, raise it to save fsyncs under load.
+	MaxBatchDelay time.Duration
 }
 
 // DB is callrec's store: open it with Open, share it between goroutines, Close it once.
@@ -136,6 +140,9 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 		return nil, fmt.Errorf("open store %s: %w: %w", path, ErrCorrupt, err)
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if opts.MaxBatchDelay > 0 {
+		bdb.MaxBatchDelay = opts.MaxBatchDelay
 	}
 	db := &DB{bolt: bdb, path: path, opts: opts, entropy: ulid.Monotonic(rand.Reader, 0), subs: map[int]chan struct{}{}}
 	if err := db.migrate(migs); err != nil {

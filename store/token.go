@@ -160,13 +160,22 @@ func (db *DB) DeleteToken(ctx context.Context, id string) error {
 	})
 }
 
-// TouchToken records that the token was used at `at` (batched: web calls it per request).
-// Errors: ENOTFOUND.
+// TouchUnit is the resolution of Token.LastUsedAt: TouchToken writes only when the stored
+// value is older than this, so a busy client does not turn every request into a disk write.
+const TouchUnit = time.Minute
+
+// TouchToken records that the token was used at `at`. The web layer may call it on every
+// request: a read answers when LastUsedAt is recent (see TouchUnit), otherwise a batched write
+// (up to Options.MaxBatchDelay) stores it. Errors: ENOTFOUND.
 func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	t, err := db.Token(ctx, id)
+	if err != nil {
 		return err
 	}
 	at = at.UTC()
+	if t.LastUsedAt != nil && at.Sub(*t.LastUsedAt) < TouchUnit {
+		return nil
+	}
 	return db.bolt.Batch(func(tx *bolt.Tx) error {
 		t, err := getRow(tx, bTokens, id, "token", decodeToken)
 		if err != nil {
