@@ -1,0 +1,343 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callrec/callrec/audio"
+	"github.com/callrec/callrec/esl/fstest"
+	"github.com/callrec/callrec/store"
+)
+
+// Tones that identify the parties in recorded WAVs.
+const (
+	toneCaller   = 440.0
+	tone1001     = 700.0
+	tone1002     = 900.0
+	toneExternal = 1000.0
+)
+
+// harness is one callrec call controller (store + esl.Server) and one FreeSWITCH stand-in whose
+// dialplan hands calls to it the way fsconf renders it.
+type harness struct {
+	t       *testing.T
+	db      *store.DB
+	srv     *Server
+	fs      *fstest.FS
+	spool   string
+	brand   *store.Brand
+	company *store.Company
+	ddi     *store.DDI
+	u1001   *store.User
+	u1002   *store.User
+}
+
+type harnessOptions struct {
+	ddiMode      string
+	announcement string
+	onDemand     string
+	code         string
+	tone         string
+	serverDown   bool
+	noAnswer     bool // user 1001 rings and never answers
+}
+
+// testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
+const testDialplan = `<include>
+<context name="public">
+  <extension name="callrec_inbound">
+    <condition field="${callrec_seen}" expression="^$"/>
+    <condition field="destination_number" expression="^(.+)$">
+      <action application="set" data="callrec_seen=true"/>
+      <action application="set" data="callrec_direction=inbound"/>
+      <action application="set" data="socket_resume=true"/>
+      <action application="set" data="hangup_after_bridge=true"/>
+      <action application="socket" data="{{ADDR}} async full"/>
+      <action application="transfer" data="$1 XML public"/>
+    </condition>
+  </extension>
+  <extension name="ddi_other">
+    <condition field="destination_number" expression="^\+34911000000$">
+      <action application="bridge" data="user/1002"/>
+    </condition>
+  </extension>
+  <extension name="ddi_main">
+    <condition field="destination_number" expression="^\+34911234567$">
+      <action application="bridge" data="user/1001"/>
+    </condition>
+  </extension>
+</context>
+<context name="default">
+  <extension name="callrec_internal">
+    <condition field="${callrec_seen}" expression="^$"/>
+    <condition field="destination_number" expression="^(\d{2,10})$">
+      <action application="set" data="callrec_seen=true"/>
+      <action application="set" data="callrec_direction=internal"/>
+      <action application="set" data="socket_resume=true"/>
+      <action application="set" data="hangup_after_bridge=true"/>
+      <action application="socket" data="{{ADDR}} async full"/>
+      <action application="transfer" data="$1 XML default"/>
+    </condition>
+  </extension>
+  <extension name="callrec_outbound">
+    <condition field="${callrec_seen}" expression="^$"/>
+    <condition field="destination_number" expression="^(.+)$">
+      <action application="set" data="callrec_seen=true"/>
+      <action application="set" data="callrec_direction=outbound"/>
+      <action application="set" data="callrec_outgoing_ddi=${outbound_caller_id_number}"/>
+      <action application="set" data="socket_resume=true"/>
+      <action application="set" data="hangup_after_bridge=true"/>
+      <action application="socket" data="{{ADDR}} async full"/>
+      <action application="transfer" data="$1 XML default"/>
+    </condition>
+  </extension>
+  <extension name="users">
+    <condition field="destination_number" expression="^(10\d\d)$">
+      <action application="bridge" data="user/$1"/>
+    </condition>
+  </extension>
+  <extension name="external">
+    <condition field="destination_number" expression="^(\+\d+)$">
+      <action application="bridge" data="sofia/gateway/carrier/$1"/>
+    </condition>
+  </extension>
+</context>
+<context name="callrec_transfer">
+  <extension name="callrec_code_1">
+    <condition field="destination_number" expression="^\*{{CODE}}$">
+      <action application="set" data="callrec_seen=true"/>
+      <action application="socket" data="{{ADDR}} async full"/>
+    </condition>
+  </extension>
+  <extension name="callrec_transfer_default">
+    <condition field="destination_number" expression="^(.+)$">
+      <action application="transfer" data="$1 XML default"/>
+    </condition>
+  </extension>
+</context>
+</include>`
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	if o.ddiMode == "" {
+		o.ddiMode = store.RecordInbound
+	}
+	if o.onDemand == "" {
+		o.onDemand = store.OnDemandDisabled
+	}
+	if o.code == "" {
+		o.code = "7"
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, dir+"/callrec.db", store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	h := &harness{t: t, db: db, spool: dir + "/spool"}
+	h.brand = &store.Brand{Name: "Brand"}
+	must(t, db.CreateBrand(ctx, h.brand))
+	h.company = &store.Company{BrandID: h.brand.ID, Name: "Acme", OnDemand: o.onDemand}
+	if o.onDemand != store.OnDemandDisabled {
+		h.company.OnDemandCode = o.code
+	}
+	must(t, db.CreateCompany(ctx, h.company))
+	h.ddi = &store.DDI{CompanyID: h.company.ID, Number: "+34911234567", RecordCalls: o.ddiMode, Announcement: o.announcement}
+	must(t, db.CreateDDI(ctx, h.ddi))
+	h.u1001 = &store.User{CompanyID: h.company.ID, Name: "Ana", Extension: "1001", SIPUser: "1001"}
+	must(t, db.CreateUser(ctx, h.u1001))
+	h.u1002 = &store.User{CompanyID: h.company.ID, Name: "Bo", Extension: "1002", SIPUser: "1002"}
+	must(t, db.CreateUser(ctx, h.u1002))
+
+	h.srv = &Server{
+		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t),
+		SpoolDir: h.spool, OnDemandPath: dir + "/ondemand", TransferContext: "callrec_transfer",
+		Tone: o.tone, CommandTimeout: 2 * time.Second, HangupDrain: 2 * time.Second,
+	}
+	addr := "127.0.0.1:1" // nothing listens: connection refused
+	if !o.serverDown {
+		must(t, h.srv.Open())
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			h.srv.Close(ctx)
+		})
+		addr = h.srv.BoundAddr()
+	}
+	xml := strings.NewReplacer("{{ADDR}}", addr, "{{CODE}}", o.code).Replace(testDialplan)
+	h.fs = fstest.Start(t, fstest.Options{
+		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand", RecordTemplate: "${callrec_rec_prefix}${uuid}.wav", FireTransferEvents: true},
+		Dialplan: fstest.MustParseDialplan([]byte(xml)),
+		Phones: map[string]fstest.Phone{
+			"1001": {ToneHz: tone1001, NoAnswer: o.noAnswer},
+			"1002": {ToneHz: tone1002},
+		},
+		External:  fstest.External{ToneHz: toneExternal},
+		TimeScale: 1,
+	})
+	return h
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testLogger(t *testing.T) zerolog.Logger {
+	if os.Getenv("CALLREC_TEST_LOG") != "" {
+		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+	}
+	return zerolog.Nop()
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitRecordings polls the store until n recordings are in state, and returns them.
+func (h *harness) waitRecordings(state string, n int) []*store.Recording {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, err := h.db.RecordingsInState(context.Background(), state, 100)
+		must(h.t, err)
+		if len(recs) >= n || time.Now().After(deadline) {
+			if len(recs) != n {
+				h.t.Fatalf("%d recordings in state %s, want %d", len(recs), state, n)
+			}
+			return recs
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// allRecordings lists every recording of the harness's company.
+func (h *harness) allRecordings() []*store.Recording {
+	h.t.Helper()
+	page, _, err := h.db.ListRecordings(context.Background(), store.RecordingFilter{CompanyID: h.company.ID, Limit: 200, IncludeDiscarded: true})
+	must(h.t, err)
+	return page
+}
+
+// waitSessions waits until the server follows no call.
+func (h *harness) waitSessions() {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.srv.LiveSessions() > 0 {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d sessions still live", h.srv.LiveSessions())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// toneProfile measures, per second of the WAV (mixed to mono), which of the given tones are
+// present: result[second][tone] is true when that tone's energy is a sizeable share.
+func toneProfile(t *testing.T, path string, tones ...float64) []map[float64]bool {
+	t.Helper()
+	w, err := audio.OpenWAV(path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer w.Close()
+	rate, ch := w.Info.SampleRate, w.Info.Channels
+	var mono []float64
+	buf := make([]int16, 4096*ch)
+	for {
+		n, err := w.ReadSamples(buf)
+		for i := 0; i+ch <= n; i += ch {
+			var s float64
+			for c := 0; c < ch; c++ {
+				s += float64(buf[i+c])
+			}
+			mono = append(mono, s/float64(ch))
+		}
+		if errors.Is(err, io.EOF) || n == 0 {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []map[float64]bool
+	for start := 0; start+rate <= len(mono); start += rate {
+		win := mono[start : start+rate]
+		var total float64
+		for _, v := range win {
+			total += v * v
+		}
+		m := map[float64]bool{}
+		for _, f := range tones {
+			p := goertzel(win, f, float64(rate))
+			m[f] = total > 0 && p/total > 0.05
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// goertzel returns the energy of frequency f in x (same scale as sum of squares).
+func goertzel(x []float64, f, rate float64) float64 {
+	k := 2 * math.Cos(2*math.Pi*f/rate)
+	var s1, s2 float64
+	for _, v := range x {
+		s0 := v + k*s1 - s2
+		s2, s1 = s1, s0
+	}
+	p := s1*s1 + s2*s2 - k*s1*s2
+	return 2 * p / float64(len(x))
+}
+
+func describeProfile(p []map[float64]bool) string {
+	var b strings.Builder
+	for i, m := range p {
+		fmt.Fprintf(&b, "%ds:", i)
+		for f, on := range m {
+			if on {
+				fmt.Fprintf(&b, " %.0f", f)
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func fstestSpec(from, to string) fstest.CallSpec {
+	return fstest.CallSpec{From: from, To: to}
+}
+
+// waitEvent waits until the stand-in has sent n events named name (on any connection) and
+// returns them.
+func (h *harness) waitEvent(name string, n int) []*fstest.Event {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got []*fstest.Event
+		for _, f := range h.fs.Transcript() {
+			if f.Event != nil && f.Event.Name() == name {
+				got = append(got, f.Event)
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d %s events, want %d", len(got), name, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
