@@ -67,12 +67,12 @@ const testDialplan = `<include>
   </extension>
   <extension name="ddi_other">
     <condition field="destination_number" expression="^\+34911000000$">
-      <action application="bridge" data="user/1002"/>
+      <action application="transfer" data="1002 XML default"/>
     </condition>
   </extension>
   <extension name="ddi_main">
     <condition field="destination_number" expression="^\+34911234567$">
-      <action application="bridge" data="user/1001"/>
+      <action application="transfer" data="1001 XML default"/>
     </condition>
   </extension>
 </context>

@@ -289,7 +289,7 @@ func (fs *FS) originateLocked(a *Leg, target string) (*Leg, string) {
 	b.cp = callerProfile{Username: a.cp.Username, Dialplan: "XML", CIDName: cidName, CIDNum: cid,
 		OrigCIDName: a.cp.CIDName, OrigCIDNum: a.cp.CIDNum, CalleeName: "Outbound Call", CalleeNum: dest,
 		Network: a.cp.Network, ANI: a.cp.ANI, Dest: dest, Source: "mod_sofia", Context: a.cp.Context,
-		Index: 1, Created: b.createdAt}
+		RDNIS: a.cp.RDNIS, Index: 1, Created: b.createdAt}
 	b.other, b.otherType = a, "originator"
 	a.other, a.otherType = b, "originatee"
 	v := b.vars

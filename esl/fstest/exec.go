@@ -114,6 +114,9 @@ func (l *Leg) execLocked(app, data, appUUID string) {
 		return
 	}
 	data = l.expandLocked(data)
+	if appUUID == "" {
+		appUUID = newUUID() // FreeSWITCH always reports an Application-UUID
+	}
 	l.fs.logApp(l.uuid, app, data)
 	l.vars.set("current_application", app)
 	l.vars.set("current_application_data", data)
