@@ -88,7 +88,7 @@ const (
 type Brand struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
-	SIPDomain string `json:"sip_domain,omitempty"`
+	SIPDomain string `json:"sip_domain"`
 }
 
 // Validate reports the first invalid field as an EINVALID error. Anyone may call it.
@@ -167,7 +167,7 @@ type DDI struct {
 	CompanyID    string `json:"company_id"`
 	Number       string `json:"number"`
 	RecordCalls  string `json:"record_calls"`
-	Announcement string `json:"announcement,omitempty"`
+	Announcement string `json:"announcement"`
 }
 
 // Validate reports the first invalid field as an EINVALID error. Number must already be in
@@ -212,7 +212,7 @@ type User struct {
 	Name      string `json:"name"`
 	Extension string `json:"extension"`
 	SIPUser   string `json:"sip_user"`
-	Email     string `json:"email,omitempty"`
+	Email     string `json:"email"`
 }
 
 // Validate reports the first invalid field as an EINVALID error. Anyone may call it.
@@ -246,12 +246,12 @@ type Token struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
 	Role       string     `json:"role"`
-	BrandID    string     `json:"brand_id,omitempty"`
-	CompanyID  string     `json:"company_id,omitempty"`
-	UserID     string     `json:"user_id,omitempty"`
+	BrandID    string     `json:"brand_id"`
+	CompanyID  string     `json:"company_id"`
+	UserID     string     `json:"user_id"`
 	Hash       []byte     `json:"-"`
 	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at"`
 }
 
 // Validate reports the first invalid field as an EINVALID error. Anyone may call it.
@@ -290,19 +290,19 @@ type Recording struct {
 	Type       string     `json:"type"`
 	Trigger    string     `json:"trigger"`
 	Direction  string     `json:"direction"`
-	DDIID      string     `json:"ddi_id,omitempty"`
-	UserID     string     `json:"user_id,omitempty"`
+	DDIID      string     `json:"ddi_id"`
+	UserID     string     `json:"user_id"`
 	Recorder   string     `json:"recorder"`
 	Caller     string     `json:"caller"`
 	Callee     string     `json:"callee"`
 	StartedAt  time.Time  `json:"started_at"`
-	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at"`
 	DurationMS int64      `json:"duration_ms"`
 	State      string     `json:"state"`
 	FileName   string     `json:"file_name"`
 	FileSize   int64      `json:"file_size"`
-	MIME       string     `json:"mime,omitempty"`
-	Error      string     `json:"error,omitempty"`
+	MIME       string     `json:"mime"`
+	Error      string     `json:"error"`
 	WAVPath    string     `json:"-"`
 	MP3Path    string     `json:"-"`
 }
@@ -393,7 +393,7 @@ type Job struct {
 	Attempts    int       `json:"attempts"`
 	NotBefore   time.Time `json:"not_before"`
 	LeaseUntil  time.Time `json:"lease_until"`
-	LastError   string    `json:"last_error,omitempty"`
+	LastError   string    `json:"last_error"`
 }
 
 var (

@@ -252,3 +252,50 @@ func (db *DB) RecordingsInState(ctx context.Context, state string, limit int) ([
 }
 
 var errStop = Errorf(EINTERNAL, "stop")
+
+// OldestRecordings returns up to limit (<= 0: all) recordings of companyID, oldest first, in
+// every state, by an index walk. For the retention worker (retention_days, quota_mb).
+func (db *DB) OldestRecordings(ctx context.Context, companyID string, limit int) ([]*Recording, error) {
+	var out []*Recording
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		return walkChildren(tx, ixRecCompany, companyID, func(id string) error {
+			if limit > 0 && len(out) >= limit {
+				return errStop
+			}
+			r, err := getRecording(tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	if err == errStop {
+		err = nil
+	}
+	return out, err
+}
+
+// Usage is what a company's recordings occupy.
+type Usage struct {
+	Recordings int   // rows in any state
+	Bytes      int64 // sum of FileSize (MP3s of ready recordings)
+}
+
+// CompanyUsage sums the recordings of companyID (an index walk reading each row). For the
+// quota check of the retention worker and for metrics.
+func (db *DB) CompanyUsage(ctx context.Context, companyID string) (Usage, error) {
+	var u Usage
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		return walkChildren(tx, ixRecCompany, companyID, func(id string) error {
+			r, err := getRecording(tx, id)
+			if err != nil {
+				return err
+			}
+			u.Recordings++
+			u.Bytes += r.FileSize
+			return nil
+		})
+	})
+	return u, err
+}

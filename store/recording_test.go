@@ -214,3 +214,37 @@ func TestQueue_JobsSurviveReopen(t *testing.T) {
 		t.Fatalf("job after restart %+v", j)
 	}
 }
+
+func TestOldestRecordingsAndUsage_ForRetention(t *testing.T) {
+	ctx := context.Background()
+	db, clk := openWithClock(t)
+	tn := mustTenant(t, db, "1")
+	other := mustTenant(t, db, "2")
+	var ids []string
+	for i := 0; i < 5; i++ {
+		r := newRecording(tn.company.ID, clk.t.Add(time.Duration(-i)*time.Hour)) // created newest first
+		mustInsertRecordings(t, db, r)
+		ids = append(ids, r.ID)
+	}
+	mustInsertRecordings(t, db, newRecording(other.company.ID, clk.t.Add(-48*time.Hour)))
+	must(t, db.FinishRecording(ctx, ids[4], clk.t, 1000, "/a.wav"))
+	j, err := db.ClaimJob(ctx, time.Minute)
+	must(t, err)
+	must(t, db.CompleteRecording(ctx, j.ID, RecordingResult{MP3Path: "/a.mp3", FileSize: 4096}))
+
+	got, err := db.OldestRecordings(ctx, tn.company.ID, 2)
+	must(t, err)
+	if len(got) != 2 || got[0].ID != ids[4] || got[1].ID != ids[3] {
+		t.Fatalf("oldest: %v", got)
+	}
+	all, err := db.OldestRecordings(ctx, tn.company.ID, 0)
+	must(t, err)
+	if len(all) != 5 {
+		t.Fatalf("all: %d", len(all))
+	}
+	u, err := db.CompanyUsage(ctx, tn.company.ID)
+	must(t, err)
+	if u.Recordings != 5 || u.Bytes != 4096 {
+		t.Fatalf("usage %+v", u)
+	}
+}
