@@ -151,7 +151,9 @@ func (s *Server) audio(c *fiber.Ctx) error {
 				c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes */%d", size))
 				return err
 			}
-			start, end, partial = a, b, ok
+			if ok {
+				start, end, partial = a, b, true
+			}
 		}
 	}
 	c.Set(fiber.HeaderContentType, mt)

@@ -186,3 +186,10 @@ func apiErr(tb testing.TB, b []byte) errorDetail {
 	}
 	return e.Error
 }
+
+func zerologTo(w io.Writer) zerolog.Logger { return zerolog.New(w) }
+
+func httptestGet(path string) *http.Request {
+	req, _ := http.NewRequest("GET", path, nil)
+	return req
+}
