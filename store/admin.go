@@ -2,45 +2,44 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // adminUpdate runs fn in a write transaction and, once it has committed, publishes a new Rules
-// snapshot built inside that same transaction (so it reflects exactly the committed state).
+// snapshot. The snapshot is built in a read transaction after the commit, outside bbolt's
+// writer lock, so rebuilding it never delays call-path writes.
 func (db *DB) adminUpdate(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var snap *Rules
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		var err error
-		snap, err = buildRules(tx, db.rulesSeq.Add(1))
-		return err
-	})
-	if err != nil {
+	if err := db.bolt.Update(fn); err != nil {
 		return err
 	}
-	db.publish(snap)
-	return nil
+	return db.refreshRules()
 }
 
-// publish installs snap unless a newer snapshot is already in place (concurrent writers).
-func (db *DB) publish(snap *Rules) {
-	for {
-		cur := db.rules.Load()
-		if cur != nil && cur.version >= snap.version {
-			return
+// refreshRules rebuilds and publishes the Rules snapshot. Rebuilds are serialised and each
+// starts after its caller's commit, so the last published snapshot contains every committed
+// admin write.
+func (db *DB) refreshRules() error {
+	db.rulesMu.Lock()
+	defer db.rulesMu.Unlock()
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		r, err := buildRules(tx, db.rules.Load().version+1)
+		if err != nil {
+			return err
 		}
-		if db.rules.CompareAndSwap(cur, snap) {
-			db.notify()
-			return
-		}
+		db.rules.Store(r)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild rules: %w", err)
 	}
+	db.notify()
+	return nil
 }
 
 func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {

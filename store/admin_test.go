@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -319,5 +321,37 @@ func TestRules_SnapshotFollowsCommittedWrites(t *testing.T) {
 	_ = db.CreateDDI(ctx, &DDI{CompanyID: tn.company.ID, Number: tn.ddi.Number})
 	if db.Rules().Version() != v {
 		t.Fatal("failed write changed the snapshot")
+	}
+}
+
+func TestRules_ConcurrentAdminWritesAllVisibleOnceReturned(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	tn := mustTenant(t, db, "1")
+	var wg sync.WaitGroup
+	numbers := make(chan string, 40)
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := &DDI{CompanyID: tn.company.ID, Number: fmt.Sprintf("+3491300%04d", i)}
+			if err := db.CreateDDI(ctx, d); err != nil {
+				t.Error(err)
+				return
+			}
+			// Once CreateDDI has returned, the call path sees the DDI.
+			if _, _, ok := db.Rules().DDIByNumber(d.Number); !ok {
+				t.Errorf("DDI %s not in the snapshot after CreateDDI returned", d.Number)
+			}
+			numbers <- d.Number
+		}()
+	}
+	wg.Wait()
+	close(numbers)
+	r := db.Rules()
+	for n := range numbers {
+		if _, _, ok := r.DDIByNumber(n); !ok {
+			t.Fatalf("DDI %s missing from final snapshot", n)
+		}
 	}
 }

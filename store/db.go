@@ -82,8 +82,8 @@ type DB struct {
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
 
-	rules    atomic.Pointer[Rules]
-	rulesSeq atomic.Uint64
+	rules   atomic.Pointer[Rules]
+	rulesMu sync.Mutex // serialises rebuilds
 
 	subMu sync.Mutex
 	subs  map[int]chan struct{}
@@ -149,16 +149,10 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 		bdb.Close()
 		return nil, err
 	}
-	if err := db.bolt.View(func(tx *bolt.Tx) error {
-		r, err := buildRules(tx, db.rulesSeq.Add(1))
-		if err != nil {
-			return err
-		}
-		db.rules.Store(r)
-		return nil
-	}); err != nil {
+	db.rules.Store(&Rules{})
+	if err := db.refreshRules(); err != nil {
 		bdb.Close()
-		return nil, fmt.Errorf("open store %s: load rules: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return db, nil
 }
