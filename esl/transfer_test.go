@@ -43,6 +43,9 @@ func TestInboundDDI_RecordingSurvivesBlindAndAttendedTransfer(t *testing.T) {
 			c1001, err := consult.WaitLeg(ctx, "1001")
 			must(t, err)
 			must(t, c1001.WaitAnswer(ctx))
+			if _, err := consult.A.WaitState(ctx, func(s fstest.LegState) bool { return s.PeerUUID == c1001.UUID() }); err != nil {
+				t.Fatalf("consult call not bridged: %v", err)
+			}
 			must(t, h.fs.AttendedTransfer(b2, consult.A))
 			if _, err := call.A.WaitState(ctx, func(s fstest.LegState) bool { return s.PeerUUID == c1001.UUID() }); err != nil {
 				t.Fatalf("caller not bridged back to 1001: %v", err)

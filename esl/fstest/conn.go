@@ -47,6 +47,8 @@ type conn struct {
 	inCmd   bool
 	pending []*Event
 
+	connectAt, lastEventAt time.Time // wall clock, for Stats
+
 	qmu    sync.Mutex
 	qcond  *sync.Cond
 	q      []outFrame
@@ -176,6 +178,11 @@ func (c *conn) readLoop() {
 		// No connect within the timeout: FS says goodbye and closes (FAILOPEN.md exp2a).
 		c.shutdownLocked()
 	}
+	if c.outbound && !c.connected {
+		c.fs.stats.NoConnect++
+	} else if c.outbound && !c.shut && c.leg != nil && !c.leg.hungup {
+		c.fs.stats.Dropped++
+	}
 	c.shut = true
 	c.stopWriterIfIdleLocked()
 	c.goneLocked()
@@ -265,6 +272,9 @@ func (c *conn) offerLocked(ev *Event) {
 }
 
 func (c *conn) deliverLocked(ev *Event) {
+	if c.fs.opts.CollectStats && c.lastEventAt.IsZero() {
+		c.lastEventAt = time.Now()
+	}
 	if c.inCmd {
 		c.pending = append(c.pending, ev.clone())
 		return
@@ -342,6 +352,9 @@ func (c *conn) handle(p *packet) bool {
 	if c.gone || c.shut {
 		return false
 	}
+	if c.connected {
+		c.observeCommandLocked(time.Now())
+	}
 	c.inCmd = true
 	reply, cont := c.execLocked(cmd, p)
 	c.inCmd = false
@@ -378,6 +391,7 @@ func (c *conn) execLocked(cmd string, p *packet) ([]byte, bool) {
 			return commandReply("+OK"), true
 		}
 		c.connected = true
+		c.connectAt = time.Now()
 		c.leg.connectedLocked(c)
 		return c.connectReplyLocked(), true
 	case hasPrefixFold(cmd, "getvar"):

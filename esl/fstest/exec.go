@@ -348,6 +348,7 @@ func (l *Leg) appSocketLocked(data string) {
 		if nc != nil {
 			nc.Close()
 		}
+		l.fs.stats.Refused++
 		return // "Socket Error!": the next action runs at once (FAILOPEN.md exp1)
 	}
 	if l.hungup {

@@ -75,6 +75,8 @@ type Options struct {
 	// KeepTranscript keeps every frame for Transcript (default true in Start, false in New
 	// unless set) — fsload turns it off to save memory.
 	KeepTranscript bool
+	// CollectStats records controller latencies and failures for FS.Stats (fsload).
+	CollectStats bool
 }
 
 // FS is a running FreeSWITCH stand-in. All methods are safe for concurrent use.
@@ -94,6 +96,7 @@ type FS struct {
 
 	transcript *transcript
 	faults     Faults
+	stats      Stats
 
 	inboundLn net.Listener
 	ctx       context.Context
