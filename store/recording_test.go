@@ -215,7 +215,7 @@ func TestQueue_JobsSurviveReopen(t *testing.T) {
 	}
 }
 
-func TestOldestRecordingsAndUsage_ForRetention(t *testing.T) {
+func TestCompanyRecordingsOldestFirstAndUsage_ForRetention(t *testing.T) {
 	ctx := context.Background()
 	db, clk := openWithClock(t)
 	tn := mustTenant(t, db, "1")
@@ -232,19 +232,19 @@ func TestOldestRecordingsAndUsage_ForRetention(t *testing.T) {
 	must(t, err)
 	must(t, db.CompleteRecording(ctx, j.ID, RecordingResult{MP3Path: "/a.mp3", FileSize: 4096}))
 
-	got, err := db.OldestRecordings(ctx, tn.company.ID, 2)
+	got, err := db.CompanyRecordingsOldestFirst(ctx, tn.company.ID, "", 2)
 	must(t, err)
 	if len(got) != 2 || got[0].ID != ids[4] || got[1].ID != ids[3] {
 		t.Fatalf("oldest: %v", got)
 	}
-	all, err := db.OldestRecordings(ctx, tn.company.ID, 0)
+	rest, err := db.CompanyRecordingsOldestFirst(ctx, tn.company.ID, got[1].ID, 0)
 	must(t, err)
-	if len(all) != 5 {
-		t.Fatalf("all: %d", len(all))
+	if len(rest) != 3 || rest[0].ID != ids[2] || rest[2].ID != ids[0] {
+		t.Fatalf("next page: %v", rest)
 	}
 	u, err := db.CompanyUsage(ctx, tn.company.ID)
 	must(t, err)
-	if u.Recordings != 5 || u.Bytes != 4096 {
+	if u.Recordings != 5 || u.Ready != 1 || u.Bytes != 4096 {
 		t.Fatalf("usage %+v", u)
 	}
 }
