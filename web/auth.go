@@ -23,6 +23,15 @@ type principal struct {
 // hash compared in constant time. Unknown, malformed or revoked tokens are 401.
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
+	if h == "" && strings.HasSuffix(c.Path(), "/audio") && c.Method() == fiber.MethodGet {
+		if p, ok, err := s.signedPrincipal(c); ok {
+			if err != nil {
+				return err
+			}
+			c.Locals(localsPrincipal, p)
+			return c.Next()
+		}
+	}
 	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="callrec"`)

@@ -58,6 +58,8 @@ var apiOps = []apiOp{
 	{method: "DELETE", path: "/recordings/{id}", summary: "Delete a recording and its files (company admin and above, when the company allows removal)", tag: "recordings", status: "204"},
 	{method: "GET", path: "/recordings/{id}/audio", summary: "The MP3: Range/206, ETag/If-None-Match, inline or attachment with ?download=1", tag: "recordings", query: []string{"download"}, reply: "binary", media: "audio/mpeg"},
 
+	{method: "GET", path: "/recordings/{id}/link", summary: "Signed, short-lived URLs of the audio (for <audio> elements, which cannot send a token)", tag: "recordings", reply: "Link"},
+
 	{method: "GET", path: "/backup", summary: "Hot backup of the store (platform admin)", tag: "meta", reply: "binary", media: "application/octet-stream"},
 }
 
@@ -118,6 +120,7 @@ func openAPISchemas() map[string]any {
 			"started_at": map[string]any{"type": "string", "format": "date-time"}, "ended_at": map[string]any{"type": "string", "format": "date-time"},
 			"duration_ms": integer(), "state": enum("recording", "processing", "ready", "failed", "discarded"),
 			"file_name": str(), "file_size": integer(), "mime": str(), "error": str()}),
+		"Link":      obj(map[string]any{"url": str(), "download_url": str(), "expires_at": map[string]any{"type": "string", "format": "date-time"}}),
 		"BrandList": list("Brand"), "CompanyList": list("Company"), "DDIList": list("DDI"), "UserList": list("User"),
 		"TokenList": list("Token"), "RecordingList": list("Recording"),
 		"Error": obj(map[string]any{"error": obj(map[string]any{"code": str(), "message": str(), "field": str(), "request_id": str()})}),

@@ -43,6 +43,8 @@ type Server struct {
 	app *fiber.App
 	ln  net.Listener
 
+	linkKey []byte // signs audio links (link.go)
+
 	touchMu sync.Mutex
 	touched map[string]time.Time // token id → last TouchToken
 }
@@ -56,6 +58,10 @@ func (s *Server) Open() error {
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("web: listen %s: %w", s.Addr, err)
+	}
+	if err := s.initLinkKey(); err != nil {
+		ln.Close()
+		return err
 	}
 	s.ln = ln
 	s.app = s.newApp()
@@ -86,6 +92,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // newApp builds the Fiber app: recover, request id and request log around everything; under
 // /api/v1 the Bearer authentication, then the per-token rate limit, then the routes.
 func (s *Server) newApp() *fiber.App {
+	if s.linkKey == nil {
+		if err := s.initLinkKey(); err != nil {
+			panic(err) // the system's random source failed: nothing can be signed safely
+		}
+	}
 	bodyLimit := s.BodyLimit
 	if bodyLimit <= 0 {
 		bodyLimit = 1 << 20
@@ -180,6 +191,7 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Get("/recordings/:id", s.getRecording)
 	r.Delete("/recordings/:id", s.deleteRecording)
 	r.Get("/recordings/:id/audio", s.audio)
+	r.Get("/recordings/:id/link", s.audioLink)
 
 	r.Get("/backup", s.backup)
 }
