@@ -252,4 +252,3 @@ func (db *DB) RecordingsInState(ctx context.Context, state string, limit int) ([
 }
 
 var errStop = Errorf(EINTERNAL, "stop")
-
