@@ -68,6 +68,7 @@ type Session struct {
 	legs        map[string]*legInfo
 	recs        map[string]*activeRec // by path
 	ddiStarted  bool                  // one automatic recording per external party
+	announcing  bool                  // the announcement plays: the answer it caused must not start the recording
 	hungUp      bool
 	hangupAt    time.Time
 	requests    chan func(context.Context)
@@ -233,13 +234,18 @@ func (s *Session) apply(ctx, setup context.Context) error {
 	}
 	if s.plan.Record.Leg == dialplan.LegControlled {
 		if ann := s.plan.Record.Announcement; ann != "" {
-			if err := s.announce(ctx, setup, ann); err != nil {
+			s.announcing = true
+			err := s.announce(ctx, setup, ann)
+			s.announcing = false
+			if err != nil {
 				return err
 			}
 			if s.hungUp {
 				return nil
 			}
-			s.startDDIRecording(ctx, s.info.UUID)
+			if !s.ddiStarted {
+				s.startDDIRecording(ctx, s.info.UUID)
+			}
 		} else if s.info.Answered {
 			s.startDDIRecording(ctx, s.info.UUID)
 		}
@@ -380,7 +386,7 @@ func (s *Session) onAnswer(ctx context.Context, uuid string) {
 		return
 	}
 	leg.answered = true
-	if uuid == s.info.UUID && s.plan.Record.Leg == dialplan.LegControlled && !s.ddiStarted {
+	if uuid == s.info.UUID && s.plan.Record.Leg == dialplan.LegControlled && !s.ddiStarted && !s.announcing {
 		s.startDDIRecording(ctx, uuid)
 	}
 }
