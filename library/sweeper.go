@@ -1,0 +1,226 @@
+package library
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callrec/callrec/store"
+)
+
+// DefaultSweepInterval is how often Sweeper.Run sweeps when Interval is zero.
+const DefaultSweepInterval = time.Hour
+
+// BytesPerQuotaMB is what one unit of Company.QuotaMB holds: a mebibyte (1,048,576 bytes), the
+// unit `du -m` and most file managers on the library's host show.
+const BytesPerQuotaMB = 1 << 20
+
+// sweepPage is how many recordings one read transaction of the sweeper returns.
+const sweepPage = 256
+
+// Sweeper keeps each company's library within its retention_days and quota_mb (SPEC.md §3.3):
+// recordings that started more than retention_days ago are removed, then, while the company's
+// ready MP3s add up to more than quota_mb, its oldest ready recordings. A removal takes the row,
+// its index entries and queued job (one store transaction) and then its files (MP3, and the WAV
+// a failed recording kept); each is logged with its reason. Recordings still recording or
+// processing are never removed. cmd/callrec runs one Sweeper; tests call SweepOnce with a fake
+// clock.
+type Sweeper struct {
+	DB         *store.DB
+	LibraryDir string        // MP3s are removed only inside it
+	Interval   time.Duration // between sweeps; default DefaultSweepInterval
+	Logger     zerolog.Logger
+	Metrics    *Metrics // also receives bytes stored per company after each sweep
+	Now        func() time.Time
+}
+
+// Run sweeps at once and then every Interval until ctx ends, and returns nil then. A failed
+// sweep is logged and tried again at the next interval. Errors: a missing DB or LibraryDir.
+func (s *Sweeper) Run(ctx context.Context) error {
+	if s.DB == nil || s.LibraryDir == "" {
+		return errors.New("library sweeper: DB and LibraryDir are required")
+	}
+	every := s.Interval
+	if every <= 0 {
+		every = DefaultSweepInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.SweepOnce(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.Error().Err(err).Int("removed", n).Msg("library: sweep failed")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// SweepOnce applies retention and quota to every company once and returns how many recordings
+// it removed. It goes on with the next company when one fails and returns the errors joined.
+// Any caller may use it (cmd/callrec through Run, an admin command, tests). Errors: store errors
+// (EINTERNAL), ctx.Err(), a file that could not be removed (its row is gone already: the file
+// is an orphan, logged).
+func (s *Sweeper) SweepOnce(ctx context.Context) (removed int, err error) {
+	if s.DB == nil || s.LibraryDir == "" {
+		return 0, errors.New("library sweeper: DB and LibraryDir are required")
+	}
+	lib, err := filepath.Abs(s.LibraryDir)
+	if err != nil {
+		return 0, fmt.Errorf("library sweeper: %w", err)
+	}
+	companies, err := s.DB.Companies(ctx, "")
+	if err != nil {
+		return 0, fmt.Errorf("library sweeper: companies: %w", err)
+	}
+	var errs []error
+	for _, c := range companies {
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		n, err := s.sweepCompany(ctx, lib, c)
+		removed += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("company %s: %w", c.ID, err))
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+func (s *Sweeper) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// sweepCompany applies c's retention, then its quota, then publishes its bytes stored.
+func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company) (int, error) {
+	removed := 0
+	var errs []error
+	if c.RetentionDays > 0 {
+		cutoff := s.now().Add(-time.Duration(c.RetentionDays) * 24 * time.Hour)
+		n, err := s.walkOldest(ctx, c.ID, func(r *store.Recording) (bool, string) {
+			if !r.StartedAt.Before(cutoff) {
+				return false, "" // ids sort by start: every later row is newer
+			}
+			if !settled(r) {
+				return true, ""
+			}
+			return true, fmt.Sprintf("retention: started %s, more than %d days before %s", r.StartedAt.Format(time.RFC3339), c.RetentionDays, s.now().Format(time.RFC3339))
+		}, lib, "retention")
+		removed += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	u, err := s.DB.CompanyUsage(ctx, c.ID)
+	if err != nil {
+		return removed, errors.Join(append(errs, err)...)
+	}
+	if c.QuotaMB > 0 {
+		limit := int64(c.QuotaMB) * BytesPerQuotaMB
+		total := u.Bytes
+		n, err := s.walkOldest(ctx, c.ID, func(r *store.Recording) (bool, string) {
+			if total <= limit {
+				return false, ""
+			}
+			if r.State != store.StateReady {
+				return true, ""
+			}
+			reason := fmt.Sprintf("quota: company keeps %d bytes, more than its %d MB (%d bytes); oldest removed first", total, c.QuotaMB, limit)
+			total -= r.FileSize
+			return true, reason
+		}, lib, "quota")
+		removed += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+		u.Bytes = total
+	}
+	s.Metrics.setBytes(c.ID, u.Bytes)
+	return removed, errors.Join(errs...)
+}
+
+// settled reports whether r has reached a state the worker no longer changes.
+func settled(r *store.Recording) bool {
+	switch r.State {
+	case store.StateReady, store.StateFailed, store.StateDiscarded:
+		return true
+	}
+	return false
+}
+
+// walkOldest pages through companyID's recordings oldest first; decide returns whether to go
+// on and, when non-empty, why r must be removed.
+func (s *Sweeper) walkOldest(ctx context.Context, companyID string, decide func(r *store.Recording) (bool, string), lib, kind string) (int, error) {
+	removed := 0
+	after := ""
+	var errs []error
+	for {
+		page, err := s.DB.CompanyRecordingsOldestFirst(ctx, companyID, after, sweepPage)
+		if err != nil {
+			return removed, errors.Join(append(errs, err)...)
+		}
+		for _, r := range page {
+			more, reason := decide(r)
+			if !more {
+				return removed, errors.Join(errs...)
+			}
+			if reason == "" {
+				continue
+			}
+			ok, err := s.remove(ctx, lib, r, kind, reason)
+			if ok {
+				removed++
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(page) < sweepPage {
+			return removed, errors.Join(errs...)
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// remove deletes r's row (with its index entries and any job) and then its files, and logs the
+// decision. It reports whether the row was removed by this call.
+func (s *Sweeper) remove(ctx context.Context, lib string, r *store.Recording, kind, reason string) (bool, error) {
+	old, err := s.DB.DeleteRecording(ctx, r.ID)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return false, nil // removed by someone else meanwhile
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete recording %s: %w", r.ID, err)
+	}
+	var errs []error
+	if old.MP3Path != "" {
+		if inside(lib, old.MP3Path) {
+			if err := removeFile(old.MP3Path); err != nil {
+				errs = append(errs, err)
+			}
+		} else {
+			s.Logger.Error().Str("recording_id", old.ID).Str("path", old.MP3Path).Msg("library: MP3 outside library_dir not removed")
+		}
+	}
+	if err := removeFile(old.WAVPath); err != nil {
+		errs = append(errs, err)
+	}
+	err = errors.Join(errs...)
+	s.Metrics.removed(kind)
+	ev := s.Logger.Info()
+	if err != nil {
+		ev = s.Logger.Error().Err(err)
+	}
+	ev.Str("recording_id", old.ID).Str("company_id", old.CompanyID).Str("decision", "removed").Str("reason", reason).
+		Str("state", old.State).Time("started_at", old.StartedAt).Int64("file_size", old.FileSize).Msg("recording removed from the library")
+	return true, err
+}

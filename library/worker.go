@@ -1,0 +1,435 @@
+package library
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/callrec/callrec/audio"
+	"github.com/callrec/callrec/store"
+)
+
+// Defaults of the Worker settings left zero.
+const (
+	DefaultMaxAttempts     = 5
+	DefaultLease           = 5 * time.Minute
+	DefaultMissingWAVGrace = 2 * time.Minute
+	DefaultPoll            = 500 * time.Millisecond
+	backoffBase            = 2 * time.Second
+	backoffCap             = 10 * time.Minute
+)
+
+// DefaultBackoff is the wait before attempt+1 after attempt failed: 2 s doubled per attempt
+// (2 s, 4 s, 8 s, …), capped at 10 minutes.
+func DefaultBackoff(attempt int) time.Duration {
+	d := backoffBase
+	for i := 1; i < attempt; i++ {
+		d *= 2
+		if d >= backoffCap {
+			return backoffCap
+		}
+	}
+	return d
+}
+
+// Worker encodes the recordings queued in the store into the library. Configure the fields,
+// then call Run once (cmd/callrec runs one Worker per store: Run assumes that every lease in the
+// queue at its start belongs to a dead process). Zero fields take the defaults noted.
+type Worker struct {
+	DB          *store.DB
+	Encoder     audio.Encoder // default audio.NewShineEncoder(0)
+	LibraryDir  string        // required; MP3s are written only inside it
+	Concurrency int           // jobs encoded at once; default runtime.NumCPU()
+	MaxAttempts int           // attempts before a recording ends failed; default 5
+	// Lease is how long a claimed job stays with this worker. It must exceed the longest encode
+	// (an hour of 8 kHz mono takes 20–60 s of one core, audio/DECISION.md); default 5 minutes.
+	Lease time.Duration
+	// Backoff gives the wait after failed attempt number attempt (1-based); default DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+	// MissingWAVGrace is how long after the job was queued a missing (or audio-less) WAV is
+	// waited for before the recording is discarded; default 2 minutes (see the package doc).
+	MissingWAVGrace time.Duration
+	// Poll is the idle interval between looks at the queue; default 500 ms. Notify wakes the
+	// worker sooner.
+	Poll    time.Duration
+	Logger  zerolog.Logger
+	Metrics *Metrics
+	Now     func() time.Time // default time.Now; give the store the same clock
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+
+	// hook, when set (tests only), is called at each step of a job that a crash may interrupt.
+	hook func(step string)
+}
+
+// Notify tells the worker a job was just enqueued, so an idle worker claims it without waiting
+// for its next poll. Anyone may call it, before or during Run; it never blocks.
+func (w *Worker) Notify() {
+	ch := w.wakeChan()
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) wakeChan() chan struct{} {
+	w.wakeOnce.Do(func() { w.wake = make(chan struct{}, 1) })
+	return w.wake
+}
+
+// runConfig is a Worker's settings with the defaults filled in.
+type runConfig struct {
+	enc         audio.Encoder
+	lib         string
+	concurrency int
+	maxAttempts int
+	lease       time.Duration
+	backoff     func(int) time.Duration
+	grace       time.Duration
+	poll        time.Duration
+	now         func() time.Time
+}
+
+func (w *Worker) config() (runConfig, error) {
+	c := runConfig{enc: w.Encoder, concurrency: w.Concurrency, maxAttempts: w.MaxAttempts, lease: w.Lease,
+		backoff: w.Backoff, grace: w.MissingWAVGrace, poll: w.Poll, now: w.Now}
+	if w.DB == nil {
+		return c, errors.New("library worker: DB is required")
+	}
+	if w.LibraryDir == "" {
+		return c, errors.New("library worker: LibraryDir is required")
+	}
+	lib, err := filepath.Abs(w.LibraryDir)
+	if err != nil {
+		return c, fmt.Errorf("library worker: %w", err)
+	}
+	c.lib = lib
+	if c.enc == nil {
+		c.enc = audio.NewShineEncoder(0)
+	}
+	if c.concurrency <= 0 {
+		c.concurrency = runtime.NumCPU()
+	}
+	if c.maxAttempts <= 0 {
+		c.maxAttempts = DefaultMaxAttempts
+	}
+	if c.lease <= 0 {
+		c.lease = DefaultLease
+	}
+	if c.backoff == nil {
+		c.backoff = DefaultBackoff
+	}
+	if c.grace <= 0 {
+		c.grace = DefaultMissingWAVGrace
+	}
+	if c.poll <= 0 {
+		c.poll = DefaultPoll
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// Run settles what a previous run left (start-up recovery, see the package doc), then encodes
+// queued recordings with Concurrency goroutines until ctx ends. On cancellation an encode in
+// progress stops, its job is released for the next run (its files are cleaned up) and Run
+// returns nil once every goroutine has stopped. Errors: a missing DB or LibraryDir, or a
+// failure of the start-up recovery (store or library_dir unusable); errors while working are
+// logged and retried, never returned.
+func (w *Worker) Run(ctx context.Context) error {
+	c, err := w.config()
+	if err != nil {
+		return err
+	}
+	if err := w.recover(ctx, c); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for range c.concurrency {
+		wg.Go(func() { w.loop(ctx, c) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// loop claims and processes jobs until ctx ends, sleeping Poll (or until Notify) when idle.
+func (w *Worker) loop(ctx context.Context, c runConfig) {
+	timer := time.NewTimer(c.poll)
+	defer timer.Stop()
+	wake := w.wakeChan()
+	for ctx.Err() == nil {
+		did, err := w.step(ctx, c)
+		if did && err == nil {
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
+			w.Logger.Error().Err(err).Msg("library: claiming a job failed")
+		}
+		if n, err := w.DB.QueueDepth(ctx); err == nil {
+			w.Metrics.queueDepth(n)
+		}
+		timer.Reset(c.poll)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			// Pass the wake-up on so that every idle goroutine looks at the queue.
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// step claims one job and processes it. It reports whether a job was claimed; the error is
+// the claim's (processing errors are handled and logged inside).
+func (w *Worker) step(ctx context.Context, c runConfig) (bool, error) {
+	job, err := w.DB.ClaimJob(ctx, c.lease)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	w.process(ctx, c, job)
+	return true, nil
+}
+
+// process takes one claimed job to its end: ready, retried, failed, discarded or dropped.
+func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
+	w.at("claimed")
+	bg := context.WithoutCancel(ctx) // settle the job even when shutdown starts meanwhile
+	rec, err := w.DB.Recording(ctx, job.RecordingID)
+	switch {
+	case store.ErrorCode(err) == store.ENOTFOUND:
+		w.drop(bg, job, nil, "recording no longer exists")
+		return
+	case err != nil:
+		w.retry(bg, c, job, nil, fmt.Errorf("load recording: %w", err))
+		return
+	case rec.State != store.StateProcessing:
+		w.drop(bg, job, rec, "recording is "+rec.State)
+		return
+	}
+	dst, err := MP3Path(c.lib, rec)
+	if err != nil {
+		w.fail(bg, job, rec, err)
+		return
+	}
+	res, size, err := w.encode(ctx, c, job, rec, dst)
+	if err != nil {
+		_ = removeFile(markerPath(c.lib, rec.ID))
+		w.encodeFailed(ctx, c, job, rec, err)
+		return
+	}
+	err = w.DB.CompleteRecording(bg, job.ID, store.RecordingResult{MP3Path: dst, DurationMS: res.DurationMS, FileSize: size, MIME: res.MIME})
+	switch store.ErrorCode(err) {
+	case "":
+	case store.ENOTFOUND, store.ECONFLICT:
+		// Deleted, discarded or failed while encoding (or another holder finished first).
+		if cur, gerr := w.DB.Recording(bg, rec.ID); gerr == nil && cur.State == store.StateReady && cur.MP3Path == dst {
+			w.log(rec, "dropped", "another attempt already made it ready")
+		} else {
+			_ = removeFile(dst)
+			w.log(rec, "dropped", "recording changed while encoding: "+err.Error())
+		}
+		_ = removeFile(markerPath(c.lib, rec.ID))
+		w.Metrics.job("dropped")
+		return
+	default:
+		w.retry(bg, c, job, rec, fmt.Errorf("mark ready: %w", err))
+		return
+	}
+	w.at("committed")
+	if err := removeFile(job.WAVPath); err != nil {
+		// The marker stays: the next start-up removes the WAV.
+		w.Logger.Error().Err(err).Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Msg("library: WAV not removed")
+	} else {
+		w.at("wav_removed")
+		_ = removeFile(markerPath(c.lib, rec.ID))
+	}
+	w.Metrics.job("ready")
+	w.Metrics.addBytes(rec.CompanyID, size)
+	w.Logger.Info().Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Str("decision", "ready").
+		Int64("duration_ms", res.DurationMS).Int64("file_size", size).Str("encoder", res.Encoder).Msg("recording ready")
+}
+
+// errMissingWAV marks a WAV that is absent or holds no audio yet.
+var errMissingWAV = errors.New("WAV missing or without audio")
+
+// encode writes the MP3 of job's WAV to dst atomically: encode into .tmp, write the marker,
+// rename, fsync the directory. It returns the encoder's result and the final file size.
+func (w *Worker) encode(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, dst string) (audio.Result, int64, error) {
+	if _, err := os.Stat(job.WAVPath); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return audio.Result{}, 0, fmt.Errorf("%w: %s", errMissingWAV, job.WAVPath)
+		}
+		return audio.Result{}, 0, fmt.Errorf("stat WAV: %w", err)
+	}
+	start := time.Now()
+	tmpDir := filepath.Join(c.lib, tmpDirName)
+	f, err := os.CreateTemp(tmpDir, rec.ID+".*.mp3")
+	if err != nil {
+		return audio.Result{}, 0, fmt.Errorf("library temp file: %w", err)
+	}
+	tmp := f.Name()
+	f.Close()
+	res, err := audio.EncodeFile(ctx, c.enc, job.WAVPath, tmp)
+	if err != nil {
+		_ = removeFile(tmp)
+		if errors.Is(err, audio.ErrNoAudio) {
+			return res, 0, fmt.Errorf("%w: %w", errMissingWAV, err)
+		}
+		return res, 0, err
+	}
+	w.at("encoded")
+	fi, err := os.Stat(tmp)
+	if err == nil {
+		err = mkdirAllSynced(c.lib, filepath.Dir(dst))
+	}
+	if err == nil {
+		err = writeMarker(c.lib, marker{RecordingID: rec.ID, JobID: job.ID, WAVPath: job.WAVPath, MP3Path: dst})
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		_ = removeFile(tmp)
+		return res, 0, fmt.Errorf("place MP3: %w", err)
+	}
+	w.at("renamed")
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return res, 0, err
+	}
+	w.Metrics.encoded(time.Since(start))
+	return res, fi.Size(), nil
+}
+
+// encodeFailed decides what an encoding error means for the job.
+func (w *Worker) encodeFailed(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, err error) {
+	bg := context.WithoutCancel(ctx)
+	switch {
+	case ctx.Err() != nil:
+		// Shutdown, not a failure of the recording: due again at once on the next run.
+		if rerr := w.DB.RetryJob(bg, job.ID, c.now(), "interrupted by shutdown"); rerr != nil {
+			w.Logger.Error().Err(rerr).Str("recording_id", rec.ID).Msg("library: job not released")
+		}
+		w.log(rec, "released", "shutdown while encoding")
+	case errors.Is(err, errMissingWAV):
+		w.missingWAV(bg, c, job, rec, err)
+	case errors.Is(err, audio.ErrUnsupported), errors.Is(err, audio.ErrNotWAV) && job.Attempts >= 2:
+		// No retry will change the file's format; a file still not a WAV on the second look is damaged.
+		w.fail(bg, job, rec, err)
+	default:
+		w.retry(bg, c, job, rec, err)
+	}
+}
+
+// missingWAV waits for a WAV that is not there (yet) until the grace period since the job was
+// queued has passed, then discards the recording.
+func (w *Worker) missingWAV(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, err error) {
+	queued := jobQueuedAt(job, rec)
+	deadline := queued.Add(c.grace)
+	now := c.now()
+	if now.Before(deadline) {
+		next := now.Add(c.backoff(job.Attempts))
+		if next.After(deadline) {
+			next = deadline
+		}
+		if rerr := w.DB.RetryJob(ctx, job.ID, next, err.Error()); rerr != nil {
+			w.Logger.Error().Err(rerr).Str("recording_id", rec.ID).Msg("library: job not released")
+		}
+		w.Logger.Info().Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Str("decision", "wait_wav").
+			Str("reason", err.Error()).Time("until", deadline).Msg("WAV not in the spool yet")
+		return
+	}
+	reason := fmt.Sprintf("no audio %s after the recording ended: FreeSWITCH discarded it (too short or empty)", c.grace)
+	if derr := w.DB.DiscardRecording(ctx, rec.ID, reason); derr != nil {
+		w.Logger.Error().Err(derr).Str("recording_id", rec.ID).Msg("library: recording not discarded")
+		return
+	}
+	_ = removeFile(job.WAVPath) // a header-only WAV holds nothing worth keeping
+	w.Metrics.job("discarded")
+	w.log(rec, "discarded", reason)
+}
+
+// jobQueuedAt is when job entered the queue: the time of its ULID (store clock), else the
+// recording's end.
+func jobQueuedAt(job *store.Job, rec *store.Recording) time.Time {
+	if id, err := ulid.ParseStrict(job.ID); err == nil {
+		return ulid.Time(id.Time())
+	}
+	if rec.EndedAt != nil {
+		return *rec.EndedAt
+	}
+	return rec.StartedAt
+}
+
+// retry releases the job for another attempt after the back-off, or fails the recording when
+// the attempts are spent.
+func (w *Worker) retry(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, err error) {
+	if rec != nil && job.Attempts >= c.maxAttempts {
+		w.fail(ctx, job, rec, fmt.Errorf("after %d attempts: %w", job.Attempts, err))
+		return
+	}
+	wait := c.backoff(job.Attempts)
+	if rerr := w.DB.RetryJob(ctx, job.ID, c.now().Add(wait), err.Error()); rerr != nil {
+		w.Logger.Error().Err(rerr).Str("job_id", job.ID).Msg("library: job not released (its lease will expire)")
+	}
+	w.Metrics.failure("retry")
+	ev := w.Logger.Warn().Str("job_id", job.ID).Str("decision", "retry").Str("reason", err.Error()).
+		Int("attempt", job.Attempts).Dur("backoff", wait)
+	if rec != nil {
+		ev = ev.Str("recording_id", rec.ID).Str("company_id", rec.CompanyID)
+	}
+	ev.Msg("encoding attempt failed")
+}
+
+// fail ends the recording failed with err as its reason; the WAV is kept.
+func (w *Worker) fail(ctx context.Context, job *store.Job, rec *store.Recording, err error) {
+	if ferr := w.DB.FailRecording(ctx, rec.ID, err.Error()); ferr != nil {
+		w.Logger.Error().Err(ferr).Str("recording_id", rec.ID).Msg("library: recording not marked failed")
+		return
+	}
+	w.Metrics.failure("final")
+	w.Metrics.job("failed")
+	w.Logger.Error().Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Str("decision", "failed").
+		Str("reason", err.Error()).Str("wav", job.WAVPath).Int("attempts", job.Attempts).Msg("recording failed; WAV kept")
+}
+
+// drop acks a job whose recording no longer needs it.
+func (w *Worker) drop(ctx context.Context, job *store.Job, rec *store.Recording, reason string) {
+	if err := w.DB.AckJob(ctx, job.ID); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+		w.Logger.Error().Err(err).Str("job_id", job.ID).Msg("library: job not acked")
+		return
+	}
+	w.Metrics.job("dropped")
+	if rec == nil {
+		w.Logger.Info().Str("job_id", job.ID).Str("recording_id", job.RecordingID).Str("decision", "dropped").Str("reason", reason).Msg("job dropped")
+		return
+	}
+	w.log(rec, "dropped", reason)
+}
+
+func (w *Worker) log(rec *store.Recording, decision, reason string) {
+	w.Logger.Info().Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Str("decision", decision).Str("reason", reason).Msg("library decision")
+}
+
+func (w *Worker) at(step string) {
+	if w.hook != nil {
+		w.hook(step)
+	}
+}
