@@ -290,7 +290,7 @@ func TestRules_SnapshotFollowsCommittedWrites(t *testing.T) {
 	if _, _, ok := r2.UserBySIP("unknown.example", "alice1"); ok {
 		t.Fatal("ambiguous sip_user must match nobody without a brand domain")
 	}
-	if u, _, ok := r2.UserBySIP("pbx2.example.com", "alice1"); !ok || u.ID != clash.ID {
+	if u, _, ok := r2.UserBySIP("pbx2.example.com:5060", "alice1"); !ok || u.ID != clash.ID {
 		t.Fatal("brand domain must pick the brand's user")
 	}
 	if _, _, ok := r2.UserBySIP("pbx1.example.com", "nobody"); ok {

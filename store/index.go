@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -208,6 +209,15 @@ func checkIndexes(tx *bolt.Tx) error {
 	}
 	if err != nil {
 		return err
+	}
+	// FinishRecording writes the state and the job in one transaction: no processing
+	// recording may be without its job.
+	for k := range want[string(ixRecState)] {
+		if st, id, _ := strings.Cut(k, sep); st == StateProcessing {
+			if _, ok := want[string(ixJobRec)][id]; !ok {
+				return fmt.Errorf("recording %s is processing but has no job", id)
+			}
+		}
 	}
 	for _, b := range indexBuckets {
 		m := want[string(b)]

@@ -85,7 +85,11 @@ func (db *DB) RetryJob(ctx context.Context, jobID string, notBefore time.Time, r
 	})
 }
 
-// AckJob removes job jobID from the queue. Errors: ENOTFOUND.
+// AckJob removes job jobID from the queue when its recording no longer needs it (the worker
+// drops jobs of recordings that left "processing"). A processing recording keeps its job, so
+// that no recording is stranded: end it with CompleteRecording, FailRecording or
+// DiscardRecording, which ack the job themselves. Errors: ENOTFOUND, ECONFLICT "state" while
+// the recording is processing.
 func (db *DB) AckJob(ctx context.Context, jobID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -94,6 +98,9 @@ func (db *DB) AckJob(ctx context.Context, jobID string) error {
 		var j Job
 		if err := getJSON(tx, bJobs, jobID, "job", &j); err != nil {
 			return err
+		}
+		if r, err := getRecording(tx, j.RecordingID); err == nil && r.State == StateProcessing {
+			return Conflict("state", "recording %s is processing; complete, fail or discard it instead", r.ID)
 		}
 		return deleteJob(tx, &j)
 	})

@@ -138,6 +138,17 @@ func TestRecording_FailDiscardDeleteAckTheirJob(t *testing.T) {
 	if n, _ := db.QueueDepth(ctx); n != 0 {
 		t.Fatal("job of a discarded recording not acked")
 	}
+	// The worker drops a job whose recording no longer needs it.
+	e := mk()
+	je, err := db.ClaimJob(ctx, time.Minute)
+	must(t, err)
+	must(t, db.bolt.Update(func(tx *boltTx) error {
+		return updateRecording(tx, e.ID, func(r *Recording) (bool, error) { r.State = StateFailed; return true, nil })
+	}))
+	must(t, db.AckJob(ctx, je.ID))
+	if n, _ := db.QueueDepth(ctx); n != 0 {
+		t.Fatal("AckJob left the job")
+	}
 }
 
 func TestQueue_LeaseRetryAndExpiry(t *testing.T) {
@@ -178,7 +189,8 @@ func TestQueue_LeaseRetryAndExpiry(t *testing.T) {
 	if back.ID != j2.ID || back.Attempts != 2 {
 		t.Fatalf("expired lease not reclaimed: %+v", back)
 	}
-	must(t, db.AckJob(ctx, j1.ID))
+	wantCode(t, db.AckJob(ctx, j1.ID), ECONFLICT, "state") // would strand a processing recording
+	must(t, db.FailRecording(ctx, r1.ID, "gave up"))         // acks j1
 	wantCode(t, db.AckJob(ctx, j1.ID), ENOTFOUND, "")
 	wantCode(t, db.RetryJob(ctx, j1.ID, clk.t, "x"), ENOTFOUND, "")
 	if n, _ := db.QueueDepth(ctx); n != 1 {

@@ -157,9 +157,10 @@ func (r *Rules) User(id string) (User, Company, bool) {
 }
 
 // UserBySIP finds the user behind a channel: when a brand has sip_domain == domain
-// (case-insensitive) the user must belong to that brand; otherwise the one user whose sip_user
+// (case-insensitive, a ":port" suffix ignored) the user must belong to that brand; otherwise the one user whose sip_user
 // is unique on the whole platform (ambiguous names match nobody).
 func (r *Rules) UserBySIP(domain, sipUser string) (User, Company, bool) {
+	domain = hostOnly(domain)
 	if bid, ok := r.brandByDomain[strings.ToLower(domain)]; ok {
 		id, ok := r.userBySIP[join(bid, sipUser)]
 		if !ok {
@@ -197,4 +198,12 @@ func (r *Rules) DistinctOnDemandCodes() []string {
 		}
 	}
 	return out
+}
+
+// hostOnly drops a ":port" suffix from a host name (not from an IPv6 literal).
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i > 0 && strings.Count(h, ":") == 1 {
+		return h[:i]
+	}
+	return h
 }
