@@ -190,7 +190,7 @@ func TestQueue_LeaseRetryAndExpiry(t *testing.T) {
 		t.Fatalf("expired lease not reclaimed: %+v", back)
 	}
 	wantCode(t, db.AckJob(ctx, j1.ID), ECONFLICT, "state") // would strand a processing recording
-	must(t, db.FailRecording(ctx, r1.ID, "gave up"))         // acks j1
+	must(t, db.FailRecording(ctx, r1.ID, "gave up"))       // acks j1
 	wantCode(t, db.AckJob(ctx, j1.ID), ENOTFOUND, "")
 	wantCode(t, db.RetryJob(ctx, j1.ID, clk.t, "x"), ENOTFOUND, "")
 	if n, _ := db.QueueDepth(ctx); n != 1 {
