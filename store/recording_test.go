@@ -260,3 +260,26 @@ func TestCompanyRecordingsOldestFirstAndUsage_ForRetention(t *testing.T) {
 		t.Fatalf("usage %+v", u)
 	}
 }
+
+func TestReleaseJobLeases_MakesDeadHoldersJobsClaimableAtOnce(t *testing.T) {
+	ctx := context.Background()
+	db, clk := openWithClock(t)
+	tn := mustTenant(t, db, "1")
+	r := newRecording(tn.company.ID, clk.t)
+	must(t, db.CreateRecording(ctx, r))
+	must(t, db.FinishRecording(ctx, r.ID, clk.t, 1, "/r.wav"))
+	_, err := db.ClaimJob(ctx, time.Hour)
+	must(t, err)
+	_, err = db.ClaimJob(ctx, time.Hour)
+	wantCode(t, err, ENOTFOUND, "")
+	n, err := db.ReleaseJobLeases(ctx)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("released %d leases, want 1", n)
+	}
+	j, err := db.ClaimJob(ctx, time.Hour)
+	must(t, err)
+	if j.Attempts != 2 {
+		t.Fatalf("attempts %d", j.Attempts)
+	}
+}
