@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 )
 
 // CallSpec describes a call entering the stand-in.
@@ -37,9 +36,16 @@ type CallSpec struct {
 type Call struct {
 	fs *FS
 	// A is the leg that entered the stand-in.
-	A    *Leg
-	mu   sync.Mutex
-	legs []*Leg
+	A       *Leg
+	legs    []*Leg
+	changed chan struct{}
+}
+
+func (c *Call) notifyLocked() {
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
 }
 
 // Legs returns every leg of the call, oldest first.
@@ -64,6 +70,10 @@ func (c *Call) WaitLeg(ctx context.Context, target string) (*Leg, error) {
 				}
 			}
 		}
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		ch := c.changed
 		c.fs.mu.Unlock()
 		if up != nil {
 			return up, nil
@@ -74,7 +84,7 @@ func (c *Call) WaitLeg(ctx context.Context, target string) (*Leg, error) {
 				return found, nil
 			}
 			return nil, fmt.Errorf("fstest: no leg to %q: %w", target, ctx.Err())
-		case <-time.After(2 * time.Millisecond):
+		case <-ch:
 		}
 	}
 }
@@ -208,6 +218,7 @@ func (fs *FS) newLegLocked(call *Call, dir string, prof Profile, name string) *L
 	fs.legOrder = append(fs.legOrder, l)
 	if call != nil {
 		call.legs = append(call.legs, l)
+		call.notifyLocked()
 	}
 	return l
 }

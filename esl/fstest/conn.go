@@ -68,6 +68,7 @@ func (fs *FS) newConnLocked(nc net.Conn, outbound bool, leg *Leg) *conn {
 		events: map[string]bool{}, customs: map[string]bool{}, closed: make(chan struct{})}
 	c.qcond = sync.NewCond(&c.qmu)
 	fs.conns[c] = struct{}{}
+	fs.connList = append(fs.connList, c)
 	fs.wg.Add(2)
 	go c.writeLoop()
 	go c.readLoop()
@@ -206,6 +207,7 @@ func (c *conn) goneLocked() {
 	}
 	c.gone = true
 	delete(c.fs.conns, c)
+	c.fs.rebuildConnListLocked()
 	close(c.closed)
 	if c.leg != nil {
 		c.leg.listenerGoneLocked(c)

@@ -251,8 +251,10 @@ func (l *Leg) parkLoopLocked(done func() bool) {
 	if l.hungup {
 		return
 	}
-	l.parked = true
-	l.fireLocked(l.chanEvent("CHANNEL_PARK", "switch_ivr.c", "switch_ivr_park", 1009))
+	if !l.parked {
+		l.parked = true
+		l.fireLocked(l.chanEvent("CHANNEL_PARK", "switch_ivr.c", "switch_ivr_park", 1009))
+	}
 	l.flushDTMFLocked()
 	for !l.hungup {
 		if len(l.privQ) > 0 {
@@ -386,6 +388,13 @@ func (l *Leg) appSocketLocked(data string) {
 // connectedLocked: the listener got `connect` (LFLAG_CONNECTED; CF_CONTROLLED).
 func (l *Leg) connectedLocked(c *conn) {
 	l.controlled = true
+	if l.inSocket > 0 && !l.parked {
+		// The async socket app parks as soon as LFLAG_CONNECTED is set, before the connect
+		// reply reaches the controller (FAILOPEN.md exp3).
+		l.parked = true
+		l.fireLocked(l.chanEvent("CHANNEL_PARK", "switch_ivr.c", "switch_ivr_park", 1009))
+	}
+	l.notifyLocked()
 	l.cond.Broadcast()
 }
 
@@ -400,6 +409,7 @@ func (l *Leg) listenerGoneLocked(c *conn) {
 		return
 	}
 	l.controlled = false
+	l.notifyLocked()
 	if !isTrue(l.vars.get("socket_resume")) {
 		return
 	}

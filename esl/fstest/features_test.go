@@ -331,8 +331,8 @@ func TestInbound_AuthEventsAndAPI(t *testing.T) {
 	if f, _ := ctl.cmd("api uuid_exists " + call.A.UUID()); f.body != "true" {
 		t.Errorf("api over inbound: %q", f.raw)
 	}
-	ctl.send("bgapi uuid_exists " + call.A.UUID() + "\nJob-UUID: j1")
 	ctl.cmd("event plain BACKGROUND_JOB")
+	ctl.send("bgapi uuid_exists " + call.A.UUID() + "\nJob-UUID: j1")
 	fr := ctl.until("BACKGROUND_JOB")
 	job := fr[len(fr)-1]
 	if ev := job.event(); ev["Job-UUID"] != "j1" || !strings.HasSuffix(job.body, "Content-Length: 4\n\ntrue") {

@@ -90,6 +90,7 @@ type FS struct {
 	legs     map[string]*Leg
 	legOrder []*Leg
 	conns    map[*conn]struct{}
+	connList []*conn
 	appLog   map[string][]AppRun
 	nextConn int
 	closed   bool
@@ -256,18 +257,24 @@ func (fs *FS) profile(name string) Profile {
 func (fs *FS) fireLocked(ev *Event) {
 	fs.seq++
 	ev.set("Event-Sequence", fmt.Sprint(fs.seq))
-	for _, c := range fs.sortedConns() {
+	for _, c := range fs.connList {
 		c.offerLocked(ev)
+	}
+	if l := fs.legs[ev.Value("Unique-ID")]; l != nil {
+		l.notifyLocked()
 	}
 }
 
-func (fs *FS) sortedConns() []*conn {
+func (fs *FS) sortedConns() []*conn { return fs.connList }
+
+// rebuildConnListLocked keeps fs.connList (connections in creation order) in step with fs.conns.
+func (fs *FS) rebuildConnListLocked() {
 	cs := make([]*conn, 0, len(fs.conns))
 	for c := range fs.conns {
 		cs = append(cs, c)
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].id < cs[j].id })
-	return cs
+	fs.connList = cs
 }
 
 // newEventLocked makes an event with the headers switch_event_prep_for_delivery adds.

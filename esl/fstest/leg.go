@@ -137,6 +137,25 @@ type Leg struct {
 	bindRealm   string
 	dmBuf       string
 	referNotify chan int
+	changed     chan struct{} // closed on every change, for WaitState
+}
+
+// notifyLocked wakes WaitState/WaitLeg pollers of this leg and its call.
+func (l *Leg) notifyLocked() {
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+	if l.call != nil {
+		l.call.notifyLocked()
+	}
+}
+
+func (l *Leg) changedLocked() <-chan struct{} {
+	if l.changed == nil {
+		l.changed = make(chan struct{})
+	}
+	return l.changed
 }
 
 type transferReq struct {
@@ -203,14 +222,18 @@ func (l *Leg) stateLocked() LegState {
 // last state and ctx's error).
 func (l *Leg) WaitState(ctx context.Context, cond func(LegState) bool) (LegState, error) {
 	for {
-		s := l.State()
+		l.fs.mu.Lock()
+		s := l.stateLocked()
+		ch := l.changedLocked()
+		l.fs.mu.Unlock()
 		if cond(s) {
 			return s, nil
 		}
 		select {
 		case <-ctx.Done():
 			return s, fmt.Errorf("fstest: leg %s: wait state (last %+v): %w", l.uuid, s, ctx.Err())
-		case <-time.After(2 * time.Millisecond):
+		case <-ch:
+		case <-time.After(50 * time.Millisecond): // conditions on Var() change without events
 		}
 	}
 }
@@ -595,6 +618,10 @@ func (l *Leg) bridgeLocked(p *Leg) {
 	if p.state != "CS_EXCHANGE_MEDIA" && !p.hasExec {
 		p.setStateLocked("CS_EXCHANGE_MEDIA")
 	}
+	l.notifyLocked()
+	p.notifyLocked()
+	l.notifyLocked()
+	p.notifyLocked()
 	l.fireLocked(l.chanEvent("CHANNEL_BRIDGE", "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689,
 		Header{"Bridge-A-Unique-ID", l.uuid}, Header{"Bridge-B-Unique-ID", p.uuid}))
 	l.flushDTMFLocked()
@@ -624,6 +651,10 @@ func (l *Leg) unbridgeLocked() {
 		}
 	}
 	other.vars.unset("call_uuid")
+	l.notifyLocked()
+	p.notifyLocked()
+	l.notifyLocked()
+	p.notifyLocked()
 	orig.fireLocked(orig.chanEvent("CHANNEL_UNBRIDGE", "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1879,
 		Header{"Bridge-A-Unique-ID", orig.uuid}, Header{"Bridge-B-Unique-ID", other.uuid}))
 	l.cond.Broadcast()
