@@ -99,6 +99,9 @@ func (c *conn) writeLoop() {
 		f := c.q[0]
 		c.q = c.q[1:]
 		c.qmu.Unlock()
+		if f.data == nil && f.ev != nil {
+			f.data = eventFrame(f.ev)
+		}
 		if len(f.data) > 0 {
 			c.fs.transcript.add(c.id, c.kind(), FromFS, c.fs.clock.Now(), f.data, f.ev)
 			_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -278,10 +281,12 @@ func (c *conn) deliverLocked(ev *Event) {
 		c.lastEventAt = time.Now()
 	}
 	if c.inCmd {
-		c.pending = append(c.pending, ev.clone())
+		c.pending = append(c.pending, ev)
 		return
 	}
-	c.enqueue(eventFrame(ev), ev.clone(), false)
+	// Fired events are never modified again, so connections share them and the writer
+	// serialises outside fs.mu.
+	c.enqueue(nil, ev, false)
 }
 
 func (c *conn) passFilters(ev *Event) bool {
@@ -364,7 +369,7 @@ func (c *conn) handle(p *packet) bool {
 		c.enqueue(reply, nil, false)
 	}
 	for _, ev := range c.pending {
-		c.enqueue(eventFrame(ev), ev, false)
+		c.enqueue(nil, ev, false)
 	}
 	c.pending = nil
 	return cont

@@ -72,6 +72,7 @@ func (e *Event) clone() *Event {
 // or a terminating blank line (REFERENCE.md §1.2).
 func (e *Event) serializePlain() []byte {
 	var b bytes.Buffer
+	b.Grow(64*len(e.Headers) + len(e.Body) + 32)
 	for _, h := range e.Headers {
 		v := h.Value
 		if v == "" {
@@ -136,7 +137,9 @@ func apiResponse(body string) []byte {
 
 func eventFrame(e *Event) []byte {
 	body := e.serializePlain()
-	return append([]byte(fmt.Sprintf("Content-Length: %d\nContent-Type: text/event-plain\n\n", len(body))), body...)
+	head := fmt.Sprintf("Content-Length: %d\nContent-Type: text/event-plain\n\n", len(body))
+	out := make([]byte, 0, len(head)+len(body))
+	return append(append(out, head...), body...)
 }
 
 func lingerNotice(uuid, chanName string, secs int) []byte {
