@@ -256,19 +256,24 @@ func (c *conn) offerLocked(ev *Event) {
 	if c.outbound && !c.full && !c.myevents {
 		return
 	}
-	name := ev.Name()
+	name, _ := ev.getLower("event-name")
 	if name == "" {
 		return
 	}
 	if name == "CUSTOM" {
-		if !c.all && !c.customs[ev.Value("Event-Subclass")] {
+		sub, _ := ev.getLower("event-subclass")
+		if !c.all && !c.customs[sub] {
 			return
 		}
 	} else if !c.all && !c.events[name] {
 		return
 	}
-	if c.myevents && c.leg != nil && ev.Value("Unique-ID") != c.leg.uuid && ev.Value("Job-Owner-UUID") != c.leg.uuid {
-		return
+	if c.myevents && c.leg != nil {
+		u, _ := ev.getLower("unique-id")
+		j, _ := ev.getLower("job-owner-uuid")
+		if u != c.leg.uuid && j != c.leg.uuid {
+			return
+		}
 	}
 	if !c.passFilters(ev) {
 		return
@@ -295,7 +300,7 @@ func (c *conn) passFilters(ev *Event) bool {
 	}
 	pos, neg := false, false
 	for _, f := range c.filters {
-		v, ok := ev.Get(f.Name)
+		v, ok := ev.getLower(strings.ToLower(f.Name))
 		if !ok {
 			continue
 		}

@@ -257,6 +257,7 @@ func (fs *FS) profile(name string) Profile {
 func (fs *FS) fireLocked(ev *Event) {
 	fs.seq++
 	ev.set("Event-Sequence", fmt.Sprint(fs.seq))
+	ev.freeze()
 	for _, c := range fs.connList {
 		c.offerLocked(ev)
 	}

@@ -27,10 +27,36 @@ type Header struct {
 type Event struct {
 	Headers []Header
 	Body    string
+
+	index map[string]string // lower-case name -> first value; built when the event is fired
+}
+
+// freeze indexes the headers; the event must not change afterwards.
+func (e *Event) freeze() {
+	e.index = make(map[string]string, len(e.Headers))
+	for _, h := range e.Headers {
+		k := strings.ToLower(h.Name)
+		if _, ok := e.index[k]; !ok {
+			e.index[k] = h.Value
+		}
+	}
+}
+
+// getLower looks up a lower-case header name.
+func (e *Event) getLower(lname string) (string, bool) {
+	if e.index != nil {
+		v, ok := e.index[lname]
+		return v, ok
+	}
+	return e.Get(lname)
 }
 
 // Get returns the first value of header name (case-insensitive) and whether it exists.
 func (e *Event) Get(name string) (string, bool) {
+	if e.index != nil {
+		v, ok := e.index[strings.ToLower(name)]
+		return v, ok
+	}
 	for _, h := range e.Headers {
 		if strings.EqualFold(h.Name, name) {
 			return h.Value, true
@@ -62,7 +88,7 @@ func (e *Event) set(name, value string) {
 }
 
 func (e *Event) clone() *Event {
-	c := &Event{Headers: make([]Header, len(e.Headers)), Body: e.Body}
+	c := &Event{Headers: make([]Header, len(e.Headers)), Body: e.Body, index: e.index}
 	copy(c.Headers, e.Headers)
 	return c
 }
@@ -71,46 +97,71 @@ func (e *Event) clone() *Event {
 // URL-encoded values, `_undef_` for empty ones, then either "Content-Length: M\n\n<body>"
 // or a terminating blank line (REFERENCE.md §1.2).
 func (e *Event) serializePlain() []byte {
-	var b bytes.Buffer
-	b.Grow(64*len(e.Headers) + len(e.Body) + 32)
+	n := len(e.Body) + 32
+	for _, h := range e.Headers {
+		n += len(h.Name) + len(h.Value) + 12
+	}
+	b := make([]byte, 0, n)
 	for _, h := range e.Headers {
 		v := h.Value
 		if v == "" {
 			v = "_undef_"
 		}
-		b.WriteString(h.Name)
-		b.WriteString(": ")
-		b.WriteString(URLEncode(v))
-		b.WriteByte('\n')
+		b = append(b, h.Name...)
+		b = append(b, ": "...)
+		b = appendURLEncoded(b, v)
+		b = append(b, '\n')
 	}
 	if e.Body != "" {
-		fmt.Fprintf(&b, "Content-Length: %d\n\n", len(e.Body))
-		b.WriteString(e.Body)
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(e.Body)), 10)
+		b = append(b, "\n\n"...)
+		b = append(b, e.Body...)
 	} else {
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
-	return b.Bytes()
+	return b
 }
 
-// URLEncode encodes a header value as switch_url_encode_opt does: bytes below 0x20,
-// above 0x7E and in SWITCH_URL_UNSAFE become %XX, but an existing %XX sequence is kept
-// as is (REFERENCE.md §1.2). Exported so tests of other packages can build expected frames.
-func URLEncode(s string) string {
-	const unsafe = "\r\n \"#%&+:;<=>?@[\\]^`{|}"
-	var b strings.Builder
+const urlUnsafe = "\r\n \"#%&+:;<=>?@[\\]^`{|}"
+
+func needsEncoding(c byte) bool {
+	return c < 0x20 || c > 0x7e || strings.IndexByte(urlUnsafe, c) >= 0
+}
+
+// appendURLEncoded appends s encoded as switch_url_encode_opt does: bytes below 0x20,
+// above 0x7E and in SWITCH_URL_UNSAFE become %XX, but an existing %XX sequence is kept.
+func appendURLEncoded(b []byte, s string) []byte {
+	const hexdig = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
-		if c < 0x20 || c > 0x7e || strings.IndexByte(unsafe, c) >= 0 {
-			fmt.Fprintf(&b, "%%%02X", c)
+		if needsEncoding(c) {
+			b = append(b, '%', hexdig[c>>4], hexdig[c&15])
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	return b.String()
+	return b
+}
+
+// URLEncode encodes a header value as switch_url_encode_opt does (REFERENCE.md §1.2).
+// Exported so tests of other packages can build expected frames.
+func URLEncode(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if needsEncoding(s[i]) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return string(appendURLEncoded(make([]byte, 0, len(s)+16), s))
 }
 
 func isHex(c byte) bool {
