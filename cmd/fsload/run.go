@@ -158,9 +158,10 @@ func startBuiltin(recDir string) (string, error) {
 			_, err := conn.SendCommand(cctx, c)
 			return err == nil
 		}
+		// filter before event: between the two, every channel's events would flow in.
 		if !send(command.API{Command: "uuid_setvar", Arguments: uuid + " socket_resume false"}) ||
-			!send(command.Event{Format: "plain", Listen: []string{"CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE", "RECORD_STOP", "DTMF"}}) ||
 			!send(command.Filter{EventHeader: "Unique-ID", FilterValue: uuid}) ||
+			!send(command.Event{Format: "plain", Listen: []string{"CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE", "RECORD_STOP", "DTMF"}}) ||
 			!send(command.Linger{Enabled: true, Seconds: 30}) ||
 			!send(command.API{Command: "uuid_transfer", Arguments: uuid + " " + dest + " XML route"}) {
 			return
