@@ -168,16 +168,21 @@ func (w *Worker) loop(ctx context.Context, c runConfig) {
 	timer := time.NewTimer(c.poll)
 	defer timer.Stop()
 	wake := w.wakeChan()
+	var measured time.Time
 	for ctx.Err() == nil {
 		did, err := w.step(ctx, c)
+		if w.Metrics != nil && (!did || time.Since(measured) >= c.poll) {
+			// At most once per poll while busy: QueueDepth walks the queue's pages.
+			if n, err := w.DB.QueueDepth(ctx); err == nil {
+				w.Metrics.queueDepth(n)
+			}
+			measured = time.Now()
+		}
 		if did && err == nil {
 			continue
 		}
 		if err != nil && ctx.Err() == nil {
 			w.Logger.Error().Err(err).Msg("library: claiming a job failed")
-		}
-		if n, err := w.DB.QueueDepth(ctx); err == nil {
-			w.Metrics.queueDepth(n)
 		}
 		timer.Reset(c.poll)
 		select {
@@ -229,7 +234,9 @@ func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
 		w.fail(bg, job, rec, err)
 		return
 	}
+	stopRenew := w.renewLease(ctx, c, job)
 	res, size, err := w.encode(ctx, c, job, rec, dst)
+	stopRenew()
 	if err != nil {
 		_ = removeFile(markerPath(c.lib, rec.ID))
 		w.encodeFailed(ctx, c, job, rec, err)
@@ -265,6 +272,34 @@ func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
 	w.Metrics.addBytes(rec.CompanyID, size)
 	w.Logger.Info().Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Str("decision", "ready").
 		Int64("duration_ms", res.DurationMS).Int64("file_size", size).Str("encoder", res.Encoder).Msg("recording ready")
+}
+
+// renewLease extends job's lease every third of the lease while the job is being encoded (an
+// encode may outlast a lease: ten hours of audio take minutes) and returns the function that
+// stops it.
+func (w *Worker) renewLease(ctx context.Context, c runConfig, job *store.Job) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(c.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := w.DB.ExtendJobLease(ctx, job.ID, c.lease); err != nil {
+					if ctx.Err() == nil {
+						w.Logger.Warn().Err(err).Str("job_id", job.ID).Msg("library: lease not extended")
+					}
+				} else {
+					w.at("lease_renewed")
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // errMissingWAV marks a WAV that is absent or holds no audio yet.

@@ -439,3 +439,48 @@ func waitFor(tb testing.TB, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// blockingEncoder signals started, then waits for release before encoding with shine.
+type blockingEncoder struct{ started, release chan struct{} }
+
+func (b blockingEncoder) Name() string { return "blocking" }
+
+func (b blockingEncoder) Encode(ctx context.Context, dst io.Writer, src *audio.WAV) (audio.Result, error) {
+	close(b.started)
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return audio.Result{}, ctx.Err()
+	}
+	return audio.NewShineEncoder(0).Encode(ctx, dst, src)
+}
+
+func TestWorker_LongEncodeKeepsRenewingItsLease(t *testing.T) {
+	e := mustOpenEnv(t)
+	rec, _ := e.queueWAV(t, 8000, 1, 4000)
+	w := e.worker()
+	w.Lease = 30 * time.Millisecond
+	enc := blockingEncoder{started: make(chan struct{}), release: make(chan struct{})}
+	w.Encoder = enc
+	var renewals atomic.Int32
+	w.hook = func(step string) {
+		if step == "lease_renewed" {
+			renewals.Add(1)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-enc.started
+	e.clock.Advance(time.Hour) // far past the lease taken at the claim
+	n := renewals.Load()
+	waitFor(t, func() bool { return renewals.Load() >= n+2 }) // one renewal surely computed after the jump
+	if j, err := e.db.ClaimJob(context.Background(), time.Minute); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Fatalf("job of a recording still being encoded was claimable: %+v, %v", j, err)
+	}
+	close(enc.release)
+	waitFor(t, func() bool { return e.recording(t, rec.ID).State == store.StateReady })
+	cancel()
+	must(t, <-done)
+}

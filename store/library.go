@@ -109,3 +109,20 @@ func (db *DB) CompanyUsage(ctx context.Context, companyID string) (LibraryUsage,
 	})
 	return u, err
 }
+
+// ExtendJobLease moves the lease of job jobID to now+lease, so that a long encode keeps its
+// job. The audio worker calls it periodically while it works on a claimed job. Errors:
+// ENOTFOUND when the job is gone (acked, or its recording deleted).
+func (db *DB) ExtendJobLease(ctx context.Context, jobID string, lease time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		var j Job
+		if err := getJSON(tx, bJobs, jobID, "job", &j); err != nil {
+			return err
+		}
+		j.LeaseUntil = db.now().Add(lease)
+		return putJSON(tx, bJobs, j.ID, &j)
+	})
+}
