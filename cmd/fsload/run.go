@@ -32,7 +32,8 @@ type config struct {
 
 type report struct {
 	cfg                                                 config
-	elapsed                                             time.Duration
+	elapsed, launch                                     time.Duration
+	peak                                                int64
 	placed, completed, failed                           int64
 	answered, bridged                                   int64
 	errors                                              map[string]int
@@ -46,7 +47,8 @@ func (r *report) print(w io.Writer) {
 	secs := r.elapsed.Seconds()
 	fmt.Fprintf(w, "fsload: %d calls placed, %d completed, %d failed in %.2fs: %.1f calls/s (target %.1f), concurrency %d, hold %v, mix %s\n",
 		r.placed, r.completed, r.failed, secs, float64(r.placed)/secs, r.cfg.rate, r.cfg.concurrency, r.cfg.hold, r.cfg.mix)
-	fmt.Fprintf(w, "  answered %d, bridged %d\n", r.answered, r.bridged)
+	fmt.Fprintf(w, "  launch rate %.1f calls/s, peak concurrent %d, answered %d, bridged %d\n",
+		float64(r.placed)/r.launch.Seconds(), r.peak, r.answered, r.bridged)
 	pr := func(name string, ds []time.Duration) {
 		fmt.Fprintf(w, "  %-22s n=%-6d p50=%-10v p95=%-10v p99=%-10v max=%v\n", name, len(ds),
 			fstest.Percentile(ds, 50), fstest.Percentile(ds, 95), fstest.Percentile(ds, 99), fstest.Percentile(ds, 100))
@@ -232,6 +234,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.rate))
 	defer tick.Stop()
 	rng := rand.New(rand.NewPCG(1, 2))
+	var active int64
 launch:
 	for i := 0; i < cfg.calls; i++ {
 		select {
@@ -248,8 +251,12 @@ launch:
 		scen := mix[rng.IntN(len(mix))]
 		wg.Add(1)
 		atomic.AddInt64(&rep.placed, 1)
+		if n := atomic.AddInt64(&active, 1); n > atomic.LoadInt64(&rep.peak) {
+			atomic.StoreInt64(&rep.peak, n)
+		}
 		go func(i int, scen string) {
 			defer wg.Done()
+			defer atomic.AddInt64(&active, -1)
 			defer func() { <-sem }()
 			if err := oneCall(ctx, fs, scen, i, cfg.hold, rep); err != nil {
 				fail(scen + ": " + err.Error())
@@ -258,6 +265,7 @@ launch:
 			atomic.AddInt64(&rep.completed, 1)
 		}(i, scen)
 	}
+	rep.launch = time.Since(start)
 	wg.Wait()
 	rep.elapsed = time.Since(start)
 	rep.stats = fs.Stats()
