@@ -50,8 +50,9 @@ type Worker struct {
 	LibraryDir  string        // required; MP3s are written only inside it
 	Concurrency int           // jobs encoded at once; default runtime.NumCPU()
 	MaxAttempts int           // attempts before a recording ends failed; default 5
-	// Lease is how long a claimed job stays with this worker. It must exceed the longest encode
-	// (an hour of 8 kHz mono takes 20–60 s of one core, audio/DECISION.md); default 5 minutes.
+	// Lease is how long a claimed job stays with this worker without news; it is renewed every
+	// third of itself while the job is encoded, so it only bounds how long a hung or dead
+	// holder keeps a job from the others (a restart frees them at once); default 5 minutes.
 	Lease time.Duration
 	// Backoff gives the wait after failed attempt number attempt (1-based); default DefaultBackoff.
 	Backoff func(attempt int) time.Duration
