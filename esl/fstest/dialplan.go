@@ -142,7 +142,7 @@ func (dp *Dialplan) Hunt(context string, field func(string) string, inline func(
 	var out []Action
 	for _, ext := range dp.Contexts[context] {
 		var acts []Action
-		matched := true
+		matched, anti := true, false
 		for _, c := range ext.Conditions {
 			ok, caps := true, []string(nil)
 			if c.Field != "" || c.Expression != "" {
@@ -155,6 +155,7 @@ func (dp *Dialplan) Hunt(context string, field func(string) string, inline func(
 			if !ok {
 				list = c.AntiActions
 				matched = false
+				anti = anti || len(list) > 0
 			}
 			for _, a := range list {
 				a.Data = substCaptures(a.Data, caps)
@@ -172,13 +173,11 @@ func (dp *Dialplan) Hunt(context string, field func(string) string, inline func(
 				break
 			}
 		}
-		if matched {
-			out = append(out, acts...)
-			if !ext.Continue {
-				return out
-			}
-		} else {
-			out = append(out, acts...) // anti-actions
+		// mod_dialplan_xml: an extension whose conditions passed, or that added
+		// anti-actions, ends the hunt unless it has continue="true".
+		out = append(out, acts...)
+		if (matched || anti) && !ext.Continue {
+			return out
 		}
 	}
 	return out
