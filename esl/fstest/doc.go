@@ -24,6 +24,31 @@
 //	b.Hangup("NORMAL_CLEARING")         // the user's BYE
 //	w, _ := fs.WAV(path)                // what uuid_record wrote; w.Hears(0, 700, from, to)
 //
+// # The far ends
+//
+// Leg methods act as the phone or carrier behind a leg: Answer, Hangup(cause), Hold/Unhold,
+// SendDTMF (RFC 2833, fired only while something reads the channel), SendInfoRecord
+// (INFO `Record: on|off`, returns the SIP status and reason), BlindTransfer (REFER; the
+// returned Refer has the 202/403 and WaitNotify for the NOTIFY sipfrag), and
+// FS.AttendedTransfer(a, b). Phones (user/<ext>) and External (gateway) answer after
+// AnswerAfter, or Reject with a cause, or never (NoAnswer). Inspect with Var, Vars, State,
+// WaitState, WaitAnswer, WaitHangup, HeardDigits, FS.AppLog, FS.Leg(s), Call.WaitLeg.
+//
+// # Faults and load
+//
+// FS.SetFaults delays or drops command replies or closes the TCP connection on a chosen
+// command; FS.InjectFrame writes raw (malformed) bytes on a leg's connection; FS.DropConn
+// drops it without notice. Options.CollectStats with FS.Stats gives the controller's
+// connect→first-command and event→reaction latencies (cmd/fsload prints them).
+//
+// # Dialplan
+//
+// ParseDialplan reads the standard XML format; Dialplan.Hunt returns the actions a call
+// would run (fsconf can test its rendered XML with it directly). Conditions on
+// destination_number, caller_id_number, ${var} and other caller-profile fields, regex
+// captures $1…$9, anti-actions, break, continue="true", inline="true"; ${var} and
+// ${strftime(…)} are expanded when each action runs.
+//
 // # Time
 //
 // All timestamps and all audio come from a virtual clock: wall time times

@@ -54,6 +54,8 @@ type rawCtl struct {
 	ln net.Listener
 	nc net.Conn
 	r  *bufio.Reader
+	// timeout bounds each read (default 5 s).
+	timeout time.Duration
 }
 
 func newRawCtl(t testing.TB) *rawCtl {
@@ -95,7 +97,11 @@ func (c *rawCtl) send(cmd string) {
 }
 
 func (c *rawCtl) read() (rawFrame, error) {
-	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	d := c.timeout
+	if d == 0 {
+		d = 5 * time.Second
+	}
+	c.nc.SetReadDeadline(time.Now().Add(d))
 	var f rawFrame
 	var raw strings.Builder
 	for {
