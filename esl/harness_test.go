@@ -49,6 +49,7 @@ type harnessOptions struct {
 	tone         string
 	serverDown   bool
 	noAnswer     bool // user 1001 rings and never answers
+	inbound      bool // the stand-in accepts inbound ESL (for Node)
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -182,8 +183,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 			"1001": {ToneHz: tone1001, NoAnswer: o.noAnswer},
 			"1002": {ToneHz: tone1002},
 		},
-		External:  fstest.External{ToneHz: toneExternal},
-		TimeScale: 1,
+		External:        fstest.External{ToneHz: toneExternal},
+		InboundPassword: map[bool]string{true: "ClueCon"}[o.inbound],
+		TimeScale:       1,
 	})
 	return h
 }
@@ -211,13 +213,17 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 // waitRecordings polls the store until n recordings are in state, and returns them.
 func (h *harness) waitRecordings(state string, n int) []*store.Recording {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		recs, err := h.db.RecordingsInState(context.Background(), state, 100)
+		recs, err := h.db.RecordingsInState(context.Background(), state, 0)
 		must(h.t, err)
 		if len(recs) >= n || time.Now().After(deadline) {
 			if len(recs) != n {
-				h.t.Fatalf("%d recordings in state %s, want %d", len(recs), state, n)
+				states := map[string]int{}
+				for _, r := range h.allRecordings() {
+					states[r.State+" "+r.Error]++
+				}
+				h.t.Fatalf("%d recordings in state %s, want %d; all rows by state: %v", len(recs), state, n, states)
 			}
 			return recs
 		}
@@ -228,15 +234,23 @@ func (h *harness) waitRecordings(state string, n int) []*store.Recording {
 // allRecordings lists every recording of the harness's company.
 func (h *harness) allRecordings() []*store.Recording {
 	h.t.Helper()
-	page, _, err := h.db.ListRecordings(context.Background(), store.RecordingFilter{CompanyID: h.company.ID, Limit: 200, IncludeDiscarded: true})
-	must(h.t, err)
-	return page
+	var all []*store.Recording
+	f := store.RecordingFilter{CompanyID: h.company.ID, Limit: store.MaxListLimit, IncludeDiscarded: true}
+	for {
+		page, next, err := h.db.ListRecordings(context.Background(), f)
+		must(h.t, err)
+		all = append(all, page...)
+		if next == "" {
+			return all
+		}
+		f.Cursor = next
+	}
 }
 
 // waitSessions waits until the server follows no call.
 func (h *harness) waitSessions() {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for h.srv.LiveSessions() > 0 {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("%d sessions still live", h.srv.LiveSessions())
@@ -324,7 +338,7 @@ func fstestSpec(from, to string) fstest.CallSpec {
 // returns them.
 func (h *harness) waitEvent(name string, n int) []*fstest.Event {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var got []*fstest.Event
 		for _, f := range h.fs.Transcript() {
@@ -338,6 +352,23 @@ func (h *harness) waitEvent(name string, n int) []*fstest.Event {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("%d %s events, want %d", len(got), name, n)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitQuiet waits until no frame has crossed any ESL connection for a while: every session has
+// finished reacting to what happened so far.
+func (h *harness) waitQuiet() {
+	h.t.Helper()
+	last, since := -1, time.Now()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Since(since) < 300*time.Millisecond {
+		if n := len(h.fs.Transcript()); n != last {
+			last, since = n, time.Now()
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatal("the ESL connections never went quiet")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

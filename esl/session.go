@@ -195,21 +195,23 @@ func userRule(u *store.User) *dialplan.UserRule {
 	return &dialplan.UserRule{ID: u.ID, Extension: u.Extension, SIPUser: u.SIPUser, CompanyID: u.CompanyID}
 }
 
-// subscribe asks for this call's events: `event plain` and positive filters on the controlled
-// leg and on the bridge headers (CHANNEL_BRIDGE fires on the originator only, REFERENCE.md §7),
+// subscribe asks for this call's events: positive filters on the controlled leg and on the
+// bridge headers, then `event plain` (CHANNEL_BRIDGE fires on the originator only, REFERENCE.md §7),
 // then `linger 30` so the events after hangup still arrive (a bare `linger` lingers forever).
 func (s *Session) subscribe(ctx context.Context) error {
+	// Filters first: between `event plain` and the first filter this connection would receive
+	// every channel's events (with hundreds of calls, a flood).
+	for _, h := range []string{"Unique-ID", "Bridge-A-Unique-ID", "Bridge-B-Unique-ID"} {
+		if err := s.filter(ctx, h, s.info.UUID); err != nil {
+			return err
+		}
+	}
 	events := subscribedEvents
 	if s.plan.OnDemand.InspectDTMF {
 		events = append(append([]string{}, events...), "DTMF")
 	}
 	if _, err := s.cmd.send(ctx, "event", command.Event{Format: "plain", Listen: events}); err != nil {
 		return err
-	}
-	for _, h := range []string{"Unique-ID", "Bridge-A-Unique-ID", "Bridge-B-Unique-ID"} {
-		if err := s.filter(ctx, h, s.info.UUID); err != nil {
-			return err
-		}
 	}
 	_, err := s.cmd.send(ctx, "linger", command.Linger{Enabled: true, Seconds: 30})
 	return err
@@ -594,16 +596,19 @@ func (s *Session) abandonRecordings(ctx context.Context, why string) {
 	}
 }
 
-// finish ends the Session: recordings still without RECORD_STOP after the drain are finished with
-// the Session's own measure of their length (the audio worker measures the WAV exactly).
+// finish ends the Session. After the hangup, recordings still without RECORD_STOP once the
+// drain has passed are finished with the Session's own measure of their length (the audio
+// worker measures the WAV exactly). If the call is still up (shutdown, lost connection), its
+// recordings stay `recording`: FreeSWITCH keeps recording, and the node connection or the next
+// start-up's reconcile finishes them.
 func (s *Session) finish(ctx context.Context) {
 	wctx := context.WithoutCancel(ctx)
 	for path, r := range s.recs {
-		end := s.hangupAt
-		if end.IsZero() {
-			end = time.Now()
+		if !s.hungUp {
+			s.log.Warn().Str("recording", r.id).Str("decision", "left_to_node").Msg("session ends while the call is up: recording left to the node connection and reconcile")
+			continue
 		}
-		if err := s.srv.DB.FinishRecording(wctx, r.id, end.UTC(), end.Sub(r.startedAt).Milliseconds(), path); err != nil {
+		if err := s.srv.DB.FinishRecording(wctx, r.id, s.hangupAt.UTC(), s.hangupAt.Sub(r.startedAt).Milliseconds(), path); err != nil {
 			s.log.Error().Err(err).Str("recording", r.id).Msg("recording not finished in the store")
 		}
 		delete(s.recs, path)

@@ -89,7 +89,7 @@ func defaults() map[string]any {
 		"bootstrap_token":                     "",
 		"http.listen":                         "127.0.0.1:8080",
 		"esl.listen":                          "127.0.0.1:8084",
-		"esl.route_context":                   "default",
+		"esl.route_context":                   "",
 		"esl.transfer_context":                "callrec_transfer",
 		"esl.command_timeout":                 "5s",
 		"esl.plan_deadline":                   "2s",
@@ -230,7 +230,7 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or console", c.Log.Format))
 	}
 	for _, s := range []struct{ key, v string }{{"esl.route_context", c.ESL.RouteContext}, {"esl.transfer_context", c.ESL.TransferContext}} {
-		if s.v == "" || strings.ContainsAny(s.v, " \t\r\n'\"<>&") {
+		if (s.v == "" && s.key != "esl.route_context") || strings.ContainsAny(s.v, " \t\r\n'\"<>&") {
 			errs = append(errs, fmt.Errorf("%s: %q must be a plain context name", s.key, s.v))
 		}
 	}

@@ -54,3 +54,18 @@ func (c *clock) sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// sleepOr is sleep that also ends (with false) when done is closed, so a timer tied to a
+// connection does not outlive it.
+func (c *clock) sleepOr(ctx context.Context, d time.Duration, done <-chan struct{}) bool {
+	t := time.NewTimer(time.Duration(float64(max(d, 0)) / c.scale))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-done:
+		return false
+	}
+}

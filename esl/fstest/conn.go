@@ -233,13 +233,8 @@ func (c *conn) channelDownLocked() {
 		c.fs.wg.Add(1)
 		go func() {
 			defer c.fs.wg.Done()
-			if c.fs.clock.sleep(c.fs.ctx, d) != nil {
+			if !c.fs.clock.sleepOr(c.fs.ctx, d, c.closed) {
 				return
-			}
-			select {
-			case <-c.closed:
-				return
-			default:
 			}
 			c.fs.mu.Lock()
 			c.shutdownLocked()

@@ -1,0 +1,155 @@
+package esl
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callrec/callrec/esl/fstest"
+	"github.com/callrec/callrec/store"
+)
+
+// TestRestart_RecordingOfALiveCallFinishesThroughTheNode: callrec loses its connections mid-call
+// (killed); the bridge survives (socket_resume false), and after the restart the inbound node
+// connection books the RECORD_STOP with FreeSWITCH's duration.
+func TestRestart_RecordingOfALiveCallFinishesThroughTheNode(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, inbound: true})
+	ctx := ctxT(t, 30*time.Second)
+	call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
+	must(t, err)
+	b, err := call.WaitLeg(ctx, "1001")
+	must(t, err)
+	must(t, b.WaitAnswer(ctx))
+	h.waitEvent("RECORD_START", 1)
+
+	// "kill": every connection of this callrec goes away at once.
+	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	must(t, h.srv.Close(closeCtx))
+	cancel()
+	h.fs.Advance(5 * time.Second)
+	if st := call.A.State(); st.PeerUUID != b.UUID() {
+		t.Fatalf("the bridge did not survive callrec's exit: %+v", st)
+	}
+
+	// restart: a node connection to the same FreeSWITCH.
+	node := &Node{Addr: h.fs.InboundAddr(), Password: "ClueCon", DB: h.db, Logger: testLogger(t), SpoolDir: h.spool}
+	nodeCtx, stopNode := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { node.Run(nodeCtx); close(done) }()
+	defer func() { stopNode(); <-done }()
+	waitFor(t, func() bool { return h.fs.ActiveConns() >= 1 }, "node connected")
+	time.Sleep(50 * time.Millisecond) // the node's `event plain` subscription
+
+	call.A.Hangup("NORMAL_CLEARING")
+	r := h.waitRecordings(store.StateProcessing, 1)[0]
+	if r.DurationMS < 4900 || r.DurationMS > 5600 {
+		t.Fatalf("duration %d ms, want about 5000 (FreeSWITCH's record_ms)", r.DurationMS)
+	}
+}
+
+// TestReplyNeverSent_ClosesOnlyThatCall: 50 recorded calls are live when FreeSWITCH stops
+// answering commands for a new call; that call's session times out and closes (the call falls
+// back and proceeds), and the 50 others end normally with their rows.
+func TestReplyNeverSent_ClosesOnlyThatCall(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound})
+	ctx := ctxT(t, 60*time.Second)
+	const live = 50
+	calls := make([]*fstest.Call, live)
+	for i := range calls {
+		c, err := h.fs.Inbound(ctx, fstestSpec(fmt.Sprintf("+346001%05d", i), "+34911234567"))
+		must(t, err)
+		calls[i] = c
+	}
+	h.waitEvent("RECORD_START", live)
+	h.waitQuiet()
+	h.fs.SetFaults(fstest.Faults{DropReplies: true})
+	stuck, err := h.fs.Inbound(ctx, fstestSpec("+34600999999", "+34911234567"))
+	must(t, err)
+	// The fallback routes the stuck call to 1001 once callrec gives up on it.
+	b, err := stuck.WaitLeg(ctx, "1001")
+	must(t, err)
+	must(t, b.WaitAnswer(ctx))
+	h.fs.SetFaults(fstest.Faults{})
+	for _, c := range calls {
+		c.A.Hangup("NORMAL_CLEARING")
+	}
+	stuck.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
+	h.waitRecordings(store.StateProcessing, live)
+}
+
+// TestLoad_500ConcurrentRecordedCalls: 500 calls recorded at once end with 500 rows, and neither
+// goroutines nor file descriptors are left behind.
+func TestLoad_500ConcurrentRecordedCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test")
+	}
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound})
+	ctx := ctxT(t, 120*time.Second)
+	baseG, baseFD := runtime.NumGoroutine(), openFDs()
+	n := 500
+	if s := os.Getenv("CALLREC_LOAD_CALLS"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	calls := make([]*fstest.Call, n)
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := h.fs.Inbound(ctx, fstestSpec(fmt.Sprintf("+3460%07d", i), "+34911234567"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			calls[i] = c
+		}()
+	}
+	wg.Wait()
+	h.waitEvent("RECORD_START", n)
+	h.fs.Advance(2 * time.Second)
+	for _, c := range calls {
+		c.A.Hangup("NORMAL_CLEARING")
+	}
+	h.waitSessions()
+	recs := h.waitRecordings(store.StateProcessing, n)
+	if len(recs) != n {
+		t.Fatalf("%d rows", len(recs))
+	}
+	waitFor(t, func() bool { return h.fs.ActiveConns() == 0 }, "stand-in connections closed")
+	// eslgo keeps a few goroutines briefly after a close (ESLGO.md "partial EOF cleanup").
+	deadline := time.Now().Add(15 * time.Second)
+	for runtime.NumGoroutine() > baseG+20 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > baseG+20 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after the calls, %d before:\n%s", g, baseG, buf[:runtime.Stack(buf, true)])
+	}
+	if fd := openFDs(); baseFD >= 0 && fd > baseFD+10 {
+		t.Fatalf("%d open fds after the calls, %d before", fd, baseFD)
+	}
+}
+
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
