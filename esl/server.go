@@ -43,6 +43,8 @@ type Server struct {
 	Heartbeat      time.Duration // idle time before a liveness probe (default 60 s)
 
 	Metrics *Metrics // optional
+	// OnFinished, when set, is called after a recording was queued for the audio worker.
+	OnFinished func()
 
 	ctx      context.Context
 	cancel   context.CancelFunc

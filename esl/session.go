@@ -585,6 +585,9 @@ func (s *Session) onRecordStop(ctx context.Context, ev *eslgo.Event) {
 	}
 	s.srv.Metrics.recording("stopped", r.typ)
 	s.log.Info().Str("recording", r.id).Int64("duration_ms", ms).Str("decision", "record_stopped").Msg("recording stopped")
+	if s.srv.OnFinished != nil {
+		s.srv.OnFinished()
+	}
 	s.afterStop(ctx, r)
 }
 

@@ -15,7 +15,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
+	"github.com/callrec/callrec/audio"
 	"github.com/callrec/callrec/esl"
+	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 	"github.com/callrec/callrec/web"
 )
@@ -83,8 +85,27 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		go func() { defer wg.Done(); node.Run(background) }()
 	}
 
-	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log}
-	_ = promhttp.HandlerFor(registry, promhttp.HandlerOpts{}) // TODO(issue 5): mounted on /metrics once web.Server.Metrics lands
+	libMetrics, err := library.NewMetrics(registry)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	worker := &library.Worker{
+		DB: db, Encoder: audio.NewShineEncoder(cfg.Audio.BitrateKbps), LibraryDir: cfg.LibraryDir,
+		Concurrency: cfg.Audio.Workers, MaxAttempts: cfg.Audio.MaxAttempts, Logger: log, Metrics: libMetrics,
+	}
+	calls.OnFinished = worker.Notify
+	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, Logger: log, Metrics: libMetrics}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := worker.Run(background); err != nil {
+			log.Error().Err(err).Msg("audio worker stopped")
+		}
+	}()
+	go func() { defer wg.Done(); sweeper.Run(background) }()
+
+	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log,
+		Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
