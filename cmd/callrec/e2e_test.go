@@ -186,4 +186,3 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
