@@ -12,8 +12,9 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-// interDigit is how long the DTMF code matcher waits for the next digit.
-const interDigit = 2 * time.Second
+// interDigit is how long the DTMF code matcher waits for the next digit (FreeSWITCH's own
+// bind_digit_digit_timeout default).
+const interDigit = dialplan.DefaultInterDigit
 
 // newMatcher gives a user leg of a key_dtmf company its own code matcher. Calls of other
 // companies never get one, and never subscribe to DTMF (SPEC.md §3.2: they must not pay for it).
