@@ -105,6 +105,7 @@ func TestInboundDDI_UnansweredCallIsNotRecorded(t *testing.T) {
 	if _, err := call.WaitLeg(ctx, "1001"); err != nil {
 		t.Fatal(err)
 	}
+	h.waitQuiet() // callrec has handed the call on; the caller gives up while the phone rings
 	call.A.Hangup("ORIGINATOR_CANCEL")
 	h.waitSessions()
 	if n := len(h.allRecordings()); n != 0 {

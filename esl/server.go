@@ -6,10 +6,12 @@
 package esl
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,14 +92,53 @@ func (s *Server) Open() error {
 			return fmt.Errorf("esl: listen %s: %w", addr, err)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close() // eslgo logs a failed connect for this probe and moves on
+		if err := probeListener(addr); err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("esl: listener on %s did not come up", addr)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// probeHeader marks the connect reply of probeListener, so handle ignores that connection.
+const probeHeader = "X-Callrec-Probe"
+
+// probeListener checks that the eslgo listener accepts, playing a whole (fake) FreeSWITCH
+// handshake: eslgo v1.5.2 races on its own map when a connection closes before its disconnect
+// watcher has started (found with -race), so the probe never hangs up mid-handshake.
+func probeListener(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	r := bufio.NewReader(c)
+	if err := readPacket(r); err != nil { // connect
+		return err
+	}
+	if _, err := c.Write([]byte("Content-Type: command/reply\nReply-Text: +OK\n" + probeHeader + ": true\n\n")); err != nil {
+		return err
+	}
+	if err := readPacket(r); err != nil { // exit, once the handler returned
+		return err
+	}
+	_, err = c.Write([]byte("Content-Type: command/reply\nReply-Text: +OK bye\n\n"))
+	return err
+}
+
+// readPacket reads one command packet (up to a blank line).
+func readPacket(r *bufio.Reader) error {
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if strings.TrimRight(line, "\r\n") == "" {
+			return nil
+		}
 	}
 }
 
@@ -149,6 +190,9 @@ func (s *Server) Close(ctx context.Context) error {
 // handle is eslgo's outbound handler: it runs one Session for the connection. eslgo sends `exit`
 // and closes the connection when it returns.
 func (s *Server) handle(ctx context.Context, conn *eslgo.Conn, connect *eslgo.RawResponse) {
+	if connect.GetHeader(probeHeader) == "true" {
+		return
+	}
 	if s.draining.Load() {
 		conn.Close()
 		return
