@@ -88,7 +88,7 @@ func newGate(c *CompanyRule, d Direction, transferContext string) Gate {
 	if transferContext == "" {
 		transferContext = DefaultTransferContext
 	}
-	if validContext(transferContext) {
+	if ValidContext(transferContext) {
 		g.AllowTransfer = true
 		g.TransferContext = transferContext
 	} else {

@@ -123,8 +123,9 @@ func ValidAnnouncement(s string) bool {
 	return true
 }
 
-// validContext reports whether s can name a FreeSWITCH dialplan context in a channel variable.
-func validContext(s string) bool {
+// ValidContext reports whether s can name a FreeSWITCH dialplan context in a channel variable
+// or a command: 1–64 bytes of [0-9A-Za-z_.-]. Anyone may call it.
+func ValidContext(s string) bool {
 	if len(s) == 0 || len(s) > maxToken {
 		return false
 	}

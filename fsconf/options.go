@@ -186,19 +186,10 @@ func validHostName(h string) bool {
 	return true
 }
 
-// validContext is the rule dialplan uses for the transfer context, plus no leading '.', since
-// context names also name rendered directories (dialplan/<context>/).
+// validContext is dialplan's rule for context names, plus no leading '.', since context names
+// also name rendered directories (dialplan/<context>/).
 func validContext(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isAlnum(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
+	return dialplan.ValidContext(s) && s[0] != '.'
 }
 
 func isAlnum(c byte) bool {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"strconv"
 
@@ -311,24 +312,30 @@ func (s *Server) companiesInScope(c *fiber.Ctx, p *principal, companyID string) 
 }
 
 func (s *Server) listDDIs(c *fiber.Ctx) error {
+	return listInCompanies(s, c, "list DDIs", s.DB.DDIs, func(d *store.DDI) string { return d.ID })
+}
+
+// listInCompanies answers a list of what load returns for every company in the caller's scope
+// (company admin and above; ?company_id narrows it), ordered by id and paged.
+func listInCompanies[T any](s *Server, c *fiber.Ctx, what string, load func(context.Context, string) ([]*T, error), id func(*T) string) error {
 	p := caller(c)
-	if err := requireRole(p, store.RoleCompanyAdmin, "list DDIs"); err != nil {
+	if err := requireRole(p, store.RoleCompanyAdmin, what); err != nil {
 		return err
 	}
 	ids, err := s.companiesInScope(c, p, c.Query("company_id"))
 	if err != nil {
 		return err
 	}
-	out := []*store.DDI{}
-	for _, id := range ids {
-		ds, err := s.DB.DDIs(c.UserContext(), id)
+	out := []*T{}
+	for _, companyID := range ids {
+		items, err := load(c.UserContext(), companyID)
 		if err != nil {
 			return err
 		}
-		out = append(out, ds...)
+		out = append(out, items...)
 	}
-	sortByID(out, func(d *store.DDI) string { return d.ID })
-	return pageOf(c, out, func(d *store.DDI) string { return d.ID })
+	sortByID(out, id)
+	return pageOf(c, out, id)
 }
 
 // scopedDDI loads DDI id if its company is in the caller's tenancy (else ENOTFOUND), then
@@ -423,24 +430,7 @@ func (s *Server) deleteDDI(c *fiber.Ctx) error {
 // ---- users ----
 
 func (s *Server) listUsers(c *fiber.Ctx) error {
-	p := caller(c)
-	if err := requireRole(p, store.RoleCompanyAdmin, "list users"); err != nil {
-		return err
-	}
-	ids, err := s.companiesInScope(c, p, c.Query("company_id"))
-	if err != nil {
-		return err
-	}
-	out := []*store.User{}
-	for _, id := range ids {
-		us, err := s.DB.Users(c.UserContext(), id)
-		if err != nil {
-			return err
-		}
-		out = append(out, us...)
-	}
-	sortByID(out, func(u *store.User) string { return u.ID })
-	return pageOf(c, out, func(u *store.User) string { return u.ID })
+	return listInCompanies(s, c, "list users", s.DB.Users, func(u *store.User) string { return u.ID })
 }
 
 // scopedUser loads user id if its company is in the caller's tenancy (else ENOTFOUND). A company
