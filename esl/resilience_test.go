@@ -96,6 +96,7 @@ func TestLoad_500ConcurrentRecordedCalls(t *testing.T) {
 		fmt.Sscan(s, &n)
 	}
 	calls := make([]*fstest.Call, n)
+	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range calls {
 		wg.Add(1)
@@ -111,7 +112,9 @@ func TestLoad_500ConcurrentRecordedCalls(t *testing.T) {
 	}
 	wg.Wait()
 	h.waitEvent("RECORD_START", n)
+	recording := time.Since(start)
 	h.fs.Advance(2 * time.Second)
+	hangup := time.Now()
 	for _, c := range calls {
 		c.A.Hangup("NORMAL_CLEARING")
 	}
@@ -120,6 +123,8 @@ func TestLoad_500ConcurrentRecordedCalls(t *testing.T) {
 	if len(recs) != n {
 		t.Fatalf("%d rows", len(recs))
 	}
+	t.Logf("%d calls: all recording %v after the first INVITE (%.0f calls/s set up), all rows processing %v after the hangups",
+		n, recording.Round(time.Millisecond), float64(n)/recording.Seconds(), time.Since(hangup).Round(time.Millisecond))
 	waitFor(t, func() bool { return h.fs.ActiveConns() == 0 }, "stand-in connections closed")
 	// eslgo keeps a few goroutines briefly after a close (ESLGO.md "partial EOF cleanup").
 	deadline := time.Now().Add(15 * time.Second)
