@@ -492,8 +492,10 @@ func (l *Leg) appBridgeLocked(data string) {
 		}
 		l.answerLocked()
 		l.bridgeLocked(b)
-		if b.xferCtx != nil {
-			b.blindTransferResultLocked(true)
+		// The transferee's INDICATE_BRIDGE completes a confirmed blind transfer (REFERENCE.md §5):
+		// l is the transferee here, b the leg it just reached.
+		if l.xferCtx != nil {
+			l.blindTransferResultLocked(true)
 		}
 		for l.peer == b && !l.hungup {
 			if len(l.privQ) > 0 {
