@@ -248,3 +248,89 @@ func TestOnDemand_NoTonesWhenDisabled(t *testing.T) {
 		t.Fatalf("%d tones with the tone turned off", n)
 	}
 }
+
+// TestOnDemand_EveryTriggerForEveryMode fills the matrix of SPEC §3.2: which trigger starts a
+// recording under which company mode, and that a started recording holds both parties.
+func TestOnDemand_EveryTriggerForEveryMode(t *testing.T) {
+	type trigger struct {
+		name  string
+		start func(t *testing.T, call *fstest.Call, user *fstest.Leg)
+	}
+	triggers := []trigger{
+		{"key", func(t *testing.T, _ *fstest.Call, user *fstest.Leg) { user.SendInfoRecord(true) }},
+		{"dtmf", func(t *testing.T, _ *fstest.Call, user *fstest.Leg) { user.SendDTMF("*7") }},
+		{"transfer", func(t *testing.T, _ *fstest.Call, user *fstest.Leg) { user.BlindTransfer("*7") }},
+	}
+	allowed := map[string]map[string]bool{
+		store.OnDemandDisabled: {"key": false, "dtmf": false, "transfer": false},
+		store.OnDemandKey:      {"key": true, "dtmf": false, "transfer": true},
+		store.OnDemandKeyDTMF:  {"key": true, "dtmf": true, "transfer": true},
+	}
+	for _, mode := range []string{store.OnDemandDisabled, store.OnDemandKey, store.OnDemandKeyDTMF} {
+		for _, tr := range triggers {
+			t.Run(mode+"/"+tr.name, func(t *testing.T) {
+				h := newHarness(t, harnessOptions{ddiMode: store.RecordNone, onDemand: mode, code: "7"})
+				call, b := answeredInbound(t, h)
+				tr.start(t, call, b)
+				h.waitQuiet()
+				if !allowed[mode][tr.name] {
+					call.A.Hangup("NORMAL_CLEARING")
+					b.Hangup("NORMAL_CLEARING")
+					h.waitSessions()
+					if n := len(h.allRecordings()); n != 0 {
+						t.Fatalf("%d rows, want none", n)
+					}
+					return
+				}
+				r := h.waitRecordings(store.StateRecording, 1)[0]
+				if r.Trigger != tr.name || r.UserID != h.u1001.ID || r.Type != store.TypeOnDemand {
+					t.Fatalf("row %+v", r)
+				}
+				h.fs.Advance(2 * time.Second)
+				call.A.Hangup("NORMAL_CLEARING")
+				h.waitSessions()
+				r = h.waitRecordings(store.StateProcessing, 1)[0]
+				prof := toneProfile(t, r.WAVPath, toneCaller, tone1001)
+				if len(prof) < 1 || !prof[len(prof)-1][toneCaller] || !prof[len(prof)-1][tone1001] {
+					t.Fatalf("WAV should hold both parties:\n%s", describeProfile(prof))
+				}
+			})
+		}
+	}
+}
+
+// TestOnDemand_InternalCallEitherUserMayRecord: on a call between two users, each may press the
+// Record key; each recording is attributed to the user who asked.
+func TestOnDemand_InternalCallEitherUserMayRecord(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordAll, onDemand: store.OnDemandKey})
+	ctx := ctxT(t, 20*time.Second)
+	call, err := h.fs.Outbound(ctx, fstest.CallSpec{FromUser: "1001", To: "1002"})
+	must(t, err)
+	b, err := call.WaitLeg(ctx, "1002")
+	must(t, err)
+	must(t, b.WaitAnswer(ctx))
+	h.waitEvent("CHANNEL_BRIDGE", 1)
+	h.waitQuiet()
+	if st, _ := call.A.SendInfoRecord(true); st != 200 {
+		t.Fatalf("1001's Record key answered %d", st)
+	}
+	if st, _ := b.SendInfoRecord(true); st != 200 {
+		t.Fatalf("1002's Record key answered %d", st)
+	}
+	recs := h.waitRecordings(store.StateRecording, 2)
+	users := map[string]string{}
+	for _, r := range recs {
+		users[r.UserID] = r.Recorder
+	}
+	if users[h.u1001.ID] != "1001" || users[h.u1002.ID] != "1002" {
+		t.Fatalf("attribution %v", users)
+	}
+	call.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
+	h.waitRecordings(store.StateProcessing, 2)
+	for _, r := range h.allRecordings() {
+		if r.Type != store.TypeOnDemand || r.Direction != store.DirectionInternal {
+			t.Errorf("row %+v: an internal call is never recorded automatically", r)
+		}
+	}
+}
