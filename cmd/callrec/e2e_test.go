@@ -124,6 +124,25 @@ func TestServe_EndToEnd_InboundDDICallBecomesAPlayableMP3(t *testing.T) {
 	if err != nil || d < 2900*time.Millisecond || d > 3700*time.Millisecond {
 		t.Fatalf("MP3 duration %v, %v", d, err)
 	}
+
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`callrec_calls_total{decision="record_inbound"} 1`,
+		`callrec_recordings_total{event="started",type="ddi"} 1`,
+		`callrec_recordings_total{event="stopped",type="ddi"} 1`,
+		`callrec_esl_command_seconds_count{command="uuid_record",outcome="ok"} 1`,
+		`callrec_live_sessions 0`,
+		`callrec_library_queue_depth 0`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 type apiClient struct {
