@@ -245,6 +245,10 @@ func (s *Session) apply(ctx, setup context.Context) error {
 			if s.hungUp {
 				return nil
 			}
+			// The announcement took its own time: the rest of the set-up gets a fresh deadline.
+			var cancel context.CancelFunc
+			setup, cancel = context.WithTimeout(ctx, s.srv.PlanDeadline)
+			defer cancel()
 			if !s.ddiStarted {
 				s.startDDIRecording(ctx, s.info.UUID)
 			}
