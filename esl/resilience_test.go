@@ -158,3 +158,28 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestDrain_NewCallsFallBackLiveCallsKeepRecording: after Drain (SIGTERM) a new call is closed
+// right after connect and proceeds through the dialplan's fallback unrecorded, while the call
+// already recorded goes on to its row.
+func TestDrain_NewCallsFallBackLiveCallsKeepRecording(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound})
+	ctx := ctxT(t, 20*time.Second)
+	live, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
+	must(t, err)
+	h.waitEvent("RECORD_START", 1)
+	h.srv.Drain()
+	late, err := h.fs.Inbound(ctx, fstestSpec("+34600111333", "+34911234567"))
+	must(t, err)
+	b, err := late.WaitLeg(ctx, "1001")
+	must(t, err)
+	must(t, b.WaitAnswer(ctx))
+	h.fs.Advance(time.Second)
+	late.A.Hangup("NORMAL_CLEARING")
+	live.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
+	if n := len(h.allRecordings()); n != 1 {
+		t.Fatalf("%d rows, want only the live call's", n)
+	}
+	h.waitRecordings(store.StateProcessing, 1)
+}

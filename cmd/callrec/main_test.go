@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/callrec/callrec/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -177,4 +179,37 @@ func asExit(err error, target **exitError) bool {
 	e, ok := err.(*exitError)
 	*target = e
 	return ok
+}
+
+func TestBackup_CopiesAStoppedStoreAndRefusesALockedOne(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--data_dir", dir, "--http.listen", "127.0.0.1:0", "--esl.listen", "127.0.0.1:0", "--log.format", "json"}, nil, &stdout, &stderr)
+	}()
+	waitForLog(t, &stderr, `"http":"(http://[^"]+)"`, done)
+	target := filepath.Join(t.TempDir(), "copy.db")
+	err := run(context.Background(), []string{"backup", "--data_dir", dir, target}, nil, io.Discard, io.Discard)
+	var ee *exitError
+	if !asExit(err, &ee) || ee.code != 3 || !strings.Contains(err.Error(), "/api/v1/backup") {
+		t.Fatalf("backup of a running store: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"backup", "--data_dir", dir, target}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), target, store.Options{})
+	if err != nil {
+		t.Fatalf("the copy does not open: %v", err)
+	}
+	defer db.Close()
+	if has, err := db.HasPlatformToken(context.Background()); err != nil || !has {
+		t.Fatalf("the copy lacks the bootstrap token: %v %v", has, err)
+	}
 }
