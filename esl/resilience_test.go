@@ -2,6 +2,7 @@ package esl
 
 import (
 	"context"
+	"strings"
 	"fmt"
 	"os"
 	"runtime"
@@ -125,6 +126,9 @@ func TestLoad_500ConcurrentRecordedCalls(t *testing.T) {
 	}
 	t.Logf("%d calls: all recording %v after the first INVITE (%.0f calls/s set up), all rows processing %v after the hangups",
 		n, recording.Round(time.Millisecond), float64(n)/recording.Seconds(), time.Since(hangup).Round(time.Millisecond))
+	lat := answerToRecord(h.fs.Transcript())
+	t.Logf("CHANNEL_ANSWER → uuid_record start (row written first): p50 %v, p95 %v, p99 %v over %d calls",
+		fstest.Percentile(lat, 50), fstest.Percentile(lat, 95), fstest.Percentile(lat, 99), len(lat))
 	waitFor(t, func() bool { return h.fs.ActiveConns() == 0 }, "stand-in connections closed")
 	// eslgo keeps a few goroutines briefly after a close (ESLGO.md "partial EOF cleanup").
 	deadline := time.Now().Add(15 * time.Second)
@@ -182,4 +186,28 @@ func TestDrain_NewCallsFallBackLiveCallsKeepRecording(t *testing.T) {
 		t.Fatalf("%d rows, want only the live call's", n)
 	}
 	h.waitRecordings(store.StateProcessing, 1)
+}
+
+// answerToRecord measures, per call, the time from the CHANNEL_ANSWER event of a leg to the
+// `uuid_record <leg> start` command: the row is written (batched) in between.
+func answerToRecord(frames []fstest.Frame) []time.Duration {
+	answered := map[string]time.Time{}
+	var out []time.Duration
+	for _, f := range frames {
+		if f.Event != nil && f.Event.Name() == "CHANNEL_ANSWER" {
+			if _, seen := answered[f.Event.Value("Unique-ID")]; !seen {
+				answered[f.Event.Value("Unique-ID")] = f.At
+			}
+			continue
+		}
+		if f.Dir != fstest.ToFS {
+			continue
+		}
+		if fields := strings.Fields(f.Command()); len(fields) >= 4 && fields[1] == "uuid_record" && fields[3] == "start" {
+			if at, ok := answered[fields[2]]; ok {
+				out = append(out, f.At.Sub(at))
+			}
+		}
+	}
+	return out
 }
