@@ -2,10 +2,10 @@ package esl
 
 import (
 	"context"
-	"strings"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
