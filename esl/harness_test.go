@@ -50,6 +50,7 @@ type harnessOptions struct {
 	serverDown   bool
 	noAnswer     bool // user 1001 rings and never answers
 	inbound      bool // the stand-in accepts inbound ESL (for Node)
+	routeAny     bool // the operator routes every public number to 1001
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -72,7 +73,7 @@ const testDialplan = `<include>
     </condition>
   </extension>
   <extension name="ddi_main">
-    <condition field="destination_number" expression="^\+34911234567$">
+    <condition field="destination_number" expression="{{MAIN_DDI}}">
       <action application="transfer" data="1001 XML default"/>
     </condition>
   </extension>
@@ -175,7 +176,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		})
 		addr = h.srv.BoundAddr()
 	}
-	xml := strings.NewReplacer("{{ADDR}}", addr, "{{CODE}}", o.code).Replace(testDialplan)
+	mainDDI := `^\+34911234567$`
+	if o.routeAny {
+		mainDDI = `^(.+)$`
+	}
+	xml := strings.NewReplacer("{{ADDR}}", addr, "{{CODE}}", o.code, "{{MAIN_DDI}}", mainDDI).Replace(testDialplan)
 	h.fs = fstest.Start(t, fstest.Options{
 		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand", RecordTemplate: "${callrec_rec_prefix}${uuid}.wav", FireTransferEvents: true},
 		Dialplan: fstest.MustParseDialplan([]byte(xml)),

@@ -112,3 +112,24 @@ func TestInboundDDI_UnansweredCallIsNotRecorded(t *testing.T) {
 		t.Fatalf("%d recordings, want none", n)
 	}
 }
+
+// TestInboundDDI_CarrierNumberFormats: the DDI is found whatever form the carrier sends it in.
+func TestInboundDDI_CarrierNumberFormats(t *testing.T) {
+	for _, to := range []string{"+34911234567", "0034911234567", "34911234567"} {
+		t.Run(to, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, routeAny: true})
+			ctx := ctxT(t, 20*time.Second)
+			call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", to))
+			must(t, err)
+			b, err := call.WaitLeg(ctx, "1001")
+			must(t, err)
+			must(t, b.WaitAnswer(ctx))
+			h.waitEvent("RECORD_START", 1)
+			call.A.Hangup("NORMAL_CLEARING")
+			h.waitSessions()
+			if r := h.waitRecordings(store.StateProcessing, 1)[0]; r.DDIID != h.ddi.ID || r.Recorder != "+34911234567" {
+				t.Fatalf("row %+v", r)
+			}
+		})
+	}
+}

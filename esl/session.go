@@ -153,20 +153,16 @@ func (s *Session) decide() {
 	}
 	switch s.info.Direction {
 	case dialplan.DirectionInbound:
-		if num, err := normalize(s.info.Destination, s.srv.DefaultCountry); err == nil {
-			if d, c, ok := s.rules.DDIByNumber(num); ok {
-				s.ddi, s.company = &d, &c
-			}
+		if d, c, ok := s.lookupDDI(s.info.Destination); ok {
+			s.ddi, s.company = &d, &c
 		}
 	default:
 		if u, c, ok := s.rules.UserBySIP(s.info.FromHost, s.info.FromUser); ok {
 			s.user, s.company = &u, &c
 			f.User = userRule(&u)
 			if s.info.Direction == dialplan.DirectionOutbound {
-				if num, err := normalize(s.info.OutgoingDDI, s.srv.DefaultCountry); err == nil {
-					if d, dc, ok := s.rules.DDIByNumber(num); ok && dc.ID == c.ID {
-						s.ddi = &d
-					}
+				if d, dc, ok := s.lookupDDI(s.info.OutgoingDDI); ok && dc.ID == c.ID {
+					s.ddi = &d
 				}
 			}
 			if callee, ok := s.rules.UserByExtension(c.ID, s.info.Destination); ok {
@@ -625,5 +621,19 @@ func (s *Session) finish(ctx context.Context) {
 	}
 }
 
-// normalize is e164 normalisation for lookups.
-func normalize(raw, country string) (string, error) { return store.NormalizeNumber(raw, country) }
+// lookupDDI finds the DDI a number FreeSWITCH reported stands for. Carriers send DDIs as
+// `+34911234567`, `0034911234567`, national `911234567` (with default_country) or bare
+// international digits `34911234567`; the last is tried as `+` + digits when the others fail.
+func (s *Session) lookupDDI(raw string) (store.DDI, store.Company, bool) {
+	if num, err := store.NormalizeNumber(raw, s.srv.DefaultCountry); err == nil {
+		if d, c, ok := s.rules.DDIByNumber(num); ok {
+			return d, c, true
+		}
+	}
+	if raw != "" && raw[0] >= '1' && raw[0] <= '9' {
+		if num, err := store.NormalizeNumber("+"+raw, ""); err == nil {
+			return s.rules.DDIByNumber(num)
+		}
+	}
+	return store.DDI{}, store.Company{}, false
+}
