@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -105,9 +106,11 @@ func (s *Server) Open() error {
 // probeHeader marks the connect reply of probeListener, so handle ignores that connection.
 const probeHeader = "X-Callrec-Probe"
 
-// probeListener checks that the eslgo listener accepts, playing a whole (fake) FreeSWITCH
-// handshake: eslgo v1.5.2 races on its own map when a connection closes before its disconnect
-// watcher has started (found with -race), so the probe never hangs up mid-handshake.
+// probeListener checks that the eslgo listener accepts by playing a whole (fake) FreeSWITCH
+// handshake. eslgo v1.5.2's disconnect watcher (dummyLoop) reads Conn.responseChannels without the
+// mutex close() holds while deleting from it; only a disconnect notice received before the close
+// orders the two (the race detector reports every other close). So the probe answers `connect`,
+// sends a disconnect notice, and lets eslgo close.
 func probeListener(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 	if err != nil {
@@ -122,11 +125,13 @@ func probeListener(addr string) error {
 	if _, err := c.Write([]byte("Content-Type: command/reply\nReply-Text: +OK\n" + probeHeader + ": true\n\n")); err != nil {
 		return err
 	}
-	if err := readPacket(r); err != nil { // exit, once the handler returned
+	if _, err := c.Write([]byte("Content-Type: text/disconnect-notice\nContent-Disposition: disconnect\nContent-Length: 0\n\n")); err != nil {
 		return err
 	}
-	_, err = c.Write([]byte("Content-Type: command/reply\nReply-Text: +OK bye\n\n"))
-	return err
+	// eslgo now closes the connection (on the notice, or after `exit`); wait for that, so the
+	// close is always eslgo's own.
+	_, _ = io.Copy(io.Discard, r)
+	return nil
 }
 
 // readPacket reads one command packet (up to a blank line).
