@@ -334,3 +334,31 @@ func TestOnDemand_InternalCallEitherUserMayRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestOnDemand_DTMFFromTheCallingUser: on a call the user places, the user is the controlled leg;
+// their code toggles, the external party's does not.
+func TestOnDemand_DTMFFromTheCallingUser(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordNone, onDemand: store.OnDemandKeyDTMF, code: "7"})
+	ctx := ctxT(t, 20*time.Second)
+	call, err := h.fs.Outbound(ctx, fstest.CallSpec{FromUser: "1001", To: "+34600999888"})
+	must(t, err)
+	ext, err := call.WaitLeg(ctx, "+34600999888")
+	must(t, err)
+	must(t, ext.WaitAnswer(ctx))
+	h.waitEvent("CHANNEL_BRIDGE", 1)
+	h.waitQuiet()
+	ext.SendDTMF("*7")
+	waitFor(t, func() bool { return strings.Contains(call.A.HeardDigits(), "*7") }, "the external digits reach the user")
+	h.waitQuiet()
+	if n := len(h.allRecordings()); n != 0 {
+		t.Fatalf("the external party's code started %d recordings", n)
+	}
+	call.A.SendDTMF("*7")
+	r := h.waitRecordings(store.StateRecording, 1)[0]
+	if r.Trigger != store.TriggerDTMF || r.UserID != h.u1001.ID || r.Direction != store.DirectionOutbound {
+		t.Fatalf("row %+v", r)
+	}
+	call.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
+	h.waitRecordings(store.StateProcessing, 1)
+}

@@ -181,6 +181,9 @@ func (s *Session) decide() {
 		s.log = s.log.With().Str("company", s.company.ID).Logger()
 	}
 	s.plan = dialplan.Decide(f)
+	if ctl := s.legs[s.info.UUID]; ctl.user != nil && s.plan.OnDemand.InspectsDigitsFrom(dialplan.LegControlled) {
+		s.newMatcher(ctl) // outbound and internal calls: the user is the controlled leg
+	}
 	s.srv.Metrics.call(string(s.plan.Decision))
 	s.log.Info().Str("decision", string(s.plan.Decision)).Str("direction", string(s.info.Direction)).
 		Str("record_leg", string(s.plan.Record.Leg)).Str("on_demand", string(s.plan.OnDemand.Mode)).
@@ -433,7 +436,7 @@ func (s *Session) classifyPeer(ctx context.Context, leg *legInfo, ev *eslgo.Even
 		if domain == "_undef_" {
 			domain = ""
 		}
-		if user, _, ok := s.rules.UserBySIP(domain, u); ok {
+		if user, _, ok := s.rules.UserBySIP(domain, u); ok && s.company != nil && user.CompanyID == s.company.ID {
 			leg.user, leg.role = &user, dialplan.LegUserPeer
 			return
 		}
@@ -444,17 +447,10 @@ func (s *Session) classifyPeer(ctx context.Context, leg *legInfo, ev *eslgo.Even
 			return
 		}
 	}
-	if s.info.Direction == dialplan.DirectionOutbound {
-		leg.external, leg.role = true, dialplan.LegExternalPeer
-		return
-	}
-	if s.info.Direction == dialplan.DirectionInbound {
-		// An inbound call routed to a user we cannot identify: still a platform leg (the gate's
-		// user variables apply), but no on-demand attribution is possible.
-		leg.role = dialplan.LegUserPeer
-		return
-	}
-	leg.role = dialplan.LegUserPeer
+	// A leg callrec cannot identify as a user (a call forwarded to an outside number, a user
+	// missing from the store) gets the external party's variables: sip_disable_recording, so
+	// nothing unattributable can be recorded on demand.
+	leg.external, leg.role = true, dialplan.LegExternalPeer
 }
 
 // applyGateVars sets the on-demand gate's variables on a newly bridged leg (legs created before
