@@ -46,6 +46,10 @@ type conn struct {
 
 	inCmd   bool
 	pending []*Event
+	// holdTail: the linger notice is out and the teardown events after it are held for
+	// lingerTailDelay; an `exit` meanwhile loses them (FAILOPEN.md §2.1, exp4b/exp6d).
+	holdTail bool
+	tail     []*Event
 
 	connectAt, lastEventAt time.Time // wall clock, for Stats
 
@@ -217,6 +221,11 @@ func (c *conn) goneLocked() {
 	}
 }
 
+// lingerTailDelay is how long after the linger notice the last events of a hangup (UNBRIDGE,
+// RECORD_STOP, HANGUP_COMPLETE) reach a lingering connection: 17–30 ms on the rig
+// (FAILOPEN.md §2.1). Wall time: it is thread scheduling in FreeSWITCH, not call time.
+const lingerTailDelay = 20 * time.Millisecond
+
 // channelDownLocked is read_packet noticing the channel went down (REFERENCE.md §1.8).
 func (c *conn) channelDownLocked() {
 	if c.down || c.gone || !c.connected {
@@ -228,6 +237,28 @@ func (c *conn) channelDownLocked() {
 		return
 	}
 	c.enqueue(lingerNotice(c.leg.uuid, c.leg.name, c.lingerN), nil, false)
+	c.holdTail = true
+	c.fs.wg.Add(1)
+	go func() {
+		defer c.fs.wg.Done()
+		t := time.NewTimer(lingerTailDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.closed:
+			return
+		case <-c.fs.ctx.Done():
+			return
+		}
+		c.fs.mu.Lock()
+		defer c.fs.mu.Unlock()
+		c.holdTail = false
+		tail := c.tail
+		c.tail = nil
+		for _, ev := range tail {
+			c.deliverLocked(ev)
+		}
+	}()
 	if c.lingerN >= 0 {
 		d := time.Duration(c.lingerN) * time.Second
 		c.fs.wg.Add(1)
@@ -277,6 +308,10 @@ func (c *conn) offerLocked(ev *Event) {
 }
 
 func (c *conn) deliverLocked(ev *Event) {
+	if c.holdTail {
+		c.tail = append(c.tail, ev)
+		return
+	}
 	if c.fs.opts.CollectStats && c.lastEventAt.IsZero() {
 		c.lastEventAt = time.Now()
 	}
@@ -390,6 +425,7 @@ func (c *conn) execLocked(cmd string, p *packet) ([]byte, bool) {
 	}
 	switch {
 	case strings.EqualFold(cmd, "exit") || strings.EqualFold(cmd, "..."):
+		c.holdTail, c.tail = false, nil // events still held after the linger notice are lost
 		c.enqueue(commandReply("+OK bye"), nil, false)
 		c.shutdownLocked()
 		return nil, false

@@ -179,10 +179,8 @@ type replayCase struct {
 // replayExclusions are outbound captures the stand-in cannot replay, with the reason. Every
 // *-outbound-leg-*.txt must be either replayed or listed here.
 var replayExclusions = map[string]string{
-	"refer-bridged-xferev":           "pending: being worked on",
-	"refer-bridged-confirm-nack":     "pending: being worked on",
-	"fo-exp4b-transfer-linger-exit":  "pending: being worked on",
-	"fo-exp6d-record-immediate-exit": "pending: being worked on",
+	"refer-bridged-xferev":       "pending: being worked on",
+	"refer-bridged-confirm-nack": "pending: being worked on",
 }
 
 var replayCases = []replayCase{
@@ -202,14 +200,14 @@ var replayCases = []replayCase{
 		beforeBye: func(r *replayRun) { r.sendInfo(true); r.sendInfo(false) }},
 	{capture: "refer-1leg", profile: "rig", refer: true, after: wantNotify(403)},
 	{capture: "refer-bridged", profile: "rig", refer: true, after: wantNotify(200)},
-	//	{capture: "refer-bridged-xferev", profile: "rig-norec", refer: true, after: wantNotify(200)},
+	{capture: "refer-bridged-xferev", profile: "rig-norec", refer: true, after: wantNotify(200)},
 	//	{capture: "refer-bridged-confirm-nack", profile: "rig", refer: true, fsHangsUp: true, after: wantNotify(403)},
 	{capture: "fo-exp2a-silent-resume", profile: "rig", failopen: true, connectTimeout: 200 * time.Millisecond,
 		after: wantFallback(true)},
 	{capture: "fo-exp3-connect-close", profile: "rig", failopen: true, after: wantFallback(true)},
-	//	{capture: "fo-exp4b-transfer-linger-exit", profile: "rig", failopen: true, after: wantFallback(false)},
+	{capture: "fo-exp4b-transfer-linger-exit", profile: "rig", failopen: true, after: wantFallback(false)},
 	{capture: "fo-exp5b-close-midbridge-resume-true", profile: "rig", failopen: true, after: wantStranded},
-	// {capture: "fo-exp6d-record-immediate-exit", profile: "rig", failopen: true, after: wantFallback(false)},
+	{capture: "fo-exp6d-record-immediate-exit", profile: "rig", failopen: true, after: wantFallback(false)},
 }
 
 // wantNotify: the REFER's NOTIFY sipfrag carried status (sip ladder).
@@ -477,14 +475,13 @@ func (r *replayRun) replayConn(nc net.Conn, br *bufio.Reader, name string, steps
 			case "CUSTOM", "CHANNEL_UNBRIDGE":
 				if r.tc.refer && !referred {
 					referred = true
+					bridged := call.A.State().PeerUUID != ""
 					rf := call.A.BlindTransfer("*1")
 					r.mu.Lock()
 					r.refer = rf
 					r.mu.Unlock()
-					if call.A.State().PeerUUID != "" || fs.Leg(r.ours(ev["Bridge-B-Unique-ID"])) != nil {
-						if onReferB != nil {
-							onReferB()
-						}
+					if bridged && onReferB != nil {
+						onReferB() // the transferee dials the controller at *1
 					}
 				}
 			case "CHANNEL_HANGUP":
