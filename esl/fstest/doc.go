@@ -70,9 +70,28 @@
 // uuid_record, uuid_setvar/getvar, uuid_exists, uuid_kill, uuid_transfer, uuid_bridge,
 // uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump.
 //
+// After the linger notice the last events of a hangup (CHANNEL_UNBRIDGE, RECORD_STOP,
+// CHANNEL_HANGUP_COMPLETE) reach a lingering connection 20 ms (wall time) later, and an
+// `exit` sent before then loses them, as on the rig (FAILOPEN.md §2.1). A controller must
+// keep reading after the notice.
+//
+// Checked against the real FreeSWITCH 1.10.12 captures in traces/ (replay_test.go replays
+// them frame by frame: envelopes, reply texts, api bodies, event order, the order of every
+// non-variable header, the URL encoding, and that no extra frame is sent): basic,
+// basic-readonly, record-order, dtmf, info, info-norec, info-disabled, info-myevents-only,
+// refer-1leg, refer-bridged and refer-bridged-xferev (both connections), fo-exp2a, fo-exp3,
+// fo-exp4b, fo-exp5a, fo-exp5b, fo-exp6c, fo-exp6d, fo-exp7. Not reproduced:
+// refer-bridged-confirm-nack — a refused confirmed blind transfer re-joins the legs, with
+// the same NOTIFY 403 and the same final state, but not through FreeSWITCH's state path
+// (socket app ending before CS_PARK, intercept then uuid_bridge via CS_HIBERNATE, CS_RESET,
+// CS_SOFT_EXECUTE); see replayExclusions. Values of channel variables and of the partner's
+// caller profile are not compared (the stand-in's calls have other variables).
+//
 // Not simulated (TODO): static (non-async) socket mode behaves as async; json/xml event
 // formats are sent as plain; the bridge is not suspended while a sendmsg app runs on a
 // bridged leg; digit timeouts of bind_digit_action; recording_follow_transfer; RECORD_*
 // variables other than STEREO/READ_ONLY/WRITE_ONLY/TOGGLE_ON_REPEAT; media bypass;
-// playback takes no virtual time.
+// playback takes no virtual time; the connect timeout is wall time and exact (FreeSWITCH
+// counts whole epoch seconds: 24–25 s); events the rig sends that no controller of callrec
+// uses (CODEC, CALL_UPDATE, MEDIA_BUG_*, API, PRESENCE_IN, HEARTBEAT, RE_SCHEDULE …).
 package fstest

@@ -179,8 +179,17 @@ type replayCase struct {
 // replayExclusions are outbound captures the stand-in cannot replay, with the reason. Every
 // *-outbound-leg-*.txt must be either replayed or listed here.
 var replayExclusions = map[string]string{
-	"refer-bridged-xferev":       "pending: being worked on",
-	"refer-bridged-confirm-nack": "pending: being worked on",
+	"refer-bridged-xferev": "pending: being worked on",
+	// The stand-in keeps the transferor inside the socket app's park and re-joins the legs with
+	// a bare bridge; the capture shows FreeSWITCH's real path, which it does not model: on
+	// leg a EXECUTE_COMPLETE bridge, UNPARK and EXECUTE_COMPLETE socket come *before* CS_PARK and
+	// CHANNEL_PARK; on the nack UNPARK, CS_ROUTING, CS_EXECUTE, an `intercept` app that completes
+	// at once, CS_HIBERNATE, CS_RESET, CS_SOFT_EXECUTE and a `uuid_bridge` app carry the re-join;
+	// on leg b the socket app ends (UNPARK, EXECUTE_COMPLETE socket), then CS_HIBERNATE, CS_RESET,
+	// CS_SOFT_EXECUTE, EXECUTE uuid_bridge and CS_EXCHANGE_MEDIA, and its hangup has no
+	// EXECUTE_COMPLETE. Changing this moves events that package esl's frustrated-transfer tests
+	// drive; left for a change of its own.
+	"refer-bridged-confirm-nack": "confirmed blind transfer refused: state path not modelled (see above)",
 }
 
 var replayCases = []replayCase{
@@ -201,7 +210,6 @@ var replayCases = []replayCase{
 	{capture: "refer-1leg", profile: "rig", refer: true, after: wantNotify(403)},
 	{capture: "refer-bridged", profile: "rig", refer: true, after: wantNotify(200)},
 	{capture: "refer-bridged-xferev", profile: "rig-norec", refer: true, after: wantNotify(200)},
-	//	{capture: "refer-bridged-confirm-nack", profile: "rig", refer: true, fsHangsUp: true, after: wantNotify(403)},
 	{capture: "fo-exp2a-silent-resume", profile: "rig", failopen: true, connectTimeout: 200 * time.Millisecond,
 		after: wantFallback(true)},
 	{capture: "fo-exp3-connect-close", profile: "rig", failopen: true, after: wantFallback(true)},
