@@ -42,15 +42,17 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	ddiMode      string
-	announcement string
-	onDemand     string
-	code         string
-	tone         string
-	serverDown   bool
-	noAnswer     bool // user 1001 rings and never answers
-	inbound      bool // the stand-in accepts inbound ESL (for Node)
-	routeAny     bool // the operator routes every public number to 1001
+	ddiMode        string
+	announcement   string
+	onDemand       string
+	code           string
+	tone           string
+	serverDown     bool
+	noAnswer       bool                // user 1001 rings and never answers
+	inbound        bool                // the stand-in accepts inbound ESL (for Node)
+	routeAny       bool                // the operator routes every public number to 1001
+	recordTemplate string              // sofia record-template (default "${callrec_rec_prefix}${uuid}.wav")
+	dialplanEdit   func(string) string // edits the test dialplan before parsing
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -122,6 +124,8 @@ const testDialplan = `<include>
   </extension>
   <extension name="callrec_transfer_default">
     <condition field="destination_number" expression="^(.+)$">
+      <action application="set" data="callrec_seen=true"/>
+      <action application="blind_transfer_ack" data="true"/>
       <action application="transfer" data="$1 XML default"/>
     </condition>
   </extension>
@@ -181,8 +185,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		mainDDI = `^(.+)$`
 	}
 	xml := strings.NewReplacer("{{ADDR}}", addr, "{{CODE}}", o.code, "{{MAIN_DDI}}", mainDDI).Replace(testDialplan)
+	if o.dialplanEdit != nil {
+		xml = o.dialplanEdit(xml)
+	}
+	if o.recordTemplate == "" {
+		o.recordTemplate = "${callrec_rec_prefix}${uuid}.wav"
+	}
 	h.fs = fstest.Start(t, fstest.Options{
-		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand", RecordTemplate: "${callrec_rec_prefix}${uuid}.wav", FireTransferEvents: true},
+		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand", RecordTemplate: o.recordTemplate, FireTransferEvents: true},
 		Dialplan: fstest.MustParseDialplan([]byte(xml)),
 		Phones: map[string]fstest.Phone{
 			"1001": {ToneHz: tone1001, NoAnswer: o.noAnswer},

@@ -151,11 +151,15 @@ func (s *Session) afterStop(ctx context.Context, r *activeRec) {
 	}
 }
 
-// isTransferCode reports whether this connection is a transferee arriving at an on-demand code
-// extension of the transfer context (a frustrated blind transfer, REFERENCE.md §5).
+// isTransferCode reports whether this connection comes from the transfer context: a transferee
+// arriving at an on-demand code extension (a frustrated blind transfer, REFERENCE.md §5). Every
+// such connection is answered as one — refused when it is not a valid request — and never handed
+// back with uuid_transfer: that would run the code extension, and this connection, again.
 func (s *Session) isTransferCode() bool {
-	return s.info.TransferFrom != "" && strings.HasPrefix(s.info.Destination, "*") &&
-		(s.srv.TransferContext == "" || s.info.Context == s.srv.TransferContext)
+	if s.srv.TransferContext != "" {
+		return s.info.Context == s.srv.TransferContext
+	}
+	return s.info.TransferFrom != "" && strings.HasPrefix(s.info.Destination, "*")
 }
 
 // frustratedTransfer handles a blind transfer to `*`+code: it asks the transferor's Session to
