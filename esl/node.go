@@ -3,6 +3,7 @@ package esl
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ type Node struct {
 	DB             *store.DB
 	Logger         zerolog.Logger
 	SpoolDir       string
+	OnDemandPath   string        // the sofia record-path: Record key recordings, found by their WAV path
 	CommandTimeout time.Duration // default 5 s
 	MaxBackoff     time.Duration // default 30 s
 }
@@ -105,18 +107,17 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 	}
 }
 
-// onRecordStop finishes the row of a recording in callrec's spool that is still `recording`.
+// onRecordStop finishes the row of a recording of callrec's that is still `recording`: one in the
+// spool (named <recording id>.wav), or a Record key recording under the record-path (found among
+// the rows still recording by its stored WAV path).
 func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.Event) {
 	path := header(ev, "Record-File-Path")
-	if filepath.Dir(path) != filepath.Clean(n.SpoolDir) || !strings.HasSuffix(path, ".wav") {
+	rec := n.recordingAt(ctx, path)
+	if rec == nil {
 		return
 	}
-	id := strings.TrimSuffix(filepath.Base(path), ".wav")
-	rec, err := n.DB.Recording(ctx, id)
-	if err != nil || rec.State != store.StateRecording {
-		return
-	}
-	if strings.EqualFold(header(ev, "variable_RECORD_DISCARDED"), "true") {
+	id := rec.ID
+	if discardedByFreeSWITCH(ev, path) {
 		_ = n.DB.DiscardRecording(ctx, id, "discarded by FreeSWITCH")
 		return
 	}
@@ -130,4 +131,39 @@ func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.E
 	}
 	log.Info().Str("recording", id).Str("company", rec.CompanyID).Int64("duration_ms", ms).
 		Str("decision", "record_stopped_via_node").Msg("recording finished from the node's event stream")
+}
+
+// recordingAt returns the row still `recording` whose WAV is path, or nil.
+func (n *Node) recordingAt(ctx context.Context, path string) *store.Recording {
+	dir := filepath.Dir(path)
+	switch {
+	case dir == filepath.Clean(n.SpoolDir) && strings.HasSuffix(path, ".wav"):
+		rec, err := n.DB.Recording(ctx, strings.TrimSuffix(filepath.Base(path), ".wav"))
+		if err != nil || rec.State != store.StateRecording {
+			return nil
+		}
+		return rec
+	case n.OnDemandPath != "" && dir == filepath.Clean(n.OnDemandPath):
+		recs, err := n.DB.RecordingsInState(ctx, store.StateRecording, 0)
+		if err != nil {
+			return nil
+		}
+		for _, r := range recs {
+			if r.WAVPath == path {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// discardedByFreeSWITCH reports whether FreeSWITCH deleted the recording's file as too short or
+// empty. RECORD_DISCARDED is a channel variable that FreeSWITCH sets and never clears, so a later
+// recording on the same leg still carries it: the file's existence decides.
+func discardedByFreeSWITCH(ev *eslgo.Event, path string) bool {
+	if !strings.EqualFold(header(ev, "variable_RECORD_DISCARDED"), "true") {
+		return false
+	}
+	_, err := os.Stat(path)
+	return err != nil
 }

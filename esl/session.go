@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -565,7 +564,7 @@ func (s *Session) onRecordStop(ctx context.Context, ev *eslgo.Event) {
 	}
 	delete(s.recs, path)
 	wctx := context.WithoutCancel(ctx)
-	if strings.EqualFold(header(ev, "variable_RECORD_DISCARDED"), "true") {
+	if discardedByFreeSWITCH(ev, path) {
 		_ = s.srv.DB.DiscardRecording(wctx, r.id, "discarded by FreeSWITCH: "+header(ev, "Record-Completion-Cause"))
 		s.srv.Metrics.recording("discarded", r.typ)
 		s.log.Info().Str("recording", r.id).Str("decision", "record_discarded").Msg("FreeSWITCH discarded the recording")

@@ -81,7 +81,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	defer stopBackground()
 	var wg sync.WaitGroup
 	for _, n := range cfg.FreeSWITCH.Nodes {
-		node := &esl.Node{Addr: n.Addr, Password: n.Password, DB: db, Logger: log, SpoolDir: cfg.SpoolDir, CommandTimeout: cfg.ESL.CommandTimeout}
+		node := &esl.Node{Addr: n.Addr, Password: n.Password, DB: db, Logger: log, SpoolDir: cfg.SpoolDir,
+			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout}
 		wg.Add(1)
 		go func() { defer wg.Done(); node.Run(background) }()
 	}
