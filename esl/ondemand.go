@@ -120,6 +120,21 @@ func (s *Session) onKeyRecordStart(ctx context.Context, ev *eslgo.Event, path st
 		_, _ = s.cmd.api(ctx, "uuid_record", legUUID, "stop", path)
 		return
 	}
+	for _, r := range s.recs {
+		if r.requester == legUUID && r.trigger == store.TriggerKey && !r.stopping {
+			// `on` while recording changes nothing (SPEC.md §3.2). mod_sofia has started a second
+			// file (the template has a timestamp) and points sofia_record_file at it, so the next
+			// `off` would stop only that one (REFERENCE.md §4): stop it, and point the variable
+			// back at the recording the user started.
+			s.duplicates[path] = true
+			_, _ = s.cmd.api(ctx, "uuid_record", legUUID, "stop", path)
+			if err := s.cmd.setVar(ctx, legUUID, "sofia_record_file", r.path); err != nil {
+				s.log.Warn().Err(err).Msg("sofia_record_file not restored")
+			}
+			s.log.Info().Str("recording", r.id).Str("decision", "ondemand_noop").Msg("Record key on while recording: nothing changes")
+			return
+		}
+	}
 	user := leg.user
 	if user == nil && userID != "" {
 		if u, _, ok := s.rules.User(userID); ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -66,6 +67,7 @@ type Session struct {
 
 	legs        map[string]*legInfo
 	recs        map[string]*activeRec // by path
+	duplicates  map[string]bool       // paths of repeated Record key `on`s, stopped unbooked
 	ddiStarted  bool                  // one automatic recording per external party
 	announcing  bool                  // the announcement plays: the answer it caused must not start the recording
 	hungUp      bool
@@ -77,14 +79,15 @@ type Session struct {
 func newSession(srv *Server, conn *eslgo.Conn, connect *eslgo.RawResponse) *Session {
 	info := parseCallInfo(connect)
 	s := &Session{
-		srv:      srv,
-		conn:     conn,
-		info:     info,
-		log:      srv.Logger.With().Str("call_id", info.CallUUID).Str("leg", info.UUID).Logger(),
-		seq:      newSequencer(srv.EventWindow, 64),
-		legs:     map[string]*legInfo{},
-		recs:     map[string]*activeRec{},
-		requests: make(chan func(context.Context), 8),
+		srv:        srv,
+		conn:       conn,
+		info:       info,
+		log:        srv.Logger.With().Str("call_id", info.CallUUID).Str("leg", info.UUID).Logger(),
+		seq:        newSequencer(srv.EventWindow, 64),
+		legs:       map[string]*legInfo{},
+		recs:       map[string]*activeRec{},
+		duplicates: map[string]bool{},
+		requests:   make(chan func(context.Context), 8),
 	}
 	s.cmd = &commander{conn: conn, timeout: srv.CommandTimeout}
 	if srv.Metrics != nil {
@@ -558,6 +561,11 @@ func (s *Session) onRecordStart(ctx context.Context, ev *eslgo.Event) {
 // trusted (it says success-silence with audio present, FAILOPEN.md §2.6).
 func (s *Session) onRecordStop(ctx context.Context, ev *eslgo.Event) {
 	path := header(ev, "Record-File-Path")
+	if s.duplicates[path] {
+		delete(s.duplicates, path)
+		_ = os.Remove(path) // the duplicate of a repeated Record key `on`: never booked
+		return
+	}
 	r, ok := s.recs[path]
 	if !ok {
 		return
