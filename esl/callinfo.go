@@ -28,8 +28,9 @@ type callInfo struct {
 	Destination   string // Caller-Destination-Number
 	CallerNumber  string // Caller-Caller-ID-Number
 	Direction     dialplan.Direction
-	OutgoingDDI   string
-	FromUser      string // variable_sip_from_user: the user of a call a phone places
+	OutgoingDDI   string   // the first of OutgoingDDIs, or the one that is a DDI of the company
+	OutgoingDDIs  []string // candidates, in order of preference
+	FromUser      string   // variable_sip_from_user: the user of a call a phone places
 	FromHost      string
 	Answered      bool
 	TransferFrom  string // variable_blind_transfer_uuid: the transferor of a frustrated transfer
@@ -58,13 +59,18 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 	default:
 		ci.Direction = dialplan.DirectionInbound
 	}
-	// The outgoing DDI: what the rendered dialplan recorded, else the caller id the route set,
-	// else the caller id the phone sent (issue 5).
-	for _, v := range []string{header(r, "variable_"+dialplan.VarOutgoingDDI), header(r, "variable_effective_caller_id_number"), ci.CallerNumber} {
+	// Outgoing DDI candidates, in order: what the rendered dialplan recorded, the caller id the
+	// route set, the directory's outbound caller id, the caller id the phone sent (issue 5). The
+	// first that is a DDI of the user's company is the outgoing DDI (effective_caller_id_number is
+	// often just the extension).
+	for _, v := range []string{header(r, "variable_"+dialplan.VarOutgoingDDI), header(r, "variable_effective_caller_id_number"),
+		header(r, "variable_outbound_caller_id_number"), ci.CallerNumber} {
 		if v != "" {
-			ci.OutgoingDDI = v
-			break
+			ci.OutgoingDDIs = append(ci.OutgoingDDIs, v)
 		}
+	}
+	if len(ci.OutgoingDDIs) > 0 {
+		ci.OutgoingDDI = ci.OutgoingDDIs[0]
 	}
 	if ci.CallUUID == "" {
 		ci.CallUUID = ci.UUID

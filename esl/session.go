@@ -162,13 +162,23 @@ func (s *Session) decide() {
 		if u, c, ok := s.rules.UserBySIP(s.info.FromHost, s.info.FromUser); ok {
 			s.user, s.company = &u, &c
 			f.User = userRule(&u)
-			if s.info.Direction == dialplan.DirectionOutbound {
-				if d, dc, ok := s.lookupDDI(s.info.OutgoingDDI); ok && dc.ID == c.ID {
-					s.ddi = &d
-				}
-			}
 			if callee, ok := s.rules.UserByExtension(c.ID, s.info.Destination); ok {
 				f.Callee = userRule(&callee)
+			} else if s.info.Direction == dialplan.DirectionInternal {
+				// The rendered dialplan marks short digit strings internal; one that is no
+				// extension of the company but a dialable number (national form with
+				// default_country) is an outbound call.
+				if _, err := store.NormalizeNumber(s.info.Destination, s.srv.DefaultCountry); err == nil {
+					s.info.Direction, f.Direction = dialplan.DirectionOutbound, dialplan.DirectionOutbound
+				}
+			}
+			if s.info.Direction == dialplan.DirectionOutbound {
+				for _, cand := range s.info.OutgoingDDIs {
+					if d, dc, ok := s.lookupDDI(cand); ok && dc.ID == c.ID {
+						s.ddi, s.info.OutgoingDDI, f.OutgoingDDI = &d, cand, cand
+						break
+					}
+				}
 			}
 			s.legs[s.info.UUID].user = s.user
 		}
