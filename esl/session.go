@@ -224,7 +224,7 @@ func (s *Session) subscribe(ctx context.Context) error {
 	if _, err := s.cmd.send(ctx, "event", command.Event{Format: "plain", Listen: events}); err != nil {
 		return err
 	}
-	_, err := s.cmd.send(ctx, "linger", command.Linger{Enabled: true, Seconds: 30})
+	_, err := s.cmd.send(ctx, "linger", command.Linger{Enabled: true, Seconds: lingerSeconds})
 	return err
 }
 
@@ -323,19 +323,26 @@ func (s *Session) pump(ctx context.Context, until func() bool) error {
 }
 
 // follow handles the call's events until the controlled leg has hung up and every recording has
-// reported RECORD_STOP (or HangupDrain has passed). At hangup it keeps reading after the linger
-// notice: an `exit` on the notice loses RECORD_STOP (FAILOPEN.md §2.1).
+// reported RECORD_STOP. At hangup it keeps reading after the linger notice: an `exit` on the
+// notice loses RECORD_STOP (FAILOPEN.md §2.1). A recording whose own leg is gone gets
+// HangupDrain for its RECORD_STOP; one whose leg is still up (the external party of an outbound
+// call the user transferred away) is followed for as long as FreeSWITCH keeps this connection
+// (linger 30 s), then left to the node connection and reconcile.
 func (s *Session) follow(ctx context.Context) {
 	heartbeat := time.NewTicker(s.srv.Heartbeat)
 	defer heartbeat.Stop()
-	var drain <-chan time.Time
+	var drain, outlive <-chan time.Time
 	for {
 		if s.hungUp {
 			if len(s.recs) == 0 {
 				return
 			}
-			if drain == nil {
-				drain = time.After(s.srv.HangupDrain)
+			if s.recordedLegsUp() == 0 {
+				if drain == nil {
+					drain = time.After(s.srv.HangupDrain)
+				}
+			} else if outlive == nil {
+				outlive = time.After(lingerSeconds*time.Second + s.srv.HangupDrain)
 			}
 		}
 		select {
@@ -354,17 +361,34 @@ func (s *Session) follow(ctx context.Context) {
 					s.log.Warn().Err(err).Msg("event socket connection lost")
 					return
 				}
-				if out == "false" {
-					s.hungUp = true
+				if out == "false" && !s.hungUp {
+					s.hungUp, s.hangupAt = true, time.Now()
 				}
 			}
 		case <-drain:
 			s.log.Warn().Int("recordings", len(s.recs)).Msg("no RECORD_STOP after hangup")
 			return
+		case <-outlive:
+			return
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// lingerSeconds is the `linger` the Session asks for: how long FreeSWITCH keeps delivering events
+// after the controlled leg is gone.
+const lingerSeconds = 30
+
+// recordedLegsUp counts the recordings whose recorded leg has not hung up.
+func (s *Session) recordedLegsUp() int {
+	n := 0
+	for _, r := range s.recs {
+		if leg, ok := s.legs[r.leg]; ok && !leg.gone {
+			n++
+		}
+	}
+	return n
 }
 
 // handle applies one event. Handlers are idempotent: a duplicated or late event changes nothing.
@@ -612,19 +636,24 @@ func (s *Session) abandonRecordings(ctx context.Context, why string) {
 	}
 }
 
-// finish ends the Session. After the hangup, recordings still without RECORD_STOP once the
-// drain has passed are finished with the Session's own measure of their length (the audio
-// worker measures the WAV exactly). If the call is still up (shutdown, lost connection), its
-// recordings stay `recording`: FreeSWITCH keeps recording, and the node connection or the next
-// start-up's reconcile finishes them.
+// finish ends the Session. A recording whose leg has hung up but sent no RECORD_STOP within the
+// drain is finished with the Session's own measure of its length (the audio worker measures the
+// WAV exactly). A recording whose leg is still up (shutdown, lost connection, an external party
+// that outlived the controlled leg) stays `recording`: FreeSWITCH keeps writing it, and the node
+// connection or reconcile finishes it.
 func (s *Session) finish(ctx context.Context) {
 	wctx := context.WithoutCancel(ctx)
 	for path, r := range s.recs {
-		if !s.hungUp {
-			s.log.Warn().Str("recording", r.id).Str("decision", "left_to_node").Msg("session ends while the call is up: recording left to the node connection and reconcile")
+		leg, known := s.legs[r.leg]
+		if !s.hungUp || (known && !leg.gone) {
+			s.log.Warn().Str("recording", r.id).Str("decision", "left_to_node").Msg("session ends while the recorded leg is up: recording left to the node connection and reconcile")
 			continue
 		}
-		if err := s.srv.DB.FinishRecording(wctx, r.id, s.hangupAt.UTC(), s.hangupAt.Sub(r.startedAt).Milliseconds(), path); err != nil {
+		end := s.hangupAt
+		if end.IsZero() {
+			end = time.Now()
+		}
+		if err := s.srv.DB.FinishRecording(wctx, r.id, end.UTC(), end.Sub(r.startedAt).Milliseconds(), path); err != nil {
 			s.log.Error().Err(err).Str("recording", r.id).Msg("recording not finished in the store")
 		}
 		delete(s.recs, path)

@@ -202,6 +202,9 @@ func (fs *FS) startCall(spec CallSpec, prof Profile, from, user string) (*Call, 
 	v.set("call_uuid", l.uuid)
 	l.callState = "RINGING"
 	l.answerState = "ringing"
+	// traces/info-inbound-ALL: CHANNEL_STATE CS_NEW, CHANNEL_STATE CS_INIT, then CHANNEL_CREATE.
+	l.fireLocked(l.chanEvent("CHANNEL_STATE", "switch_core_state_machine.c", "switch_core_session_run", 627))
+	l.setStateLocked("CS_INIT")
 	l.fireLocked(l.chanEvent("CHANNEL_CREATE", "switch_core_state_machine.c", "switch_core_session_run", 600))
 	l.startExecLocked()
 	return call, nil

@@ -578,8 +578,9 @@ func (l *Leg) maybeDestroyLocked() {
 		}
 	}
 	l.destroyed = true
-	l.state = "CS_DESTROY"
+	// traces/info-inbound-ALL: CHANNEL_DESTROY still says CS_REPORTING; CHANNEL_STATE CS_DESTROY follows.
 	l.fireLocked(l.chanEvent("CHANNEL_DESTROY", "switch_core_session.c", "switch_core_session_perform_destroy", 1745))
+	l.setStateLocked("CS_DESTROY")
 }
 
 func (l *Leg) fireExecCompleteLocked(app, data, appUUID string) {
