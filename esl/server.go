@@ -52,6 +52,7 @@ type Server struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	bound    string
+	mu       sync.Mutex // orders Drain before sessions.Wait against sessions.Add
 	draining atomic.Bool
 	sessions sync.WaitGroup
 	live     sync.Map // leg uuid → *Session
@@ -173,7 +174,11 @@ func (s *Server) LiveSessions() int { return int(s.liveN.Load()) }
 
 // Drain stops taking new calls: a new connection is closed right after `connect`, and
 // FreeSWITCH runs the dialplan's fallback about 20 ms later (FAILOPEN.md exp 3).
-func (s *Server) Drain() { s.draining.Store(true) }
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.draining.Store(true)
+	s.mu.Unlock()
+}
 
 // Close drains, then closes every live connection and waits for the sessions to end, at most
 // until ctx ends. Live calls keep running on FreeSWITCH.
@@ -198,11 +203,15 @@ func (s *Server) handle(ctx context.Context, conn *eslgo.Conn, connect *eslgo.Ra
 	if connect.GetHeader(probeHeader) == "true" {
 		return
 	}
+	// Add under the same lock Close takes before Wait: a WaitGroup must not grow while waited on.
+	s.mu.Lock()
 	if s.draining.Load() {
+		s.mu.Unlock()
 		conn.Close()
 		return
 	}
 	s.sessions.Add(1)
+	s.mu.Unlock()
 	defer s.sessions.Done()
 	s.liveN.Add(1)
 	defer s.liveN.Add(-1)

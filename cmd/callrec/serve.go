@@ -80,6 +80,26 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	var wg sync.WaitGroup
+	// Reconcile also runs every minute: a recording whose leg outlived its session (and missed by
+	// the node connections, or with none configured) is finished once its WAV is quiet.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-background.Done():
+				return
+			case <-tick.C:
+				if res, err := rec.Run(background); err != nil {
+					log.Error().Err(err).Msg("reconcile")
+				} else if res.Finished+res.Discarded > 0 {
+					log.Info().Int("finished", res.Finished).Int("discarded", res.Discarded).Msg("reconciled recordings left by their sessions")
+				}
+			}
+		}
+	}()
 	for _, n := range cfg.FreeSWITCH.Nodes {
 		node := &esl.Node{Addr: n.Addr, Password: n.Password, DB: db, Logger: log, SpoolDir: cfg.SpoolDir,
 			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout}
