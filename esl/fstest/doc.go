@@ -80,7 +80,11 @@
 // non-variable header, the URL encoding, and that no extra frame is sent): basic,
 // basic-readonly, record-order, dtmf, info, info-norec, info-disabled, info-myevents-only,
 // refer-1leg, refer-bridged and refer-bridged-xferev (both connections), fo-exp2a, fo-exp3,
-// fo-exp4b, fo-exp5a, fo-exp5b, fo-exp6c, fo-exp6d, fo-exp7. Not reproduced:
+// fo-exp4b, fo-exp5a, fo-exp5b, fo-exp6c, fo-exp6d, fo-exp7; and info-inbound-ALL: the
+// order of the call's events on an inbound `event plain ALL` connection, from CHANNEL_STATE
+// CS_NEW, CS_INIT and CHANNEL_CREATE to CHANNEL_DESTROY (still CS_REPORTING) and CHANNEL_STATE
+// CS_DESTROY. refer-bridged-xferev-inbound-ALL is not matched: on the rig an originated leg
+// starts with CHANNEL_OUTGOING (CS_NONE) and a transfer fires PRIVATE_COMMAND. Not reproduced:
 // refer-bridged-confirm-nack — a refused confirmed blind transfer re-joins the legs, with
 // the same NOTIFY 403 and the same final state, but not through FreeSWITCH's state path
 // (socket app ending before CS_PARK, intercept then uuid_bridge via CS_HIBERNATE, CS_RESET,
