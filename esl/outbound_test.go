@@ -10,9 +10,11 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-func TestOutboundDDI_RecordsExternalPartyFromAnswer(t *testing.T) {
-	h := newHarness(t, harnessOptions{ddiMode: store.RecordOutbound})
-	ctx := ctxT(t, 20*time.Second)
+// recordedOutbound places a call from 1001 with the DDI as outgoing caller id to an external
+// number, and waits until the external party answered and its recording started.
+func recordedOutbound(t *testing.T, h *harness) (*fstest.Call, *fstest.Leg) {
+	t.Helper()
+	ctx := ctxT(t, 40*time.Second)
 	call, err := h.fs.Outbound(ctx, fstest.CallSpec{FromUser: "1001", To: "+34600999888",
 		Vars: map[string]string{"outbound_caller_id_number": "+34911234567"}})
 	must(t, err)
@@ -20,6 +22,12 @@ func TestOutboundDDI_RecordsExternalPartyFromAnswer(t *testing.T) {
 	must(t, err)
 	must(t, ext.WaitAnswer(ctx))
 	h.waitEvent("RECORD_START", 1)
+	return call, ext
+}
+
+func TestOutboundDDI_RecordsExternalPartyFromAnswer(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordOutbound})
+	_, ext := recordedOutbound(t, h)
 	h.fs.Advance(3 * time.Second)
 	ext.Hangup("NORMAL_CLEARING") // the external party leaves: the recording ends with it
 	h.waitSessions()

@@ -15,13 +15,7 @@ import (
 func TestOutboundDDIRecordingOutlivesTheUserWhoTransferredTheCall(t *testing.T) {
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordOutbound})
 	ctx := ctxT(t, 40*time.Second)
-	call, err := h.fs.Outbound(ctx, fstest.CallSpec{FromUser: "1001", To: "+34600999888",
-		Vars: map[string]string{"outbound_caller_id_number": "+34911234567"}})
-	must(t, err)
-	ext, err := call.WaitLeg(ctx, "+34600999888")
-	must(t, err)
-	must(t, ext.WaitAnswer(ctx))
-	h.waitEvent("RECORD_START", 1)
+	call, ext := recordedOutbound(t, h)
 	h.fs.Advance(2 * time.Second)
 
 	// 1001 blind-transfers the external party to 1002 and hangs up after the NOTIFY.
