@@ -51,6 +51,8 @@ type harnessOptions struct {
 	noAnswer       bool                // user 1001 rings and never answers
 	inbound        bool                // the stand-in accepts inbound ESL (for Node)
 	routeAny       bool                // the operator routes every public number to 1001
+	planDeadline   time.Duration       // the watchdog (default 2 s)
+	commandTimeout time.Duration       // per command (default 2 s)
 	recordTemplate string              // sofia record-template (default "${callrec_rec_prefix}${uuid}.wav")
 	dialplanEdit   func(string) string // edits the test dialplan before parsing
 }
@@ -143,6 +145,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.code == "" {
 		o.code = "7"
 	}
+	if o.commandTimeout == 0 {
+		o.commandTimeout = 2 * time.Second
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := store.Open(ctx, dir+"/callrec.db", store.Options{NoSync: true})
@@ -168,7 +173,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.srv = &Server{
 		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t),
 		SpoolDir: h.spool, OnDemandPath: dir + "/ondemand", TransferContext: "callrec_transfer",
-		Tone: o.tone, CommandTimeout: 2 * time.Second, HangupDrain: 2 * time.Second,
+		Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
 	}
 	addr := "127.0.0.1:1" // nothing listens: connection refused
 	if !o.serverDown {

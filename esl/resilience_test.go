@@ -89,7 +89,9 @@ func TestLoad_500ConcurrentRecordedCalls(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
 	}
-	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound})
+	// A burst of 500 set-ups on a busy 2-core machine can exceed the 2 s watchdog; this test is
+	// about rows and leaks, not about the watchdog (TestReplyNeverSent_… is).
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, planDeadline: 15 * time.Second, commandTimeout: 15 * time.Second})
 	ctx := ctxT(t, 120*time.Second)
 	baseG, baseFD := runtime.NumGoroutine(), openFDs()
 	n := 500
