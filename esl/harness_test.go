@@ -63,7 +63,7 @@ const testDialplan = `<include>
   <extension name="callrec_inbound">
     <condition field="${callrec_seen}" expression="^$"/>
     <condition field="destination_number" expression="^(.+)$">
-      <action application="set" data="callrec_seen=true"/>
+      <action application="export" data="callrec_seen=true"/>
       <action application="set" data="callrec_direction=inbound"/>
       <action application="set" data="socket_resume=true"/>
       <action application="set" data="hangup_after_bridge=true"/>
@@ -86,7 +86,7 @@ const testDialplan = `<include>
   <extension name="callrec_internal">
     <condition field="${callrec_seen}" expression="^$"/>
     <condition field="destination_number" expression="^(\d{2,10})$">
-      <action application="set" data="callrec_seen=true"/>
+      <action application="export" data="callrec_seen=true"/>
       <action application="set" data="callrec_direction=internal"/>
       <action application="set" data="socket_resume=true"/>
       <action application="set" data="hangup_after_bridge=true"/>
@@ -97,7 +97,7 @@ const testDialplan = `<include>
   <extension name="callrec_outbound">
     <condition field="${callrec_seen}" expression="^$"/>
     <condition field="destination_number" expression="^(.+)$">
-      <action application="set" data="callrec_seen=true"/>
+      <action application="export" data="callrec_seen=true"/>
       <action application="set" data="callrec_direction=outbound"/>
       <action application="set" data="callrec_outgoing_ddi=${outbound_caller_id_number}"/>
       <action application="set" data="socket_resume=true"/>

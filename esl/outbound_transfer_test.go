@@ -46,3 +46,35 @@ func TestOutboundDDIRecordingOutlivesTheUserWhoTransferredTheCall(t *testing.T) 
 		t.Errorf("duration %d ms, want ~7000 (answer until the external party leaves)", r.DurationMS)
 	}
 }
+
+// TestTransferredLegIsNotHandedToCallrecAgain: the hand-over mark is exported to the legs a call
+// creates, so when the user transfers the external party to a colleague, that leg is routed by
+// the operator's extensions, not handed to callrec as if a phone had placed a new call.
+func TestTransferredLegIsNotHandedToCallrecAgain(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordNone, onDemand: store.OnDemandDisabled})
+	ctx := ctxT(t, 20*time.Second)
+	call, err := h.fs.Outbound(ctx, fstest.CallSpec{FromUser: "1001", To: "+34600999888"})
+	must(t, err)
+	ext, err := call.WaitLeg(ctx, "+34600999888")
+	must(t, err)
+	must(t, ext.WaitAnswer(ctx))
+	h.waitQuiet()
+	if st := call.A.BlindTransfer("1002").Status; st != 202 {
+		t.Fatalf("REFER %d", st)
+	}
+	b2, err := call.WaitLeg(ctx, "1002")
+	must(t, err)
+	must(t, b2.WaitAnswer(ctx))
+	h.waitQuiet()
+	conns := map[int]bool{}
+	for _, f := range h.fs.Transcript() {
+		if f.Kind == "outbound" {
+			conns[f.Conn] = true
+		}
+	}
+	if len(conns) != 1 {
+		t.Fatalf("%d outbound connections to callrec, want 1 (the transferred leg was handed over again)", len(conns))
+	}
+	ext.Hangup("NORMAL_CLEARING")
+	call.A.Hangup("NORMAL_CLEARING")
+}
