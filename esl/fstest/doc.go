@@ -79,17 +79,31 @@
 // them frame by frame: envelopes, reply texts, api bodies, event order, the order of every
 // non-variable header, the URL encoding, and that no extra frame is sent): basic,
 // basic-readonly, record-order, dtmf, info, info-norec, info-disabled, info-myevents-only,
-// refer-1leg, refer-bridged and refer-bridged-xferev (both connections), fo-exp2a, fo-exp3,
-// fo-exp4b, fo-exp5a, fo-exp5b, fo-exp6c, fo-exp6d, fo-exp7; and info-inbound-ALL: the
-// order of the call's events on an inbound `event plain ALL` connection, from CHANNEL_STATE
-// CS_NEW, CS_INIT and CHANNEL_CREATE to CHANNEL_DESTROY (still CS_REPORTING) and CHANNEL_STATE
-// CS_DESTROY. refer-bridged-xferev-inbound-ALL is not matched: on the rig an originated leg
-// starts with CHANNEL_OUTGOING (CS_NONE) and a transfer fires PRIVATE_COMMAND. Not reproduced:
-// refer-bridged-confirm-nack — a refused confirmed blind transfer re-joins the legs, with
-// the same NOTIFY 403 and the same final state, but not through FreeSWITCH's state path
-// (socket app ending before CS_PARK, intercept then uuid_bridge via CS_HIBERNATE, CS_RESET,
-// CS_SOFT_EXECUTE); see replayExclusions. Values of channel variables and of the partner's
-// caller profile are not compared (the stand-in's calls have other variables).
+// refer-1leg, refer-bridged, refer-bridged-xferev and refer-bridged-confirm-nack (both
+// connections), fo-exp2a, fo-exp3, fo-exp4b, fo-exp5a, fo-exp5b, fo-exp6c, fo-exp6d, fo-exp7;
+// and info-inbound-ALL: the order of the call's events on an inbound `event plain ALL`
+// connection, from CHANNEL_STATE CS_NEW, CS_INIT and CHANNEL_CREATE to CHANNEL_DESTROY (still
+// CS_REPORTING) and CHANNEL_STATE CS_DESTROY. refer-bridged-xferev-inbound-ALL is not matched:
+// on the rig an originated leg starts with CHANNEL_OUTGOING (CS_NONE) and a transfer fires
+// PRIVATE_COMMAND. Values of channel variables and of the partner's caller profile are not
+// compared (the stand-in's calls have other variables).
+//
+// A confirmed blind transfer (confirm_blind_transfer) follows refer-bridged-confirm-nack: the
+// transferor's bridge ends (CHANNEL_UNBRIDGE), its running applications complete (bridge, then
+// the socket app's CHANNEL_UNPARK and EXECUTE_COMPLETE), and only then does it enter CS_PARK
+// (CHANNEL_STATE, CHANNEL_PARK); an originated B-leg with no application parks the same way. On
+// a refusal (blind_transfer_ack false, or the transferee's dialplan running out) the phone gets
+// NOTIFY 403 and the transferor an inline transfer to intercept:<transferee>: CHANNEL_UNPARK,
+// CS_ROUTING, CS_EXECUTE, EXECUTE and EXECUTE_COMPLETE intercept at once. intercept is a
+// uuid_bridge with the interceptor as originator: both legs leave what they run and pass
+// CS_HIBERNATE, CS_RESET, CS_SOFT_EXECUTE and a CHANNEL_EXECUTE uuid_bridge that never
+// completes; CHANNEL_BRIDGE fires on the interceptor (the transferor) only, the other leg
+// enters CS_EXCHANGE_MEDIA with no dialplan left (its hangup has no EXECUTE_COMPLETE). When
+// the other leg hangs up, the interceptor gets CHANNEL_UNBRIDGE and CS_EXECUTE, and hangs up
+// NORMAL_CLEARING when its extension has nothing left. The refused transferee is set to
+// CS_PARK, which shows only if its application returns before the intercept arrives (the
+// capture has none). The api uuid_bridge and attended transfers still join the legs directly,
+// without this state path.
 //
 // Not simulated (TODO): static (non-async) socket mode behaves as async; json/xml event
 // formats are sent as plain; the bridge is not suspended while a sendmsg app runs on a

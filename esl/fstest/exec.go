@@ -22,36 +22,49 @@ func (l *Leg) run() {
 		if l.hungup {
 			return
 		}
+		if l.ub != nil {
+			l.runUUIDBridgeLocked()
+			continue
+		}
+		if l.xferParked || l.parkPending {
+			l.stateParkLocked()
+			continue
+		}
+		var acts []Action
 		if len(l.inline) > 0 {
-			a := l.inline[0]
-			l.inline = l.inline[1:]
-			l.execLocked(a.App, a.Data, "")
-			continue
-		}
-		if l.transfer == nil && (l.noExec || l.stranded) {
-			l.cond.Wait()
-			continue
-		}
-		if t := l.transfer; t != nil {
-			l.transfer = nil
+			// switch_ivr_session_transfer(…, "inline"): routed again, to the given apps.
+			acts, l.inline = l.inline, nil
 			l.noExec, l.stranded = false, false
-			l.applyTransferLocked(t)
-		}
-		l.setStateLocked("CS_ROUTING")
-		acts := fs.opts.Dialplan.Hunt(l.cp.Context, l.fieldLocked, func(a Action) { l.runInlineLocked(a) })
-		if len(acts) == 0 {
-			if l.xferCtx != nil {
-				l.blindTransferResultLocked(false)
-				if l.noExec {
-					continue
-				}
+			l.setStateLocked("CS_ROUTING")
+			// The inline dialplan puts the destination back (traces/refer-bridged-confirm-nack
+			// leg a: Caller-Destination-Number intercept:<uuid> in CS_ROUTING, 1000 again after).
+			l.cp.Dest, l.cp.RDNIS = l.cp.RDNIS, ""
+		} else {
+			if l.transfer == nil && (l.noExec || l.stranded) {
+				l.cond.Wait()
+				continue
 			}
-			l.hangupLocked("NO_ROUTE_DESTINATION")
-			return
+			if t := l.transfer; t != nil {
+				l.transfer = nil
+				l.noExec, l.stranded = false, false
+				l.applyTransferLocked(t)
+			}
+			l.setStateLocked("CS_ROUTING")
+			acts = fs.opts.Dialplan.Hunt(l.cp.Context, l.fieldLocked, func(a Action) { l.runInlineLocked(a) })
+			if len(acts) == 0 {
+				if l.xferCtx != nil {
+					l.blindTransferResultLocked(false)
+					if l.parkPending {
+						continue
+					}
+				}
+				l.hangupLocked("NO_ROUTE_DESTINATION")
+				return
+			}
 		}
 		l.setStateLocked("CS_EXECUTE")
 		for _, a := range acts {
-			if l.hungup || l.transfer != nil || l.stranded || l.noExec {
+			if l.hungup || l.leavingLocked() || l.parkPending || len(l.inline) > 0 {
 				break
 			}
 			l.execLocked(a.App, a.Data, "")
@@ -59,19 +72,92 @@ func (l *Leg) run() {
 		if l.hungup {
 			return
 		}
-		if l.transfer != nil || l.stranded || l.noExec || len(l.inline) > 0 {
+		if l.leavingLocked() || l.parkPending || len(l.inline) > 0 {
 			continue
 		}
 		// switch_core_standard_on_execute: the dialplan ran out in CS_EXECUTE.
 		if l.xferCtx != nil {
 			l.blindTransferResultLocked(false)
-			if l.noExec {
+			if l.parkPending {
 				continue
 			}
 		}
 		l.hangupLocked("NORMAL_CLEARING")
 		return
 	}
+}
+
+// stateParkLocked is CS_PARK entered by the state machine (a confirmed blind transfer's
+// transferor, a refused transferee): CHANNEL_STATE CS_PARK, CHANNEL_PARK, queued sendmsgs run,
+// until an inline transfer (the intercept), a transfer, a uuid_bridge or the hangup.
+func (l *Leg) stateParkLocked() {
+	l.setStateLocked("CS_PARK")
+	l.parkLoopLocked(func() bool { return false })
+	if !l.hungup {
+		l.xferParked, l.parkPending = false, false
+	}
+}
+
+// runUUIDBridgeLocked is the uuid_bridge state path as traces/refer-bridged-confirm-nack shows
+// it on both legs: CS_HIBERNATE, CS_RESET, CS_SOFT_EXECUTE and a CHANNEL_EXECUTE uuid_bridge that
+// never completes. The originator waits for the other leg to get there, bridges (CHANNEL_BRIDGE
+// on it; the other leg enters CS_EXCHANGE_MEDIA and has no dialplan left), and when the bridge
+// ends without a hangup or a transfer returns to CS_EXECUTE: the rest of its extension runs.
+func (l *Leg) runUUIDBridgeLocked() {
+	u := l.ub
+	l.ub = nil
+	l.xferParked, l.parkPending, l.noExec = false, false, false
+	for _, st := range []string{"CS_HIBERNATE", "CS_RESET", "CS_SOFT_EXECUTE"} {
+		l.setStateLocked(st)
+	}
+	o := u.other
+	execEv := func() {
+		ev := l.chanEvent("CHANNEL_EXECUTE", "switch_core_session.c", "switch_core_session_exec", 2944)
+		ev.Headers = append(ev.Headers, Header{"Application", "uuid_bridge"}, Header{"Application-Data", o.uuid},
+			Header{"Application-UUID", newUUID()})
+		l.fireLocked(ev)
+	}
+	if !u.originator {
+		execEv()
+		l.noExec = true // CS_EXCHANGE_MEDIA: the originator's bridge decides what follows
+		l.ubReady = true
+		o.cond.Broadcast()
+		return
+	}
+	for !l.hungup && !o.hungup && !o.ubReady && l.ub == nil && l.transfer == nil {
+		l.cond.Wait()
+	}
+	o.ubReady = false
+	if l.hungup || l.ub != nil || l.transfer != nil {
+		return
+	}
+	if o.hungup {
+		l.setStateLocked("CS_EXECUTE")
+		return
+	}
+	execEv()
+	l.answerLocked()
+	o.answerLocked()
+	l.bridgeLocked(o)
+	o.setStateLocked("CS_EXCHANGE_MEDIA")
+	for l.peer == o && !l.hungup && !l.leavingLocked() {
+		if len(l.privQ) > 0 {
+			p := l.privQ[0]
+			l.privQ = l.privQ[1:]
+			l.runPrivLocked(p)
+			continue
+		}
+		l.cond.Wait()
+	}
+	if l.hungup || l.leavingLocked() {
+		return
+	}
+	l.vars.set("last_bridge_hangup_cause", o.hangupCause)
+	if isTrue(l.vars.get("hangup_after_bridge")) {
+		l.hangupLocked("NORMAL_CLEARING")
+		return
+	}
+	l.setStateLocked("CS_EXECUTE")
 }
 
 func (l *Leg) applyTransferLocked(t *transferReq) {
@@ -141,8 +227,12 @@ func (l *Leg) execLocked(app, data, appUUID string) {
 	if n := len(l.stack); n > 0 {
 		f := l.stack[n-1]
 		l.curApp, l.curAppData, l.curAppUUID = f.app, f.data, f.uuid
-	} else {
-		l.curApp, l.curAppData, l.curAppUUID = "", "", ""
+		return
+	}
+	l.curApp, l.curAppData, l.curAppUUID = "", "", ""
+	if l.ub != nil && !l.hungup {
+		// The applications have returned: the state machine takes the uuid_bridge path.
+		l.runUUIDBridgeLocked()
 	}
 }
 
@@ -263,7 +353,8 @@ func (l *Leg) parkLoopLocked(done func() bool) {
 			l.runPrivLocked(p)
 			continue
 		}
-		if l.transfer != nil || l.stranded || l.noExec || len(l.inline) > 0 || done() {
+		if l.transfer != nil || l.stranded || l.noExec || len(l.inline) > 0 || l.ub != nil ||
+			(l.xferParked && len(l.stack) > 0) || done() {
 			break
 		}
 		l.cond.Wait()
@@ -477,14 +568,14 @@ func (l *Leg) appBridgeLocked(data string) {
 				l.fs.mu.Unlock()
 			}()
 		}
-		for !b.answered && !b.hungup && !l.hungup && l.transfer == nil && !l.stranded && !l.noExec {
+		for !b.answered && !b.hungup && !l.hungup && !l.leavingLocked() {
 			l.cond.Wait()
 		}
-		if !b.answered || l.hungup || l.transfer != nil || l.stranded || l.noExec {
+		if !b.answered || l.hungup || l.leavingLocked() {
 			if !b.hungup {
 				b.hangupLocked("ORIGINATOR_CANCEL")
 			}
-			if l.hungup || l.transfer != nil || l.stranded || l.noExec {
+			if l.hungup || l.leavingLocked() {
 				return
 			}
 			lastCause = b.hangupCause
@@ -506,7 +597,7 @@ func (l *Leg) appBridgeLocked(data string) {
 			}
 			l.cond.Wait()
 		}
-		if l.hungup || l.transfer != nil || l.stranded || l.noExec {
+		if l.hungup || l.leavingLocked() {
 			return
 		}
 		l.vars.set("last_bridge_hangup_cause", b.hangupCause)
@@ -525,24 +616,33 @@ func (l *Leg) appBridgeLocked(data string) {
 	}
 }
 
-// interceptLocked bridges l with t; t's current partner is hung up PICKED_OFF
-// (switch_ivr_intercept_session).
+// interceptLocked is switch_ivr_intercept_session: t's current partner is hung up PICKED_OFF
+// and l and t are joined by uuid_bridge with l as the originator; the app itself returns at
+// once (traces/refer-bridged-confirm-nack: EXECUTE intercept, EXECUTE_COMPLETE, CS_HIBERNATE…).
 func (l *Leg) interceptLocked(t *Leg) {
 	if p := t.peer; p != nil && p != l {
 		p.hangupLocked("PICKED_OFF")
 	}
-	t.noExec = true
-	t.parked = false
-	t.cond.Broadcast()
+	if t.hungup {
+		return
+	}
 	if l.peer != nil {
 		l.unbridgeLocked()
 	}
 	l.answerLocked()
-	l.bridgeLocked(t)
-	for l.peer == t && !l.hungup {
-		l.cond.Wait()
+	// switch_ivr_uuid_bridge gives the originator a new caller profile (Transfer-Source
+	// <epoch>:<uuid>:uuid_br:<other>), before the intercept app completes.
+	now := l.fs.clock.Now()
+	src := fmt.Sprintf("%d:%s:uuid_br:%s", now.Unix(), newUUID(), t.uuid)
+	l.cp.TransferSource, l.cp.Created = src, now
+	l.cp.Index++
+	l.vars.set("transfer_source", src)
+	l.vars.set("transfer_history", l.vars.get("transfer_history")+"|"+src)
+	l.ub = &ubReq{other: t, originator: true}
+	t.ub = &ubReq{other: l}
+	t.ubReady = false
+	if !t.hasExec {
+		t.startExecLocked()
 	}
-	if !l.hungup && isTrue(l.vars.get("hangup_after_bridge")) {
-		l.hangupLocked("NORMAL_CLEARING")
-	}
+	t.cond.Broadcast()
 }

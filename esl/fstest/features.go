@@ -285,16 +285,21 @@ func (l *Leg) BlindTransfer(dest string) *Refer {
 		b.vars.set("blind_transfer_uuid", l.uuid)
 		l.vars.set("blind_transfer_uuid", b.uuid)
 		l.vars.set("park_timeout", "600:blind_transfer")
-		l.noExec = true // the transferor waits in CS_PARK
-		l.xferParked = true
+		l.xferParked = true // the transferor leaves its applications and waits in CS_PARK
 	} else {
 		r.notify <- 200
 	}
 	ctx := b.vars.get("force_transfer_context")
 	b.transferLocked(&transferReq{dest: dest, context: ctx, kind: "bl_xfer"})
 	if confirm && !l.hungup {
-		l.parked = true
-		l.setStateLocked("CS_PARK")
+		// traces/refer-bridged-confirm-nack leg a: CHANNEL_UNBRIDGE, the running applications
+		// complete (bridge, then the socket app's UNPARK and completion), then CS_PARK and
+		// CHANNEL_PARK from the state machine. A leg with no dialplan thread (an originated
+		// B-leg) gets one to park in.
+		if !l.hasExec {
+			l.startExecLocked()
+		}
+		l.cond.Broadcast()
 	}
 	return r
 }
@@ -310,20 +315,21 @@ func (l *Leg) blindTransferResultLocked(ok bool) {
 	l.xferCtx = nil
 	t := x.transferor
 	if ok {
-		x.refer.notify <- 200
-		t.xferParked = false
+		x.refer.notify <- 200 // the transferor stays parked until its phone hangs up
 		return
 	}
 	x.refer.notify <- 403
 	if t.hungup {
 		return
 	}
-	// The transferee waits in CS_PARK for the intercept (park_timeout=10:blind_transfer).
+	// The transferee is set to CS_PARK (park_timeout=10:blind_transfer): it parks when its
+	// running application returns, unless the intercept's uuid_bridge comes first (the capture
+	// shows no CS_PARK on leg b: its socket app ends, then CS_HIBERNATE). The transferor gets
+	// switch_ivr_session_transfer(transferor, "intercept:<transferee>", "inline").
 	l.vars.set("park_timeout", "10:blind_transfer")
-	l.noExec = true
+	l.parkPending = true
 	l.cond.Broadcast()
-	t.parked = false
-	t.xferParked = false
+	t.applyTransferLocked(&transferReq{dest: "intercept:" + l.uuid, dialplan: "inline", kind: "bl_xfer"})
 	t.inline = append(t.inline, Action{App: "intercept", Data: l.uuid})
 	if !t.hasExec {
 		t.startExecLocked()

@@ -122,7 +122,14 @@ type Leg struct {
 	stranded    bool
 	resetReq    bool
 	xferCtx     *blindXfer // set on a transferee in confirm mode
-	xferParked  bool       // a transferor waiting in CS_PARK for the outcome
+	// xferParked: a transferor in confirm mode; it leaves its applications and waits in
+	// CS_PARK (park_timeout=600:blind_transfer) until the outcome's intercept arrives.
+	xferParked bool
+	// parkPending: a refused transferee is set to CS_PARK (park_timeout=10:blind_transfer);
+	// it takes effect when the running application returns, unless a uuid_bridge overrides it.
+	parkPending bool
+	ub          *ubReq // a uuid_bridge the leg must join (intercept)
+	ubReady     bool   // the originatee of ub reached CS_SOFT_EXECUTE
 
 	spans []span
 	holds []span
@@ -156,6 +163,19 @@ func (l *Leg) changedLocked() <-chan struct{} {
 		l.changed = make(chan struct{})
 	}
 	return l.changed
+}
+
+// ubReq is a uuid_bridge the leg takes part in (switch_ivr_uuid_bridge, as the intercept app
+// runs it): the leg leaves what it runs and passes CS_HIBERNATE, CS_RESET, CS_SOFT_EXECUTE.
+type ubReq struct {
+	other      *Leg
+	originator bool
+}
+
+// leavingLocked: something took the leg off what it runs (a transfer, a socket reset, a
+// uuid_bridge, a confirmed blind transfer's park).
+func (l *Leg) leavingLocked() bool {
+	return l.transfer != nil || l.stranded || l.noExec || l.xferParked || l.ub != nil
 }
 
 type transferReq struct {

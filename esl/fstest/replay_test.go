@@ -183,16 +183,6 @@ type replayCase struct {
 // *-outbound-leg-*.txt must be either replayed or listed here.
 var replayExclusions = map[string]string{
 	"refer-bridged-xferev": "pending: being worked on",
-	// The stand-in keeps the transferor inside the socket app's park and re-joins the legs with
-	// a bare bridge; the capture shows FreeSWITCH's real path, which it does not model: on
-	// leg a EXECUTE_COMPLETE bridge, UNPARK and EXECUTE_COMPLETE socket come *before* CS_PARK and
-	// CHANNEL_PARK; on the nack UNPARK, CS_ROUTING, CS_EXECUTE, an `intercept` app that completes
-	// at once, CS_HIBERNATE, CS_RESET, CS_SOFT_EXECUTE and a `uuid_bridge` app carry the re-join;
-	// on leg b the socket app ends (UNPARK, EXECUTE_COMPLETE socket), then CS_HIBERNATE, CS_RESET,
-	// CS_SOFT_EXECUTE, EXECUTE uuid_bridge and CS_EXCHANGE_MEDIA, and its hangup has no
-	// EXECUTE_COMPLETE. Changing this moves events that package esl's frustrated-transfer tests
-	// drive; left for a change of its own.
-	"refer-bridged-confirm-nack": "confirmed blind transfer refused: state path not modelled (see above)",
 }
 
 var replayCases = []replayCase{
@@ -212,6 +202,10 @@ var replayCases = []replayCase{
 		beforeBye: func(r *replayRun) { r.sendInfo(true); r.sendInfo(false) }},
 	{capture: "refer-1leg", profile: "rig", refer: true, after: wantNotify(403)},
 	{capture: "refer-bridged", profile: "rig", refer: true, after: wantNotify(200)},
+	// A refused confirmed blind transfer: leg b's `blind_transfer_ack false`, NOTIFY 403, the
+	// transferor's intercept re-joins the parties (uuid_bridge path on both legs); leg b's
+	// controller hangs B up and FreeSWITCH then hangs A up (its inline extension ran out).
+	{capture: "refer-bridged-confirm-nack", profile: "rig", refer: true, fsHangsUp: true, after: wantNotify(403)},
 	// refer-bridged-xferev-inbound-ALL.txt is not checked: the stand-in's B leg is created in
 	// another order (CHANNEL_OUTGOING in CS_NONE first on the rig), and the rig's transfer
 	// fires PRIVATE_COMMAND events the stand-in does not.
