@@ -181,9 +181,7 @@ type replayCase struct {
 
 // replayExclusions are outbound captures the stand-in cannot replay, with the reason. Every
 // *-outbound-leg-*.txt must be either replayed or listed here.
-var replayExclusions = map[string]string{
-	"refer-bridged-xferev": "pending: being worked on",
-}
+var replayExclusions = map[string]string{}
 
 var replayCases = []replayCase{
 	{capture: "basic", profile: "rig", failopen: true},
