@@ -171,8 +171,15 @@ func (c *rawCtl) until(name string) []rawFrame {
 }
 
 func socketDialplan(addr string, extra string) *Dialplan {
+	return rigDialplan(addr, extra, `^(\d+)$`)
+}
+
+// rigDialplan is the dialplan of the rig that recorded the traces (FAILOPEN.md): public numbers
+// matching dest go to the socket with extra actions before it and a fallback after it; context
+// route bridges "bleg" to user/1001.
+func rigDialplan(addr, extra, dest string) *Dialplan {
 	return MustParseDialplan([]byte(fmt.Sprintf(`<include><context name="public">
-  <extension name="rec"><condition field="destination_number" expression="^(\d+)$">
+  <extension name="rec"><condition field="destination_number" expression="%s">
     %s
     <action application="socket" data="%s async full"/>
     <action application="set" data="fallback_ran=true"/>
@@ -185,7 +192,7 @@ func socketDialplan(addr string, extra string) *Dialplan {
     <action application="bridge" data="user/1001"/>
     <action application="set" data="route_after_bridge_ran=true"/>
     <action application="hangup"/>
-  </condition></extension></context></include>`, extra, addr)))
+  </condition></extension></context></include>`, dest, extra, addr)))
 }
 
 func ctx(t testing.TB) context.Context {

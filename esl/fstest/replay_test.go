@@ -349,21 +349,7 @@ func replayDialplan(addr string, failopen bool) *Dialplan {
 	if failopen {
 		extra = resumeVars
 	}
-	return MustParseDialplan([]byte(fmt.Sprintf(`<include><context name="public">
-  <extension name="rec"><condition field="destination_number" expression="^(\d+|\*1)$">
-    %s
-    <action application="socket" data="%s async full"/>
-    <action application="set" data="fallback_ran=true"/>
-    <action application="answer"/>
-    <action application="hangup"/>
-  </condition></extension></context>
-  <context name="route">
-  <extension name="bleg"><condition field="destination_number" expression="^bleg$">
-    <action application="set" data="route_ran=true"/>
-    <action application="bridge" data="user/1001"/>
-    <action application="set" data="route_after_bridge_ran=true"/>
-    <action application="hangup"/>
-  </condition></extension></context></include>`, extra, addr)))
+	return rigDialplan(addr, extra, `^(\d+|\*1)$`)
 }
 
 func replayScenario(t *testing.T, tc replayCase) {
