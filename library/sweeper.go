@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -105,7 +106,8 @@ func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company
 	removed := 0
 	var errs []error
 	if c.RetentionDays > 0 {
-		cutoff := s.now().Add(-time.Duration(c.RetentionDays) * 24 * time.Hour)
+		// AddDate cannot overflow the way days*24h does (store also bounds retention_days).
+		cutoff := s.now().AddDate(0, 0, -c.RetentionDays)
 		n, err := s.walkOldest(ctx, c.ID, func(r *store.Recording) (bool, string) {
 			if !r.StartedAt.Before(cutoff) {
 				return false, "" // ids sort by start: every later row is newer
@@ -124,7 +126,7 @@ func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company
 	if err != nil {
 		return removed, errors.Join(append(errs, err)...)
 	}
-	if c.QuotaMB > 0 {
+	if c.QuotaMB > 0 && int64(c.QuotaMB) <= math.MaxInt64/BytesPerQuotaMB {
 		limit := int64(c.QuotaMB) * BytesPerQuotaMB
 		total := u.Bytes
 		n, err := s.walkOldest(ctx, c.ID, func(r *store.Recording) (bool, string) {

@@ -80,7 +80,9 @@ const (
 const (
 	MaxNameLen         = 200
 	MaxAnnouncementLen = 512
-	MaxPartyLen        = 128 // caller, callee, recorder, call_id
+	MaxPartyLen        = 128     // caller, callee, recorder, call_id
+	MaxRetentionDays   = 36500   // a century; larger values overflowed time arithmetic (and mean "keep": use 0)
+	MaxQuotaMB         = 1 << 30 // 1 PiB
 )
 
 // Brand is a reseller: it owns companies. SIPDomain (optional, unique when set, lower case)
@@ -139,11 +141,11 @@ func (c *Company) Validate() error {
 	if c.OnDemand != OnDemandDisabled && c.OnDemandCode == "" {
 		return Invalid("on_demand_code", "required when on_demand is not disabled")
 	}
-	if c.RetentionDays < 0 {
-		return Invalid("retention_days", "must not be negative")
+	if c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays {
+		return Invalid("retention_days", "must be 0 (keep) to %d days", MaxRetentionDays)
 	}
-	if c.QuotaMB < 0 {
-		return Invalid("quota_mb", "must not be negative")
+	if c.QuotaMB < 0 || c.QuotaMB > MaxQuotaMB {
+		return Invalid("quota_mb", "must be 0 (unlimited) to %d MB", MaxQuotaMB)
 	}
 	return nil
 }

@@ -212,6 +212,11 @@ func (s *Server) archive(c *fiber.Ctx) error {
 		if r.State != store.StateReady || r.MP3Path == "" {
 			return store.Conflict("ids", "Recording %s is %s, not ready.", r.ID, r.State)
 		}
+		if _, err := os.Stat(r.MP3Path); err != nil {
+			// Checked before the first byte: once streaming, an error can only truncate the ZIP.
+			s.Logger.Error().Err(err).Str("recording_id", r.ID).Msg("ready recording without its MP3")
+			return store.Conflict("ids", "The audio of recording %s is missing.", r.ID)
+		}
 		name := r.FileName
 		if name == "" {
 			name = r.DownloadName()

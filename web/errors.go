@@ -68,7 +68,10 @@ func errorStatus(err error) (int, errorDetail) {
 		case store.EINVALID:
 			return fiber.StatusBadRequest, d
 		case store.ENOTFOUND:
-			return fiber.StatusNotFound, d
+			// One body for every 404: the store's message names the id, and a different text
+			// for "another tenant's" and "does not exist" would reveal that an object exists
+			// (SPEC.md §1).
+			return fiber.StatusNotFound, errorDetail{Code: store.ENOTFOUND, Message: "Not found."}
 		case store.ECONFLICT:
 			return fiber.StatusConflict, d
 		case store.EFORBIDDEN:

@@ -154,6 +154,11 @@ func (s *Server) deleteRecording(c *fiber.Ctx) error {
 	if !co.RemovalAllowed() {
 		return forbidden("allow_recording_removal", "This company does not allow recordings to be removed.")
 	}
+	if r.State == store.StateRecording {
+		// FreeSWITCH is still writing the WAV: deleting the row now would leave that audio in the
+		// spool with no row, unlisted and never swept.
+		return store.Conflict("state", "The recording is still running; delete it once it has stopped.")
+	}
 	del, err := s.DB.DeleteRecording(c.UserContext(), r.ID)
 	if err != nil {
 		return err
