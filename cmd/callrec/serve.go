@@ -80,6 +80,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	var wg sync.WaitGroup
+	// Every return from here on stops the background goroutines and waits for them before the
+	// store closes (deferred earlier, so it runs after this).
+	defer func() { stopBackground(); wg.Wait() }()
 	// Reconcile also runs every minute: a recording whose leg outlived its session (and missed by
 	// the node connections, or with none configured) is finished once its WAV is quiet.
 	wg.Add(1)
