@@ -140,24 +140,34 @@ func (l *Leg) runUUIDBridgeLocked() {
 	o.answerLocked()
 	l.bridgeLocked(o)
 	o.setStateLocked("CS_EXCHANGE_MEDIA")
-	for l.peer == o && !l.hungup && !l.leavingLocked() {
+	if l.whileBridgedLocked(o) {
+		return
+	}
+	l.setStateLocked("CS_EXECUTE")
+}
+
+// whileBridgedLocked is the bridge loop of l with p: it runs l's queued private events (sendmsg
+// apps run mid-bridge) until the bridge ends, l hangs up or leaves its dialplan, then applies
+// hangup_after_bridge. It reports whether l's dialplan is over.
+func (l *Leg) whileBridgedLocked(p *Leg) (over bool) {
+	for l.peer == p && !l.hungup && !l.leavingLocked() {
 		if len(l.privQ) > 0 {
-			p := l.privQ[0]
+			q := l.privQ[0]
 			l.privQ = l.privQ[1:]
-			l.runPrivLocked(p)
+			l.runPrivLocked(q)
 			continue
 		}
 		l.cond.Wait()
 	}
 	if l.hungup || l.leavingLocked() {
-		return
+		return true
 	}
-	l.vars.set("last_bridge_hangup_cause", o.hangupCause)
+	l.vars.set("last_bridge_hangup_cause", p.hangupCause)
 	if isTrue(l.vars.get("hangup_after_bridge")) {
 		l.hangupLocked("NORMAL_CLEARING")
-		return
+		return true
 	}
-	l.setStateLocked("CS_EXECUTE")
+	return false
 }
 
 func (l *Leg) applyTransferLocked(t *transferReq) {
@@ -588,22 +598,7 @@ func (l *Leg) appBridgeLocked(data string) {
 		if l.xferCtx != nil {
 			l.blindTransferResultLocked(true)
 		}
-		for l.peer == b && !l.hungup {
-			if len(l.privQ) > 0 {
-				p := l.privQ[0]
-				l.privQ = l.privQ[1:]
-				l.runPrivLocked(p)
-				continue
-			}
-			l.cond.Wait()
-		}
-		if l.hungup || l.leavingLocked() {
-			return
-		}
-		l.vars.set("last_bridge_hangup_cause", b.hangupCause)
-		if isTrue(l.vars.get("hangup_after_bridge")) {
-			l.hangupLocked("NORMAL_CLEARING")
-		}
+		l.whileBridgedLocked(b)
 		return
 	}
 	l.vars.set("originate_disposition", lastCause)
