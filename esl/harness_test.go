@@ -392,3 +392,16 @@ func (h *harness) waitQuiet() {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// callAnswered brings a call from `from` to `to` into the stand-in and waits until the leg it
+// dials to ext has answered.
+func (h *harness) callAnswered(from, to, ext string) (*fstest.Call, *fstest.Leg) {
+	h.t.Helper()
+	ctx := ctxT(h.t, 30*time.Second)
+	call, err := h.fs.Inbound(ctx, fstestSpec(from, to))
+	must(h.t, err)
+	b, err := call.WaitLeg(ctx, ext)
+	must(h.t, err)
+	must(h.t, b.WaitAnswer(ctx))
+	return call, b
+}

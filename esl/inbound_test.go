@@ -10,12 +10,7 @@ import (
 
 func TestInboundDDI_RecordsCallerFromAnswerToHangup(t *testing.T) {
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound})
-	ctx := ctxT(t, 20*time.Second)
-	call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
-	must(t, err)
-	b, err := call.WaitLeg(ctx, "1001")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
+	call, _ := h.callAnswered("+34600111222", "+34911234567", "1001")
 	h.waitRecordings(store.StateRecording, 1)
 	h.waitEvent("RECORD_START", 1)
 	h.fs.Advance(4 * time.Second)
@@ -60,12 +55,7 @@ func TestInboundDDI_NoRecordingWhenModeExcludesInbound(t *testing.T) {
 	for _, mode := range []string{store.RecordNone, store.RecordOutbound} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{ddiMode: mode})
-			ctx := ctxT(t, 20*time.Second)
-			call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
-			must(t, err)
-			b, err := call.WaitLeg(ctx, "1001")
-			must(t, err)
-			must(t, b.WaitAnswer(ctx))
+			call, b := h.callAnswered("+34600111222", "+34911234567", "1001")
 			h.waitEvent("CHANNEL_BRIDGE", 1)
 			h.fs.Advance(2 * time.Second)
 			call.A.Hangup("NORMAL_CLEARING")
@@ -82,13 +72,8 @@ func TestInboundDDI_NoRecordingWhenModeExcludesInbound(t *testing.T) {
 
 func TestInboundDDI_UnknownDDIProceedsUnrecorded(t *testing.T) {
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordAll})
-	ctx := ctxT(t, 20*time.Second)
 	// +34911000000 is routed by the operator's dialplan but is no DDI in the store.
-	call, err := h.fs.Inbound(ctx, fstestSpec("+34600111333", "+34911000000"))
-	must(t, err)
-	b, err := call.WaitLeg(ctx, "1002")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
+	call, _ := h.callAnswered("+34600111333", "+34911000000", "1002")
 	h.waitEvent("CHANNEL_BRIDGE", 1)
 	call.A.Hangup("NORMAL_CLEARING")
 	h.waitSessions()
@@ -118,12 +103,7 @@ func TestInboundDDI_CarrierNumberFormats(t *testing.T) {
 	for _, to := range []string{"+34911234567", "0034911234567", "34911234567"} {
 		t.Run(to, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, routeAny: true})
-			ctx := ctxT(t, 20*time.Second)
-			call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", to))
-			must(t, err)
-			b, err := call.WaitLeg(ctx, "1001")
-			must(t, err)
-			must(t, b.WaitAnswer(ctx))
+			call, _ := h.callAnswered("+34600111222", to, "1001")
 			h.waitEvent("RECORD_START", 1)
 			call.A.Hangup("NORMAL_CLEARING")
 			h.waitSessions()

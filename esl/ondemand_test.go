@@ -13,12 +13,7 @@ import (
 // and callrec has finished reacting (the gate's variables are on the user's leg).
 func answeredInbound(t *testing.T, h *harness) (*fstest.Call, *fstest.Leg) {
 	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
-	must(t, err)
-	b, err := call.WaitLeg(ctx, "1001")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
+	call, b := h.callAnswered("+34600111222", "+34911234567", "1001")
 	h.waitEvent("CHANNEL_BRIDGE", 1)
 	h.waitQuiet()
 	return call, b

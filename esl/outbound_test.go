@@ -82,12 +82,7 @@ func TestUserCalls_NotRecordedAutomatically(t *testing.T) {
 
 func TestInboundDDI_AnnouncementPlaysBeforeRecording(t *testing.T) {
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, announcement: "/usr/share/freeswitch/sounds/recorded.wav"})
-	ctx := ctxT(t, 20*time.Second)
-	call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
-	must(t, err)
-	b, err := call.WaitLeg(ctx, "1001")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
+	call, _ := h.callAnswered("+34600111222", "+34911234567", "1001")
 	h.waitEvent("RECORD_START", 1)
 	call.A.Hangup("NORMAL_CLEARING")
 	h.waitSessions()
@@ -123,11 +118,7 @@ func TestInboundDDI_AnnouncementPlaysBeforeRecording(t *testing.T) {
 func TestFailOpen_CallsProceedWhenCallrecIsDown(t *testing.T) {
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordAll, serverDown: true})
 	ctx := ctxT(t, 20*time.Second)
-	call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
-	must(t, err)
-	b, err := call.WaitLeg(ctx, "1001")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
+	call, _ := h.callAnswered("+34600111222", "+34911234567", "1001")
 	out, err := h.fs.Outbound(ctx, fstest.CallSpec{FromUser: "1002", To: "+34600999888"})
 	must(t, err)
 	ext, err := out.WaitLeg(ctx, "+34600999888")

@@ -20,11 +20,7 @@ import (
 func TestRestart_RecordingOfALiveCallFinishesThroughTheNode(t *testing.T) {
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, inbound: true})
 	ctx := ctxT(t, 30*time.Second)
-	call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
-	must(t, err)
-	b, err := call.WaitLeg(ctx, "1001")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
+	call, b := h.callAnswered("+34600111222", "+34911234567", "1001")
 	h.waitEvent("RECORD_START", 1)
 
 	// "kill": every connection of this callrec goes away at once.
@@ -175,11 +171,7 @@ func TestDrain_NewCallsFallBackLiveCallsKeepRecording(t *testing.T) {
 	must(t, err)
 	h.waitEvent("RECORD_START", 1)
 	h.srv.Drain()
-	late, err := h.fs.Inbound(ctx, fstestSpec("+34600111333", "+34911234567"))
-	must(t, err)
-	b, err := late.WaitLeg(ctx, "1001")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
+	late, _ := h.callAnswered("+34600111333", "+34911234567", "1001")
 	h.fs.Advance(time.Second)
 	late.A.Hangup("NORMAL_CLEARING")
 	live.A.Hangup("NORMAL_CLEARING")

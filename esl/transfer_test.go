@@ -16,11 +16,7 @@ func TestInboundDDI_RecordingSurvivesBlindAndAttendedTransfer(t *testing.T) {
 		t.Run("on_demand="+mode, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{ddiMode: store.RecordAll, onDemand: mode})
 			ctx := ctxT(t, 30*time.Second)
-			call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
-			must(t, err)
-			b1, err := call.WaitLeg(ctx, "1001")
-			must(t, err)
-			must(t, b1.WaitAnswer(ctx))
+			call, b1 := h.callAnswered("+34600111222", "+34911234567", "1001")
 			h.waitEvent("RECORD_START", 1)
 			h.fs.Advance(3 * time.Second)
 
