@@ -208,9 +208,67 @@ func TestBlindTransfer_ConfirmNack_Notify403AndInterceptRejoins(t *testing.T) {
 	if st, err := r.WaitNotify(ctx(t)); err != nil || st != 403 {
 		t.Fatalf("NOTIFY %d %v, want 403", st, err)
 	}
-	ctl.cmd("exit")
+	// The controller stays connected (the socket app keeps the extension running): the
+	// intercept re-joins the parties, as in traces/refer-bridged-confirm-nack.
 	if _, err := call.A.WaitState(ctx(t), func(s LegState) bool { return s.PeerUUID == user.UUID() }); err != nil {
 		t.Fatalf("not re-joined: %v", err)
+	}
+}
+
+// TestBlindTransfer_RefusalRace: a refused confirmed blind transfer whose controller exits right
+// away. After `blind_transfer_ack false` the confirm flag is gone, so when the code extension
+// ends before the transferor's (asynchronous) intercept has run, the transferee is hung up and
+// the intercept then finds nothing: both parties lost (switch_ivr.c ~4418,
+// switch_core_state_machine.c ~362-382; a real switch lost 3 of 15). Without the ack the end of
+// the extension fails the transfer itself and parks the transferee: always re-joined.
+func TestBlindTransfer_RefusalRace(t *testing.T) {
+	const repeats = 20
+	for _, tc := range []struct {
+		name      string
+		ack       bool
+		minLost   int
+		maxLost   int
+		wantCause string
+	}{
+		{name: "ack false then exit", ack: true, minLost: repeats / 3, maxLost: repeats, wantCause: "NORMAL_CLEARING"},
+		{name: "no ack, exit", ack: false, minLost: 0, maxLost: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lost := 0
+			for i := 0; i < repeats; i++ {
+				_, ctl, call, user := referSetup(t, true)
+				r := user.BlindTransfer("*1")
+				ctl.accept()
+				ctl.cmd("connect")
+				if tc.ack {
+					ctl.cmd("sendmsg\ncall-command: execute\nexecute-app-name: blind_transfer_ack\nexecute-app-arg: false")
+					if st, err := r.WaitNotify(ctx(t)); err != nil || st != 403 {
+						t.Fatalf("repeat %d: NOTIFY %d %v, want 403", i, st, err)
+					}
+				}
+				ctl.send("exit")
+				if st, err := r.WaitNotify(ctx(t)); err != nil || st != 403 {
+					t.Fatalf("repeat %d: NOTIFY %d %v, want 403", i, st, err)
+				}
+				s, err := call.A.WaitState(ctx(t), func(s LegState) bool { return s.Hungup || s.PeerUUID == user.UUID() })
+				if err != nil {
+					t.Fatalf("repeat %d: neither re-joined nor hung up: %v", i, err)
+				}
+				if s.Hungup {
+					lost++
+					if s.HangupCause != tc.wantCause {
+						t.Errorf("repeat %d: transferee hung up %s, want %s", i, s.HangupCause, tc.wantCause)
+					}
+					if cause, err := user.WaitHangup(ctx(t)); err != nil || cause != "NORMAL_CLEARING" {
+						t.Errorf("repeat %d: transferor after a lost intercept: %q %v, want hung up NORMAL_CLEARING", i, cause, err)
+					}
+				}
+			}
+			t.Logf("%d of %d calls lost", lost, repeats)
+			if lost < tc.minLost || lost > tc.maxLost {
+				t.Errorf("%d of %d calls lost, want %d..%d", lost, repeats, tc.minLost, tc.maxLost)
+			}
+		})
 	}
 }
 
