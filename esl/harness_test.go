@@ -118,9 +118,10 @@ const testDialplan = `<include>
   </extension>
 </context>
 <context name="callrec_transfer">
-  <extension name="callrec_code_1">
-    <condition field="destination_number" expression="^\*{{CODE}}$">
+  <extension name="callrec_ondemand">
+    <condition field="destination_number" expression="^\*(\d{1,3})$">
       <action application="set" data="callrec_seen=true"/>
+      <action application="set" data="socket_resume=true"/>
       <action application="socket" data="{{ADDR}} async full"/>
     </condition>
   </extension>
@@ -189,7 +190,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.routeAny {
 		mainDDI = `^(.+)$`
 	}
-	xml := strings.NewReplacer("{{ADDR}}", addr, "{{CODE}}", o.code, "{{MAIN_DDI}}", mainDDI).Replace(testDialplan)
+	xml := strings.NewReplacer("{{ADDR}}", addr, "{{MAIN_DDI}}", mainDDI).Replace(testDialplan)
 	if o.dialplanEdit != nil {
 		xml = o.dialplanEdit(xml)
 	}
