@@ -293,7 +293,8 @@ func (s *Session) continueTransfer(ctx context.Context, log zerolog.Logger, comp
 		err = s.cmd.execute(ctx, s.info.UUID, "transfer", s.info.Destination+" XML "+userCtx, "")
 	}
 	if err != nil {
-		// The transfer fails back to the user (the extension ends in confirm mode): no one is lost.
+		// Before the ack the transfer fails back to the user (the extension ends in confirm mode);
+		// after it, the transferee is hung up when the extension ends (the connection is gone).
 		log.Warn().Err(err).Str("decision", "transfer_rejected").Msg("ordinary blind transfer not continued")
 		return
 	}
