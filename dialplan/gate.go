@@ -197,3 +197,11 @@ func ParseRecPrefix(name string) (companyID, userID string, ok bool) {
 func (g Gate) IsTransferCode(dest string) bool {
 	return g.AllowTransfer && g.Code != "" && len(dest) == len(g.Code)+1 && dest[0] == '*' && dest[1:] == g.Code
 }
+
+// CompanyGate is the on-demand gate of company c (nil: unknown) as its settings stand now,
+// without the per-direction DTMF legs. The controller calls it when a blind transfer reaches the
+// transfer context, with the company from the current rules snapshot, so that a code or mode
+// changed mid-call applies to the next REFER (not the Plan's gate, decided at call start).
+func CompanyGate(c *CompanyRule, transferContext string) Gate {
+	return newGate(c, "", transferContext)
+}

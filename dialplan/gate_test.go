@@ -264,3 +264,28 @@ func TestGate_IsTransferCode(t *testing.T) {
 		}
 	}
 }
+
+func TestCompanyGate_DecidesFromTheCompanyAsItStandsNow(t *testing.T) {
+	tests := []struct {
+		name string
+		c    *CompanyRule
+		dest string
+		want bool
+	}{
+		{"key with code 34: *34 is a record request", company(OnDemandKey, "34"), "*34", true},
+		{"key with code 34: the old *12 is an ordinary transfer", company(OnDemandKey, "34"), "*12", false},
+		{"key_dtmf with code 34", company(OnDemandKeyDTMF, "34"), "*34", true},
+		{"disabled: the code is an ordinary transfer", company(OnDemandDisabled, "34"), "*34", false},
+		{"invalid mode", company("sometimes", "34"), "*34", false},
+		{"unknown company", nil, "*34", false},
+	}
+	for _, tt := range tests {
+		g := CompanyGate(tt.c, "")
+		if got := g.IsTransferCode(tt.dest); got != tt.want {
+			t.Errorf("%s: IsTransferCode(%q) = %v, want %v", tt.name, tt.dest, got, tt.want)
+		}
+		if len(g.DTMFLegs) != 0 {
+			t.Errorf("%s: DTMF legs %v, want none (no direction)", tt.name, g.DTMFLegs)
+		}
+	}
+}

@@ -34,6 +34,7 @@ type callInfo struct {
 	FromHost      string
 	Answered      bool
 	TransferFrom  string // variable_blind_transfer_uuid: the transferor of a frustrated transfer
+	UserContext   string // variable_callrec_user_context: where an ordinary blind transfer of this leg continues
 	ExportVars    string
 	ChannelName   string
 	CallerProfile string
@@ -51,6 +52,7 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 		FromHost:     header(r, "variable_sip_from_host"),
 		Answered:     header(r, "Answer-State") == "answered",
 		TransferFrom: header(r, "variable_blind_transfer_uuid"),
+		UserContext:  header(r, "variable_callrec_user_context"),
 		ChannelName:  header(r, "Channel-Name"),
 	}
 	switch d := dialplan.Direction(strings.ToLower(header(r, "variable_"+dialplan.VarDirection))); d {

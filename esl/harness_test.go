@@ -15,6 +15,7 @@ import (
 
 	"github.com/callrec/callrec/audio"
 	"github.com/callrec/callrec/esl/fstest"
+	"github.com/callrec/callrec/fsconf"
 	"github.com/callrec/callrec/store"
 )
 
@@ -55,6 +56,7 @@ type harnessOptions struct {
 	commandTimeout time.Duration       // per command (default 2 s)
 	recordTemplate string              // sofia record-template (default "${callrec_rec_prefix}${uuid}.wav")
 	dialplanEdit   func(string) string // edits the test dialplan before parsing
+	fsconfTransfer bool                // the callrec_transfer context as fsconf renders it
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -118,9 +120,10 @@ const testDialplan = `<include>
   </extension>
 </context>
 <context name="callrec_transfer">
-  <extension name="callrec_code_1">
-    <condition field="destination_number" expression="^\*{{CODE}}$">
+  <extension name="callrec_ondemand">
+    <condition field="destination_number" expression="^\*(\d{1,3})$">
       <action application="set" data="callrec_seen=true"/>
+      <action application="set" data="socket_resume=true"/>
       <action application="socket" data="{{ADDR}} async full"/>
     </condition>
   </extension>
@@ -189,7 +192,10 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.routeAny {
 		mainDDI = `^(.+)$`
 	}
-	xml := strings.NewReplacer("{{ADDR}}", addr, "{{CODE}}", o.code, "{{MAIN_DDI}}", mainDDI).Replace(testDialplan)
+	xml := strings.NewReplacer("{{ADDR}}", addr, "{{MAIN_DDI}}", mainDDI).Replace(testDialplan)
+	if o.fsconfTransfer {
+		xml = withRenderedTransferContext(t, xml, addr, dir)
+	}
 	if o.dialplanEdit != nil {
 		xml = o.dialplanEdit(xml)
 	}
@@ -404,4 +410,21 @@ func (h *harness) callAnswered(from, to, ext string) (*fstest.Call, *fstest.Leg)
 	must(h.t, err)
 	must(h.t, b.WaitAnswer(ctx))
 	return call, b
+}
+
+// withRenderedTransferContext replaces the test dialplan's callrec_transfer context with the one
+// `callrec fsconf` renders for a callrec listening on addr.
+func withRenderedTransferContext(t *testing.T, xml, addr, dir string) string {
+	t.Helper()
+	r, err := fsconf.New(fsconf.Options{ESLListen: addr, RecordPath: dir + "/ondemand", InboundPassword: "ClueCon"})
+	must(t, err)
+	out, err := r.Render()
+	must(t, err)
+	rendered := string(out.File(fsconf.TransferFile))
+	from, to := strings.Index(rendered, "<context "), strings.LastIndex(rendered, "</context>")
+	mine, mineEnd := strings.Index(xml, `<context name="callrec_transfer">`), strings.LastIndex(xml, "</context>")
+	if from < 0 || to < 0 || mine < 0 || mineEnd < mine {
+		t.Fatalf("cannot splice the rendered transfer context:\n%s", rendered)
+	}
+	return xml[:mine] + rendered[from:to] + xml[mineEnd:]
 }

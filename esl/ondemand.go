@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/percipia/eslgo"
+	"github.com/rs/zerolog"
 
 	"github.com/callrec/callrec/dialplan"
+	"github.com/callrec/callrec/fsconf"
 	"github.com/callrec/callrec/store"
 )
 
@@ -167,9 +169,10 @@ func (s *Session) afterStop(ctx context.Context, r *activeRec) {
 }
 
 // isTransferCode reports whether this connection comes from the transfer context: a transferee
-// arriving at an on-demand code extension (a frustrated blind transfer, REFERENCE.md §5). Every
-// such connection is answered as one — refused when it is not a valid request — and never handed
-// back with uuid_transfer: that would run the code extension, and this connection, again.
+// arriving at the generic `*`+digits extension (fsconf renders one for every `*` and 1–3 digits,
+// REFERENCE.md §5). Every such connection is decided here — refused as a frustrated transfer, or
+// continued as the ordinary transfer it is — and never handed back with uuid_transfer: that would
+// run the code extension, and this connection, again.
 func (s *Session) isTransferCode() bool {
 	if s.srv.TransferContext != "" {
 		return s.info.Context == s.srv.TransferContext
@@ -177,60 +180,140 @@ func (s *Session) isTransferCode() bool {
 	return s.info.TransferFrom != "" && strings.HasPrefix(s.info.Destination, "*")
 }
 
-// frustratedTransfer handles a blind transfer to `*`+code: it asks the transferor's Session to
-// toggle that user's recording, refuses the transfer with `blind_transfer_ack false` and exits,
-// so FreeSWITCH sends NOTIFY 403 and re-joins the two parties (traces/refer-bridged-confirm-nack-*).
-// If the phone already hung up after the 202, the transferee is bridged back to the user instead
-// of being dropped.
+// transferVerdict is what the transferor's Session answers about a blind transfer to `*`digits.
+type transferVerdict struct {
+	company string      // the transferor's company, "" when not a known user
+	code    bool        // the company's current code, on-demand allowed: a record request
+	toggled bool        // the request toggled the user's recording
+	user    *store.User // the transferor's user
+}
+
+// frustratedTransfer decides a blind transfer to `*`digits from the store as it is now (a code
+// or mode changed mid-call applies to the next REFER): when the digits are the transferor's
+// company's current code and its on-demand mode allows it, it asks the transferor's Session to
+// toggle the recording and refuses the transfer by just returning. eslgo then exits, the socket
+// app returns, the code extension ends with the transferee's confirm flag still set, and
+// FreeSWITCH's own failure path sends NOTIFY 403, parks the transferee and intercepts it back to
+// the user (switch_core_state_machine.c switch_core_standard_on_execute ~362-378). It never
+// answers `blind_transfer_ack false`: that clears the flag without parking, and the transferee is
+// hung up if the extension ends before the transferor's asynchronous intercept (switch_ivr.c
+// switch_ivr_blind_transfer_ack ~4418, mod_sofia.c ~1500). If the phone already hung up after
+// the 202, the transferee is bridged back to the user instead. Any other destination is an
+// ordinary transfer and continues as one (continueTransfer).
 func (s *Session) frustratedTransfer(ctx, setup context.Context) {
 	transferor := s.info.TransferFrom
-	code := strings.TrimPrefix(s.info.Destination, "*")
-	log := s.log.With().Str("transferor", transferor).Str("code", code).Logger()
-	owner := s.srv.sessionOf(transferor)
+	dest := s.info.Destination
+	log := s.log.With().Str("transferor", transferor).Str("destination", dest).Logger()
+	if transferor == "" {
+		// The transferor was not in confirm mode (the phone already got NOTIFY 200): nothing to
+		// refuse, so this is an ordinary transfer whatever the digits.
+		s.continueTransfer(setup, log, "", "no confirmed blind transfer")
+		return
+	}
 	exists := false
 	if checkArg(transferor) == nil {
 		out, err := s.cmd.api(setup, "uuid_exists", transferor)
 		exists = err == nil && out == "true"
 	}
 	s.rules = s.srv.DB.Rules()
-	var user *store.User
-	if owner != nil {
-		user, _ = owner.ask(ctx, func(ctx context.Context) any {
-			leg, ok := owner.legs[transferor]
-			if !ok || leg.user == nil {
-				return (*store.User)(nil)
-			}
-			gate := owner.plan.OnDemand
-			if !gate.AllowTransfer || gate.Code != code {
-				log.Info().Str("decision", "ondemand_refused").Str("company", gate.CompanyID).Msg("transfer to a code this company does not allow")
-				return (*store.User)(nil)
-			}
-			if exists {
-				owner.toggle(ctx, leg, store.TriggerTransfer)
-			}
-			return leg.user
-		}).(*store.User)
-	} else {
-		log.Info().Str("decision", "ondemand_refused").Msg("no live session knows the transferor")
-	}
-	if !exists && user != nil {
-		// The phone hung up right after the 202: reconnect the external party to the user.
-		target := "user/" + user.SIPUser
-		if c, ok := s.rules.Company(user.CompanyID); ok {
-			if b, ok := s.rules.Brand(c.BrandID); ok && b.SIPDomain != "" {
-				target += "@" + b.SIPDomain
-			}
-		}
-		if err := s.cmd.execute(setup, s.info.UUID, "bridge", target, ""); err != nil {
-			log.Warn().Err(err).Msg("could not reconnect the transferee to the user")
-		}
-		log.Info().Str("decision", "transfer_reconnect").Str("target", target).Msg("transferor gone: transferee bridged back to the user")
+	owner := s.srv.sessionOf(transferor)
+	if owner == nil {
+		// Without the transferor's Session callrec cannot tell a record request from a transfer:
+		// refusing keeps both parties on the call (the failure path re-joins them).
+		log.Info().Str("decision", "transfer_rejected").Bool("toggled", false).Str("reason", "no live session knows the transferor").
+			Msg("blind transfer to a code refused")
 		return
 	}
-	if err := s.cmd.execute(setup, s.info.UUID, "blind_transfer_ack", "false", ""); err != nil {
-		log.Warn().Err(err).Msg("blind_transfer_ack false not queued")
+	v, answered := owner.ask(ctx, func(ctx context.Context) any {
+		return owner.transferRequest(ctx, transferor, dest, exists)
+	}).(transferVerdict)
+	if !answered {
+		log.Warn().Str("decision", "transfer_rejected").Bool("toggled", false).Str("reason", "the transferor's session did not answer").
+			Msg("blind transfer to a code refused")
+		return
 	}
-	log.Info().Str("decision", "transfer_rejected").Bool("toggled", user != nil).Msg("frustrated transfer handled")
+	log = log.With().Str("company", v.company).Logger()
+	switch {
+	case !v.code:
+		s.continueTransfer(setup, log, v.company, "not the company's current code, or on-demand not allowed")
+	case !exists && v.user != nil:
+		s.reconnect(setup, log, v.user)
+	default:
+		log.Info().Str("decision", "transfer_rejected").Bool("toggled", v.toggled).Msg("frustrated transfer refused")
+	}
+}
+
+// transferRequest runs on the transferor's Session: it decides whether dest is a record request
+// of the user on leg transferor, from the company's current settings in the store, and toggles
+// that user's recording when it is and the leg is still up.
+func (s *Session) transferRequest(ctx context.Context, transferor, dest string, exists bool) transferVerdict {
+	leg, ok := s.legs[transferor]
+	if !ok || leg.user == nil {
+		return transferVerdict{}
+	}
+	v := transferVerdict{company: leg.user.CompanyID, user: leg.user}
+	c, ok := s.srv.DB.Rules().Company(leg.user.CompanyID)
+	var rule *dialplan.CompanyRule
+	if ok {
+		rule = &dialplan.CompanyRule{ID: c.ID, OnDemand: dialplan.OnDemandMode(c.OnDemand), Code: c.OnDemandCode, Stereo: c.Stereo}
+	}
+	if !dialplan.CompanyGate(rule, s.srv.TransferContext).IsTransferCode(dest) {
+		return v
+	}
+	v.code = true
+	if exists && !leg.gone {
+		s.toggle(ctx, leg, store.TriggerTransfer)
+		v.toggled = true
+	}
+	return v
+}
+
+// continueTransfer lets an ordinary blind transfer go where the rendered catch-all of the
+// transfer context sends every other destination: the transferee is marked (so the user
+// context's hand-over entries do not take it for a new call), `blind_transfer_ack true` releases
+// the transferring phone (NOTIFY 200; without it a destination that never bridges would fail
+// back to the user, REFERENCE.md §5), then `transfer <dest> XML <user context>`. The two
+// sendmsgs run in order on the transferee (event-lock). The user context is the transferee's
+// callrec_user_context (set by callrec on external legs) or Server.UserContext.
+func (s *Session) continueTransfer(ctx context.Context, log zerolog.Logger, company, why string) {
+	userCtx := s.info.UserContext
+	if userCtx == "" {
+		userCtx = s.srv.UserContext
+	}
+	if checkArg(s.info.Destination) != nil || !dialplan.ValidContext(userCtx) {
+		log.Warn().Str("decision", "transfer_rejected").Str("context", userCtx).Str("reason", "destination or user context unusable").
+			Msg("ordinary blind transfer refused")
+		return
+	}
+	err := s.cmd.setVar(ctx, s.info.UUID, fsconf.VarSeen, "true")
+	if err == nil {
+		err = s.cmd.execute(ctx, s.info.UUID, "blind_transfer_ack", "true", "")
+	}
+	if err == nil {
+		err = s.cmd.execute(ctx, s.info.UUID, "transfer", s.info.Destination+" XML "+userCtx, "")
+	}
+	if err != nil {
+		// Before the ack the transfer fails back to the user (the extension ends in confirm mode);
+		// after it, the transferee is hung up when the extension ends (the connection is gone).
+		log.Warn().Err(err).Str("decision", "transfer_rejected").Msg("ordinary blind transfer not continued")
+		return
+	}
+	log.Info().Str("decision", "transfer_continued").Str("company", company).Str("context", userCtx).Str("reason", why).
+		Msg("ordinary blind transfer continued")
+}
+
+// reconnect bridges the transferee back to the user whose phone hung up right after the 202.
+func (s *Session) reconnect(ctx context.Context, log zerolog.Logger, user *store.User) {
+	target := "user/" + user.SIPUser
+	if c, ok := s.rules.Company(user.CompanyID); ok {
+		if b, ok := s.rules.Brand(c.BrandID); ok && b.SIPDomain != "" {
+			target += "@" + b.SIPDomain
+		}
+	}
+	if err := s.cmd.execute(ctx, s.info.UUID, "bridge", target, ""); err != nil {
+		log.Warn().Err(err).Msg("could not reconnect the transferee to the user")
+	}
+	log.Info().Str("decision", "transfer_reconnect").Str("target", target).Msg("transferor gone: transferee bridged back to the user")
 }
 
 // ask runs fn on the Session's own goroutine and returns its result (nil when the Session has

@@ -36,6 +36,7 @@ type Server struct {
 	OnDemandPath    string // the sofia profile's record-path (Record key recordings land here)
 	RouteContext    string // context calls are handed on to; "" = the call's own context
 	TransferContext string // context of the on-demand code extensions
+	UserContext     string // where an ordinary blind transfer continues (default "default"); a leg's callrec_user_context wins
 	DefaultCountry  string // for national numbers
 	Tone            string // start/stop tone of on-demand recordings; "" = none
 
@@ -163,6 +164,9 @@ func (s *Server) setDefaults() {
 	}
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = 60 * time.Second
+	}
+	if s.UserContext == "" {
+		s.UserContext = "default" // FreeSWITCH's stock user context, freeswitch.user_context's default
 	}
 }
 

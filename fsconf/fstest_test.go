@@ -8,7 +8,6 @@ import (
 
 	"github.com/callrec/callrec/esl/fstest"
 	"github.com/callrec/callrec/fsconf"
-	"github.com/callrec/callrec/store"
 )
 
 // The operator's own routing, placed after callrec's entries exactly as INSTALL.md says.
@@ -58,11 +57,11 @@ func installedDialplan(tb testing.TB, out fsconf.Output) *fstest.Dialplan {
 	return dp
 }
 
-func renderFor(tb testing.TB, eslAddr string, rules *store.Rules) fsconf.Output {
+func renderFor(tb testing.TB, eslAddr string) fsconf.Output {
 	tb.Helper()
 	o := testOptions()
 	o.ESLListen = eslAddr
-	_, out := mustRender(tb, o, rules)
+	_, out := mustRender(tb, o)
 	return out
 }
 
@@ -153,7 +152,7 @@ func TestRenderedDialplan_CallsReachControllerOrFailOpenToTheRoute(t *testing.T)
 					ctl = startCtl(t, m.mode, "callrec_transfer")
 					addr = ctl.addr()
 				}
-				fs := startFS(t, installedDialplan(t, renderFor(t, addr, nil)))
+				fs := startFS(t, installedDialplan(t, renderFor(t, addr)))
 				call, err := cc.place(ctx, fs)
 				if err != nil {
 					t.Fatal(err)
@@ -193,29 +192,17 @@ func TestRenderedDialplan_CallsReachControllerOrFailOpenToTheRoute(t *testing.T)
 	}
 }
 
-// TestRenderedDialplan_BlindTransferToCodeReachesControllerAndOtherTransfersProceed: a user's
-// REFER to *code lands the external party in the code extension, which reaches the controller;
-// when the controller closes the transfer fails (NOTIFY 403) and the parties are re-joined. A
-// REFER to an extension transfers normally. A code added later is served after re-rendering.
-func TestRenderedDialplan_BlindTransferToCodeReachesControllerAndOtherTransfersProceed(t *testing.T) {
-	db := MustOpenStore(t)
-	addCompany(t, db, "acme", store.OnDemandKey, "77")
-
-	for _, tc := range []struct {
-		name    string
-		newCode string // added to the store before rendering
-		dial    string
-	}{
-		{"code from the store", "", "*77"},
-		{"code added later, re-rendered", "42", "*42"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.newCode != "" {
-				addCompany(t, db, "globex-"+tc.newCode, store.OnDemandKeyDTMF, tc.newCode)
-			}
+// TestRenderedDialplan_BlindTransferToStarDigitsReachesControllerAndOtherTransfersProceed: a
+// user's REFER to `*` and 1-3 digits — any, the rendering knows no codes — lands the external
+// party in the generic extension, which reaches the controller; when the controller closes, the
+// extension ends, the transfer fails (NOTIFY 403) and the parties are re-joined. A REFER to an
+// extension transfers normally through the catch-all.
+func TestRenderedDialplan_BlindTransferToStarDigitsReachesControllerAndOtherTransfersProceed(t *testing.T) {
+	for _, dial := range []string{"*7", "*77", "*123"} {
+		t.Run(dial, func(t *testing.T) {
 			ctx := testCtx(t)
 			ctl := startCtl(t, ctlHandOver, "callrec_transfer")
-			fs := startFS(t, installedDialplan(t, renderFor(t, ctl.addr(), db.Rules())))
+			fs := startFS(t, installedDialplan(t, renderFor(t, ctl.addr())))
 			call, err := fs.Inbound(ctx, fstest.CallSpec{From: "+34600111222", To: "34911234567"})
 			if err != nil {
 				t.Fatal(err)
@@ -233,13 +220,13 @@ func TestRenderedDialplan_BlindTransferToCodeReachesControllerAndOtherTransfersP
 			fsAPI(t, fs.InboundAddr(), "pw", "uuid_setvar "+ext.UUID()+" force_transfer_context callrec_transfer")
 			fsAPI(t, fs.InboundAddr(), "pw", "uuid_setvar "+user.UUID()+" confirm_blind_transfer true")
 
-			refer := user.BlindTransfer(tc.dial)
+			refer := user.BlindTransfer(dial)
 			status, err := refer.WaitNotify(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if status != 403 {
-				t.Errorf("NOTIFY %d after REFER to %s, want 403 (the frustrated transfer fails)", status, tc.dial)
+				t.Errorf("NOTIFY %d after REFER to %s, want 403 (the frustrated transfer fails)", status, dial)
 			}
 			var code *seenCall
 			for _, s := range ctl.seen() {
@@ -249,10 +236,10 @@ func TestRenderedDialplan_BlindTransferToCodeReachesControllerAndOtherTransfersP
 				}
 			}
 			if code == nil {
-				t.Fatalf("REFER to %s never reached the controller; it saw %+v", tc.dial, ctl.seen())
+				t.Fatalf("REFER to %s never reached the controller; it saw %+v", dial, ctl.seen())
 			}
-			if code.UUID != ext.UUID() || code.Destination != tc.dial || code.BlindTransferUUID != user.UUID() {
-				t.Errorf("code connection %+v, want transferee %s dest %s blind_transfer_uuid %s", *code, ext.UUID(), tc.dial, user.UUID())
+			if code.UUID != ext.UUID() || code.Destination != dial || code.BlindTransferUUID != user.UUID() {
+				t.Errorf("code connection %+v, want transferee %s dest %s blind_transfer_uuid %s", *code, ext.UUID(), dial, user.UUID())
 			}
 			waitFor(t, func() bool {
 				return ext.State().PeerUUID == user.UUID() || user.State().PeerUUID == ext.UUID()

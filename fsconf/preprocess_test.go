@@ -10,8 +10,7 @@ import (
 // "<?", expands "$${var}" anywhere, and acts on "X-PRE-PROCESS" anywhere, comments included. So
 // the wrapper tags must stand alone on their lines and nothing else may trip those rules.
 func TestRender_SurvivesFreeSWITCHPreprocessor(t *testing.T) {
-	db := goldenStore(t)
-	_, out := mustRender(t, testOptions(), db.Rules())
+	_, out := mustRender(t, testOptions())
 	for _, f := range out.Files {
 		if !strings.HasSuffix(f.Path, ".xml") {
 			continue

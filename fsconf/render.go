@@ -2,18 +2,15 @@ package fsconf
 
 import (
 	"bytes"
-	"context"
 	"embed"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
 	"text/template"
 
 	"github.com/callrec/callrec/dialplan"
-	"github.com/callrec/callrec/store"
 )
 
 //go:embed templates/*.tmpl
@@ -37,11 +34,9 @@ type File struct {
 	Data []byte
 }
 
-// Output is one rendering: the files, in a fixed order, and the on-demand codes of the store
-// that failed dialplan.ValidCode and were left out (the caller should report them).
+// Output is one rendering: the files, in a fixed order.
 type Output struct {
-	Files   []File
-	Skipped []string
+	Files []File
 }
 
 // File returns the rendered file with path p, or nil.
@@ -54,21 +49,18 @@ func (o Output) File(p string) []byte {
 	return nil
 }
 
-// Renderer renders callrec's FreeSWITCH configuration from Options and the store's rules. Create
-// it with New; it is safe for concurrent use, and SetRules or Watch may swap the rules while
-// other goroutines render.
+// Renderer renders callrec's FreeSWITCH configuration from Options alone: nothing it renders
+// depends on the store (the transfer context sends every `*` and 1-3 digits to callrec, which
+// decides from its store when the transfer arrives), so `callrec fsconf` never opens the store.
+// Create it with New; it is safe for concurrent use.
 type Renderer struct {
-	opts  Options
-	tmpl  *template.Template
-	rules atomic.Pointer[store.Rules]
-	// codes lists the on-demand codes of a rules snapshot (nil-safe); tests replace it to feed
-	// codes the store would refuse.
-	codes func(*store.Rules) []string
+	opts Options
+	tmpl *template.Template
 }
 
 // New validates opts (see Options.Validate; the error is that one, wrapping *OptionError values)
-// and returns a Renderer over rules, which may be nil (no on-demand codes yet).
-func New(opts Options, rules *store.Rules) (*Renderer, error) {
+// and returns a Renderer.
+func New(opts Options) (*Renderer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -79,49 +71,16 @@ func New(opts Options, rules *store.Rules) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fsconf: templates: %w", err)
 	}
-	r := &Renderer{opts: opts.withDefaults(), tmpl: tmpl, codes: storeCodes}
-	r.rules.Store(rules)
-	return r, nil
-}
-
-func storeCodes(rules *store.Rules) []string {
-	if rules == nil {
-		return nil
-	}
-	return rules.DistinctOnDemandCodes()
+	return &Renderer{opts: opts.withDefaults(), tmpl: tmpl}, nil
 }
 
 // Options returns the options with defaults filled.
 func (r *Renderer) Options() Options { return r.opts }
 
-// SetRules makes later renderings use rules (nil: no on-demand codes).
-func (r *Renderer) SetRules(rules *store.Rules) { r.rules.Store(rules) }
-
-// Watch keeps the Renderer's rules equal to db.Rules() until ctx ends, so that DialplanXML serves
-// a new on-demand code as soon as it is stored. It returns ctx.Err(). onChange, when not nil, is
-// called after each update (from Watch's goroutine), e.g. to re-write files.
-func (r *Renderer) Watch(ctx context.Context, db *store.DB, onChange func()) error {
-	ch, stop := db.Subscribe()
-	defer stop()
-	for {
-		r.SetRules(db.Rules())
-		if onChange != nil {
-			onChange()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
-		}
-	}
-}
-
 // data is what the templates see. Every string reaches XML through the template func x.
 type data struct {
 	Options
-	Context                                             string // DialplanXML only
 	Socket                                              string
-	Codes                                               []string
 	VarSeen, VarDirection, VarOutgoingDDI, VarRecPrefix string
 	DirInbound, DirOutbound, DirInternal                string
 	RecordTemplate                                      string
@@ -131,23 +90,11 @@ type data struct {
 	EventSocketFile                                     string
 }
 
-// snapshot validates the codes of the current rules and builds the template data.
-func (r *Renderer) snapshot() (data, []string) {
-	var codes, skipped []string
-	seen := map[string]bool{}
-	for _, c := range r.codes(r.rules.Load()) {
-		switch {
-		case !dialplan.ValidCode(c):
-			skipped = append(skipped, c)
-		case !seen[c]:
-			seen[c] = true
-			codes = append(codes, c)
-		}
-	}
+// templateData builds what the templates see.
+func (r *Renderer) templateData() data {
 	return data{
 		Options:         r.opts,
 		Socket:          r.opts.ESLListen + " async full",
-		Codes:           codes,
 		VarSeen:         VarSeen,
 		VarDirection:    dialplan.VarDirection,
 		VarOutgoingDDI:  dialplan.VarOutgoingDDI,
@@ -165,15 +112,14 @@ func (r *Renderer) snapshot() (data, []string) {
 		TransferFile:    TransferFile,
 		SofiaFile:       SofiaFile,
 		EventSocketFile: EventSocketFile,
-	}, skipped
+	}
 }
 
-// Render renders every file from the current rules. Codes that fail dialplan.ValidCode are left
-// out and listed in Output.Skipped. Errors: a template failure or a rendered XML file that does
-// not parse (both are bugs of this package, never caused by input that passed validation).
+// Render renders every file. Errors: a template failure or a rendered XML file that does not
+// parse (both are bugs of this package, never caused by options that passed validation).
 func (r *Renderer) Render() (Output, error) {
-	d, skipped := r.snapshot()
-	out := Output{Skipped: skipped}
+	d := r.templateData()
+	var out Output
 	for _, f := range []struct{ path, tmpl string }{
 		{d.PublicFile, "public.xml.tmpl"},
 		{d.UserFile, "user.xml.tmpl"},
@@ -194,31 +140,6 @@ func (r *Renderer) Render() (Output, error) {
 		out.Files = append(out.Files, File{Path: f.path, Data: b})
 	}
 	return out, nil
-}
-
-// DialplanXML answers a mod_xml_curl request: for section "dialplan" and one of the public, user
-// or transfer contexts, a freeswitch/xml document holding callrec's extensions of that context;
-// for anything else, the "not found" document, which makes FreeSWITCH fall back to its static
-// configuration. Errors: as Render.
-//
-// mod_xml_curl's answer replaces the whole context of that name. The transfer context is
-// entirely callrec's, so serving it is safe (and a new code needs no reloadxml). The public and
-// user answers hold only callrec's entries: serve them only where the operator's own routes are
-// merged in, or the fallback transfer finds no route.
-func (r *Renderer) DialplanXML(section, context string) ([]byte, error) {
-	d, _ := r.snapshot()
-	d.Context = context
-	if section != "dialplan" || (context != d.PublicContext && context != d.UserContext && context != d.TransferContext) {
-		return r.exec("notfound.xml.tmpl", d)
-	}
-	b, err := r.exec("curl.xml.tmpl", d)
-	if err != nil {
-		return nil, err
-	}
-	if err := wellFormed(b); err != nil {
-		return nil, fmt.Errorf("fsconf: dialplan %s: %w", context, err)
-	}
-	return b, nil
 }
 
 func (r *Renderer) exec(name string, d data) ([]byte, error) {

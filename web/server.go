@@ -39,8 +39,6 @@ type Server struct {
 	RateWindow time.Duration
 	// BodyLimit is the largest request body in bytes (default 1 MiB); larger ones get 413.
 	BodyLimit int
-	// XMLCurl, when set, answers FreeSWITCH's mod_xml_curl at POST /fsconf/xml (see xmlcurl.go).
-	XMLCurl *XMLCurl
 
 	app *fiber.App
 	ln  net.Listener
@@ -130,9 +128,6 @@ func (s *Server) newApp() *fiber.App {
 		app.Get("/metrics", adaptor.HTTPHandler(s.Metrics))
 	}
 	s.mountUI(app)
-	if s.XMLCurl != nil {
-		app.Post("/fsconf/xml", s.XMLCurl.handle)
-	}
 
 	api := app.Group("/api/v1")
 	api.Get("/openapi.json", s.openAPI)

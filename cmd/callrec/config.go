@@ -59,7 +59,6 @@ type FSConfig struct {
 	UserContext      string   `koanf:"user_context"`
 	ExternalGateway  string   `koanf:"external_gateway"`
 	InternalExtRegex string   `koanf:"internal_extension_regex"`
-	XMLCurlPassword  string   `koanf:"xml_curl_password"`
 }
 
 // FSNode is one FreeSWITCH's inbound Event Socket.
@@ -101,7 +100,6 @@ func defaults() map[string]any {
 		"freeswitch.user_context":             "default",
 		"freeswitch.external_gateway":         "sofia/gateway/carrier",
 		"freeswitch.internal_extension_regex": `^(\d{2,10})$`,
-		"freeswitch.xml_curl_password":        "",
 		"log.level":                           "info",
 		"log.format":                          "auto",
 		"audio.workers":                       0,

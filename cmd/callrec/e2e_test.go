@@ -44,7 +44,7 @@ func TestServe_EndToEnd_InboundDDICallBecomesAPlayableMP3(t *testing.T) {
 	ddi := api.create("ddis", map[string]any{"company_id": company, "number": "+34 911 234 567", "record_calls": "inbound"})
 	api.create("users", map[string]any{"company_id": company, "name": "Ana", "extension": "1001", "sip_user": "1001"})
 
-	r, err := fsconf.New(fsconf.Options{ESLListen: eslAddr, RecordPath: filepath.Join(dir, "ondemand"), InboundPassword: "ClueCon"}, nil)
+	r, err := fsconf.New(fsconf.Options{ESLListen: eslAddr, RecordPath: filepath.Join(dir, "ondemand"), InboundPassword: "ClueCon"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,21 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/callrec/callrec/fsconf"
-	"github.com/callrec/callrec/store"
 )
 
 // fsconfCommand renders the FreeSWITCH configuration (SPEC.md §4.3) into --out DIR, with an
 // INSTALL.md saying where each file goes; with --check it writes nothing and compares DIR with
-// what it would render, exiting 1 on drift. Exit codes: 2 bad usage or configuration, 3 store
-// unreadable (a running callrec holds its lock), 1 drift or write failure.
+// what it would render, exiting 1 on drift. It reads only the configuration, never the store, so
+// it works while callrec runs. Exit codes: 2 bad usage or configuration, 1 drift or write failure.
 func fsconfCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fset := pflag.NewFlagSet("fsconf", pflag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -36,20 +32,13 @@ func fsconfCommand(ctx context.Context, args, environ []string, stdout, stderr i
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	rules, err := fsconfRules(ctx, cfg, stderr)
-	if err != nil {
-		return err
-	}
-	r, err := fsconf.New(opts, rules)
+	r, err := fsconf.New(opts)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	rendered, err := r.Render()
 	if err != nil {
 		return err
-	}
-	for _, c := range rendered.Skipped {
-		fmt.Fprintf(stderr, "callrec fsconf: on-demand code %q in the store is not 1-3 digits; no extension rendered for it\n", c)
 	}
 	if *check {
 		drift, err := rendered.Check(*out)
@@ -96,20 +85,4 @@ func fsconfOptions(cfg Config) (fsconf.Options, error) {
 		RecordPath:       filepath.ToSlash(rec),
 		InboundPassword:  cfg.FreeSWITCH.InboundPassword,
 	}, nil
-}
-
-// fsconfRules reads the rules snapshot (for the on-demand codes). A store that does not exist
-// yet is not created: the rendering then has no codes.
-func fsconfRules(ctx context.Context, cfg Config, stderr io.Writer) (*store.Rules, error) {
-	path := cfg.dbPath()
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(stderr, "callrec fsconf: no store at %s yet; rendering without on-demand codes\n", path)
-		return nil, nil
-	}
-	db, err := store.Open(ctx, path, store.Options{DefaultCountry: cfg.DefaultCountry, Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, &exitError{code: 3, err: fmt.Errorf("open store %s: %w (a running callrec holds the store: stop it, or render while it is stopped)", path, err)}
-	}
-	defer db.Close()
-	return db.Rules(), nil
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/callrec/callrec/audio"
 	"github.com/callrec/callrec/esl"
-	"github.com/callrec/callrec/fsconf"
 	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 	"github.com/callrec/callrec/web"
@@ -71,6 +70,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		Addr: cfg.ESL.Listen, DB: db, Logger: log, Metrics: eslMetrics,
 		SpoolDir: cfg.SpoolDir, OnDemandPath: cfg.FreeSWITCH.RecordPath,
 		RouteContext: cfg.ESL.RouteContext, TransferContext: cfg.ESL.TransferContext,
+		UserContext:    cfg.FreeSWITCH.UserContext,
 		DefaultCountry: cfg.DefaultCountry, Tone: cfg.ESL.Tone,
 		CommandTimeout: cfg.ESL.CommandTimeout, PlanDeadline: cfg.ESL.PlanDeadline,
 	}
@@ -131,20 +131,6 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 
 	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log,
 		Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
-	if cfg.FreeSWITCH.XMLCurlPassword != "" {
-		opts, err := fsconfOptions(cfg)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		renderer, err := fsconf.New(opts, db.Rules())
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); renderer.Watch(background, db, nil) }()
-		httpServer.XMLCurl = &web.XMLCurl{Password: cfg.FreeSWITCH.XMLCurlPassword,
-			Contexts: []string{cfg.ESL.TransferContext}, Render: renderer.DialplanXML}
-	}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}

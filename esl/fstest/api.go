@@ -50,6 +50,8 @@ func (fs *FS) apiLocked(c *conn, line string) string {
 			return v
 		}
 		return "_undef_"
+	case "reloadxml":
+		return fs.reloadXMLLocked()
 	case "uuid_exists":
 		if leg() != nil {
 			return "true"

@@ -149,3 +149,78 @@ func TestHold_SilencesBothDirectionsInTheRecording(t *testing.T) {
 		t.Error("after unhold both are back")
 	}
 }
+
+// TestReloadXML_NextLookupOnly: new dialplan files take effect with `reloadxml` and then only
+// for the next lookup; a call already executing an extension keeps that extension's actions
+// (mod_dialplan_xml copies them into the caller extension when the call routes).
+func TestReloadXML_NextLookupOnly(t *testing.T) {
+	ctl := newRawCtl(t)
+	v1 := MustParseDialplan([]byte(`<include><context name="public">
+	<extension name="hold"><condition field="destination_number" expression="^1000$">
+	<action application="set" data="which=v1"/>
+	<action application="socket" data="` + ctl.addr() + ` async full"/>
+	<action application="set" data="after=v1"/>
+	<action application="hangup"/></condition></extension>
+	<extension name="other"><condition field="destination_number" expression="^(\d+)$">
+	<action application="set" data="which=v1"/>
+	<action application="hangup"/></condition></extension></context></include>`))
+	v2 := MustParseDialplan([]byte(`<include><context name="public">
+	<extension name="all"><condition field="destination_number" expression="^(\d+)$">
+	<action application="set" data="which=v2"/>
+	<action application="set" data="after=v2"/>
+	<action application="hangup"/></condition></extension></context></include>`))
+	fs := Start(t, Options{Dialplan: v1, InboundPassword: "ClueCon"})
+	held := mustInbound(t, fs, CallSpec{From: "1", To: "1000"})
+	ctl.accept()
+	ctl.cmd("connect")
+
+	fs.SetDialplan(v2)
+	for _, tc := range []struct {
+		name   string
+		reload bool
+		want   string
+	}{
+		{name: "files changed, no reloadxml: the old dialplan", want: "v1"},
+		{name: "after reloadxml: the new dialplan", reload: true, want: "v2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.reload {
+				if got := inboundAPI(t, fs, "reloadxml"); got != "+OK [Success]\n" {
+					t.Fatalf("reloadxml answered %q, want FreeSWITCH's %q", got, "+OK [Success]\n")
+				}
+			}
+			c := mustInbound(t, fs, CallSpec{From: "1", To: "2000"})
+			if _, err := c.A.WaitHangup(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.A.Var("which"); got != tc.want {
+				t.Errorf("a new call ran the %q dialplan, want %q", got, tc.want)
+			}
+		})
+	}
+	// The held call routed before the reload: the rest of its extension is still v1's.
+	ctl.send("exit")
+	if _, err := held.A.WaitHangup(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if w, a := held.A.Var("which"), held.A.Var("after"); w != "v1" || a != "v1" {
+		t.Errorf("the call executing during the reload ran which=%q after=%q, want v1's actions to the end", w, a)
+	}
+}
+
+// inboundAPI runs one api command on a fresh inbound connection and returns its body.
+func inboundAPI(t *testing.T, fs *FS, cmd string) string {
+	t.Helper()
+	nc, err := (&netDialer{}).dial(fs.InboundAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &rawCtl{t: t, nc: nc, r: newReader(nc)}
+	c.mustRead() // auth/request
+	if f, _ := c.cmd("auth ClueCon"); f.get("Reply-Text") != "+OK accepted" {
+		t.Fatalf("auth: %q", f.raw)
+	}
+	f, _ := c.cmd("api " + cmd)
+	return f.body
+}

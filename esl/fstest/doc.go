@@ -68,7 +68,7 @@
 // bridge (user/…, sofia/gateway/…, sofia/<profile>/…, {vars}), park, socket, playback
 // (instant), blind_transfer_ack, intercept, bind_digit_action, record_session; api
 // uuid_record, uuid_setvar/getvar, uuid_exists, uuid_kill, uuid_transfer, uuid_bridge,
-// uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump.
+// uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump, reloadxml.
 //
 // After the linger notice the last events of a hangup (CHANNEL_UNBRIDGE, RECORD_STOP,
 // CHANNEL_HANGUP_COMPLETE) reach a lingering connection 20 ms (wall time) later, and an
@@ -93,17 +93,27 @@
 // the socket app's CHANNEL_UNPARK and EXECUTE_COMPLETE), and only then does it enter CS_PARK
 // (CHANNEL_STATE, CHANNEL_PARK); an originated B-leg with no application parks the same way. On
 // a refusal (blind_transfer_ack false, or the transferee's dialplan running out) the phone gets
-// NOTIFY 403 and the transferor an inline transfer to intercept:<transferee>: CHANNEL_UNPARK,
-// CS_ROUTING, CS_EXECUTE, EXECUTE and EXECUTE_COMPLETE intercept at once. intercept is a
+// NOTIFY 403 and the transferor an inline transfer to intercept:<transferee>, which its own
+// thread runs a random 0–40 ms of wall time later (Options.InterceptLatency): CHANNEL_UNPARK,
+// CS_ROUTING, CS_EXECUTE, EXECUTE and EXECUTE_COMPLETE intercept. intercept is a
 // uuid_bridge with the interceptor as originator: both legs leave what they run and pass
 // CS_HIBERNATE, CS_RESET, CS_SOFT_EXECUTE and a CHANNEL_EXECUTE uuid_bridge that never
 // completes; CHANNEL_BRIDGE fires on the interceptor (the transferor) only, the other leg
 // enters CS_EXCHANGE_MEDIA with no dialplan left (its hangup has no EXECUTE_COMPLETE). When
 // the other leg hangs up, the interceptor gets CHANNEL_UNBRIDGE and CS_EXECUTE, and hangs up
-// NORMAL_CLEARING when its extension has nothing left. The refused transferee is set to
-// CS_PARK, which shows only if its application returns before the intercept arrives (the
-// capture has none). The api uuid_bridge and attended transfers still join the legs directly,
-// without this state path.
+// NORMAL_CLEARING when its extension has nothing left. Only the end of the transferee's
+// extension parks it (CS_PARK, park_timeout=10:blind_transfer), and only while its confirm
+// flag is still set: `blind_transfer_ack false` clears the flag without parking, so if the
+// extension then ends before the intercept arrives the transferee is hung up NORMAL_CLEARING,
+// the intercept finds nothing and the transferor's inline extension ends too — both parties
+// lost, as on a real switch (switch_ivr.c switch_ivr_blind_transfer_ack,
+// switch_core_state_machine.c switch_core_standard_on_execute). With no ack the extension's end
+// fails the transfer itself and parks the transferee, and the intercept always re-joins. The
+// api uuid_bridge and attended transfers still join the legs directly, without this state path.
+//
+// The dialplan is read at each lookup: FS.SetDialplan stages new files and `api reloadxml`
+// (or FS.ReloadXML, "+OK [Success]") loads them; a leg already running an extension keeps its
+// actions.
 //
 // Not simulated (TODO): static (non-async) socket mode behaves as async; json/xml event
 // formats are sent as plain; the bridge is not suspended while a sendmsg app runs on a

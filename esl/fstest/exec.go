@@ -50,13 +50,17 @@ func (l *Leg) run() {
 				l.applyTransferLocked(t)
 			}
 			l.setStateLocked("CS_ROUTING")
-			acts = fs.opts.Dialplan.Hunt(l.cp.Context, l.fieldLocked, func(a Action) { l.runInlineLocked(a) })
+			acts = fs.dialplan.Hunt(l.cp.Context, l.fieldLocked, func(a Action) { l.runInlineLocked(a) })
 			if len(acts) == 0 {
-				if l.xferCtx != nil {
+				if x := l.xferCtx; x != nil && !x.done && !x.transferor.hungup {
+					// switch_core_standard_on_routing (switch_core_state_machine.c ~305): no
+					// route, but switch_ivr_blind_transfer_ack(false) reached the transferor, so
+					// no hangup: the leg stays in CS_ROUTING until the intercept takes it.
 					l.blindTransferResultLocked(false)
-					if l.parkPending {
-						continue
+					for !l.hungup && l.ub == nil && l.transfer == nil && len(l.inline) == 0 {
+						l.cond.Wait()
 					}
+					continue
 				}
 				l.hangupLocked("NO_ROUTE_DESTINATION")
 				return
@@ -75,12 +79,11 @@ func (l *Leg) run() {
 		if l.leavingLocked() || l.parkPending || len(l.inline) > 0 {
 			continue
 		}
-		// switch_core_standard_on_execute: the dialplan ran out in CS_EXECUTE.
-		if l.xferCtx != nil {
-			l.blindTransferResultLocked(false)
-			if l.parkPending {
-				continue
-			}
+		// switch_core_standard_on_execute: the dialplan ran out in CS_EXECUTE. A transferee
+		// still in confirm mode fails the transfer and parks; any other leg is hung up
+		// (switch_core_state_machine.c ~362-382).
+		if l.failedAtExtensionEndLocked() {
+			continue
 		}
 		l.hangupLocked("NORMAL_CLEARING")
 		return

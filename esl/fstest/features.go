@@ -304,8 +304,11 @@ func (l *Leg) BlindTransfer(dest string) *Refer {
 	return r
 }
 
-// blindTransferResultLocked is BLIND_TRANSFER_RESPONSE on a transferee in confirm mode:
-// NOTIFY 200, or NOTIFY 403 and the transferor intercepts the transferee back.
+// blindTransferResultLocked is BLIND_TRANSFER_RESPONSE on a transferee in confirm mode, as every
+// sender of it does (switch_ivr_blind_transfer_ack, switch_ivr.c ~4410): the confirm flag is
+// cleared, then NOTIFY 200, or NOTIFY 403 and the transferor intercepts the transferee back
+// (mod_sofia.c ~1447-1502). It does not park the transferee: only the end of its extension
+// does that (switch_core_state_machine.c ~362-378, see failedAtExtensionEndLocked).
 func (l *Leg) blindTransferResultLocked(ok bool) {
 	x := l.xferCtx
 	if x == nil || x.done {
@@ -322,19 +325,45 @@ func (l *Leg) blindTransferResultLocked(ok bool) {
 	if t.hungup {
 		return
 	}
-	// The transferee is set to CS_PARK (park_timeout=10:blind_transfer): it parks when its
-	// running application returns, unless the intercept's uuid_bridge comes first (the capture
-	// shows no CS_PARK on leg b: its socket app ends, then CS_HIBERNATE). The transferor gets
-	// switch_ivr_session_transfer(transferor, "intercept:<transferee>", "inline").
+	// mod_sofia.c ~1500: switch_ivr_session_transfer(transferor, "intercept:<transferee>",
+	// "inline"). The transferor's own thread leaves CS_PARK, routes and runs the intercept: that
+	// takes a while (a real switch's log: more than 20 ms), during which the transferee goes on
+	// with its extension. The capture shows no CS_PARK on leg b: its socket app ends, then
+	// CS_HIBERNATE from the intercept's uuid_bridge.
+	l.fs.laterLocked(l.fs.interceptDelay(), func() {
+		if t.hungup {
+			return
+		}
+		t.applyTransferLocked(&transferReq{dest: "intercept:" + l.uuid, dialplan: "inline", kind: "bl_xfer"})
+		t.inline = append(t.inline, Action{App: "intercept", Data: l.uuid})
+		if !t.hasExec {
+			t.startExecLocked()
+		}
+		t.cond.Broadcast()
+	})
+}
+
+// failedAtExtensionEndLocked is switch_core_standard_on_execute (switch_core_state_machine.c
+// ~362-378) when a transferee's extension runs out: while the confirm flag is still set and the
+// transferor exists, the blind transfer fails (NOTIFY 403, intercept) and the transferee is put
+// in CS_PARK (park_timeout=10:blind_transfer), where the intercept finds it. It reports whether
+// the transferee parks; false means the caller hangs it up ("has executed the last dialplan
+// instruction", NORMAL_CLEARING, :382) — as after `blind_transfer_ack false`, which cleared the
+// flag, unless the intercept has already taken the leg.
+func (l *Leg) failedAtExtensionEndLocked() bool {
+	x := l.xferCtx
+	if x == nil || x.done {
+		return false
+	}
+	if x.transferor.hungup {
+		// switch_core_session_locate finds no transferor: no response, no park.
+		return false
+	}
+	l.blindTransferResultLocked(false)
 	l.vars.set("park_timeout", "10:blind_transfer")
 	l.parkPending = true
 	l.cond.Broadcast()
-	t.applyTransferLocked(&transferReq{dest: "intercept:" + l.uuid, dialplan: "inline", kind: "bl_xfer"})
-	t.inline = append(t.inline, Action{App: "intercept", Data: l.uuid})
-	if !t.hasExec {
-		t.startExecLocked()
-	}
-	t.cond.Broadcast()
+	return true
 }
 
 // AttendedTransfer is the phone of leg a completing an attended transfer to its consult

@@ -159,8 +159,8 @@ func TestUUIDRecord_OnUnansweredLegSendsEarlyMedia(t *testing.T) {
 }
 
 // referSetup: caller (external, 440 Hz) → controller → bridge user/1001 (700 Hz); the
-// dialplan context xfer sends *1 to a second socket.
-func referSetup(t *testing.T, confirm bool) (*FS, *rawCtl, *Call, *Leg) {
+// dialplan context xfer sends *1 to a second socket. tweak, when given, edits the options.
+func referSetup(t *testing.T, confirm bool, tweak ...func(*Options)) (*FS, *rawCtl, *Call, *Leg) {
 	ctl := newRawCtl(t)
 	bvar := ""
 	if confirm {
@@ -174,8 +174,12 @@ func referSetup(t *testing.T, confirm bool) (*FS, *rawCtl, *Call, *Leg) {
 	<action application="socket" data="` + ctl.addr() + ` async full"/></condition></extension>
 	<extension name="other"><condition field="destination_number" expression="^(\d+)$">
 	<action application="bridge" data="user/$1"/></condition></extension></context></include>`))
-	fs := Start(t, Options{Dialplan: dp, Phones: map[string]Phone{"1001": {ToneHz: 700}, "1002": {ToneHz: 900}},
-		Profile: Profile{Name: "internal", FireTransferEvents: true}})
+	opts := Options{Dialplan: dp, Phones: map[string]Phone{"1001": {ToneHz: 700}, "1002": {ToneHz: 900}},
+		Profile: Profile{Name: "internal", FireTransferEvents: true}}
+	for _, f := range tweak {
+		f(&opts)
+	}
+	fs := Start(t, opts)
 	call := mustInbound(t, fs, CallSpec{From: "600111222", To: "1000", ToneHz: 440})
 	b, err := call.WaitLeg(ctx(t), "1001")
 	if err != nil {
@@ -208,9 +212,69 @@ func TestBlindTransfer_ConfirmNack_Notify403AndInterceptRejoins(t *testing.T) {
 	if st, err := r.WaitNotify(ctx(t)); err != nil || st != 403 {
 		t.Fatalf("NOTIFY %d %v, want 403", st, err)
 	}
-	ctl.cmd("exit")
+	// The controller stays connected (the socket app keeps the extension running): the
+	// intercept re-joins the parties, as in traces/refer-bridged-confirm-nack.
 	if _, err := call.A.WaitState(ctx(t), func(s LegState) bool { return s.PeerUUID == user.UUID() }); err != nil {
 		t.Fatalf("not re-joined: %v", err)
+	}
+}
+
+// TestBlindTransfer_RefusalRace: a refused confirmed blind transfer whose controller exits right
+// away. After `blind_transfer_ack false` the confirm flag is gone, so when the code extension
+// ends before the transferor's (asynchronous) intercept has run, the transferee is hung up and
+// the intercept then finds nothing: both parties lost (switch_ivr.c ~4418,
+// switch_core_state_machine.c ~362-382; a real switch lost 3 of 15). Without the ack the end of
+// the extension fails the transfer itself and parks the transferee: always re-joined. The
+// intercept's latency is raised to 0-200 ms so that a loaded machine still shows the race.
+func TestBlindTransfer_RefusalRace(t *testing.T) {
+	const repeats = 20
+	slowIntercept := func(o *Options) { o.InterceptLatency = 200 * time.Millisecond }
+	for _, tc := range []struct {
+		name      string
+		ack       bool
+		minLost   int
+		maxLost   int
+		wantCause string
+	}{
+		{name: "ack false then exit", ack: true, minLost: repeats / 2, maxLost: repeats, wantCause: "NORMAL_CLEARING"},
+		{name: "no ack, exit", ack: false, minLost: 0, maxLost: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lost := 0
+			for i := 0; i < repeats; i++ {
+				_, ctl, call, user := referSetup(t, true, slowIntercept)
+				r := user.BlindTransfer("*1")
+				ctl.accept()
+				ctl.cmd("connect")
+				if tc.ack {
+					ctl.cmd("sendmsg\ncall-command: execute\nexecute-app-name: blind_transfer_ack\nexecute-app-arg: false")
+					if st, err := r.WaitNotify(ctx(t)); err != nil || st != 403 {
+						t.Fatalf("repeat %d: NOTIFY %d %v, want 403", i, st, err)
+					}
+				}
+				ctl.send("exit")
+				if st, err := r.WaitNotify(ctx(t)); err != nil || st != 403 {
+					t.Fatalf("repeat %d: NOTIFY %d %v, want 403", i, st, err)
+				}
+				s, err := call.A.WaitState(ctx(t), func(s LegState) bool { return s.Hungup || s.PeerUUID == user.UUID() })
+				if err != nil {
+					t.Fatalf("repeat %d: neither re-joined nor hung up: %v", i, err)
+				}
+				if s.Hungup {
+					lost++
+					if s.HangupCause != tc.wantCause {
+						t.Errorf("repeat %d: transferee hung up %s, want %s", i, s.HangupCause, tc.wantCause)
+					}
+					if cause, err := user.WaitHangup(ctx(t)); err != nil || cause != "NORMAL_CLEARING" {
+						t.Errorf("repeat %d: transferor after a lost intercept: %q %v, want hung up NORMAL_CLEARING", i, cause, err)
+					}
+				}
+			}
+			t.Logf("%d of %d calls lost", lost, repeats)
+			if lost < tc.minLost || lost > tc.maxLost {
+				t.Errorf("%d of %d calls lost, want %d..%d", lost, repeats, tc.minLost, tc.maxLost)
+			}
+		})
 	}
 }
 

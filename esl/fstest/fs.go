@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"sort"
 	"strings"
@@ -54,7 +55,8 @@ type Options struct {
 	// Profile is the default sofia profile of every call; Profiles adds more by name.
 	Profile  Profile
 	Profiles []Profile
-	// Dialplan is the XML dialplan calls run through (see ParseDialplan).
+	// Dialplan is the XML dialplan calls run through (see ParseDialplan). FS.SetDialplan
+	// replaces it as an edit of the files does, effective after `reloadxml`.
 	Dialplan *Dialplan
 	// InboundPassword, when set, starts the inbound ESL listener (InboundAddr).
 	InboundPassword string
@@ -77,7 +79,17 @@ type Options struct {
 	KeepTranscript bool
 	// CollectStats records controller latencies and failures for FS.Stats (fsload).
 	CollectStats bool
+	// InterceptLatency bounds the wall time a refused blind transfer's transferor takes to run
+	// its inline intercept (its own thread leaves CS_PARK and routes): each time a random delay
+	// in [0, InterceptLatency). Meanwhile the transferee goes on with its extension, which is
+	// what makes `blind_transfer_ack false` lose calls on a real switch. Zero: 40 ms; negative:
+	// the intercept is queued at once.
+	InterceptLatency time.Duration
 }
+
+// defaultInterceptLatency: a real FreeSWITCH 1.10.12 logged the transferee's "executed the last
+// dialplan instruction" 20 ms after `blind_transfer_ack(false)` and the intercept after that.
+const defaultInterceptLatency = 40 * time.Millisecond
 
 // FS is a running FreeSWITCH stand-in. All methods are safe for concurrent use.
 type FS struct {
@@ -85,7 +97,11 @@ type FS struct {
 	clock    *clock
 	coreUUID string
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// dialplan is what routing hunts in; staged is a dialplan set with SetDialplan and not yet
+	// loaded by `reloadxml`.
+	dialplan *Dialplan
+	staged   *Dialplan
 	seq      int64
 	legs     map[string]*Leg
 	legOrder []*Leg
@@ -151,6 +167,7 @@ func New(opts Options) (*FS, error) {
 		opts:       opts,
 		clock:      newClock(opts.Start, opts.TimeScale),
 		coreUUID:   newUUID(),
+		dialplan:   opts.Dialplan,
 		legs:       map[string]*Leg{},
 		conns:      map[*conn]struct{}{},
 		appLog:     map[string][]AppRun{},
@@ -192,6 +209,72 @@ func (fs *FS) Close() {
 		fs.inboundLn.Close()
 	}
 	fs.wg.Wait()
+}
+
+// SetDialplan replaces the dialplan files: like an operator's edit, it takes effect with the
+// next `reloadxml` (api reloadxml on any connection, or FS.ReloadXML), and then only for the
+// next lookup: a leg already executing an extension keeps that extension's actions (the XML
+// dialplan copies them into the caller extension when it routes, mod_dialplan_xml).
+func (fs *FS) SetDialplan(dp *Dialplan) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.staged = dp
+}
+
+// ReloadXML is `reloadxml`: the dialplan last given to SetDialplan becomes the one routing
+// hunts in. It returns FreeSWITCH's answer, "+OK [Success]\n" (mod_commands.c
+// reload_xml_function).
+func (fs *FS) ReloadXML() string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.reloadXMLLocked()
+}
+
+func (fs *FS) reloadXMLLocked() string {
+	if fs.staged != nil {
+		fs.dialplan, fs.staged = fs.staged, nil
+	}
+	return "+OK [Success]\n"
+}
+
+// interceptDelay is one draw of the transferor's intercept latency (Options.InterceptLatency).
+func (fs *FS) interceptDelay() time.Duration {
+	max := fs.opts.InterceptLatency
+	switch {
+	case max < 0:
+		return 0
+	case max == 0:
+		max = defaultInterceptLatency
+	}
+	return mrand.N(max)
+}
+
+// laterLocked runs fn under fs.mu after wall time d — work another channel's thread does on its
+// own time — unless the stand-in is closed first. With d <= 0 fn runs now. Caller holds fs.mu.
+func (fs *FS) laterLocked(d time.Duration, fn func()) {
+	if d <= 0 {
+		fn()
+		return
+	}
+	if fs.closed {
+		return
+	}
+	fs.wg.Add(1)
+	go func() {
+		defer fs.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-fs.ctx.Done():
+			return
+		}
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		if !fs.closed {
+			fn()
+		}
+	}()
 }
 
 // Advance moves the virtual clock forward by d at once: a test can hold a call for
