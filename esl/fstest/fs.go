@@ -26,6 +26,10 @@ type Profile struct {
 	FireTransferEvents bool
 	// DisableTransfer answers every REFER with 403.
 	DisableTransfer bool
+	// Params are further <param name value> of the profile's settings, listed before the ones
+	// the fields above give (xml_locate shows them; e.g. a stock record-template that a later
+	// line overrides). They change no behaviour.
+	Params [][2]string
 }
 
 // Phone is a far end the stand-in simulates: a registered user (user/<ext>) or the carrier
@@ -77,6 +81,12 @@ type Options struct {
 	KeepTranscript bool
 	// CollectStats records controller latencies and failures for FS.Stats (fsload).
 	CollectStats bool
+	// Account, when set, is the Unix account FreeSWITCH runs as: the stand-in applies its
+	// permissions to the recordings it creates and gives them its ownership (see Account).
+	Account *Account
+	// NoLoopback simulates a FreeSWITCH without mod_loopback: originate of null/… answers
+	// -ERR CHAN_NOT_IMPLEMENTED.
+	NoLoopback bool
 }
 
 // FS is a running FreeSWITCH stand-in. All methods are safe for concurrent use.
