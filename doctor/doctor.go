@@ -14,6 +14,7 @@
 package doctor
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -308,7 +309,9 @@ func isTrue(s string) bool {
 	return false
 }
 
-// checkESLListener checks that callrec accepts connections on esl.listen.
+// checkESLListener checks that callrec answers on esl.listen the way FreeSWITCH's socket
+// application expects: it accepts and sends `connect`. doctor then says goodbye as FreeSWITCH
+// does (text/disconnect-notice, mod_event_socket.c) rather than dropping the connection.
 func checkESLListener(ctx context.Context, in Install) Result {
 	check := "callrec event socket listener (esl.listen " + in.ESLListen + ")"
 	d := net.Dialer{Timeout: in.Timeout}
@@ -317,8 +320,16 @@ func checkESLListener(ctx context.Context, in Install) Result {
 		return fail(check, "callrec is not running: nothing accepts connections on "+in.ESLListen+" ("+err.Error()+")",
 			"start callrec (callrec serve) with this configuration; until then every call proceeds unrecorded")
 	}
-	nc.Close()
-	return ok(check, "accepts connections")
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(in.Timeout))
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "connect" {
+		return fail(check, fmt.Sprintf("%s accepts connections but does not answer as callrec (%q, %v)", in.ESLListen, line, err),
+			"set esl.listen to callrec's address; another program holds this port")
+	}
+	const bye = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+	_, _ = fmt.Fprintf(nc, "Content-Type: text/disconnect-notice\nContent-Length: %d\n\n%s", len(bye), bye)
+	return ok(check, "accepts connections and answers")
 }
 
 // dialable turns a listen address into one to dial: an unspecified host is this host.

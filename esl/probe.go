@@ -138,9 +138,24 @@ func greeting(ctx context.Context, addr string, timeout time.Duration) error {
 func (p *Probe) Close() { p.cmd.kill(ErrConnDead) }
 
 // API runs one api command; every argument must be free of spaces. A reply starting with '-'
-// comes back with an error holding it. Errors: as commander.api (ErrConnDead on timeout).
+// comes back, trimmed, with an error holding it. Errors: ErrUnsafeValue, ErrConnDead (timeout
+// or transport), or the refusal.
 func (p *Probe) API(ctx context.Context, cmd string, args ...string) (string, error) {
-	return p.cmd.api(ctx, cmd, args...)
+	for _, a := range append([]string{cmd}, args...) {
+		if err := checkArg(a); err != nil {
+			return "", fmt.Errorf("api %s: %w", cmd, err)
+		}
+	}
+	resp, err := p.cmd.send(ctx, cmd, command.API{Command: cmd, Arguments: strings.Join(args, " ")})
+	if resp == nil {
+		return "", err
+	}
+	// An api/response has no Reply-Text: commander.send judged the body, which is kept here.
+	body := strings.TrimSpace(string(resp.Body))
+	if strings.HasPrefix(body, "-") {
+		return body, fmt.Errorf("api %s: freeswitch: %s", cmd, body)
+	}
+	return body, nil
 }
 
 // locate runs xml_locate <section> <tag> <attr> <value> (mod_commands.c xml_locate_function
