@@ -3,6 +3,7 @@
 //	callrec [serve] [flags]     run the controller (the default)
 //	callrec version             print the version
 //	callrec backup FILE         write a hot copy of the store to FILE
+//	callrec doctor              check the install: FreeSWITCH's configuration, a self-test recording, callrec's listeners
 //
 // Configuration: defaults < callrec.yaml (or --config) < CALLREC_* environment < flags; every key
 // is in README.md.
@@ -64,10 +65,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return backup(ctx, args, environ, stdout)
 	case "fsconf":
 		return fsconfCommand(ctx, args, environ, stdout, stderr)
+	case "doctor":
+		return doctorCommand(ctx, args, environ, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: callrec [serve|version|backup FILE|fsconf --out DIR [--check]] [flags]")
+		fmt.Fprintln(stdout, "usage: callrec [serve|version|backup FILE|fsconf --out DIR [--check]|doctor] [flags]")
 		return nil
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("unknown command %q (serve, version, backup, fsconf)", cmd)}
+		return &exitError{code: 2, err: fmt.Errorf("unknown command %q (serve, version, backup, fsconf, doctor)", cmd)}
 	}
 }

@@ -169,6 +169,10 @@ func (fs *FS) apiLocked(c *conn, line string) string {
 			fmt.Fprintf(&b, "%s: %s\n", h.Name, URLEncode(h.Value))
 		}
 		return b.String()
+	case "xml_locate":
+		return fs.xmlLocateLocked(args)
+	case "originate":
+		return fs.originateAPILocked(args)
 	case "status":
 		return "UP 0 years, 0 days\nFreeSWITCH (Version 1.10.12 fstest) is ready\n"
 	case "show":

@@ -14,6 +14,7 @@ import (
 // may be shared by several stand-ins.
 type Dialplan struct {
 	Contexts map[string][]Extension
+	src      []byte // the document ParseDialplan read, for xml_locate
 }
 
 // Extension is one <extension>.
@@ -59,7 +60,7 @@ func ParseDialplan(data []byte) (*Dialplan, error) {
 	if err := xml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("fstest: dialplan XML: %w", err)
 	}
-	dp := &Dialplan{Contexts: map[string][]Extension{}}
+	dp := &Dialplan{Contexts: map[string][]Extension{}, src: append([]byte(nil), data...)}
 	var walk func(n *xmlNode) error
 	walk = func(n *xmlNode) error {
 		if n.XMLName.Local == "context" {

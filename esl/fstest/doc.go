@@ -68,7 +68,10 @@
 // bridge (user/…, sofia/gateway/…, sofia/<profile>/…, {vars}), park, socket, playback
 // (instant), blind_transfer_ack, intercept, bind_digit_action, record_session; api
 // uuid_record, uuid_setvar/getvar, uuid_exists, uuid_kill, uuid_transfer, uuid_bridge,
-// uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump, reloadxml.
+// uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump, reloadxml, xml_locate (the
+// dialplan as its source had it, sofia.conf from the profiles), originate of mod_loopback null/
+// channels (a tone_stream playback lasts its virtual length); Options.Account applies a
+// FreeSWITCH account's permissions and ownership to the recordings.
 //
 // After the linger notice the last events of a hangup (CHANNEL_UNBRIDGE, RECORD_STOP,
 // CHANNEL_HANGUP_COMPLETE) reach a lingering connection 20 ms (wall time) later, and an

@@ -27,6 +27,10 @@ type Profile struct {
 	FireTransferEvents bool
 	// DisableTransfer answers every REFER with 403.
 	DisableTransfer bool
+	// Params are further <param name value> of the profile's settings, listed before the ones
+	// the fields above give (xml_locate shows them; e.g. a stock record-template that a later
+	// line overrides). They change no behaviour.
+	Params [][2]string
 }
 
 // Phone is a far end the stand-in simulates: a registered user (user/<ext>) or the carrier
@@ -85,6 +89,12 @@ type Options struct {
 	// what makes `blind_transfer_ack false` lose calls on a real switch. Zero: 40 ms; negative:
 	// the intercept is queued at once.
 	InterceptLatency time.Duration
+	// Account, when set, is the Unix account FreeSWITCH runs as: the stand-in applies its
+	// permissions to the recordings it creates and gives them its ownership (see Account).
+	Account *Account
+	// NoLoopback simulates a FreeSWITCH without mod_loopback: originate of null/… answers
+	// -ERR CHAN_NOT_IMPLEMENTED.
+	NoLoopback bool
 }
 
 // defaultInterceptLatency: a real FreeSWITCH 1.10.12 logged the transferee's "executed the last

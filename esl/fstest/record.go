@@ -38,6 +38,9 @@ func (l *Leg) startRecordingLocked(path string) (bool, error) {
 			return false, nil
 		}
 	}
+	if err := l.fs.mayCreateLocked(path); err != nil {
+		return false, err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, err
 	}
@@ -102,6 +105,7 @@ func (l *Leg) stopRecordingLocked(r *recording, cause string) {
 	size := 0
 	if err := os.WriteFile(r.path, data, 0o644); err == nil {
 		size = len(data)
+		l.fs.ownFileLocked(r.path)
 	} else {
 		cause = "uri-failure"
 	}
