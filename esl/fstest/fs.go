@@ -104,8 +104,8 @@ type FS struct {
 	inboundAddr string
 	esUnloaded  bool
 	ctx         context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // AppRun is one dialplan or sendmsg application executed on a leg (FS.AppLog).
