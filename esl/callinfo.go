@@ -37,6 +37,7 @@ type callInfo struct {
 	ExportVars    string
 	ChannelName   string
 	CallerProfile string
+	CoreUUID      string // Core-UUID: which FreeSWITCH (node) the call lives on
 }
 
 func parseCallInfo(r *eslgo.RawResponse) callInfo {
@@ -52,6 +53,7 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 		Answered:     header(r, "Answer-State") == "answered",
 		TransferFrom: header(r, "variable_blind_transfer_uuid"),
 		ChannelName:  header(r, "Channel-Name"),
+		CoreUUID:     header(r, "Core-UUID"),
 	}
 	switch d := dialplan.Direction(strings.ToLower(header(r, "variable_"+dialplan.VarDirection))); d {
 	case dialplan.DirectionOutbound, dialplan.DirectionInternal:
