@@ -389,7 +389,11 @@ func (s *Session) follow(ctx context.Context) {
 					continue
 				}
 			}
-			s.log.Warn().Bool("hung_up", s.hungUp).Int("recordings", len(s.recs)).Msg("event socket connection lost")
+			if s.hungUp {
+				s.log.Debug().Int("recordings", len(s.recs)).Msg("connection closed after the hangup")
+			} else {
+				s.log.Warn().Int("recordings", len(s.recs)).Msg("event socket connection lost")
+			}
 			return
 		case <-drain:
 			s.log.Warn().Int("recordings", len(s.recs)).Msg("no RECORD_STOP after hangup")
