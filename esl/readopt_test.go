@@ -61,14 +61,16 @@ func (h *harness) waitFollowedInbound(leg string) {
 // second `*12` (or Record: off) stops the on-demand recording at ~5 s, not at hangup.
 func TestReadopt_ReloadEventSocketMidCall(t *testing.T) {
 	tests := []struct {
-		trigger string
-		toggle  func(b *fstest.Leg)
+		name, trigger string
+		toggle        func(b *fstest.Leg)
+		gap           time.Duration // unload, then load this much later: the node's listener is down meanwhile
 	}{
-		{store.TriggerDTMF, func(b *fstest.Leg) { b.SendDTMF("*12") }},
-		{store.TriggerKey, nil},
+		{"dtmf", store.TriggerDTMF, func(b *fstest.Leg) { b.SendDTMF("*12") }, 0},
+		{"key", store.TriggerKey, nil, 0},
+		{"dtmf, listener down 4 s", store.TriggerDTMF, func(b *fstest.Leg) { b.SendDTMF("*12") }, 4 * time.Second},
 	}
 	for _, tt := range tests {
-		t.Run(tt.trigger, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{ddiMode: store.RecordNone, onDemand: store.OnDemandKeyDTMF, code: "12", inbound: true})
 			h.startNode(h.srv)
 			call, b := answeredInbound(t, h)
@@ -86,7 +88,13 @@ func TestReadopt_ReloadEventSocketMidCall(t *testing.T) {
 			start := h.fs.Now()
 			h.fs.Advance(5 * time.Second)
 
-			must(t, h.fs.ReloadEventSocket())
+			if tt.gap == 0 {
+				must(t, h.fs.ReloadEventSocket())
+			} else {
+				must(t, h.fs.UnloadEventSocket(false))
+				time.Sleep(tt.gap)
+				must(t, h.fs.LoadEventSocket())
+			}
 			h.waitFollowedInbound(b.UUID())
 			stopAt := h.fs.Now()
 			off(b)
