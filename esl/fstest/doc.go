@@ -68,7 +68,11 @@
 // bridge (user/…, sofia/gateway/…, sofia/<profile>/…, {vars}), park, socket, playback
 // (instant), blind_transfer_ack, intercept, bind_digit_action, record_session; api
 // uuid_record, uuid_setvar/getvar, uuid_exists, uuid_kill, uuid_transfer, uuid_bridge,
-// uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump.
+// uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump, show channels as json,
+// global_getvar; mod_event_socket reload/unload/load (FS.ReloadEventSocket, UnloadEventSocket,
+// LoadEventSocket, and the api commands): every connection gets the shutdown notice and closes,
+// calls keep running with socket_resume false, the listener is back after 100 ms (20 s for an
+// `api reload` over ESL), and the socket application is missing meanwhile (eventsocket.go).
 //
 // After the linger notice the last events of a hangup (CHANNEL_UNBRIDGE, RECORD_STOP,
 // CHANNEL_HANGUP_COMPLETE) reach a lingering connection 20 ms (wall time) later, and an
