@@ -38,6 +38,7 @@ type callInfo struct {
 	ExportVars    string
 	ChannelName   string
 	CallerProfile string
+	CoreUUID      string // Core-UUID: which FreeSWITCH (node) the call lives on
 }
 
 func parseCallInfo(r *eslgo.RawResponse) callInfo {
@@ -54,6 +55,7 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 		TransferFrom: header(r, "variable_blind_transfer_uuid"),
 		UserContext:  header(r, "variable_callrec_user_context"),
 		ChannelName:  header(r, "Channel-Name"),
+		CoreUUID:     header(r, "Core-UUID"),
 	}
 	switch d := dialplan.Direction(strings.ToLower(header(r, "variable_"+dialplan.VarDirection))); d {
 	case dialplan.DirectionOutbound, dialplan.DirectionInternal:

@@ -49,6 +49,9 @@ type commander struct {
 	conn    *eslgo.Conn
 	timeout time.Duration
 	observe func(name string, d time.Duration, err error) // metrics hook, may be nil
+	// onDead, when set, is called once after the connection was closed for good (the attachment
+	// of a Session learns that its connection is lost).
+	onDead func()
 
 	mu   sync.Mutex
 	dead error
@@ -90,7 +93,17 @@ func (c *commander) kill(err error) {
 	c.mu.Unlock()
 	if first {
 		c.conn.Close()
+		if c.onDead != nil {
+			c.onDead()
+		}
 	}
+}
+
+// isDead reports whether a command already failed for good on this connection.
+func (c *commander) isDead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead != nil
 }
 
 // api runs a synchronous `api` command (never bgapi: with filters its BACKGROUND_JOB would be

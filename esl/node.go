@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/percipia/eslgo"
@@ -28,6 +30,47 @@ type Node struct {
 	OnDemandPath   string        // the sofia record-path: Record key recordings, found by their WAV path
 	CommandTimeout time.Duration // default 5 s
 	MaxBackoff     time.Duration // default 30 s
+	// Calls, when set, is the Server whose calls this node keeps under control: on every
+	// (re)connect the node re-adopts the calls callrec controlled that no Session follows
+	// (callrec restarted), and a Session that lost its connection re-attaches through the node
+	// (adopt.go).
+	Calls *Server
+
+	mu       sync.Mutex  // serialises commands: eslgo does not correlate replies
+	cmd      *commander  // nil while disconnected
+	coreUUID string      // the FreeSWITCH's Core-UUID, learnt on connect
+	up       atomic.Bool // connected and subscribed
+}
+
+// connected reports whether the node's connection is up.
+func (n *Node) connected() bool { return n.up.Load() }
+
+// api runs one api command on the node's connection (ErrConnDead while it is down). Safe for
+// concurrent use.
+func (n *Node) api(ctx context.Context, cmd string, args ...string) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return "", ErrConnDead
+	}
+	return n.cmd.api(ctx, cmd, args...)
+}
+
+// core is the Core-UUID of the node's FreeSWITCH ("" before the first connect).
+func (n *Node) core() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.coreUUID
+}
+
+func (n *Node) setConn(cmd *commander, core string) {
+	n.mu.Lock()
+	n.cmd = cmd
+	if core != "" {
+		n.coreUUID = core
+	}
+	n.mu.Unlock()
+	n.up.Store(cmd != nil)
 }
 
 // Run connects and reconnects until ctx ends. It returns ctx's error.
@@ -39,6 +82,10 @@ func (n *Node) Run(ctx context.Context) error {
 		n.MaxBackoff = 30 * time.Second
 	}
 	log := n.Logger.With().Str("node", n.Addr).Logger()
+	if n.Calls != nil {
+		n.Calls.addNode(n)
+		defer n.Calls.removeNode(n)
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		start := time.Now()
@@ -83,7 +130,16 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 	if _, err := cmd.send(ctx, "event", command.Event{Format: "plain", Listen: []string{"RECORD_STOP", "CHANNEL_HANGUP_COMPLETE"}}); err != nil {
 		return err
 	}
+	core, _ := cmd.api(ctx, "global_getvar", "core_uuid")
+	n.setConn(cmd, core)
+	defer n.setConn(nil, "")
 	log.Info().Msg("inbound event socket connected")
+	if n.Calls != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Add(1)
+		go func() { defer wg.Done(); n.readopt(ctx, log) }()
+	}
 	probe := time.NewTicker(30 * time.Second)
 	defer probe.Stop()
 	for {
@@ -96,7 +152,7 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 				n.onRecordStop(ctx, log, ev)
 			}
 		case <-probe.C:
-			if _, err := cmd.api(ctx, "status"); err != nil {
+			if _, err := n.api(ctx, "status"); err != nil {
 				return err
 			}
 		case <-lost:

@@ -145,7 +145,8 @@ func (s *Session) onKeyRecordStart(ctx context.Context, ev *eslgo.Event, path st
 	}
 	rec := &store.Recording{Type: store.TypeOnDemand, Trigger: store.TriggerKey, CompanyID: s.company.ID,
 		CallID: s.info.CallUUID, Direction: string(s.plan.Direction), Caller: s.plan.Caller, Callee: s.plan.Callee,
-		StartedAt: time.Now().UTC(), WAVPath: path} // the node and reconcile find it by this path
+		StartedAt: time.Now().UTC(), WAVPath: path, // the node and reconcile find it by this path
+		RecordedLeg: legUUID, RequesterLeg: legUUID}
 	if user != nil {
 		rec.UserID, rec.Recorder = user.ID, user.Extension
 	}

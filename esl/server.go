@@ -45,6 +45,10 @@ type Server struct {
 	EventWindow    time.Duration // re-ordering window for events (default 10 ms)
 	HangupDrain    time.Duration // after hangup, wait this long for RECORD_STOP (default 3 s)
 	Heartbeat      time.Duration // idle time before a liveness probe (default 60 s)
+	// ReattachTimeout is how long a Session whose connection was lost keeps trying to follow
+	// its call through the node (default 2 min; an `api reload mod_event_socket` keeps the
+	// node's listener down for about 20 s).
+	ReattachTimeout time.Duration
 
 	Metrics *Metrics // optional
 	// OnFinished, when set, is called after a recording was queued for the audio worker.
@@ -58,6 +62,9 @@ type Server struct {
 	sessions sync.WaitGroup
 	live     sync.Map // leg uuid → *Session
 	liveN    atomic.Int64
+
+	nodesMu sync.Mutex
+	nodes   []*Node // the nodes that re-adopt calls for this Server (Node.Calls)
 }
 
 // Open starts listening. eslgo owns the listener and cannot report its port (ESLGO.md), so a
@@ -168,6 +175,75 @@ func (s *Server) setDefaults() {
 	if s.UserContext == "" {
 		s.UserContext = "default" // FreeSWITCH's stock user context, freeswitch.user_context's default
 	}
+	if s.ReattachTimeout <= 0 {
+		s.ReattachTimeout = 2 * time.Minute
+	}
+}
+
+// lifetime is the Server's context: it ends with Close. Sessions follow their calls within it.
+func (s *Server) lifetime() context.Context { return s.ctx }
+
+// addNode and removeNode keep the nodes a Session can re-attach through (Node.Run).
+func (s *Server) addNode(n *Node) {
+	s.nodesMu.Lock()
+	s.nodes = append(s.nodes, n)
+	s.nodesMu.Unlock()
+}
+
+func (s *Server) removeNode(n *Node) {
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	for i, x := range s.nodes {
+		if x == n {
+			s.nodes = append(s.nodes[:i], s.nodes[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *Server) nodeList() []*Node {
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	return append([]*Node(nil), s.nodes...)
+}
+
+// canReattach reports whether a Session that loses its connection can follow its call again.
+func (s *Server) canReattach() bool { return len(s.nodeList()) > 0 }
+
+// lingerFor is the `linger` a new Session asks for (see reattachLinger).
+func (s *Server) lingerFor() int {
+	if s.canReattach() {
+		return reattachLinger
+	}
+	return lingerSeconds
+}
+
+// nodeFor picks the node a call lives on: home when it is still a node of this Server, else the
+// node whose FreeSWITCH has the call's Core-UUID, else the only node, else the first node whose
+// FreeSWITCH knows the leg (uuid_exists on its connection). nil when none does.
+func (s *Server) nodeFor(ctx context.Context, home *Node, coreUUID, leg string) *Node {
+	nodes := s.nodeList()
+	for _, n := range nodes {
+		if n == home {
+			return n
+		}
+	}
+	if coreUUID != "" {
+		for _, n := range nodes {
+			if n.core() == coreUUID {
+				return n
+			}
+		}
+	}
+	if len(nodes) == 1 {
+		return nodes[0]
+	}
+	for _, n := range nodes {
+		if out, err := n.api(ctx, "uuid_exists", leg); err == nil && out == "true" {
+			return n
+		}
+	}
+	return nil
 }
 
 // BoundAddr is the address FreeSWITCH should connect to, valid after Open.

@@ -2,7 +2,6 @@ package esl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,8 +52,8 @@ type activeRec struct {
 // the sequencer, and other sessions talk to it only through requests.
 type Session struct {
 	srv  *Server
-	conn *eslgo.Conn
-	cmd  *commander
+	att  *attachment // the connection the call is followed on; replaced when it is lost (adopt.go)
+	cmd  *commander  // att's commander
 	log  zerolog.Logger
 	info callInfo
 	seq  *sequencer
@@ -74,13 +73,18 @@ type Session struct {
 	hangupAt    time.Time
 	requests    chan func(context.Context)
 	pendingApps map[string]chan struct{}
+
+	adopted bool  // rebuilt from FreeSWITCH and the store after a restart: the plan is not applied again
+	home    *Node // the node the call lives on, once known (adopt.go)
+	linger  int   // seconds of `linger` asked for on the outbound connection
 }
 
+// newSession prepares the Session of a call: conn is its outbound connection, or nil for a call
+// re-adopted through a node (connect is then the controlled leg's uuid_dump).
 func newSession(srv *Server, conn *eslgo.Conn, connect *eslgo.RawResponse) *Session {
 	info := parseCallInfo(connect)
 	s := &Session{
 		srv:        srv,
-		conn:       conn,
 		info:       info,
 		log:        srv.Logger.With().Str("call_id", info.CallUUID).Str("leg", info.UUID).Logger(),
 		seq:        newSequencer(srv.EventWindow, 64),
@@ -89,15 +93,22 @@ func newSession(srv *Server, conn *eslgo.Conn, connect *eslgo.RawResponse) *Sess
 		duplicates: map[string]bool{},
 		requests:   make(chan func(context.Context), 8),
 	}
-	s.cmd = &commander{conn: conn, timeout: srv.CommandTimeout}
-	if srv.Metrics != nil {
-		s.cmd.observe = srv.Metrics.observeCommand
+	if conn != nil {
+		s.cmd = &commander{conn: conn, timeout: srv.CommandTimeout}
+		if srv.Metrics != nil {
+			s.cmd.observe = srv.Metrics.observeCommand
+		}
+		s.att = &attachment{conn: conn, cmd: s.cmd}
 	}
 	return s
 }
 
-// run is the whole life of the Session. When it returns, eslgo sends `exit` and closes.
+// run is the whole life of the Session of an outbound connection; ctx is eslgo's, which ends
+// with that connection. When it returns, eslgo sends `exit` and closes. Once the call is handed
+// on, the Session outlives its connection: a lost connection is replaced through the node
+// (adopt.go) and only the Server's Close ends the Session early.
 func (s *Session) run(ctx context.Context) {
+	s.att.lost = ctx.Done()
 	if err := checkArg(s.info.UUID); err != nil {
 		s.log.Warn().Err(err).Str("decision", "refused_connect").Msg("connect reply without a usable Unique-ID")
 		return
@@ -124,8 +135,8 @@ func (s *Session) run(ctx context.Context) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go s.seq.run(stop)
-	listener := s.conn.RegisterEventListener(eslgo.EventListenAll, s.seq.push)
-	defer s.conn.RemoveEventListener(eslgo.EventListenAll, listener)
+	s.att.listen(s.seq.push)
+	defer func() { s.att.release() }() // the attachment in use at the end
 
 	s.decide()
 	if err := s.subscribe(setup); err != nil {
@@ -138,8 +149,9 @@ func (s *Session) run(ctx context.Context) {
 		return
 	}
 	cancel()
-	s.follow(ctx)
-	s.finish(ctx)
+	life := s.srv.lifetime()
+	s.follow(life)
+	s.finish(life)
 }
 
 // decide builds the facts from the connect data and the rules snapshot, and asks the policy.
@@ -196,6 +208,9 @@ func (s *Session) decide() {
 	if ctl := s.legs[s.info.UUID]; ctl.user != nil && s.plan.OnDemand.InspectsDigitsFrom(dialplan.LegControlled) {
 		s.newMatcher(ctl) // outbound and internal calls: the user is the controlled leg
 	}
+	if s.adopted {
+		return // the call was counted and its decision logged when it arrived (adopt.go logs "readopted")
+	}
 	s.srv.Metrics.call(string(s.plan.Decision))
 	s.log.Info().Str("decision", string(s.plan.Decision)).Str("direction", string(s.info.Direction)).
 		Str("record_leg", string(s.plan.Record.Leg)).Str("on_demand", string(s.plan.OnDemand.Mode)).
@@ -217,15 +232,20 @@ func (s *Session) subscribe(ctx context.Context) error {
 			return err
 		}
 	}
-	events := subscribedEvents
-	if s.plan.OnDemand.InspectDTMF {
-		events = append(append([]string{}, events...), "DTMF")
-	}
-	if _, err := s.cmd.send(ctx, "event", command.Event{Format: "plain", Listen: events}); err != nil {
+	if _, err := s.cmd.send(ctx, "event", command.Event{Format: "plain", Listen: s.events()}); err != nil {
 		return err
 	}
-	_, err := s.cmd.send(ctx, "linger", command.Linger{Enabled: true, Seconds: lingerSeconds})
+	s.linger = s.srv.lingerFor()
+	_, err := s.cmd.send(ctx, "linger", command.Linger{Enabled: true, Seconds: time.Duration(s.linger)})
 	return err
+}
+
+// events are the events the Session subscribes to.
+func (s *Session) events() []string {
+	if s.plan.OnDemand.InspectDTMF {
+		return append(append([]string{}, subscribedEvents...), "DTMF")
+	}
+	return subscribedEvents
 }
 
 func (s *Session) filter(ctx context.Context, hdr, value string) error {
@@ -327,7 +347,10 @@ func (s *Session) pump(ctx context.Context, until func() bool) error {
 // notice loses RECORD_STOP (FAILOPEN.md §2.1). A recording whose own leg is gone gets
 // HangupDrain for its RECORD_STOP; one whose leg is still up (the external party of an outbound
 // call the user transferred away) is followed for as long as FreeSWITCH keeps this connection
-// (linger 30 s), then left to the node connection and reconcile.
+// (linger 30 s), then left to the node connection and reconcile — unless the Server can
+// re-attach: then a lost connection (that one, or one lost mid-call) is replaced by an inbound
+// connection to the call's node and the call is followed to its end (adopt.go). ctx is the
+// Server's lifetime.
 func (s *Session) follow(ctx context.Context) {
 	heartbeat := time.NewTicker(s.srv.Heartbeat)
 	defer heartbeat.Stop()
@@ -341,8 +364,8 @@ func (s *Session) follow(ctx context.Context) {
 				if drain == nil {
 					drain = time.After(s.srv.HangupDrain)
 				}
-			} else if outlive == nil {
-				outlive = time.After(lingerSeconds*time.Second + s.srv.HangupDrain)
+			} else if outlive == nil && !s.att.inbound && !s.srv.canReattach() {
+				outlive = time.After(time.Duration(s.linger)*time.Second + s.srv.HangupDrain)
 			}
 		}
 		select {
@@ -354,17 +377,24 @@ func (s *Session) follow(ctx context.Context) {
 		case req := <-s.requests:
 			req(ctx)
 		case <-heartbeat.C:
-			// eslgo does not report a dead connection (ESLGO.md): a probe either answers or
-			// times out, and a timeout closes the connection.
-			if out, err := s.cmd.api(ctx, "uuid_exists", s.info.UUID); err != nil || out == "false" {
-				if errors.Is(err, ErrConnDead) {
-					s.log.Warn().Err(err).Msg("event socket connection lost")
-					return
-				}
-				if out == "false" && !s.hungUp {
-					s.hungUp, s.hangupAt = true, time.Now()
+			// A connection can die without a word (no FIN): a probe either answers or times
+			// out, and a timeout closes the connection, which att.lost then reports.
+			s.probe(ctx)
+		case <-s.att.lost:
+			if ctx.Err() != nil {
+				return // the Server closes
+			}
+			if !s.hungUp || s.recordedLegsUp() > 0 {
+				if s.reattach(ctx) {
+					continue
 				}
 			}
+			if s.hungUp {
+				s.log.Debug().Int("recordings", len(s.recs)).Msg("connection closed after the hangup")
+			} else {
+				s.log.Warn().Int("recordings", len(s.recs)).Msg("event socket connection lost")
+			}
+			return
 		case <-drain:
 			s.log.Warn().Int("recordings", len(s.recs)).Msg("no RECORD_STOP after hangup")
 			return
@@ -376,9 +406,35 @@ func (s *Session) follow(ctx context.Context) {
 	}
 }
 
-// lingerSeconds is the `linger` the Session asks for: how long FreeSWITCH keeps delivering events
-// after the controlled leg is gone.
+// lingerSeconds is the `linger` the Session asks for when it cannot re-attach: how long
+// FreeSWITCH keeps delivering events after the controlled leg is gone. eslgo closes the
+// connection this long after FreeSWITCH's first disconnect notice or EOF (outbound.go dummyLoop).
 const lingerSeconds = 30
+
+// reattachLinger is the `linger` when the Server can re-attach through a node: the hangup's last
+// events come within ~30 ms of the linger notice (FAILOPEN.md §2.1), and a connection FreeSWITCH
+// closes mid-call (reload mod_event_socket, a drop) is noticed this long after, because eslgo
+// closes it then: a recorded leg that outlives the controlled one is followed through the node.
+const reattachLinger = 2
+
+// probe checks the legs the Session still waits for: the controlled leg while it is up, and
+// after its hangup the legs whose recordings have not stopped.
+func (s *Session) probe(ctx context.Context) {
+	if !s.hungUp {
+		if out, err := s.cmd.api(ctx, "uuid_exists", s.info.UUID); err == nil && out == "false" {
+			s.onLegGone(ctx, s.info.UUID)
+			s.hungUp, s.hangupAt = true, time.Now()
+		}
+		return
+	}
+	for _, r := range s.recs {
+		if leg, ok := s.legs[r.leg]; ok && !leg.gone {
+			if out, err := s.cmd.api(ctx, "uuid_exists", r.leg); err == nil && out == "false" {
+				s.onLegGone(ctx, r.leg)
+			}
+		}
+	}
+}
 
 // recordedLegsUp counts the recordings whose recorded leg has not hung up.
 func (s *Session) recordedLegsUp() int {
@@ -443,6 +499,12 @@ func (s *Session) onBridge(ctx context.Context, ev *eslgo.Event) {
 	if peer == "" || peer == s.info.UUID {
 		return
 	}
+	s.addPeer(ctx, peer, ev)
+}
+
+// addPeer follows a leg newly bridged to the controlled leg (ev: its CHANNEL_BRIDGE, or the
+// controlled leg's channel data when the bridge was learnt otherwise).
+func (s *Session) addPeer(ctx context.Context, peer string, ev *eslgo.Event) {
 	if leg, ok := s.legs[peer]; ok && !leg.gone {
 		return
 	}
@@ -548,6 +610,7 @@ func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Rec
 	rec.Direction = string(s.info.Direction)
 	rec.Caller, rec.Callee = s.plan.Caller, s.plan.Callee
 	rec.StartedAt = time.Now().UTC()
+	rec.RecordedLeg, rec.RequesterLeg = leg, requester // a re-adopted call rebuilds the recording from them
 	if err := s.srv.DB.CreateRecording(ctx, rec); err != nil {
 		s.log.Error().Err(err).Str("decision", "record_failed").Msg("recording row not created; call proceeds unrecorded")
 		s.srv.Metrics.recording("failed", rec.Type)

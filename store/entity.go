@@ -307,6 +307,11 @@ type Recording struct {
 	Error      string     `json:"error"`
 	WAVPath    string     `json:"-"`
 	MP3Path    string     `json:"-"`
+	// RecordedLeg is the FreeSWITCH channel whose media bug records, RequesterLeg the leg of the
+	// user who asked for an on-demand recording: esl rebuilds a call's recordings from them when
+	// it re-adopts the call after a restart. Internal, like WAVPath.
+	RecordedLeg  string `json:"-"`
+	RequesterLeg string `json:"-"`
 }
 
 // Validate reports the first invalid field as an EINVALID error. Anyone may call it.

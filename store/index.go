@@ -274,12 +274,15 @@ func decodeToken(b []byte) (*Token, error) {
 
 type recordingRow struct {
 	Recording
-	WAVPath string `json:"wav_path,omitempty"`
-	MP3Path string `json:"mp3_path,omitempty"`
+	WAVPath      string `json:"wav_path,omitempty"`
+	MP3Path      string `json:"mp3_path,omitempty"`
+	RecordedLeg  string `json:"recorded_leg,omitempty"`
+	RequesterLeg string `json:"requester_leg,omitempty"`
 }
 
 func encodeRecording(r *Recording) ([]byte, error) {
-	return json.Marshal(recordingRow{Recording: *r, WAVPath: r.WAVPath, MP3Path: r.MP3Path})
+	return json.Marshal(recordingRow{Recording: *r, WAVPath: r.WAVPath, MP3Path: r.MP3Path,
+		RecordedLeg: r.RecordedLeg, RequesterLeg: r.RequesterLeg})
 }
 
 func decodeRecording(b []byte) (*Recording, error) {
@@ -289,6 +292,7 @@ func decodeRecording(b []byte) (*Recording, error) {
 	}
 	r := row.Recording
 	r.WAVPath, r.MP3Path = row.WAVPath, row.MP3Path
+	r.RecordedLeg, r.RequesterLeg = row.RecordedLeg, row.RequesterLeg
 	return &r, nil
 }
 

@@ -283,3 +283,24 @@ func TestReleaseJobLeases_MakesDeadHoldersJobsClaimableAtOnce(t *testing.T) {
 		t.Fatalf("attempts %d", j.Attempts)
 	}
 }
+
+// TestRecording_LegsAreKeptButNotPublished: the FreeSWITCH legs of a recording survive in the
+// row (esl re-adopts calls from them) and never appear in the API's JSON.
+func TestRecording_LegsAreKeptButNotPublished(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openWithClock(t)
+	tn := mustTenant(t, db, "1")
+	r := &Recording{CompanyID: tn.company.ID, CallID: "abc", Type: TypeOnDemand, Trigger: TriggerDTMF, Direction: DirectionInbound, UserID: tn.user.ID,
+		RecordedLeg: "leg-b", RequesterLeg: "leg-b2"}
+	must(t, db.CreateRecording(ctx, r))
+	got, err := db.Recording(ctx, r.ID)
+	must(t, err)
+	if got.RecordedLeg != "leg-b" || got.RequesterLeg != "leg-b2" {
+		t.Fatalf("legs not kept: %+v", got)
+	}
+	b, err := json.Marshal(got)
+	must(t, err)
+	if strings.Contains(string(b), "leg-b") {
+		t.Fatalf("legs published: %s", b)
+	}
+}

@@ -104,8 +104,10 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		}
 	}()
 	for _, n := range cfg.FreeSWITCH.Nodes {
+		// Calls: the node re-adopts the calls of a previous run and lends itself to a Session
+		// whose own connection is lost (reload mod_event_socket), so control outlives both.
 		node := &esl.Node{Addr: n.Addr, Password: n.Password, DB: db, Logger: log, SpoolDir: cfg.SpoolDir,
-			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout}
+			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout, Calls: calls}
 		wg.Add(1)
 		go func() { defer wg.Done(); node.Run(background) }()
 	}

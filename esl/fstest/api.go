@@ -173,9 +173,19 @@ func (fs *FS) apiLocked(c *conn, line string) string {
 		return fs.xmlLocateLocked(args)
 	case "originate":
 		return fs.originateAPILocked(args)
+	case "reload", "unload", "load":
+		// A synchronous api runs in the listener thread (c.inCmd is set only while it does).
+		if out, ok := fs.moduleAPILocked(cmd, args, c != nil && c.inCmd); ok {
+			return out
+		}
+	case "global_getvar":
+		return fs.globalVarLocked(args)
 	case "status":
 		return "UP 0 years, 0 days\nFreeSWITCH (Version 1.10.12 fstest) is ready\n"
 	case "show":
+		if args == "channels as json" {
+			return fs.showChannelsJSONLocked()
+		}
 		if strings.HasPrefix(args, "channels count") || args == "calls count" {
 			n := 0
 			for _, l := range fs.legs {

@@ -71,7 +71,11 @@
 // uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump, reloadxml, xml_locate (the
 // dialplan as its source had it, sofia.conf from the profiles), originate of mod_loopback null/
 // channels (a tone_stream playback lasts its virtual length); Options.Account applies a
-// FreeSWITCH account's permissions and ownership to the recordings.
+// FreeSWITCH account's permissions and ownership to the recordings; show channels as json,
+// global_getvar; mod_event_socket reload/unload/load (FS.ReloadEventSocket, UnloadEventSocket,
+// LoadEventSocket, and the api commands): every connection gets the shutdown notice and closes,
+// calls keep running with socket_resume false, the listener is back after 100 ms (20 s for an
+// `api reload` over ESL), and the socket application is missing meanwhile (eventsocket.go).
 //
 // After the linger notice the last events of a hangup (CHANNEL_UNBRIDGE, RECORD_STOP,
 // CHANNEL_HANGUP_COMPLETE) reach a lingering connection 20 ms (wall time) later, and an

@@ -9,25 +9,6 @@ import (
 	"time"
 )
 
-// inboundCtl opens an authenticated raw inbound connection to fs.
-func inboundCtl(t *testing.T, fs *FS, password string) *rawCtl {
-	t.Helper()
-	ctl := &rawCtl{t: t}
-	nc, err := (&netDialer{}).dial(fs.InboundAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl.nc, ctl.r = nc, newReader(nc)
-	t.Cleanup(func() { nc.Close() })
-	if f := ctl.mustRead(); f.get("Content-Type") != "auth/request" {
-		t.Fatalf("greeting %q", f.raw)
-	}
-	if f, _ := ctl.cmd("auth " + password); f.get("Reply-Text") != "+OK accepted" {
-		t.Fatalf("auth: %q", f.raw)
-	}
-	return ctl
-}
-
 // TestXMLLocate_AnswersAsModCommands: xml_locate prints the element found the way
 // switch_xml_toxml does (the source's own whitespace kept, comments gone, two-space indent added,
 // empty elements closed "/>"), "can't find anything" when nothing matches, "-ERR bad args" for

@@ -175,6 +175,10 @@ func (l *Leg) whileBridgedLocked(p *Leg) (over bool) {
 
 func (l *Leg) applyTransferLocked(t *transferReq) {
 	now := l.fs.clock.Now()
+	if l.initialCP == nil {
+		first := l.cp // the channels table's initial_* columns
+		l.initialCP = &first
+	}
 	if t.context == "" {
 		t.context = l.cp.Context
 	}
@@ -213,6 +217,12 @@ func (l *Leg) execLocked(app, data, appUUID string) {
 		return
 	}
 	data = l.expandLocked(data)
+	if app == "socket" && l.fs.esUnloaded {
+		// mod_event_socket unloaded: "Invalid Application socket" (switch_core_session.c ~2771).
+		l.fs.logApp(l.uuid, app, data)
+		l.hangupLocked("DESTINATION_OUT_OF_ORDER")
+		return
+	}
 	if appUUID == "" {
 		appUUID = newUUID() // FreeSWITCH always reports an Application-UUID
 	}

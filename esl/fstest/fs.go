@@ -126,9 +126,12 @@ type FS struct {
 	stats      Stats
 
 	inboundLn net.Listener
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// inboundAddr stays valid while mod_event_socket is unloaded (eventsocket.go).
+	inboundAddr string
+	esUnloaded  bool
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // AppRun is one dialplan or sendmsg application executed on a leg (FS.AppLog).
@@ -192,6 +195,7 @@ func New(opts Options) (*FS, error) {
 			return nil, fmt.Errorf("fstest: inbound listener: %w", err)
 		}
 		fs.inboundLn = ln
+		fs.inboundAddr = ln.Addr().String()
 		fs.wg.Add(1)
 		go fs.acceptInbound(ln)
 	}
@@ -213,10 +217,11 @@ func (fs *FS) Close() {
 	for c := range fs.conns {
 		c.shutdownLocked()
 	}
+	ln := fs.inboundLn
 	fs.mu.Unlock()
 	fs.cancel()
-	if fs.inboundLn != nil {
-		fs.inboundLn.Close()
+	if ln != nil {
+		ln.Close()
 	}
 	fs.wg.Wait()
 }
@@ -294,13 +299,9 @@ func (fs *FS) Advance(d time.Duration) { fs.clock.advance(d) }
 // Now is the stand-in's virtual time.
 func (fs *FS) Now() time.Time { return fs.clock.Now() }
 
-// InboundAddr is the address of the inbound ESL listener ("" without InboundPassword).
-func (fs *FS) InboundAddr() string {
-	if fs.inboundLn == nil {
-		return ""
-	}
-	return fs.inboundLn.Addr().String()
-}
+// InboundAddr is the address of the inbound ESL listener ("" without InboundPassword); it stays
+// the same across ReloadEventSocket.
+func (fs *FS) InboundAddr() string { return fs.inboundAddr }
 
 // Leg returns the leg with that uuid (also after hangup), or nil.
 func (fs *FS) Leg(uuid string) *Leg {

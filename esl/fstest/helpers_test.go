@@ -217,3 +217,22 @@ func (netDialer) dial(addr string) (net.Conn, error) {
 }
 
 func newReader(nc net.Conn) *bufio.Reader { return bufio.NewReader(nc) }
+
+// inboundCtl opens an authenticated raw inbound connection to fs.
+func inboundCtl(t *testing.T, fs *FS, password string) *rawCtl {
+	t.Helper()
+	ctl := &rawCtl{t: t}
+	nc, err := (&netDialer{}).dial(fs.InboundAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl.nc, ctl.r = nc, newReader(nc)
+	t.Cleanup(func() { nc.Close() })
+	if f := ctl.mustRead(); f.get("Content-Type") != "auth/request" {
+		t.Fatalf("greeting %q", f.raw)
+	}
+	if f, _ := ctl.cmd("auth " + password); f.get("Reply-Text") != "+OK accepted" {
+		t.Fatalf("auth: %q", f.raw)
+	}
+	return ctl
+}

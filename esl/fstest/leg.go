@@ -88,6 +88,7 @@ type Leg struct {
 	direction string
 	profile   Profile
 	cp        callerProfile
+	initialCP *callerProfile // the profile before the first transfer (nil: cp)
 	vars      *varMap
 	call      *Call
 	target    string // what was dialled to create it (ext or number)
