@@ -53,8 +53,10 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 		TransferFrom: header(r, "variable_blind_transfer_uuid"),
 		ChannelName:  header(r, "Channel-Name"),
 	}
+	// "user" is what fsconf renders now; "outbound"/"internal" come from a dialplan rendered
+	// before issue 11 that the operator has not replaced (Decide accepts both).
 	switch d := dialplan.Direction(strings.ToLower(header(r, "variable_"+dialplan.VarDirection))); d {
-	case dialplan.DirectionOutbound, dialplan.DirectionInternal:
+	case dialplan.DirectionUser, dialplan.DirectionOutbound, dialplan.DirectionInternal:
 		ci.Direction = d
 	default:
 		ci.Direction = dialplan.DirectionInbound

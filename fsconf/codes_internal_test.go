@@ -26,8 +26,8 @@ func TestRender_SkipsAndReportsInvalidCodes(t *testing.T) {
 		t.Errorf("Skipped = %q, want %q", out.Skipped, want)
 	}
 	xfer := string(out.File(TransferFile))
-	if strings.Count(xfer, "<extension ") != 3 {
-		t.Errorf("want extensions for 5, 77 and the catch-all only:\n%s", xfer)
+	if strings.Count(xfer, "<extension ") != 4 {
+		t.Errorf("want extensions for 5, 77 and the catch-all (two) only:\n%s", xfer)
 	}
 	for _, bad := range []string{"system", "1234", "7a"} {
 		if strings.Contains(xfer, bad) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"text/template"
@@ -30,6 +31,11 @@ const (
 
 // contextFile is dialplan/<context>/00_callrec.xml, the file of the public and user entries.
 func contextFile(context string) string { return "dialplan/" + context + "/00_callrec.xml" }
+
+// IsConfig reports whether FreeSWITCH loads the file at p (every rendered file but INSTALL.md,
+// which is the operator's instructions and is never installed). Output.Check compares only
+// those.
+func IsConfig(p string) bool { return p != InstallFile }
 
 // File is one rendered file. Path is slash-separated and relative to the output directory.
 type File struct {
@@ -120,14 +126,18 @@ func (r *Renderer) Watch(ctx context.Context, db *store.DB, onChange func()) err
 type data struct {
 	Options
 	Context                                             string // DialplanXML only
+	IsUserContext                                       bool   // DialplanXML only: Context is one of UserContexts
 	Socket                                              string
 	Codes                                               []string
 	VarSeen, VarDirection, VarOutgoingDDI, VarRecPrefix string
-	DirInbound, DirOutbound, DirInternal                string
+	VarUserContext                                      string
+	DirInbound, DirUser                                 string
+	DefaultUserContext                                  string // UserContexts[0]
 	RecordTemplate                                      string
 	ESIP, ESACL, ESListen                               string
 	ESPort                                              int
-	PublicFile, UserFile, TransferFile, SofiaFile       string
+	PublicFile, TransferFile, SofiaFile                 string
+	UserFiles                                           []string // one per user context, same content
 	EventSocketFile                                     string
 }
 
@@ -144,27 +154,32 @@ func (r *Renderer) snapshot() (data, []string) {
 			codes = append(codes, c)
 		}
 	}
+	var userFiles []string
+	for _, c := range r.opts.UserContexts {
+		userFiles = append(userFiles, contextFile(c))
+	}
 	return data{
-		Options:         r.opts,
-		Socket:          r.opts.ESLListen + " async full",
-		Codes:           codes,
-		VarSeen:         VarSeen,
-		VarDirection:    dialplan.VarDirection,
-		VarOutgoingDDI:  dialplan.VarOutgoingDDI,
-		VarRecPrefix:    dialplan.VarRecPrefix,
-		DirInbound:      string(dialplan.DirectionInbound),
-		DirOutbound:     string(dialplan.DirectionOutbound),
-		DirInternal:     string(dialplan.DirectionInternal),
-		RecordTemplate:  RecordTemplate,
-		ESIP:            EventSocketListenIP,
-		ESACL:           EventSocketACL,
-		ESPort:          EventSocketListenPort,
-		ESListen:        fmt.Sprintf("%s:%d", EventSocketListenIP, EventSocketListenPort),
-		PublicFile:      contextFile(r.opts.PublicContext),
-		UserFile:        contextFile(r.opts.UserContext),
-		TransferFile:    TransferFile,
-		SofiaFile:       SofiaFile,
-		EventSocketFile: EventSocketFile,
+		Options:            r.opts,
+		Socket:             r.opts.ESLListen + " async full",
+		Codes:              codes,
+		VarSeen:            VarSeen,
+		VarDirection:       dialplan.VarDirection,
+		VarOutgoingDDI:     dialplan.VarOutgoingDDI,
+		VarRecPrefix:       dialplan.VarRecPrefix,
+		VarUserContext:     dialplan.VarUserContext,
+		DirInbound:         string(dialplan.DirectionInbound),
+		DirUser:            string(dialplan.DirectionUser),
+		DefaultUserContext: r.opts.UserContexts[0],
+		RecordTemplate:     RecordTemplate,
+		ESIP:               EventSocketListenIP,
+		ESACL:              EventSocketACL,
+		ESPort:             EventSocketListenPort,
+		ESListen:           fmt.Sprintf("%s:%d", EventSocketListenIP, EventSocketListenPort),
+		PublicFile:         contextFile(r.opts.PublicContext),
+		UserFiles:          userFiles,
+		TransferFile:       TransferFile,
+		SofiaFile:          SofiaFile,
+		EventSocketFile:    EventSocketFile,
 	}, skipped
 }
 
@@ -174,14 +189,17 @@ func (r *Renderer) snapshot() (data, []string) {
 func (r *Renderer) Render() (Output, error) {
 	d, skipped := r.snapshot()
 	out := Output{Skipped: skipped}
-	for _, f := range []struct{ path, tmpl string }{
-		{d.PublicFile, "public.xml.tmpl"},
-		{d.UserFile, "user.xml.tmpl"},
+	files := []struct{ path, tmpl string }{{d.PublicFile, "public.xml.tmpl"}}
+	for _, u := range d.UserFiles {
+		files = append(files, struct{ path, tmpl string }{u, "user.xml.tmpl"})
+	}
+	files = append(files, []struct{ path, tmpl string }{
 		{TransferFile, "transfer.xml.tmpl"},
 		{SofiaFile, "sofia.xml.tmpl"},
 		{EventSocketFile, "event_socket.xml.tmpl"},
 		{InstallFile, "INSTALL.md.tmpl"},
-	} {
+	}...)
+	for _, f := range files {
 		b, err := r.exec(f.tmpl, d)
 		if err != nil {
 			return Output{}, err
@@ -208,7 +226,8 @@ func (r *Renderer) Render() (Output, error) {
 func (r *Renderer) DialplanXML(section, context string) ([]byte, error) {
 	d, _ := r.snapshot()
 	d.Context = context
-	if section != "dialplan" || (context != d.PublicContext && context != d.UserContext && context != d.TransferContext) {
+	d.IsUserContext = slices.Contains(d.UserContexts, context)
+	if section != "dialplan" || (context != d.PublicContext && !d.IsUserContext && context != d.TransferContext) {
 		return r.exec("notfound.xml.tmpl", d)
 	}
 	b, err := r.exec("curl.xml.tmpl", d)
