@@ -36,12 +36,13 @@ type Server struct {
 	OnDemandPath    string // the sofia profile's record-path (Record key recordings land here)
 	RouteContext    string // context calls are handed on to; "" = the call's own context
 	TransferContext string // context of the on-demand code extensions
+	DefaultCountry  string // for national numbers
+	Tone            string // start/stop tone of on-demand recordings; "" = none
+
 	// UserContext is the users' context when a call's own is not known yet (an inbound call
 	// before its user leg is bridged): the transfer context's catch-all continues ordinary
 	// blind transfers there (dialplan.VarUserContext). "" = not set until known.
-	UserContext    string
-	DefaultCountry string // for national numbers
-	Tone           string // start/stop tone of on-demand recordings; "" = none
+	UserContext string
 
 	CommandTimeout time.Duration // per FreeSWITCH command (default 5 s)
 	PlanDeadline   time.Duration // connect → call handed on, else the socket is closed (default 2 s)
