@@ -5,7 +5,7 @@ type Direction string
 
 // The call directions. The rendered dialplan marks inbound DDI entries as inbound and sets
 // VarDirection=user on every call a user places; Decide tells internal from outbound (see
-// UserCallDirection). Dialplans rendered before that mark user calls outbound|internal
+// userCallDirection). Dialplans rendered before that mark user calls outbound|internal
 // themselves, which Decide still accepts.
 const (
 	DirectionInbound  Direction = "inbound"  // an external caller to a DDI of the platform
