@@ -86,10 +86,10 @@ func Decide(f Facts) Plan {
 	switch f.Direction {
 	case DirectionInbound:
 		return decideInbound(f)
-	case DirectionOutbound, DirectionInternal:
+	case DirectionOutbound, DirectionInternal, DirectionUser:
 		return decideUserCall(f)
 	}
-	g := newGate(nil, "", "")
+	g := newGate(nil, "", "", "")
 	return Plan{
 		Decision:   DecisionUnknownDirection,
 		Direction:  Direction(Token(string(f.Direction))),
@@ -133,7 +133,7 @@ func decideInbound(f Facts) Plan {
 		p.Record = recordPlan(LegControlled, f.DDI, company)
 		p.Recorder = NormalizeNumber(f.DDI.Number, f.DefaultCountry)
 	}
-	p.OnDemand = newGate(company, DirectionInbound, f.TransferContext)
+	p.OnDemand = newGate(company, DirectionInbound, f.TransferContext, f.UserContext)
 	p.SetVars = p.OnDemand.VarsFor(RoleExternal, nil)
 	p.ExportVars = p.OnDemand.VarsFor(RoleUser, nil)
 	return p
@@ -142,16 +142,12 @@ func decideInbound(f Facts) Plan {
 // decideUserCall: the controlled leg is a user; outbound calls create an external leg, internal
 // calls (and outbound calls to an extension) another user's leg.
 func decideUserCall(f Facts) Plan {
-	dir := f.Direction
-	if f.Callee != nil {
-		dir = DirectionInternal
+	country := f.Country
+	if country == "" {
+		country = f.DefaultCountry
 	}
+	dir, callee, isExternal := userCallDirection(f.Direction, f.Destination, f.Callee != nil, country)
 	p := Plan{Direction: dir}
-	var callee string
-	var isExternal bool
-	if dir != DirectionInternal {
-		callee, isExternal = externalNumber(f.Destination, f.DefaultCountry)
-	}
 	company := f.Company
 	switch {
 	case f.User == nil:
@@ -180,27 +176,27 @@ func decideUserCall(f Facts) Plan {
 	if company != nil {
 		p.CompanyID = idToken(company.ID)
 	}
-	if f.DDI != nil && p.Decision != DecisionCompanyMismatch {
+	if f.DDI != nil && dir == DirectionOutbound && p.Decision != DecisionCompanyMismatch {
 		p.DDIID = idToken(f.DDI.ID)
 	}
 	if dir == DirectionInternal {
 		p.Caller = userNumber(f.User, f.Caller)
 		p.Callee = userNumber(f.Callee, f.Destination)
 	} else {
-		p.Caller = NormalizeNumber(f.OutgoingDDI, f.DefaultCountry)
+		p.Caller = NormalizeNumber(f.OutgoingDDI, country)
 		if p.Caller == "" && f.DDI != nil {
-			p.Caller = NormalizeNumber(f.DDI.Number, f.DefaultCountry)
+			p.Caller = NormalizeNumber(f.DDI.Number, country)
 		}
 		if p.Caller == "" {
-			p.Caller = NormalizeNumber(f.Caller, f.DefaultCountry)
+			p.Caller = NormalizeNumber(f.Caller, country)
 		}
 		p.Callee = callee
 	}
 	if p.Decision.Records() {
 		p.Record = recordPlan(LegExternalPeer, f.DDI, company)
-		p.Recorder = NormalizeNumber(f.DDI.Number, f.DefaultCountry)
+		p.Recorder = NormalizeNumber(f.DDI.Number, country)
 	}
-	p.OnDemand = newGate(company, dir, f.TransferContext)
+	p.OnDemand = newGate(company, dir, f.TransferContext, f.UserContext)
 	if f.User == nil {
 		p.OnDemand.Reason = GateUnknownUser
 	}
@@ -215,6 +211,27 @@ func decideUserCall(f Facts) Plan {
 		p.ExportVars = p.OnDemand.VarsFor(RoleExternal, nil)
 	}
 	return p
+}
+
+// userCallDirection classifies a call a user places from what the store knows and from the
+// number itself, not from a digit-length pattern (issue 11 point 4): a destination that is the
+// extension of one of the company's users (calleeIsUser) is internal; one that is a possible
+// phone number in international form, or in national form for country, is outbound (its E.164
+// form returned, external true); anything else (feature codes such as *98, short strings no
+// user has) is internal, never recorded automatically. mark is what the dialplan set: an
+// "internal" mark of an older rendering is overridden by a valid external number, an
+// "outbound" mark to no public number stays outbound (and is not recorded, not external).
+func userCallDirection(mark Direction, dest string, calleeIsUser bool, country string) (dir Direction, callee string, external bool) {
+	if calleeIsUser {
+		return DirectionInternal, "", false
+	}
+	if n, ok := externalNumber(dest, country); ok {
+		return DirectionOutbound, n, true
+	}
+	if mark == DirectionOutbound {
+		return DirectionOutbound, Token(dest), false
+	}
+	return DirectionInternal, "", false
 }
 
 // ddiDecision applies a known DDI's mode (and announcement) to a call of direction d.

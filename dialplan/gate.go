@@ -58,12 +58,15 @@ type Gate struct {
 	Stereo bool
 	// TransferContext is the context of the code extension, set when AllowTransfer.
 	TransferContext string
+	// UserContext is the context of the call's users (VarUserContext), set when AllowTransfer
+	// and known: the transfer context's catch-all continues ordinary blind transfers there.
+	UserContext string
 	// Reason says why the gate is narrower than the company's setting.
 	Reason GateReason
 }
 
 // newGate derives the gate of a call of direction d for company c (nil: unknown).
-func newGate(c *CompanyRule, d Direction, transferContext string) Gate {
+func newGate(c *CompanyRule, d Direction, transferContext, userContext string) Gate {
 	if c == nil {
 		return Gate{Mode: OnDemandDisabled, Reason: GateUnknownCompany}
 	}
@@ -91,6 +94,7 @@ func newGate(c *CompanyRule, d Direction, transferContext string) Gate {
 	if ValidContext(transferContext) {
 		g.AllowTransfer = true
 		g.TransferContext = transferContext
+		g.SetUserContext(userContext)
 	} else {
 		g.Reason = GateInvalidTransferContext
 	}
@@ -106,6 +110,18 @@ func newGate(c *CompanyRule, d Direction, transferContext string) Gate {
 		}
 	}
 	return g
+}
+
+// SetUserContext records ctx as the context of the call's users when the gate allows the
+// frustrated transfer and ctx is a ValidContext, and reports whether UserContext changed. The
+// controller calls it when a bridged user leg reveals its context (inbound calls: the
+// directory's user_context), then sets VarUserContext on the legs again.
+func (g *Gate) SetUserContext(ctx string) bool {
+	if !g.AllowTransfer || !ValidContext(ctx) || ctx == g.UserContext {
+		return false
+	}
+	g.UserContext = ctx
+	return true
 }
 
 // InspectsDigitsFrom reports whether digits from leg may start or stop a recording. It is false
@@ -126,13 +142,15 @@ func (g Gate) InspectsDigitsFrom(leg Leg) bool {
 
 // VarsFor returns the channel variables a leg of role needs for this gate (REFERENCE.md §4, §5):
 //   - every external leg: sip_disable_recording=true (an external party's INFO "Record:" never
-//     records), and force_transfer_context when AllowTransfer;
+//     records), and force_transfer_context when AllowTransfer, with VarUserContext when
+//     UserContext is known (where an ordinary blind transfer of this leg continues);
 //   - a user leg without AllowInfo: sip_disable_recording=true, so FreeSWITCH answers the Record
 //     key with 488 and the call is untouched;
 //   - a user leg with AllowInfo: VarRecPrefix (RecPrefix of the company and user, user may be nil
 //     when not yet known), which the profile's record-template puts first in the file name;
 //   - a user leg with AllowTransfer: confirm_blind_transfer=true (the user is the transferor) and
-//     force_transfer_context (on internal calls the other user is the transferee).
+//     force_transfer_context (on internal calls the other user is the transferee), with
+//     VarUserContext as for external legs.
 //
 // Every name and value is a safe token. Anyone may call it; it never fails.
 func (g Gate) VarsFor(role LegRole, user *UserRule) []Var {
@@ -142,6 +160,7 @@ func (g Gate) VarsFor(role LegRole, user *UserRule) []Var {
 		vs = append(vs, Var{"sip_disable_recording", "true"})
 		if g.AllowTransfer {
 			vs = append(vs, Var{"force_transfer_context", g.TransferContext})
+			vs = g.appendUserContext(vs)
 		}
 	default:
 		if !g.AllowInfo {
@@ -155,9 +174,17 @@ func (g Gate) VarsFor(role LegRole, user *UserRule) []Var {
 		}
 		if g.AllowTransfer {
 			vs = append(vs, Var{"confirm_blind_transfer", "true"}, Var{"force_transfer_context", g.TransferContext})
+			vs = g.appendUserContext(vs)
 		}
 	}
 	return vs
+}
+
+func (g Gate) appendUserContext(vs []Var) []Var {
+	if g.UserContext == "" {
+		return vs
+	}
+	return append(vs, Var{VarUserContext, g.UserContext})
 }
 
 // recPrefixTag starts every on-demand INFO recording file name.
@@ -203,5 +230,5 @@ func (g Gate) IsTransferCode(dest string) bool {
 // transfer context, with the company from the current rules snapshot, so that a code or mode
 // changed mid-call applies to the next REFER (not the Plan's gate, decided at call start).
 func CompanyGate(c *CompanyRule, transferContext string) Gate {
-	return newGate(c, "", transferContext)
+	return newGate(c, "", transferContext, "")
 }

@@ -4,11 +4,16 @@ package dialplan
 type Direction string
 
 // The call directions. The rendered dialplan marks inbound DDI entries as inbound and sets
-// VarDirection=outbound|internal on the calls a user places.
+// VarDirection=user on every call a user places; Decide tells internal from outbound (see
+// userCallDirection). Dialplans rendered before that mark user calls outbound|internal
+// themselves, which Decide still accepts.
 const (
 	DirectionInbound  Direction = "inbound"  // an external caller to a DDI of the platform
 	DirectionOutbound Direction = "outbound" // a user to an external number
-	DirectionInternal Direction = "internal" // a user to another user
+	DirectionInternal Direction = "internal" // a user to another user, or to no public number (feature codes)
+	// DirectionUser is only a mark: a call a user places, still to be classified. A Plan's
+	// Direction is never DirectionUser.
+	DirectionUser Direction = "user"
 )
 
 // RecordMode is a DDI's record_calls setting (SPEC.md §2).
@@ -110,6 +115,14 @@ type Facts struct {
 	Company *CompanyRule
 	// DefaultCountry (ISO 3166 alpha-2) lets national numbers normalise to E.164.
 	DefaultCountry string
+	// Country (ISO 3166 alpha-2) is the company's country on calls a user places: a national
+	// destination valid there is an external number. Empty: DefaultCountry.
+	Country string
+	// UserContext is the dialplan context of the call's users (the user's own context on calls
+	// a user places; the user leg's user_context on inbound calls, when known): the transfer
+	// context's catch-all continues ordinary blind transfers there (VarUserContext). Empty or
+	// not a ValidContext: not set.
+	UserContext string
 	// TransferContext is the FreeSWITCH context fsconf renders for the on-demand code extension;
 	// empty means DefaultTransferContext.
 	TransferContext string
@@ -123,8 +136,13 @@ type Var struct {
 
 // Names shared with fsconf (which renders them) and esl (which reads or sets them).
 const (
-	// VarDirection is set by the rendered dialplan on user calls: "outbound" or "internal".
+	// VarDirection is set by the rendered dialplan: "inbound" on DDI calls, "user" on the calls
+	// a user places (dialplans rendered before: "outbound" or "internal").
 	VarDirection = "callrec_direction"
+	// VarUserContext is set by the controller next to force_transfer_context: the context of
+	// the call's users, where the transfer context's catch-all continues an ordinary blind
+	// transfer (`transfer $1 XML ${callrec_user_context}`).
+	VarUserContext = "callrec_user_context"
 	// VarOutgoingDDI is set by the rendered dialplan when the route knows the outgoing DDI.
 	VarOutgoingDDI = "callrec_outgoing_ddi"
 	// VarRecPrefix names mod_sofia's INFO recordings: the profile's record-template starts with

@@ -42,9 +42,10 @@ type Node struct {
 type Install struct {
 	Nodes []Node
 	// Rendered is what `callrec fsconf` renders from the same configuration: the hand-over
-	// entries expected first in PublicContext and UserContext.
-	Rendered                                    fsconf.Output
-	PublicContext, UserContext, TransferContext string
+	// entries expected first in PublicContext and in each of UserContexts.
+	Rendered                       fsconf.Output
+	PublicContext, TransferContext string
+	UserContexts                   []string // every domain's context (freeswitch.user_contexts)
 	// Profile is the sofia profile the users' phones register to.
 	Profile string
 	// RecordPath is freeswitch.record_path, the profile's expected record-path.
@@ -147,10 +148,15 @@ func checkNode(ctx context.Context, in Install, i int, n Node) []Result {
 	}
 	defer p.Close()
 	rs := []Result{ok(prefix+": event socket", "answers and authenticates")}
-	rs = append(rs,
-		checkHandOver(ctx, p, in, prefix, "public context", "freeswitch.public_context", in.PublicContext),
-		checkHandOver(ctx, p, in, prefix, "user context", "freeswitch.user_context", in.UserContext),
-		checkTransferContext(ctx, p, in, prefix))
+	rs = append(rs, checkHandOver(ctx, p, in, prefix, "public context", "freeswitch.public_context", in.PublicContext))
+	for _, c := range in.UserContexts {
+		what := "user context"
+		if len(in.UserContexts) > 1 {
+			what += " " + c
+		}
+		rs = append(rs, checkHandOver(ctx, p, in, prefix, what, "freeswitch.user_contexts", c))
+	}
+	rs = append(rs, checkTransferContext(ctx, p, in, prefix))
 	rs = append(rs, checkProfile(ctx, p, in, prefix)...)
 	rs = append(rs, checkSelfTest(ctx, p, in, prefix))
 	return rs

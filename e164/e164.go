@@ -70,3 +70,29 @@ func IsE164(s string) bool {
 	}
 	return true
 }
+
+// Region returns the ISO 3166 alpha-2 region of an E.164 number ("+34911234567" → "ES"): the
+// region whose numbering plan the number is valid in, else the main region of its country
+// code ("+1…" → "US"), else "". Anyone may call it.
+func Region(number string) string {
+	num, err := phonenumbers.Parse(number, "")
+	if err != nil {
+		return ""
+	}
+	if r := phonenumbers.GetRegionCodeForNumber(num); r != "" && r != "ZZ" && r != "001" {
+		return r
+	}
+	if r := phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode())); r != "ZZ" && r != "001" {
+		return r
+	}
+	return ""
+}
+
+// ValidRegion reports whether code is an upper-case ISO 3166 alpha-2 region with a telephone
+// numbering plan ("ES", "US"; not "es", "ZZ" or "EU"). Anyone may call it.
+func ValidRegion(code string) bool {
+	if len(code) != 2 || strings.ToUpper(code) != code {
+		return false
+	}
+	return phonenumbers.GetCountryCodeForRegion(code) != 0
+}

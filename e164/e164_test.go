@@ -44,3 +44,22 @@ func TestIsE164(t *testing.T) {
 		}
 	}
 }
+
+func TestRegion(t *testing.T) {
+	for number, want := range map[string]string{
+		"+34911234567": "ES", "+34600999888": "ES", "+12125550100": "US", "+442079460018": "GB",
+		"+1": "", "not a number": "", "": "",
+	} {
+		if got := Region(number); got != want {
+			t.Errorf("Region(%q) = %q, want %q", number, got, want)
+		}
+	}
+}
+
+func TestValidRegion(t *testing.T) {
+	for code, want := range map[string]bool{"ES": true, "US": true, "GB": true, "es": false, "ZZ": false, "EU": false, "": false, "ESP": false} {
+		if got := ValidRegion(code); got != want {
+			t.Errorf("ValidRegion(%q) = %v, want %v", code, got, want)
+		}
+	}
+}

@@ -57,8 +57,10 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 		ChannelName:  header(r, "Channel-Name"),
 		CoreUUID:     header(r, "Core-UUID"),
 	}
+	// "user" is what fsconf renders now; "outbound"/"internal" come from a dialplan rendered
+	// before issue 11 that the operator has not replaced (Decide accepts both).
 	switch d := dialplan.Direction(strings.ToLower(header(r, "variable_"+dialplan.VarDirection))); d {
-	case dialplan.DirectionOutbound, dialplan.DirectionInternal:
+	case dialplan.DirectionUser, dialplan.DirectionOutbound, dialplan.DirectionInternal:
 		ci.Direction = d
 	default:
 		ci.Direction = dialplan.DirectionInbound

@@ -57,6 +57,8 @@ type harnessOptions struct {
 	recordTemplate string              // sofia record-template (default "${callrec_rec_prefix}${uuid}.wav")
 	dialplanEdit   func(string) string // edits the test dialplan before parsing
 	fsconfTransfer bool                // the callrec_transfer context as fsconf renders it
+	oldUserEntries bool                // the user hand-over as rendered before issue 11 (internal/outbound marks)
+	country        string              // the company's country (store.Company.Country)
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -85,7 +87,63 @@ const testDialplan = `<include>
   </extension>
 </context>
 <context name="default">
-  <extension name="callrec_internal">
+{{USER_ENTRY}}  <extension name="users">
+    <condition field="destination_number" expression="^(10\d\d)$">
+      <action application="bridge" data="user/$1"/>
+    </condition>
+  </extension>
+  <extension name="external">
+    <condition field="destination_number" expression="^(\+\d+)$">
+      <action application="bridge" data="sofia/gateway/carrier/$1"/>
+    </condition>
+  </extension>
+</context>
+<context name="callrec_transfer">
+  <extension name="callrec_ondemand">
+    <condition field="destination_number" expression="^\*(\d{1,3})$">
+      <action application="set" data="callrec_seen=true"/>
+      <action application="set" data="socket_resume=true"/>
+      <action application="socket" data="{{ADDR}} async full"/>
+    </condition>
+  </extension>
+  <extension name="callrec_transfer_default">
+    <condition field="${callrec_user_context}" expression="^.+$"/>
+    <condition field="destination_number" expression="^(.+)$">
+      <action application="set" data="callrec_seen=true"/>
+      <action application="blind_transfer_ack" data="true"/>
+      <action application="transfer" data="$1 XML ${callrec_user_context}"/>
+    </condition>
+  </extension>
+  <extension name="callrec_transfer_default_context">
+    <condition field="destination_number" expression="^(.+)$">
+      <action application="set" data="callrec_seen=true"/>
+      <action application="blind_transfer_ack" data="true"/>
+      <action application="transfer" data="$1 XML default"/>
+    </condition>
+  </extension>
+</context>
+</include>`
+
+// userEntry is fsconf's hand-over entry for the calls users place (user_extensions): every call
+// marked user, callrec classifies it; the fallback returns into the context the call is in.
+const userEntry = `  <extension name="callrec_user">
+    <condition field="${callrec_seen}" expression="^$"/>
+    <condition field="destination_number" expression="^(.+)$">
+      <action application="export" data="callrec_seen=true"/>
+      <action application="set" data="callrec_direction=user"/>
+      <action application="set" data="callrec_outgoing_ddi=${outbound_caller_id_number}"/>
+      <action application="set" data="socket_resume=true"/>
+      <action application="set" data="hangup_after_bridge=true"/>
+      <action application="socket" data="{{ADDR}} async full"/>
+      <action application="transfer" data="$1 XML ${context}"/>
+    </condition>
+  </extension>
+`
+
+// oldUserEntries is what fsconf rendered before issue 11: the global internal_extension_regex
+// marked a call internal, anything else outbound. An operator who has not re-rendered still
+// runs it.
+const oldUserEntries = `  <extension name="callrec_internal">
     <condition field="${callrec_seen}" expression="^$"/>
     <condition field="destination_number" expression="^(\d{2,10})$">
       <action application="export" data="callrec_seen=true"/>
@@ -108,34 +166,7 @@ const testDialplan = `<include>
       <action application="transfer" data="$1 XML default"/>
     </condition>
   </extension>
-  <extension name="users">
-    <condition field="destination_number" expression="^(10\d\d)$">
-      <action application="bridge" data="user/$1"/>
-    </condition>
-  </extension>
-  <extension name="external">
-    <condition field="destination_number" expression="^(\+\d+)$">
-      <action application="bridge" data="sofia/gateway/carrier/$1"/>
-    </condition>
-  </extension>
-</context>
-<context name="callrec_transfer">
-  <extension name="callrec_ondemand">
-    <condition field="destination_number" expression="^\*(\d{1,3})$">
-      <action application="set" data="callrec_seen=true"/>
-      <action application="set" data="socket_resume=true"/>
-      <action application="socket" data="{{ADDR}} async full"/>
-    </condition>
-  </extension>
-  <extension name="callrec_transfer_default">
-    <condition field="destination_number" expression="^(.+)$">
-      <action application="set" data="callrec_seen=true"/>
-      <action application="blind_transfer_ack" data="true"/>
-      <action application="transfer" data="$1 XML default"/>
-    </condition>
-  </extension>
-</context>
-</include>`
+`
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
@@ -161,7 +192,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h := &harness{t: t, db: db, spool: dir + "/spool"}
 	h.brand = &store.Brand{Name: "Brand"}
 	must(t, db.CreateBrand(ctx, h.brand))
-	h.company = &store.Company{BrandID: h.brand.ID, Name: "Acme", OnDemand: o.onDemand}
+	h.company = &store.Company{BrandID: h.brand.ID, Name: "Acme", OnDemand: o.onDemand, Country: o.country}
 	if o.onDemand != store.OnDemandDisabled {
 		h.company.OnDemandCode = o.code
 	}
@@ -192,7 +223,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.routeAny {
 		mainDDI = `^(.+)$`
 	}
-	xml := strings.NewReplacer("{{ADDR}}", addr, "{{MAIN_DDI}}", mainDDI).Replace(testDialplan)
+	entry := userEntry
+	if o.oldUserEntries {
+		entry = oldUserEntries
+	}
+	xml := strings.Replace(testDialplan, "{{USER_ENTRY}}", entry, 1)
+	xml = strings.NewReplacer("{{ADDR}}", addr, "{{MAIN_DDI}}", mainDDI).Replace(xml)
 	if o.fsconfTransfer {
 		xml = withRenderedTransferContext(t, xml, addr, dir)
 	}

@@ -36,9 +36,14 @@ type Server struct {
 	OnDemandPath    string // the sofia profile's record-path (Record key recordings land here)
 	RouteContext    string // context calls are handed on to; "" = the call's own context
 	TransferContext string // context of the on-demand code extensions
-	UserContext     string // where an ordinary blind transfer continues (default "default"); a leg's callrec_user_context wins
 	DefaultCountry  string // for national numbers
 	Tone            string // start/stop tone of on-demand recordings; "" = none
+
+	// UserContext is the users' context when a call's own is not known yet (an inbound call
+	// before its user leg is bridged): ordinary blind transfers continue there, through the
+	// transfer context's catch-all and continueTransfer (dialplan.VarUserContext; a leg's own
+	// callrec_user_context wins). Default "default", FreeSWITCH's stock user context.
+	UserContext string
 
 	CommandTimeout time.Duration // per FreeSWITCH command (default 5 s)
 	PlanDeadline   time.Duration // connect → call handed on, else the socket is closed (default 2 s)

@@ -170,26 +170,24 @@ func (s *Session) decide() {
 		if d, c, ok := s.lookupDDI(s.info.Destination); ok {
 			s.ddi, s.company = &d, &c
 		}
+		f.UserContext = s.srv.UserContext // until the user leg tells its own (onBridge)
 	default:
 		if u, c, ok := s.rules.UserBySIP(s.info.FromHost, s.info.FromUser); ok {
 			s.user, s.company = &u, &c
 			f.User = userRule(&u)
+			f.Country = s.rules.CompanyCountry(c.ID)
+			// The context the user's call came in: where the transfer catch-all continues an
+			// ordinary blind transfer of this call (issue 11 point 5).
+			f.UserContext = s.info.Context
 			if callee, ok := s.rules.UserByExtension(c.ID, s.info.Destination); ok {
 				f.Callee = userRule(&callee)
-			} else if s.info.Direction == dialplan.DirectionInternal {
-				// The rendered dialplan marks short digit strings internal; one that is no
-				// extension of the company but a dialable number (national form with
-				// default_country) is an outbound call.
-				if _, err := store.NormalizeNumber(s.info.Destination, s.srv.DefaultCountry); err == nil {
-					s.info.Direction, f.Direction = dialplan.DirectionOutbound, dialplan.DirectionOutbound
-				}
 			}
-			if s.info.Direction == dialplan.DirectionOutbound {
-				for _, cand := range s.info.OutgoingDDIs {
-					if d, dc, ok := s.lookupDDI(cand); ok && dc.ID == c.ID {
-						s.ddi, s.info.OutgoingDDI, f.OutgoingDDI = &d, cand, cand
-						break
-					}
+			// Whether the call is outbound is Decide's to say; the outgoing DDI is a fact it
+			// uses only then.
+			for _, cand := range s.info.OutgoingDDIs {
+				if d, dc, ok := s.lookupDDI(cand); ok && dc.ID == c.ID {
+					s.ddi, s.info.OutgoingDDI, f.OutgoingDDI = &d, cand, cand
+					break
 				}
 			}
 			s.legs[s.info.UUID].user = s.user
@@ -205,6 +203,12 @@ func (s *Session) decide() {
 		s.log = s.log.With().Str("company", s.company.ID).Logger()
 	}
 	s.plan = dialplan.Decide(f)
+	if s.info.Direction != dialplan.DirectionInbound {
+		s.info.Direction = s.plan.Direction // the user call as classified (internal or outbound)
+		if s.plan.Direction != dialplan.DirectionOutbound {
+			s.ddi = nil
+		}
+	}
 	if ctl := s.legs[s.info.UUID]; ctl.user != nil && s.plan.OnDemand.InspectsDigitsFrom(dialplan.LegControlled) {
 		s.newMatcher(ctl) // outbound and internal calls: the user is the controlled leg
 	}
@@ -515,6 +519,7 @@ func (s *Session) addPeer(ctx context.Context, peer string, ev *eslgo.Event) {
 		s.log.Warn().Err(err).Str("peer", peer).Msg("cannot follow the bridged leg")
 	}
 	s.classifyPeer(ctx, leg, ev)
+	s.learnUserContext(ctx, leg)
 	s.applyGateVars(ctx, leg)
 	if leg.external && s.plan.Record.Leg == dialplan.LegExternalPeer && !s.ddiStarted {
 		s.startDDIRecording(ctx, peer)
@@ -549,6 +554,26 @@ func (s *Session) classifyPeer(ctx context.Context, leg *legInfo, ev *eslgo.Even
 	// missing from the store) gets the external party's variables: sip_disable_recording, so
 	// nothing unattributable can be recorded on demand.
 	leg.external, leg.role = true, dialplan.LegExternalPeer
+}
+
+// learnUserContext: on an inbound call, the bridged user's leg tells the users' context, its
+// user_context variable (the directory's, set on legs created by user/<ext>@<domain>:
+// mod_dptools.c user_outgoing_channel ~4510; its Caller-Context is still the public one). The
+// caller's leg then gets it as dialplan.VarUserContext, so that the transfer catch-all continues
+// an ordinary blind transfer of the caller in that user's context.
+func (s *Session) learnUserContext(ctx context.Context, leg *legInfo) {
+	if s.info.Direction != dialplan.DirectionInbound || leg.user == nil || !s.plan.OnDemand.AllowTransfer {
+		return
+	}
+	uc, err := s.cmd.api(ctx, "uuid_getvar", leg.uuid, "user_context")
+	if err != nil || !s.plan.OnDemand.SetUserContext(uc) {
+		return
+	}
+	if err := s.cmd.setVar(ctx, s.info.UUID, dialplan.VarUserContext, uc); err != nil {
+		s.log.Warn().Err(err).Str("var", dialplan.VarUserContext).Msg("gate variable not set")
+		return
+	}
+	s.log.Debug().Str("decision", "user_context").Str("context", uc).Msg("users' context learnt from the bridged user")
 }
 
 // applyGateVars sets the on-demand gate's variables on a newly bridged leg (legs created before

@@ -50,13 +50,17 @@ func (o Output) WriteDir(dir string) error {
 	return nil
 }
 
-// Check compares dir with o: every file of o must exist under dir with the same bytes. Other
-// files under dir are ignored (the operator's own configuration may live there). It returns the
-// differences in o's file order (none: the directory is up to date). Errors: a file that exists
-// but cannot be read.
+// Check compares dir with o: every file of o that FreeSWITCH loads (IsConfig: not INSTALL.md,
+// which an operator does not install into FreeSWITCH's configuration directory) must exist
+// under dir with the same bytes. Other files under dir are ignored (the operator's own
+// configuration may live there). It returns the differences in o's file order (none: the
+// directory is up to date). Errors: a file that exists but cannot be read.
 func (o Output) Check(dir string) ([]Drift, error) {
 	var drift []Drift
 	for _, f := range o.Files {
+		if !IsConfig(f.Path) {
+			continue
+		}
 		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

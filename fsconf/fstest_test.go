@@ -120,7 +120,7 @@ func TestRenderedDialplan_CallsReachControllerOrFailOpenToTheRoute(t *testing.T)
 			place: func(ctx context.Context, fs *fstest.FS) (*fstest.Call, error) {
 				return fs.Outbound(ctx, fstest.CallSpec{FromUser: "1001", To: "1002"})
 			},
-			target: "1002", wantDirection: "internal", fallback: "1002 XML default",
+			target: "1002", wantDirection: "user", fallback: "1002 XML default",
 		},
 		{
 			name: "user to external number",
@@ -128,7 +128,7 @@ func TestRenderedDialplan_CallsReachControllerOrFailOpenToTheRoute(t *testing.T)
 				return fs.Outbound(ctx, fstest.CallSpec{FromUser: "1001", To: "+34600999888",
 					Vars: map[string]string{"outbound_caller_id_number": "+34911234567"}})
 			},
-			target: "34600999888", wantDirection: "outbound", wantDDI: "+34911234567", fallback: "+34600999888 XML default",
+			target: "34600999888", wantDirection: "user", wantDDI: "+34911234567", fallback: "+34600999888 XML default",
 		},
 	}
 	modes := []struct {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/callrec/callrec/dialplan"
@@ -13,10 +12,9 @@ import (
 
 // Defaults for the zero fields of Options; they match callrec's configuration defaults.
 const (
-	DefaultESLListen        = "127.0.0.1:8084"
-	DefaultPublicContext    = "public"
-	DefaultUserContext      = "default"
-	DefaultInternalExtRegex = `^(\d{2,10})$`
+	DefaultESLListen     = "127.0.0.1:8084"
+	DefaultPublicContext = "public"
+	DefaultUserContext   = "default"
 )
 
 // Event socket settings rendered into event_socket.conf.xml: callrec's inbound connection comes
@@ -49,11 +47,11 @@ type Options struct {
 	TransferContext string
 	// PublicContext (freeswitch.public_context) is where inbound DDI calls arrive. Default "public".
 	PublicContext string
-	// UserContext (freeswitch.user_context) is where the calls users place arrive. Default "default".
-	UserContext string
-	// InternalExtRegex (freeswitch.internal_extension_regex) tells a call to another user (internal)
-	// from one to an external number (outbound) by its destination. Default DefaultInternalExtRegex.
-	InternalExtRegex string
+	// UserContexts (freeswitch.user_contexts) are the contexts the calls users place arrive in:
+	// one per domain on a multi-tenant switch. Each gets the same hand-over file; the first is
+	// where the transfer context's catch-all continues a blind transfer whose users' context
+	// callrec did not set. Default [DefaultUserContext].
+	UserContexts []string
 	// RecordPath (freeswitch.record_path) is the absolute directory where mod_sofia writes INFO
 	// "Record: on" recordings; callrec must be able to read it. Required.
 	RecordPath string
@@ -81,11 +79,10 @@ func (o Options) withDefaults() Options {
 	if o.PublicContext == "" {
 		o.PublicContext = DefaultPublicContext
 	}
-	if o.UserContext == "" {
-		o.UserContext = DefaultUserContext
-	}
-	if o.InternalExtRegex == "" {
-		o.InternalExtRegex = DefaultInternalExtRegex
+	if len(o.UserContexts) == 0 {
+		o.UserContexts = []string{DefaultUserContext}
+	} else {
+		o.UserContexts = append([]string(nil), o.UserContexts...)
 	}
 	return o
 }
@@ -101,11 +98,11 @@ func (o Options) Validate() error {
 	if err := validAddr(o.ESLListen); err != "" {
 		bad("esl.listen", o.ESLListen, err)
 	}
-	contexts := []struct{ key, v string }{
-		{"freeswitch.public_context", o.PublicContext},
-		{"freeswitch.user_context", o.UserContext},
-		{"esl.transfer_context", o.TransferContext},
+	contexts := []struct{ key, v string }{{"freeswitch.public_context", o.PublicContext}}
+	for _, u := range o.UserContexts {
+		contexts = append(contexts, struct{ key, v string }{"freeswitch.user_contexts", u})
 	}
+	contexts = append(contexts, struct{ key, v string }{"esl.transfer_context", o.TransferContext})
 	for i, c := range contexts {
 		if !validContext(c.v) {
 			bad(c.key, c.v, "must be 1-64 characters of [A-Za-z0-9_.-], not starting with '.'")
@@ -113,16 +110,10 @@ func (o Options) Validate() error {
 		}
 		for _, d := range contexts[:i] {
 			if d.v == c.v {
-				bad(c.key, c.v, "must differ from "+d.key)
+				bad(c.key, c.v, "must differ from "+d.key+" (each context once)")
+				break
 			}
 		}
-	}
-	if !printable(o.InternalExtRegex) {
-		bad("freeswitch.internal_extension_regex", o.InternalExtRegex, "must be printable ASCII")
-	} else if _, err := regexp.Compile(o.InternalExtRegex); err != nil {
-		bad("freeswitch.internal_extension_regex", o.InternalExtRegex, "is not a regular expression: "+err.Error())
-	} else if strings.Contains(o.InternalExtRegex, "$${") {
-		bad("freeswitch.internal_extension_regex", o.InternalExtRegex, "must not contain $${ (FreeSWITCH's pre-processor would expand it)")
 	}
 	switch {
 	case o.RecordPath == "":

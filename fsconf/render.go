@@ -28,6 +28,11 @@ const (
 // contextFile is dialplan/<context>/00_callrec.xml, the file of the public and user entries.
 func contextFile(context string) string { return "dialplan/" + context + "/00_callrec.xml" }
 
+// IsConfig reports whether FreeSWITCH loads the file at p (every rendered file but INSTALL.md,
+// which is the operator's instructions and is never installed). Output.Check compares only
+// those.
+func IsConfig(p string) bool { return p != InstallFile }
+
 // File is one rendered file. Path is slash-separated and relative to the output directory.
 type File struct {
 	Path string
@@ -82,36 +87,44 @@ type data struct {
 	Options
 	Socket                                              string
 	VarSeen, VarDirection, VarOutgoingDDI, VarRecPrefix string
-	DirInbound, DirOutbound, DirInternal                string
+	VarUserContext                                      string
+	DirInbound, DirUser                                 string
+	DefaultUserContext                                  string // UserContexts[0]
 	RecordTemplate                                      string
 	ESIP, ESACL, ESListen                               string
 	ESPort                                              int
-	PublicFile, UserFile, TransferFile, SofiaFile       string
+	PublicFile, TransferFile, SofiaFile                 string
+	UserFiles                                           []string // one per user context, same content
 	EventSocketFile                                     string
 }
 
 // templateData builds what the templates see.
 func (r *Renderer) templateData() data {
+	var userFiles []string
+	for _, c := range r.opts.UserContexts {
+		userFiles = append(userFiles, contextFile(c))
+	}
 	return data{
-		Options:         r.opts,
-		Socket:          r.opts.ESLListen + " async full",
-		VarSeen:         VarSeen,
-		VarDirection:    dialplan.VarDirection,
-		VarOutgoingDDI:  dialplan.VarOutgoingDDI,
-		VarRecPrefix:    dialplan.VarRecPrefix,
-		DirInbound:      string(dialplan.DirectionInbound),
-		DirOutbound:     string(dialplan.DirectionOutbound),
-		DirInternal:     string(dialplan.DirectionInternal),
-		RecordTemplate:  RecordTemplate,
-		ESIP:            EventSocketListenIP,
-		ESACL:           EventSocketACL,
-		ESPort:          EventSocketListenPort,
-		ESListen:        fmt.Sprintf("%s:%d", EventSocketListenIP, EventSocketListenPort),
-		PublicFile:      contextFile(r.opts.PublicContext),
-		UserFile:        contextFile(r.opts.UserContext),
-		TransferFile:    TransferFile,
-		SofiaFile:       SofiaFile,
-		EventSocketFile: EventSocketFile,
+		Options:            r.opts,
+		Socket:             r.opts.ESLListen + " async full",
+		VarSeen:            VarSeen,
+		VarDirection:       dialplan.VarDirection,
+		VarOutgoingDDI:     dialplan.VarOutgoingDDI,
+		VarRecPrefix:       dialplan.VarRecPrefix,
+		VarUserContext:     dialplan.VarUserContext,
+		DirInbound:         string(dialplan.DirectionInbound),
+		DirUser:            string(dialplan.DirectionUser),
+		DefaultUserContext: r.opts.UserContexts[0],
+		RecordTemplate:     RecordTemplate,
+		ESIP:               EventSocketListenIP,
+		ESACL:              EventSocketACL,
+		ESPort:             EventSocketListenPort,
+		ESListen:           fmt.Sprintf("%s:%d", EventSocketListenIP, EventSocketListenPort),
+		PublicFile:         contextFile(r.opts.PublicContext),
+		UserFiles:          userFiles,
+		TransferFile:       TransferFile,
+		SofiaFile:          SofiaFile,
+		EventSocketFile:    EventSocketFile,
 	}
 }
 
@@ -120,14 +133,17 @@ func (r *Renderer) templateData() data {
 func (r *Renderer) Render() (Output, error) {
 	d := r.templateData()
 	var out Output
-	for _, f := range []struct{ path, tmpl string }{
-		{d.PublicFile, "public.xml.tmpl"},
-		{d.UserFile, "user.xml.tmpl"},
+	files := []struct{ path, tmpl string }{{d.PublicFile, "public.xml.tmpl"}}
+	for _, u := range d.UserFiles {
+		files = append(files, struct{ path, tmpl string }{u, "user.xml.tmpl"})
+	}
+	files = append(files, []struct{ path, tmpl string }{
 		{TransferFile, "transfer.xml.tmpl"},
 		{SofiaFile, "sofia.xml.tmpl"},
 		{EventSocketFile, "event_socket.xml.tmpl"},
 		{InstallFile, "INSTALL.md.tmpl"},
-	} {
+	}...)
+	for _, f := range files {
 		b, err := r.exec(f.tmpl, d)
 		if err != nil {
 			return Output{}, err

@@ -355,3 +355,37 @@ func TestRules_ConcurrentAdminWritesAllVisibleOnceReturned(t *testing.T) {
 		}
 	}
 }
+
+// TestRules_CompanyCountry: the company's own country, else the region of most of its DDIs, else
+// none; a change reaches the snapshot; a lower-case code is stored upper-case.
+func TestRules_CompanyCountry(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	es := mustTenant(t, db, "1") // one DDI +349112345671
+	if got := db.Rules().CompanyCountry(es.company.ID); got != "ES" {
+		t.Errorf("company with a +34 DDI: country %q, want ES (derived)", got)
+	}
+	for _, n := range []string{"+12125550100", "+12125550101"} {
+		must(t, db.CreateDDI(ctx, &DDI{CompanyID: es.company.ID, Number: n, RecordCalls: RecordNone}))
+	}
+	if got := db.Rules().CompanyCountry(es.company.ID); got != "US" {
+		t.Errorf("two +1 DDIs and one +34: country %q, want US (most DDIs)", got)
+	}
+	es.company.Country = "gb"
+	must(t, db.UpdateCompany(ctx, es.company))
+	if got := db.Rules().CompanyCountry(es.company.ID); got != "GB" {
+		t.Errorf("explicit country: %q, want GB", got)
+	}
+	if c, _ := db.Rules().Company(es.company.ID); c.Country != "GB" {
+		t.Errorf("stored country %q, want GB", c.Country)
+	}
+	b := &Brand{Name: "no ddis"}
+	must(t, db.CreateBrand(ctx, b))
+	bare := &Company{BrandID: b.ID, Name: "bare"}
+	must(t, db.CreateCompany(ctx, bare))
+	if got := db.Rules().CompanyCountry(bare.ID); got != "" {
+		t.Errorf("company without DDIs or country: %q, want none", got)
+	}
+	bare.Country = "Narnia"
+	wantCode(t, db.UpdateCompany(ctx, bare), EINVALID, "country")
+}

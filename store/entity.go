@@ -115,6 +115,10 @@ type Company struct {
 	Stereo                bool   `json:"stereo"`
 	RetentionDays         int    `json:"retention_days"`
 	QuotaMB               int    `json:"quota_mb"`
+	// Country (optional, ISO 3166 alpha-2 such as "ES") is where the company's users dial
+	// national numbers: a destination valid there is an outbound call. Empty: derived from the
+	// company's DDIs, else the configured default_country (see Rules.CompanyCountry).
+	Country string `json:"country"`
 }
 
 // RemovalAllowed reports AllowRecordingRemoval with its default (true when unset).
@@ -147,6 +151,9 @@ func (c *Company) Validate() error {
 	if c.QuotaMB < 0 || c.QuotaMB > MaxQuotaMB {
 		return Invalid("quota_mb", "must be 0 (unlimited) to %d MB", MaxQuotaMB)
 	}
+	if c.Country != "" && !e164.ValidRegion(c.Country) {
+		return Invalid("country", "must be an ISO 3166 alpha-2 country code such as ES or US")
+	}
 	return nil
 }
 
@@ -157,6 +164,7 @@ func (c *Company) normalize() {
 		c.OnDemand = OnDemandDisabled
 	}
 	c.OnDemandCode = strings.TrimPrefix(strings.TrimSpace(c.OnDemandCode), "*")
+	c.Country = strings.ToUpper(strings.TrimSpace(c.Country))
 	if c.AllowRecordingRemoval == nil {
 		t := true
 		c.AllowRecordingRemoval = &t

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/callrec/callrec/e164"
 )
 
 // Rules is an immutable in-memory snapshot of the call-relevant admin data (brands, companies,
@@ -21,6 +23,7 @@ type Rules struct {
 	userBySIP     map[string]string   // brand|sip_user -> user id
 	usersBySIP    map[string][]string // sip_user -> user ids (platform-wide)
 	userByExt     map[string]string   // company|extension -> user id
+	countries     map[string]string   // company id -> Company.Country, else derived from its DDIs
 	codes         []CodeInUse
 }
 
@@ -46,6 +49,7 @@ func buildRules(tx *bolt.Tx, version uint64) (*Rules, error) {
 		userBySIP:     map[string]string{},
 		usersBySIP:    map[string][]string{},
 		userByExt:     map[string]string{},
+		countries:     map[string]string{},
 	}
 	err := forEachJSON(tx, bBrands, func(b *Brand) error {
 		r.brands[b.ID] = *b
@@ -81,6 +85,7 @@ func buildRules(tx *bolt.Tx, version uint64) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.deriveCountries()
 	err = forEachJSON(tx, bUsers, func(u *User) error {
 		r.users[u.ID] = *u
 		r.userBySIP[join(r.companies[u.CompanyID].BrandID, u.SIPUser)] = u.ID
@@ -93,6 +98,40 @@ func buildRules(tx *bolt.Tx, version uint64) (*Rules, error) {
 	}
 	return r, nil
 }
+
+// deriveCountries fills r.countries: a company's own Country, else the region most of its DDIs
+// belong to (ties: the alphabetically first), else nothing.
+func (r *Rules) deriveCountries() {
+	votes := map[string]map[string]int{}
+	for _, d := range r.ddis {
+		if region := e164.Region(d.Number); region != "" {
+			if votes[d.CompanyID] == nil {
+				votes[d.CompanyID] = map[string]int{}
+			}
+			votes[d.CompanyID][region]++
+		}
+	}
+	for id, c := range r.companies {
+		if c.Country != "" {
+			r.countries[id] = c.Country
+			continue
+		}
+		best, n := "", 0
+		for region, k := range votes[id] {
+			if k > n || k == n && region < best {
+				best, n = region, k
+			}
+		}
+		if best != "" {
+			r.countries[id] = best
+		}
+	}
+}
+
+// CompanyCountry returns the country (ISO 3166 alpha-2) the company's users dial national
+// numbers in: Company.Country when set, else the region of most of its DDIs, else "" (the
+// caller falls back to its default_country). Any goroutine may call it.
+func (r *Rules) CompanyCountry(companyID string) string { return r.countries[companyID] }
 
 // Version increases with every published snapshot; equal versions mean equal contents.
 func (r *Rules) Version() uint64 { return r.version }

@@ -394,6 +394,21 @@ func TestErrors_EveryDocumentedStatusFromBadInput(t *testing.T) {
 			t.Errorf("company admin sending the unchanged on_demand with another field: %d", resp.StatusCode)
 		}
 	})
+	t.Run("company country is validated and stored upper-case", func(t *testing.T) {
+		resp, b := admin.do("PATCH", "/api/v1/companies/"+tc.co.ID, map[string]any{"country": "Narnia"})
+		if e := apiErr(t, b); resp.StatusCode != 400 || e.Field != "country" {
+			t.Fatalf("country Narnia: %d %s, want 400 on field country", resp.StatusCode, b)
+		}
+		resp, b = admin.do("PATCH", "/api/v1/companies/"+tc.co.ID, map[string]any{"country": "us"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+		co, err := w.db.Company(ctx, tc.co.ID)
+		must(t, err)
+		if co.Country != "US" || w.db.Rules().CompanyCountry(tc.co.ID) != "US" {
+			t.Errorf("stored country %q, rules %q; want US", co.Country, w.db.Rules().CompanyCountry(tc.co.ID))
+		}
+	})
 	t.Run("rate limit per token", func(t *testing.T) {
 		var last *http.Response
 		var b []byte

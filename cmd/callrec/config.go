@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ type Config struct {
 	Log            LogConfig     `koanf:"log"`
 	Audio          AudioConfig   `koanf:"audio"`
 	ShutdownGrace  time.Duration `koanf:"shutdown_grace"`
+	// Warnings are notes about the configuration given (keys no longer used) for the caller to
+	// log; they never stop callrec.
+	Warnings []string `koanf:"-"`
 }
 
 // HTTPConfig configures the API and web page listener.
@@ -56,9 +60,10 @@ type FSConfig struct {
 	InboundPassword  string   `koanf:"inbound_password"`
 	RecordPath       string   `koanf:"record_path"`
 	PublicContext    string   `koanf:"public_context"`
-	UserContext      string   `koanf:"user_context"`
+	UserContext      string   `koanf:"user_context"`  // one-element form of UserContexts (older configurations)
+	UserContexts     []string `koanf:"user_contexts"` // contexts users place calls in, one per domain; default [default]
 	ExternalGateway  string   `koanf:"external_gateway"`
-	InternalExtRegex string   `koanf:"internal_extension_regex"`
+	InternalExtRegex string   `koanf:"internal_extension_regex"` // no longer used: read only to warn
 }
 
 // FSNode is one FreeSWITCH's inbound Event Socket.
@@ -97,9 +102,9 @@ func defaults() map[string]any {
 		"freeswitch.inbound_password":         "ClueCon",
 		"freeswitch.record_path":              "",
 		"freeswitch.public_context":           "public",
-		"freeswitch.user_context":             "default",
+		"freeswitch.user_context":             "",
 		"freeswitch.external_gateway":         "sofia/gateway/carrier",
-		"freeswitch.internal_extension_regex": `^(\d{2,10})$`,
+		"freeswitch.internal_extension_regex": "", // removed; an old file's value is ignored with a warning
 		"log.level":                           "info",
 		"log.format":                          "auto",
 		"audio.workers":                       0,
@@ -151,11 +156,22 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 	}), nil); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
-	// The environment gives freeswitch.nodes as one string; the file gives a list.
+	// The environment gives freeswitch.nodes and freeswitch.user_contexts as one string; the
+	// file gives lists.
 	var envNodes []FSNode
 	if s, ok := k.Get("freeswitch.nodes").(string); ok {
 		envNodes = parseNodes(s)
 		k.Delete("freeswitch.nodes")
+	}
+	var envContexts []string
+	if s, ok := k.Get("freeswitch.user_contexts").(string); ok {
+		envContexts = splitList(s)
+		k.Delete("freeswitch.user_contexts")
+	}
+	var warnings []string
+	if k.String("freeswitch.internal_extension_regex") != "" {
+		warnings = append(warnings, "freeswitch.internal_extension_regex is no longer used and is ignored: callrec tells internal "+
+			"from outbound calls itself (the company's users' extensions and its country); remove the key and render fsconf again")
 	}
 	var cfg Config
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
@@ -164,6 +180,10 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 	if envNodes != nil {
 		cfg.FreeSWITCH.Nodes = envNodes
 	}
+	if envContexts != nil {
+		cfg.FreeSWITCH.UserContexts = envContexts
+	}
+	cfg.Warnings = warnings
 	cfg.fillDerived()
 	return cfg, cfg.validate()
 }
@@ -173,6 +193,17 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 func envKey(k, v string) (string, any) {
 	k = strings.ToLower(strings.TrimPrefix(k, "CALLREC_"))
 	return strings.ReplaceAll(k, "__", "."), v
+}
+
+// splitList reads the environment form of a list: "a,b" (blanks trimmed, empty items dropped).
+func splitList(s string) []string {
+	out := []string{}
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // parseNodes reads the environment form of freeswitch.nodes: "addr=password,addr=password".
@@ -198,6 +229,12 @@ func (c *Config) fillDerived() {
 	}
 	if c.FreeSWITCH.RecordPath == "" {
 		c.FreeSWITCH.RecordPath = filepath.Join(c.SpoolDir, "ondemand")
+	}
+	if len(c.FreeSWITCH.UserContexts) == 0 {
+		c.FreeSWITCH.UserContexts = []string{"default"}
+		if c.FreeSWITCH.UserContext != "" {
+			c.FreeSWITCH.UserContexts = []string{c.FreeSWITCH.UserContext}
+		}
 	}
 	for i := range c.FreeSWITCH.Nodes {
 		if c.FreeSWITCH.Nodes[i].Password == "" {
@@ -228,6 +265,9 @@ func (c Config) validate() error {
 	case "auto", "json", "console":
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or console", c.Log.Format))
+	}
+	if u := c.FreeSWITCH.UserContext; u != "" && !slices.Contains(c.FreeSWITCH.UserContexts, u) {
+		errs = append(errs, fmt.Errorf("freeswitch.user_context: %q is not in freeswitch.user_contexts %v: set only freeswitch.user_contexts", u, c.FreeSWITCH.UserContexts))
 	}
 	for _, s := range []struct{ key, v string }{{"esl.route_context", c.ESL.RouteContext}, {"esl.transfer_context", c.ESL.TransferContext}} {
 		if (s.v == "" && s.key != "esl.route_context") || strings.ContainsAny(s.v, " \t\r\n'\"<>&") {

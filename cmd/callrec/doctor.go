@@ -81,7 +81,7 @@ func doctorInstall(cfg Config) (doctor.Install, error) {
 	o := r.Options()
 	return doctor.Install{
 		Nodes: nodes, Rendered: rendered,
-		PublicContext: o.PublicContext, UserContext: o.UserContext, TransferContext: o.TransferContext,
+		PublicContext: o.PublicContext, UserContexts: o.UserContexts, TransferContext: o.TransferContext,
 		RecordPath: filepath.FromSlash(opts.RecordPath),
 		ESLListen:  cfg.ESL.Listen, HTTPListen: cfg.HTTP.Listen,
 		SpoolDir: cfg.SpoolDir, LibraryDir: cfg.LibraryDir,

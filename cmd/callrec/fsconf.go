@@ -13,9 +13,10 @@ import (
 )
 
 // fsconfCommand renders the FreeSWITCH configuration (SPEC.md §4.3) into --out DIR, with an
-// INSTALL.md saying where each file goes; with --check it writes nothing and compares DIR with
-// what it would render, exiting 1 on drift. It reads only the configuration, never the store, so
-// it works while callrec runs. Exit codes: 2 bad usage or configuration, 1 drift or write failure.
+// INSTALL.md saying where each file goes; with --check it writes nothing and compares the
+// configuration files FreeSWITCH loads under DIR (not INSTALL.md) with what it would render,
+// exiting 1 on drift. It reads only the configuration, never the store, so it works while
+// callrec runs. Exit codes: 2 bad usage or configuration, 1 drift or write failure.
 func fsconfCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fset := pflag.NewFlagSet("fsconf", pflag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -24,6 +25,9 @@ func fsconfCommand(ctx context.Context, args, environ []string, stdout, stderr i
 	cfg, err := loadConfig(fset, args, environ)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "callrec fsconf: %s\n", w)
 	}
 	if *out == "" || fset.NArg() != 0 {
 		return &exitError{code: 2, err: errors.New("usage: callrec fsconf --out DIR [--check] [flags]")}
@@ -77,12 +81,11 @@ func fsconfOptions(cfg Config) (fsconf.Options, error) {
 		rec = abs
 	}
 	return fsconf.Options{
-		ESLListen:        cfg.ESL.Listen,
-		TransferContext:  cfg.ESL.TransferContext,
-		PublicContext:    cfg.FreeSWITCH.PublicContext,
-		UserContext:      cfg.FreeSWITCH.UserContext,
-		InternalExtRegex: cfg.FreeSWITCH.InternalExtRegex,
-		RecordPath:       filepath.ToSlash(rec),
-		InboundPassword:  cfg.FreeSWITCH.InboundPassword,
+		ESLListen:       cfg.ESL.Listen,
+		TransferContext: cfg.ESL.TransferContext,
+		PublicContext:   cfg.FreeSWITCH.PublicContext,
+		UserContexts:    cfg.FreeSWITCH.UserContexts,
+		RecordPath:      filepath.ToSlash(rec),
+		InboundPassword: cfg.FreeSWITCH.InboundPassword,
 	}, nil
 }

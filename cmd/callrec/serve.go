@@ -33,6 +33,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w)
+	}
 	for _, dir := range []string{cfg.DataDir, cfg.SpoolDir, cfg.LibraryDir} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("create %s: %w", dir, err)}
@@ -70,7 +73,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		Addr: cfg.ESL.Listen, DB: db, Logger: log, Metrics: eslMetrics,
 		SpoolDir: cfg.SpoolDir, OnDemandPath: cfg.FreeSWITCH.RecordPath,
 		RouteContext: cfg.ESL.RouteContext, TransferContext: cfg.ESL.TransferContext,
-		UserContext:    cfg.FreeSWITCH.UserContext,
+		UserContext:    cfg.FreeSWITCH.UserContexts[0],
 		DefaultCountry: cfg.DefaultCountry, Tone: cfg.ESL.Tone,
 		CommandTimeout: cfg.ESL.CommandTimeout, PlanDeadline: cfg.ESL.PlanDeadline,
 	}

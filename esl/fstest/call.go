@@ -15,9 +15,13 @@ type CallSpec struct {
 	From, FromName string
 	// FromUser is, for Outbound, the extension of the phone placing the call.
 	FromUser string
+	// Domain is, for Outbound, the directory domain of FromUser (Phone.Domain; default the
+	// phone's own): the INVITE comes From <FromUser>@<Domain>.
+	Domain string
 	// To is the dialled number (Caller-Destination-Number, sip_to_user, sip_req_user).
 	To string
-	// Context is the dialplan context (default "public" for Inbound, "default" for Outbound).
+	// Context is the dialplan context (default "public" for Inbound; for Outbound the phone's
+	// user_context, Phone.Context, "default" unless set).
 	Context string
 	// Profile is the sofia profile name (default Options.Profile).
 	Profile string
@@ -102,22 +106,38 @@ func (fs *FS) Inbound(ctx context.Context, spec CallSpec) (*Call, error) {
 	return fs.startCall(spec, fs.profile(spec.Profile), spec.From, "")
 }
 
-// Outbound is a registered phone (spec.FromUser) placing a call to spec.To in
-// spec.Context (default "default"). Errors: ErrClosed.
+// Outbound is a registered phone (spec.FromUser of spec.Domain) placing a call to spec.To in
+// spec.Context (default: the phone's user_context). As after sofia's digest auth, the leg
+// carries the directory user's variables (user_name, domain_name, user_context:
+// sofia_reg.c sofia_reg_parse_auth ~3445–3475), and its context is user_context
+// (sofia.c sofia_handle_sip_i_invite ~11200). Errors: ErrClosed.
 func (fs *FS) Outbound(ctx context.Context, spec CallSpec) (*Call, error) {
+	ph, _ := fs.phone(spec.FromUser, spec.Domain)
+	if spec.Domain == "" {
+		spec.Domain = ph.Domain
+	}
 	if spec.Context == "" {
-		spec.Context = "default"
+		spec.Context = ph.userContext()
 	}
 	if spec.From == "" {
 		spec.From = spec.FromUser
 	}
 	if spec.ToneHz == 0 {
-		spec.ToneHz = fs.opts.Phones[spec.FromUser].ToneHz
+		spec.ToneHz = ph.ToneHz
 	}
 	if spec.ToneHz == 0 {
 		spec.ToneHz = 600
 	}
-	return fs.startCall(spec, fs.profile(spec.Profile), spec.From, spec.FromUser)
+	call, err := fs.startCall(spec, fs.profile(spec.Profile), spec.From, spec.FromUser)
+	if err == nil {
+		fs.mu.Lock()
+		call.A.vars.set("user_context", ph.userContext())
+		if spec.Domain != "" {
+			call.A.vars.set("domain_name", spec.Domain)
+		}
+		fs.mu.Unlock()
+	}
+	return call, err
 }
 
 func (fs *FS) startCall(spec CallSpec, prof Profile, from, user string) (*Call, error) {
@@ -147,8 +167,12 @@ func (fs *FS) startCall(spec CallSpec, prof Profile, from, user string) (*Call, 
 	v.set("session_id", fmt.Sprint(fs.nextSession()))
 	v.set("sip_from_user", from)
 	v.set("sip_from_port", "5060")
-	v.set("sip_from_uri", from+"@"+addr)
-	v.set("sip_from_host", addr)
+	fromHost := addr
+	if user != "" && spec.Domain != "" {
+		fromHost = spec.Domain // a registered phone's From is <user>@<its domain>
+	}
+	v.set("sip_from_uri", from+"@"+fromHost)
+	v.set("sip_from_host", fromHost)
 	v.set("channel_name", l.name)
 	v.set("sip_call_id", newUUID()+"@"+addr)
 	v.set("sip_local_network_addr", "127.0.0.1")
@@ -255,18 +279,25 @@ func (fs *FS) originateLocked(a *Leg, target string) (*Leg, string) {
 	}
 	var ph Phone
 	var dest, prof string
+	var dialed, dialedDomain string // user/<ext>@<domain>: the directory user reached
 	switch {
 	case strings.HasPrefix(target, "user/"):
 		dest = strings.TrimPrefix(target, "user/")
-		dest, _, _ = strings.Cut(dest, "@")
-		p, ok := fs.opts.Phones[dest]
+		dest, dialedDomain, _ = strings.Cut(dest, "@")
+		p, ok := fs.phone(dest, dialedDomain)
 		if !ok {
 			return nil, "USER_NOT_REGISTERED"
 		}
 		if p.Unregistered {
 			return nil, "USER_NOT_REGISTERED"
 		}
-		ph, prof = p, fs.opts.Profile.Name
+		if dialedDomain == "" {
+			dialedDomain = p.Domain
+		}
+		if dialedDomain == "" {
+			dialedDomain = "127.0.0.1" // switch_core_get_domain: the default domain, the host's IP
+		}
+		ph, prof, dialed = p, fs.opts.Profile.Name, dest
 	case strings.HasPrefix(target, "sofia/gateway/"):
 		parts := strings.SplitN(strings.TrimPrefix(target, "sofia/gateway/"), "/", 2)
 		if len(parts) < 2 {
@@ -335,6 +366,20 @@ func (fs *FS) originateLocked(a *Leg, target string) (*Leg, string) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v.set(k, vars[k])
+	}
+	if dialed != "" {
+		// mod_dptools.c user_outgoing_channel: dialed_user/dialed_domain go on the new leg with
+		// the originate variables (~4410) and on the originator too (~4441); the directory
+		// user's <variables> (the stock user_context among them) are set on the new leg after
+		// the originate (~4510–4517), so its caller profile keeps the originator's context.
+		v.set("dialed_user", dialed)
+		v.set("dialed_domain", dialedDomain)
+		a.vars.set("dialed_user", dialed)
+		a.vars.set("dialed_domain", dialedDomain)
+		v.set("user_context", ph.userContext())
+		if ph.Domain != "" {
+			v.set("domain_name", ph.Domain)
+		}
 	}
 	b.state = "CS_INIT"
 	b.fireLocked(b.chanEvent("CHANNEL_CREATE", "switch_core_state_machine.c", "switch_core_session_run", 600))

@@ -3,6 +3,7 @@ package fstest
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,7 +48,9 @@ func (l *Leg) run() {
 			if t := l.transfer; t != nil {
 				l.transfer = nil
 				l.noExec, l.stranded = false, false
-				l.applyTransferLocked(t)
+				if !l.applyTransferLocked(t) {
+					return // max_forwards exhausted: hung up
+				}
 			}
 			l.setStateLocked("CS_ROUTING")
 			acts = fs.dialplan.Hunt(l.cp.Context, l.fieldLocked, func(a Action) { l.runInlineLocked(a) })
@@ -173,11 +176,26 @@ func (l *Leg) whileBridgedLocked(p *Leg) (over bool) {
 	return false
 }
 
-func (l *Leg) applyTransferLocked(t *transferReq) {
+// applyTransferLocked is switch_ivr_session_transfer (switch_ivr.c ~2163–2230): each transfer
+// uses up one max_forwards (the INVITE's, 70 unless set); none left hangs the leg up
+// EXCHANGE_ROUTING_ERROR and reports false. An empty context is force_transfer_context when
+// set, else the caller profile's.
+func (l *Leg) applyTransferLocked(t *transferReq) bool {
+	forward := 70
+	if v, err := strconv.Atoi(l.vars.get("max_forwards")); err == nil {
+		forward = v
+	}
+	if forward--; forward <= 0 {
+		l.hangupLocked("EXCHANGE_ROUTING_ERROR")
+		return false
+	}
 	now := l.fs.clock.Now()
 	if l.initialCP == nil {
 		first := l.cp // the channels table's initial_* columns
 		l.initialCP = &first
+	}
+	if t.context == "" {
+		t.context = l.vars.get("force_transfer_context")
 	}
 	if t.context == "" {
 		t.context = l.cp.Context
@@ -200,7 +218,8 @@ func (l *Leg) applyTransferLocked(t *transferReq) {
 	} else {
 		l.vars.set("transfer_history", src)
 	}
-	l.vars.set("max_forwards", "69")
+	l.vars.set("max_forwards", strconv.Itoa(forward))
+	return true
 }
 
 func (l *Leg) runInlineLocked(a Action) {

@@ -48,6 +48,24 @@ type Phone struct {
 	// NoAnswer makes the far end ring until the caller gives up (NO_ANSWER after
 	// call_timeout, default 60 s virtual).
 	NoAnswer bool
+	// Domain is the directory domain of a user (multi-tenant switches give each tenant its
+	// own): `bridge user/<ext>@<Domain>` reaches it, and its calls come From <ext>@<Domain>.
+	// Empty: the stand-in's only domain, reached by any user/<ext>[@…].
+	Domain string
+	// Context is the directory user's user_context variable (default "default", as in the
+	// stock directory): the context its calls start in, and a variable of the legs bridged to it.
+	Context string
+}
+
+// DefaultUserContext is the user_context of the stock directory's users.
+const DefaultUserContext = "default"
+
+// userContext is the directory's user_context of p.
+func (p Phone) userContext() string {
+	if p.Context != "" {
+		return p.Context
+	}
+	return DefaultUserContext
 }
 
 // External describes what sofia/gateway/<gw>/<num> and sofia/<profile>/<num> reach.
@@ -64,7 +82,8 @@ type Options struct {
 	Dialplan *Dialplan
 	// InboundPassword, when set, starts the inbound ESL listener (InboundAddr).
 	InboundPassword string
-	// Phones are the users reachable as user/<ext>.
+	// Phones are the users reachable as user/<ext>, keyed by "<ext>" or, for users of a
+	// domain (Phone.Domain), "<ext>@<domain>" (one extension may exist in several domains).
 	Phones map[string]Phone
 	// External is what gateway / profile dial strings reach.
 	External External
@@ -331,6 +350,22 @@ func (fs *FS) ActiveConns() int {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	return len(fs.conns)
+}
+
+// phone finds the directory user ext of domain: the key "<ext>@<domain>", else "<ext>" when
+// that phone has no domain or this one (switch_xml_locate_user_merged looks users up by id and
+// domain).
+func (fs *FS) phone(ext, domain string) (Phone, bool) {
+	if domain != "" {
+		if p, ok := fs.opts.Phones[ext+"@"+domain]; ok {
+			return p, true
+		}
+	}
+	p, ok := fs.opts.Phones[ext]
+	if ok && p.Domain != "" && domain != "" && p.Domain != domain {
+		return Phone{}, false
+	}
+	return p, ok
 }
 
 func (fs *FS) profile(name string) Profile {
