@@ -66,7 +66,8 @@
 // run by the park or bridge loop), api/bgapi (BACKGROUND_JOB with body), inbound auth;
 // dialplan apps set, export (incl. nolocal:), unset, answer, pre_answer, hangup, transfer,
 // bridge (user/…, sofia/gateway/…, sofia/<profile>/…, {vars}), park, socket, playback
-// (instant), blind_transfer_ack, intercept, bind_digit_action, record_session; api
+// (instant), blind_transfer_ack, intercept, bind_digit_action, record_session (a relative
+// path is written under sound_prefix or Options.BaseDir, and reported so); api
 // uuid_record, uuid_setvar/getvar, uuid_exists, uuid_kill, uuid_transfer, uuid_bridge,
 // uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump.
 //

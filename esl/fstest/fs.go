@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -77,6 +79,15 @@ type Options struct {
 	KeepTranscript bool
 	// CollectStats records controller latencies and failures for FS.Stats (fsload).
 	CollectStats bool
+	// BaseDir is FreeSWITCH's base directory (SWITCH_GLOBAL_dirs.base_dir): a relative record
+	// path is written under it when no sound_prefix applies, as switch_ivr_record_session_event
+	// does. Default: a directory of the stand-in's own (under the test's temp dir with Start, a
+	// new temporary directory with New, removed by Close) — never the working directory.
+	BaseDir string
+	// SoundPrefix is the global variable sound_prefix (the stock vars.xml sets
+	// $${sounds_dir}/en/us/callie); a channel variable sound_prefix overrides it. A relative
+	// record path is written under it. Empty: unset.
+	SoundPrefix string
 }
 
 // FS is a running FreeSWITCH stand-in. All methods are safe for concurrent use.
@@ -100,6 +111,7 @@ type FS struct {
 	stats      Stats
 
 	inboundLn net.Listener
+	ownBase   string // BaseDir New created, removed by Close
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -121,6 +133,9 @@ var ErrClosed = errors.New("fstest: stand-in closed")
 func Start(tb testing.TB, opts Options) *FS {
 	tb.Helper()
 	opts.KeepTranscript = true
+	if opts.BaseDir == "" {
+		opts.BaseDir = filepath.Join(tb.TempDir(), "freeswitch")
+	}
 	fs, err := New(opts)
 	if err != nil {
 		tb.Fatal(err)
@@ -134,9 +149,17 @@ func Start(tb testing.TB, opts Options) *FS {
 	return fs
 }
 
-// New starts a stand-in outside a test (fsload). The caller must Close it. It fails only
-// when the inbound listener cannot listen on 127.0.0.1.
+// New starts a stand-in outside a test (fsload). The caller must Close it. It fails when the
+// inbound listener cannot listen on 127.0.0.1 or the default BaseDir cannot be created.
 func New(opts Options) (*FS, error) {
+	ownBase := ""
+	if opts.BaseDir == "" {
+		dir, err := os.MkdirTemp("", "fstest-freeswitch-")
+		if err != nil {
+			return nil, fmt.Errorf("fstest: base dir: %w", err)
+		}
+		opts.BaseDir, ownBase = dir, dir
+	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 25 * time.Second
 	}
@@ -157,11 +180,15 @@ func New(opts Options) (*FS, error) {
 		transcript: &transcript{keep: opts.KeepTranscript},
 		ctx:        ctx,
 		cancel:     cancel,
+		ownBase:    ownBase,
 	}
 	if opts.InboundPassword != "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			cancel()
+			if ownBase != "" {
+				os.RemoveAll(ownBase)
+			}
 			return nil, fmt.Errorf("fstest: inbound listener: %w", err)
 		}
 		fs.inboundLn = ln
@@ -192,7 +219,13 @@ func (fs *FS) Close() {
 		fs.inboundLn.Close()
 	}
 	fs.wg.Wait()
+	if fs.ownBase != "" {
+		os.RemoveAll(fs.ownBase)
+	}
 }
+
+// BaseDir is the stand-in's FreeSWITCH base directory (Options.BaseDir or its default).
+func (fs *FS) BaseDir() string { return fs.opts.BaseDir }
 
 // Advance moves the virtual clock forward by d at once: a test can hold a call for
 // "10 s" without waiting. Timers already running (AnswerAfter) are not shortened.
