@@ -55,6 +55,8 @@ type harnessOptions struct {
 	commandTimeout time.Duration       // per command (default 2 s)
 	recordTemplate string              // sofia record-template (default "${callrec_rec_prefix}${uuid}.wav")
 	dialplanEdit   func(string) string // edits the test dialplan before parsing
+	relativeDirs   bool                // chdir into the harness's dir and give the Server relative SpoolDir/OnDemandPath
+	recordPathTail string              // appended to the sofia record-path (e.g. "/": FreeSWITCH then reports "…//file")
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -170,9 +172,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.u1002 = &store.User{CompanyID: h.company.ID, Name: "Bo", Extension: "1002", SIPUser: "1002"}
 	must(t, db.CreateUser(ctx, h.u1002))
 
+	spoolArg, onDemandArg := h.spool, dir+"/ondemand"
+	if o.relativeDirs {
+		t.Chdir(dir)
+		spoolArg, onDemandArg = "./spool/", "ondemand//"
+	}
 	h.srv = &Server{
 		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t),
-		SpoolDir: h.spool, OnDemandPath: dir + "/ondemand", TransferContext: "callrec_transfer",
+		SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
 		Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
 	}
 	addr := "127.0.0.1:1" // nothing listens: connection refused
@@ -197,7 +204,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.recordTemplate = "${callrec_rec_prefix}${uuid}.wav"
 	}
 	h.fs = fstest.Start(t, fstest.Options{
-		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand", RecordTemplate: o.recordTemplate, FireTransferEvents: true},
+		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand" + o.recordPathTail, RecordTemplate: o.recordTemplate, FireTransferEvents: true},
 		Dialplan: fstest.MustParseDialplan([]byte(xml)),
 		Phones: map[string]fstest.Phone{
 			"1001": {ToneHz: tone1001, NoAnswer: o.noAnswer},

@@ -30,8 +30,17 @@ type Node struct {
 	MaxBackoff     time.Duration // default 30 s
 }
 
-// Run connects and reconnects until ctx ends. It returns ctx's error.
+// Run connects and reconnects until ctx ends. It returns ctx's error, or at once an error when
+// SpoolDir is empty or SpoolDir / OnDemandPath cannot be made absolute (they are compared with
+// the absolute paths FreeSWITCH reports).
 func (n *Node) Run(ctx context.Context) error {
+	var err error
+	if n.SpoolDir, err = absPath("Node.SpoolDir", n.SpoolDir, true); err != nil {
+		return err
+	}
+	if n.OnDemandPath, err = absPath("Node.OnDemandPath", n.OnDemandPath, false); err != nil {
+		return err
+	}
 	if n.CommandTimeout <= 0 {
 		n.CommandTimeout = 5 * time.Second
 	}
@@ -133,23 +142,24 @@ func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.E
 		Str("decision", "record_stopped_via_node").Msg("recording finished from the node's event stream")
 }
 
-// recordingAt returns the row still `recording` whose WAV is path, or nil.
+// recordingAt returns the row still `recording` whose WAV is path, or nil. Paths are compared
+// cleaned (SpoolDir and OnDemandPath are absolute and clean, see Run).
 func (n *Node) recordingAt(ctx context.Context, path string) *store.Recording {
-	dir := filepath.Dir(path)
+	dir := filepath.Dir(filepath.Clean(path))
 	switch {
-	case dir == filepath.Clean(n.SpoolDir) && strings.HasSuffix(path, ".wav"):
+	case dir == n.SpoolDir && strings.HasSuffix(path, ".wav"):
 		rec, err := n.DB.Recording(ctx, strings.TrimSuffix(filepath.Base(path), ".wav"))
 		if err != nil || rec.State != store.StateRecording {
 			return nil
 		}
 		return rec
-	case n.OnDemandPath != "" && dir == filepath.Clean(n.OnDemandPath):
+	case n.OnDemandPath != "" && dir == n.OnDemandPath:
 		recs, err := n.DB.RecordingsInState(ctx, store.StateRecording, 0)
 		if err != nil {
 			return nil
 		}
 		for _, r := range recs {
-			if r.WAVPath == path {
+			if samePath(r.WAVPath, path) {
 				return r
 			}
 		}

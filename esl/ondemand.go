@@ -108,7 +108,7 @@ func (s *Session) partners(leg string) []string {
 // the profile's record-path and named with the leg's callrec_rec_prefix (REFERENCE.md §4: match
 // the path, RECORD_START comes before sofia_record_file is set).
 func (s *Session) onKeyRecordStart(ctx context.Context, ev *eslgo.Event, path string) {
-	if s.srv.OnDemandPath == "" || !strings.HasPrefix(path, s.srv.OnDemandPath+"/") {
+	if !underDir(path, s.srv.OnDemandPath) { // both absolute; FreeSWITCH's path compared cleaned
 		return
 	}
 	legUUID := header(ev, "Unique-ID")

@@ -28,9 +28,14 @@ type Reconciler struct {
 // ReconcileResult counts what Run did.
 type ReconcileResult struct{ Finished, Discarded, StillRecording int }
 
-// Run settles every row in state recording once. Errors are those of the store.
+// Run settles every row in state recording once. Errors are those of the store, and an empty
+// SpoolDir or one that cannot be made absolute.
 func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 	var res ReconcileResult
+	spool, err := absPath("Reconciler.SpoolDir", r.SpoolDir, true)
+	if err != nil {
+		return res, err
+	}
 	if r.Quiet <= 0 {
 		r.Quiet = 30 * time.Second
 	}
@@ -45,7 +50,7 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 	for _, rec := range recs {
 		path := rec.WAVPath
 		if path == "" {
-			path = filepath.Join(r.SpoolDir, rec.ID+".wav")
+			path = filepath.Join(spool, rec.ID+".wav")
 		}
 		log := r.Logger.With().Str("recording", rec.ID).Str("company", rec.CompanyID).Str("call_id", rec.CallID).Logger()
 		st, err := os.Stat(path)
