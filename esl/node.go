@@ -127,7 +127,9 @@ func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.E
 	}
 	id := rec.ID
 	if discardedByFreeSWITCH(ev, path) {
-		_ = n.DB.DiscardRecording(ctx, id, "discarded by FreeSWITCH")
+		_ = n.DB.DiscardRecording(ctx, id, discardReason(ev))
+		log.Info().Str("recording", id).Str("company", rec.CompanyID).Str("decision", "record_discarded").
+			Msg("FreeSWITCH discarded the recording")
 		return
 	}
 	ms, err := strconv.ParseInt(header(ev, "variable_record_ms"), 10, 64)
@@ -165,6 +167,13 @@ func (n *Node) recordingAt(ctx context.Context, path string) *store.Recording {
 		}
 	}
 	return nil
+}
+
+// discardReason is the reason a recording FreeSWITCH deleted is discarded with: its
+// Record-Completion-Cause, "input-too-short" (under RECORD_MIN_SEC) or "empty-file"
+// (switch_ivr_async.c record_callback ~1664–1673).
+func discardReason(ev *eslgo.Event) string {
+	return "discarded by FreeSWITCH: " + header(ev, "Record-Completion-Cause")
 }
 
 // discardedByFreeSWITCH reports whether FreeSWITCH deleted the recording's file as too short or

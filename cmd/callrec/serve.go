@@ -64,7 +64,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if res, err := rec.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("reconcile")
 	} else if res != (esl.ReconcileResult{}) {
-		log.Info().Int("finished", res.Finished).Int("discarded", res.Discarded).Int("still_recording", res.StillRecording).Msg("reconciled recordings of a previous run")
+		log.Info().Int("finished", res.Finished).Int("failed", res.Failed).Int("still_recording", res.StillRecording).Msg("reconciled recordings of a previous run")
 	}
 
 	calls := &esl.Server{
@@ -97,8 +97,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			case <-tick.C:
 				if res, err := rec.Run(background); err != nil {
 					log.Error().Err(err).Msg("reconcile")
-				} else if res.Finished+res.Discarded > 0 {
-					log.Info().Int("finished", res.Finished).Int("discarded", res.Discarded).Msg("reconciled recordings left by their sessions")
+				} else if res.Finished+res.Failed > 0 {
+					log.Info().Int("finished", res.Finished).Int("failed", res.Failed).Msg("reconciled recordings left by their sessions")
 				}
 			}
 		}

@@ -109,7 +109,7 @@
 // Not simulated (TODO): static (non-async) socket mode behaves as async; json/xml event
 // formats are sent as plain; the bridge is not suspended while a sendmsg app runs on a
 // bridged leg; digit timeouts of bind_digit_action; recording_follow_transfer; RECORD_*
-// variables other than STEREO/READ_ONLY/WRITE_ONLY/TOGGLE_ON_REPEAT; media bypass;
+// variables other than STEREO/READ_ONLY/WRITE_ONLY/TOGGLE_ON_REPEAT/MIN_SEC; media bypass;
 // playback takes no virtual time; the connect timeout is wall time and exact (FreeSWITCH
 // counts whole epoch seconds: 24–25 s); events the rig sends that no controller of callrec
 // uses (CODEC, CALL_UPDATE, MEDIA_BUG_*, API, PRESENCE_IN, HEARTBEAT, RE_SCHEDULE …).

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -125,12 +126,24 @@ func (l *Leg) stopRecordingLocked(r *recording, cause string) {
 	}
 	data := l.renderWAV(r)
 	size := 0
+	samples := int(r.stop.Sub(r.start) * sampleRate / time.Second)
+	minSec, _ := strconv.Atoi(l.vars.getFold("RECORD_MIN_SEC"))
 	if err := os.WriteFile(r.path, data, 0o644); err == nil {
 		size = len(data)
 	} else {
 		cause = "uri-failure"
 	}
-	samples := int(r.stop.Sub(r.start) * sampleRate / time.Second)
+	// record_callback SWITCH_ABC_TYPE_CLOSE (switch_ivr_async.c ~1664–1673): no frame written
+	// → "empty-file", fewer samples than RECORD_MIN_SEC → "input-too-short"; the file is removed
+	// and RECORD_DISCARDED=true set on the channel (never cleared) before RECORD_STOP.
+	if size > 0 && (samples == 0 || samples < sampleRate*minSec) {
+		os.Remove(r.path)
+		l.vars.set("RECORD_DISCARDED", "true")
+		cause = "input-too-short"
+		if samples == 0 {
+			cause = "empty-file"
+		}
+	}
 	ms := samples * 1000 / sampleRate
 	l.vars.set("record_samples", fmt.Sprint(samples))
 	l.vars.set("record_seconds", fmt.Sprint(ms/1000))

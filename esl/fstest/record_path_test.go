@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestUUIDRecord_RelativePathIsWrittenUnderSoundPrefixOrBaseDir: FreeSWITCH puts sound_prefix
@@ -134,5 +135,43 @@ func TestSIPInfoRecord_RelativeRecordPath(t *testing.T) {
 	}
 	if _, err := fs.WAV(want); err != nil {
 		t.Errorf("no WAV under the base dir: %v", err)
+	}
+}
+
+// TestUUIDRecord_ShorterThanRecordMinSecIsDiscarded: FreeSWITCH deletes a recording shorter than
+// RECORD_MIN_SEC, sets RECORD_DISCARDED=true and reports cause input-too-short in RECORD_STOP
+// (record_callback, switch_ivr_async.c ~1664–1673).
+func TestUUIDRecord_ShorterThanRecordMinSecIsDiscarded(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		talk      time.Duration
+		discarded bool
+	}{{"shorter: discarded", time.Second, true}, {"longer: kept", 3 * time.Second, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctl := newRawCtl(t)
+			fs := Start(t, Options{Dialplan: socketDialplan(ctl.addr(), `<action application="set" data="record_min_sec=2"/>`)})
+			call := mustInbound(t, fs, CallSpec{From: "1000", To: "1000"})
+			ctl.accept()
+			ctl.cmd("connect")
+			ctl.cmd("event plain RECORD_STOP")
+			ctl.cmd("sendmsg\ncall-command: execute\nexecute-app-name: answer")
+			call.A.WaitAnswer(ctx(t))
+			path := filepath.Join(t.TempDir(), "x.wav")
+			ctl.cmd("api uuid_record " + call.A.UUID() + " start " + path)
+			fs.Advance(tc.talk)
+			ctl.cmd("api uuid_record " + call.A.UUID() + " stop " + path)
+			evs := ctl.until("RECORD_STOP")
+			ev := evs[len(evs)-1].event()
+			_, statErr := os.Stat(path)
+			if got := ev["variable_RECORD_DISCARDED"] == "true"; got != tc.discarded {
+				t.Errorf("RECORD_DISCARDED %q", ev["variable_RECORD_DISCARDED"])
+			}
+			if tc.discarded && (statErr == nil || ev["Record-Completion-Cause"] != "input-too-short") {
+				t.Errorf("file kept (%v) or cause %q", statErr, ev["Record-Completion-Cause"])
+			}
+			if !tc.discarded && statErr != nil {
+				t.Errorf("file removed: %v", statErr)
+			}
+		})
 	}
 }
