@@ -80,8 +80,10 @@ func (s *Session) toggle(ctx context.Context, leg *legInfo, trigger string) (sta
 	return true
 }
 
-// tone mixes a short tone into what both parties hear, without muting the call:
-// `uuid_displace <leg> start <tone> 0 mux` on each leg (REFERENCE.md §6).
+// tone plays a short tone that both parties hear, without muting the call:
+// `uuid_displace <leg> start <tone> 0 mux` on each leg (REFERENCE.md §6). It marks the call,
+// not the file: on a real FreeSWITCH 1.10.12 the tone is heard on both phones but is not in the
+// recording (issue 11), so an auditor cannot hear from the MP3 where the user pressed the key.
 func (s *Session) tone(ctx context.Context, leg string) {
 	if s.srv.Tone == "" {
 		return
