@@ -23,6 +23,7 @@ import (
 type Config struct {
 	DataDir        string        `koanf:"data_dir"`
 	SpoolDir       string        `koanf:"spool_dir"`
+	SpoolGroup     string        `koanf:"spool_group"`
 	LibraryDir     string        `koanf:"library_dir"`
 	DefaultCountry string        `koanf:"default_country"`
 	BootstrapToken string        `koanf:"bootstrap_token"`
@@ -85,6 +86,7 @@ func defaults() map[string]any {
 	return map[string]any{
 		"data_dir":                            "./data",
 		"spool_dir":                           "",
+		"spool_group":                         "",
 		"library_dir":                         "",
 		"default_country":                     "",
 		"bootstrap_token":                     "",

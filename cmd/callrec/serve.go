@@ -34,10 +34,12 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	for _, dir := range []string{cfg.DataDir, cfg.SpoolDir, cfg.LibraryDir} {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("create %s: %w", dir, err)}
-		}
+	warnings, err := prepareDirs(cfg)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	for _, w := range warnings {
+		log.Warn().Str("decision", "spool_permissions").Msg(w)
 	}
 	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry})
 	if err != nil {
