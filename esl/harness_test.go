@@ -59,6 +59,8 @@ type harnessOptions struct {
 	fsconfTransfer bool                // the callrec_transfer context as fsconf renders it
 	oldUserEntries bool                // the user hand-over as rendered before issue 11 (internal/outbound marks)
 	country        string              // the company's country (store.Company.Country)
+	relativeDirs   bool                // chdir into the harness's dir and give the Server relative SpoolDir/OnDemandPath
+	recordPathTail string              // appended to the sofia record-path (e.g. "/": FreeSWITCH then reports "…//file")
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -204,9 +206,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.u1002 = &store.User{CompanyID: h.company.ID, Name: "Bo", Extension: "1002", SIPUser: "1002"}
 	must(t, db.CreateUser(ctx, h.u1002))
 
+	spoolArg, onDemandArg := h.spool, dir+"/ondemand"
+	if o.relativeDirs {
+		t.Chdir(dir)
+		spoolArg, onDemandArg = "./spool/", "ondemand//"
+	}
 	h.srv = &Server{
 		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t),
-		SpoolDir: h.spool, OnDemandPath: dir + "/ondemand", TransferContext: "callrec_transfer",
+		SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
 		Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
 	}
 	addr := "127.0.0.1:1" // nothing listens: connection refused
@@ -239,7 +246,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.recordTemplate = "${callrec_rec_prefix}${uuid}.wav"
 	}
 	h.fs = fstest.Start(t, fstest.Options{
-		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand", RecordTemplate: o.recordTemplate, FireTransferEvents: true},
+		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand" + o.recordPathTail, RecordTemplate: o.recordTemplate, FireTransferEvents: true},
 		Dialplan: fstest.MustParseDialplan([]byte(xml)),
 		Phones: map[string]fstest.Phone{
 			"1001": {ToneHz: tone1001, NoAnswer: o.noAnswer},

@@ -73,8 +73,17 @@ func (n *Node) setConn(cmd *commander, core string) {
 	n.up.Store(cmd != nil)
 }
 
-// Run connects and reconnects until ctx ends. It returns ctx's error.
+// Run connects and reconnects until ctx ends. It returns ctx's error, or at once an error when
+// SpoolDir is empty or SpoolDir / OnDemandPath cannot be made absolute (they are compared with
+// the absolute paths FreeSWITCH reports).
 func (n *Node) Run(ctx context.Context) error {
+	var err error
+	if n.SpoolDir, err = absPath("Node.SpoolDir", n.SpoolDir, true); err != nil {
+		return err
+	}
+	if n.OnDemandPath, err = absPath("Node.OnDemandPath", n.OnDemandPath, false); err != nil {
+		return err
+	}
 	if n.CommandTimeout <= 0 {
 		n.CommandTimeout = 5 * time.Second
 	}
@@ -174,7 +183,9 @@ func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.E
 	}
 	id := rec.ID
 	if discardedByFreeSWITCH(ev, path) {
-		_ = n.DB.DiscardRecording(ctx, id, "discarded by FreeSWITCH")
+		_ = n.DB.DiscardRecording(ctx, id, discardReason(ev))
+		log.Info().Str("recording", id).Str("company", rec.CompanyID).Str("decision", "record_discarded").
+			Msg("FreeSWITCH discarded the recording")
 		return
 	}
 	ms, err := strconv.ParseInt(header(ev, "variable_record_ms"), 10, 64)
@@ -189,28 +200,36 @@ func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.E
 		Str("decision", "record_stopped_via_node").Msg("recording finished from the node's event stream")
 }
 
-// recordingAt returns the row still `recording` whose WAV is path, or nil.
+// recordingAt returns the row still `recording` whose WAV is path, or nil. Paths are compared
+// cleaned (SpoolDir and OnDemandPath are absolute and clean, see Run).
 func (n *Node) recordingAt(ctx context.Context, path string) *store.Recording {
-	dir := filepath.Dir(path)
+	dir := filepath.Dir(filepath.Clean(path))
 	switch {
-	case dir == filepath.Clean(n.SpoolDir) && strings.HasSuffix(path, ".wav"):
+	case dir == n.SpoolDir && strings.HasSuffix(path, ".wav"):
 		rec, err := n.DB.Recording(ctx, strings.TrimSuffix(filepath.Base(path), ".wav"))
 		if err != nil || rec.State != store.StateRecording {
 			return nil
 		}
 		return rec
-	case n.OnDemandPath != "" && dir == filepath.Clean(n.OnDemandPath):
+	case n.OnDemandPath != "" && dir == n.OnDemandPath:
 		recs, err := n.DB.RecordingsInState(ctx, store.StateRecording, 0)
 		if err != nil {
 			return nil
 		}
 		for _, r := range recs {
-			if r.WAVPath == path {
+			if samePath(r.WAVPath, path) {
 				return r
 			}
 		}
 	}
 	return nil
+}
+
+// discardReason is the reason a recording FreeSWITCH deleted is discarded with: its
+// Record-Completion-Cause, "input-too-short" (under RECORD_MIN_SEC) or "empty-file"
+// (switch_ivr_async.c record_callback ~1664–1673).
+func discardReason(ev *eslgo.Event) string {
+	return "discarded by FreeSWITCH: " + header(ev, "Record-Completion-Cause")
 }
 
 // discardedByFreeSWITCH reports whether FreeSWITCH deleted the recording's file as too short or

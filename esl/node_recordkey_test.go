@@ -49,7 +49,7 @@ func TestRecordKeyRecordingOfALiveCallFinishesThroughTheNode(t *testing.T) {
 	res, err := (&Reconciler{DB: h.db, SpoolDir: h.spool, Logger: zerolog.Nop(), Quiet: time.Millisecond,
 		Now: func() time.Time { return time.Now().Add(time.Hour) }}).Run(ctx)
 	must(t, err)
-	if res.Discarded != 0 {
-		t.Errorf("reconcile discarded %d Record key recording(s) whose WAV exists in %s", res.Discarded, h.srv.OnDemandPath)
+	if res.Failed != 0 {
+		t.Errorf("reconcile failed %d Record key recording(s) whose WAV exists in %s", res.Failed, h.srv.OnDemandPath)
 	}
 }

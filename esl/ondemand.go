@@ -82,8 +82,10 @@ func (s *Session) toggle(ctx context.Context, leg *legInfo, trigger string) (sta
 	return true
 }
 
-// tone mixes a short tone into what both parties hear, without muting the call:
-// `uuid_displace <leg> start <tone> 0 mux` on each leg (REFERENCE.md §6).
+// tone plays a short tone that both parties hear, without muting the call:
+// `uuid_displace <leg> start <tone> 0 mux` on each leg (REFERENCE.md §6). It marks the call,
+// not the file: on a real FreeSWITCH 1.10.12 the tone is heard on both phones but is not in the
+// recording (issue 11), so an auditor cannot hear from the MP3 where the user pressed the key.
 func (s *Session) tone(ctx context.Context, leg string) {
 	if s.srv.Tone == "" {
 		return
@@ -110,7 +112,7 @@ func (s *Session) partners(leg string) []string {
 // the profile's record-path and named with the leg's callrec_rec_prefix (REFERENCE.md §4: match
 // the path, RECORD_START comes before sofia_record_file is set).
 func (s *Session) onKeyRecordStart(ctx context.Context, ev *eslgo.Event, path string) {
-	if s.srv.OnDemandPath == "" || !strings.HasPrefix(path, s.srv.OnDemandPath+"/") {
+	if !underDir(path, s.srv.OnDemandPath) { // both absolute; FreeSWITCH's path compared cleaned
 		return
 	}
 	legUUID := header(ev, "Unique-ID")

@@ -16,7 +16,7 @@ import (
 // Reconciler settles, at start-up, the recordings a previous run left in state `recording`: a
 // recording whose WAV has not changed for Quiet is finished (duration from the WAV itself), one
 // whose call still runs (its WAV still grows) is left to the node connections, and one without a
-// WAV in the spool is discarded with the reason.
+// WAV where callrec expects it is failed, naming the path.
 type Reconciler struct {
 	DB       *store.DB
 	SpoolDir string
@@ -26,11 +26,16 @@ type Reconciler struct {
 }
 
 // ReconcileResult counts what Run did.
-type ReconcileResult struct{ Finished, Discarded, StillRecording int }
+type ReconcileResult struct{ Finished, Failed, StillRecording int }
 
-// Run settles every row in state recording once. Errors are those of the store.
+// Run settles every row in state recording once. Errors are those of the store, and an empty
+// SpoolDir or one that cannot be made absolute.
 func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 	var res ReconcileResult
+	spool, err := absPath("Reconciler.SpoolDir", r.SpoolDir, true)
+	if err != nil {
+		return res, err
+	}
 	if r.Quiet <= 0 {
 		r.Quiet = 30 * time.Second
 	}
@@ -45,7 +50,7 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 	for _, rec := range recs {
 		path := rec.WAVPath
 		if path == "" {
-			path = filepath.Join(r.SpoolDir, rec.ID+".wav")
+			path = filepath.Join(spool, rec.ID+".wav")
 		}
 		log := r.Logger.With().Str("recording", rec.ID).Str("company", rec.CompanyID).Str("call_id", rec.CallID).Logger()
 		st, err := os.Stat(path)
@@ -55,11 +60,14 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 				res.StillRecording++ // FreeSWITCH may not have created it yet
 				continue
 			}
-			if err := r.DB.DiscardRecording(ctx, rec.ID, "no WAV in the spool after a restart"); err != nil {
+			// Nobody saw FreeSWITCH discard it (its RECORD_STOP was missed): the WAV is simply not
+			// where callrec expected it, which an admin must see.
+			reason := fmt.Sprintf("WAV not found at %s after a restart (FreeSWITCH's RECORD_STOP was not seen)", path)
+			if err := r.DB.FailRecording(ctx, rec.ID, reason); err != nil {
 				return res, err
 			}
-			res.Discarded++
-			log.Warn().Str("decision", "reconcile_discarded").Msg("recording left by a previous run has no WAV")
+			res.Failed++
+			log.Warn().Str("path", path).Str("decision", "reconcile_failed").Msg("recording left by a previous run has no WAV")
 		case now().Sub(st.ModTime()) < r.Quiet:
 			res.StillRecording++
 			log.Info().Str("decision", "reconcile_still_recording").Msg("WAV still growing; the node connection will finish it")

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ func TestReconcile_SettlesRowsLeftRecording(t *testing.T) {
 	}
 	quiet := mk(now.Add(-10 * time.Minute))   // WAV written long ago: finished
 	growing := mk(now.Add(-10 * time.Second)) // WAV still changing: left alone
-	missing := mk(now.Add(-10 * time.Minute)) // no WAV: discarded
+	missing := mk(now.Add(-10 * time.Minute)) // no WAV: failed, naming the path
 	young := mk(now.Add(-time.Second))        // no WAV yet, just started: left alone
 	spool := filepath.Join(dir, "spool")
 	must(t, os.MkdirAll(spool, 0o755))
@@ -63,17 +64,20 @@ func TestReconcile_SettlesRowsLeftRecording(t *testing.T) {
 
 	res, err := (&Reconciler{DB: db, SpoolDir: spool, Logger: zerolog.Nop(), Quiet: 30 * time.Second}).Run(ctx)
 	must(t, err)
-	if res != (ReconcileResult{Finished: 1, Discarded: 1, StillRecording: 2}) {
+	if res != (ReconcileResult{Finished: 1, Failed: 1, StillRecording: 2}) {
 		t.Fatalf("result %+v", res)
 	}
 	want := map[string]string{quiet.ID: store.StateProcessing, growing.ID: store.StateRecording,
-		missing.ID: store.StateDiscarded, young.ID: store.StateRecording}
+		missing.ID: store.StateFailed, young.ID: store.StateRecording}
 	for id, state := range want {
 		r, err := db.Recording(ctx, id)
 		must(t, err)
 		if r.State != state {
 			t.Errorf("%s: state %s, want %s", id, r.State, state)
 		}
+	}
+	if r, _ := db.Recording(ctx, missing.ID); !strings.Contains(r.Error, "WAV not found at "+filepath.Join(spool, missing.ID+".wav")) {
+		t.Errorf("no-WAV reason %q, want it to name the path callrec looked at", r.Error)
 	}
 	r, _ := db.Recording(ctx, quiet.ID)
 	if r.DurationMS != 3000 {

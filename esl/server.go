@@ -32,8 +32,8 @@ type Server struct {
 	DB     *store.DB // rules snapshot and recording rows
 	Logger zerolog.Logger
 
-	SpoolDir        string // directory FreeSWITCH writes automatic and DTMF/transfer recordings into
-	OnDemandPath    string // the sofia profile's record-path (Record key recordings land here)
+	SpoolDir        string // directory FreeSWITCH writes automatic and DTMF/transfer recordings into (required; made absolute by Open)
+	OnDemandPath    string // the sofia profile's record-path (Record key recordings land here; made absolute by Open)
 	RouteContext    string // context calls are handed on to; "" = the call's own context
 	TransferContext string // context of the on-demand code extensions
 	DefaultCountry  string // for national numbers
@@ -74,9 +74,19 @@ type Server struct {
 
 // Open starts listening. eslgo owns the listener and cannot report its port (ESLGO.md), so a
 // port-0 address is resolved first; Open returns once the listener accepts connections.
+// SpoolDir and OnDemandPath are made absolute and clean first (FreeSWITCH would put its own
+// prefix before a relative path); errors: no DB or SpoolDir, a path that cannot be made
+// absolute, or the listener.
 func (s *Server) Open() error {
 	if s.DB == nil {
 		return errors.New("esl: Server.DB is required")
+	}
+	var err error
+	if s.SpoolDir, err = absPath("Server.SpoolDir", s.SpoolDir, true); err != nil {
+		return err
+	}
+	if s.OnDemandPath, err = absPath("Server.OnDemandPath", s.OnDemandPath, false); err != nil {
+		return err
 	}
 	s.setDefaults()
 	addr := s.Addr

@@ -695,7 +695,7 @@ func (s *Session) onRecordStop(ctx context.Context, ev *eslgo.Event) {
 	delete(s.recs, path)
 	wctx := context.WithoutCancel(ctx)
 	if discardedByFreeSWITCH(ev, path) {
-		_ = s.srv.DB.DiscardRecording(wctx, r.id, "discarded by FreeSWITCH: "+header(ev, "Record-Completion-Cause"))
+		_ = s.srv.DB.DiscardRecording(wctx, r.id, discardReason(ev))
 		s.srv.Metrics.recording("discarded", r.typ)
 		s.log.Info().Str("recording", r.id).Str("decision", "record_discarded").Msg("FreeSWITCH discarded the recording")
 		return

@@ -30,7 +30,10 @@
 // bigger set-ups of SPEC.md §3.3) another host may see it late — NFS caches directory
 // attributes for up to 60 s by default (acdirmax). The worker therefore waits
 // Worker.MissingWAVGrace (default 2 minutes) from the moment the job was queued, retrying with
-// back-off without spending attempts, and then ends the row "discarded" (hidden from default
-// listings). A WAV that exists but holds no audio frame (the header-only file FreeSWITCH leaves
-// when it dies) is treated the same way, and is removed when discarded.
+// back-off without spending attempts. A WAV still absent then ends the row "failed" (visible
+// to admins) with an error naming the path callrec looked at: FreeSWITCH's own discards are
+// booked from its RECORD_STOP (RECORD_DISCARDED) and never reach the worker, so an absent file
+// means FreeSWITCH wrote it elsewhere or not at all. A WAV that exists but holds no audio frame
+// (the header-only file FreeSWITCH leaves when it dies) ends "discarded" (hidden from default
+// listings), saying so, and is removed.
 package library

@@ -375,7 +375,8 @@ func (w *Worker) encodeFailed(ctx context.Context, c runConfig, job *store.Job, 
 }
 
 // missingWAV waits for a WAV that is not there (yet) until the grace period since the job was
-// queued has passed, then discards the recording.
+// queued has passed; then a WAV that never appeared fails the recording (naming the path) and
+// one without audio is discarded.
 func (w *Worker) missingWAV(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, err error) {
 	queued := jobQueuedAt(job, rec)
 	deadline := queued.Add(c.grace)
@@ -392,7 +393,13 @@ func (w *Worker) missingWAV(ctx context.Context, c runConfig, job *store.Job, re
 			Str("reason", err.Error()).Time("until", deadline).Msg("WAV not in the spool yet")
 		return
 	}
-	reason := fmt.Sprintf("no audio %s after the recording ended: FreeSWITCH discarded it (too short or empty)", c.grace)
+	// Say what callrec saw, not what it guesses: FreeSWITCH's own discards (too short, empty)
+	// are booked from RECORD_STOP (RECORD_DISCARDED) before a job exists.
+	if _, serr := os.Stat(job.WAVPath); errors.Is(serr, fs.ErrNotExist) {
+		w.fail(ctx, job, rec, fmt.Errorf("WAV not found at %s %s after the recording ended (is the spool shared with FreeSWITCH and writable by it?)", job.WAVPath, c.grace))
+		return
+	}
+	reason := fmt.Sprintf("WAV at %s holds no audio %s after the recording ended", job.WAVPath, c.grace)
 	if derr := w.DB.DiscardRecording(ctx, rec.ID, reason); derr != nil {
 		w.Logger.Error().Err(derr).Str("recording_id", rec.ID).Msg("library: recording not discarded")
 		return

@@ -174,16 +174,21 @@ func retriedJob(tb testing.TB, e *env) *store.Job {
 	return j
 }
 
-func TestWorker_MissingWAVWaitsOutTheGraceThenDiscards(t *testing.T) {
+// TestWorker_MissingWAVWaitsOutTheGraceThenSaysWhatHappened: a WAV that never appears where the
+// row says is not "discarded by FreeSWITCH" (FreeSWITCH said nothing of the kind): the recording
+// fails, visible to admins, naming the path callrec looked at. A header-only WAV (FreeSWITCH died
+// mid-write) holds nothing to hear: discarded, saying so.
+func TestWorker_MissingWAVWaitsOutTheGraceThenSaysWhatHappened(t *testing.T) {
 	cases := []struct {
 		name        string
 		arriveAfter time.Duration // 0: never
 		headerOnly  bool
 		wantState   string
+		wantReason  string // "%s" is the WAV path
 	}{
-		{"never arrives: discarded, not failed", 0, false, store.StateDiscarded},
-		{"arrives late within the grace: encoded", 40 * time.Second, false, store.StateReady},
-		{"header only (FreeSWITCH died): discarded and removed", 0, true, store.StateDiscarded},
+		{"never arrives: failed, naming the path", 0, false, store.StateFailed, "WAV not found at %s 1m0s after the recording ended"},
+		{"arrives late within the grace: encoded", 40 * time.Second, false, store.StateReady, ""},
+		{"header only (FreeSWITCH died): discarded and removed", 0, true, store.StateDiscarded, "WAV at %s holds no audio 1m0s after the recording ended"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,11 +222,20 @@ func TestWorker_MissingWAVWaitsOutTheGraceThenDiscards(t *testing.T) {
 			if n, _ := e.db.QueueDepth(context.Background()); n != 0 {
 				t.Errorf("job left in the queue")
 			}
-			if tc.wantState != store.StateDiscarded {
+			if tc.wantReason != "" && !strings.Contains(got.Error, fmt.Sprintf(tc.wantReason, wav)) {
+				t.Errorf("reason %q, want it to contain %q", got.Error, fmt.Sprintf(tc.wantReason, wav))
+			}
+			if strings.Contains(got.Error, "FreeSWITCH discarded") {
+				t.Errorf("reason %q claims FreeSWITCH discarded it: FreeSWITCH said no such thing", got.Error)
+			}
+			if tc.wantState == store.StateFailed {
+				if ev := e.logs.events("failed"); len(ev) != 1 {
+					t.Errorf("failure logged %d times", len(ev))
+				}
 				return
 			}
-			if !strings.Contains(got.Error, "FreeSWITCH discarded") {
-				t.Errorf("reason %q", got.Error)
+			if tc.wantState != store.StateDiscarded {
+				return
 			}
 			if exists(wav) {
 				t.Error("audio-less WAV kept")

@@ -24,6 +24,7 @@ import (
 type Config struct {
 	DataDir        string        `koanf:"data_dir"`
 	SpoolDir       string        `koanf:"spool_dir"`
+	SpoolGroup     string        `koanf:"spool_group"`
 	LibraryDir     string        `koanf:"library_dir"`
 	DefaultCountry string        `koanf:"default_country"`
 	BootstrapToken string        `koanf:"bootstrap_token"`
@@ -89,6 +90,7 @@ func defaults() map[string]any {
 	return map[string]any{
 		"data_dir":                            "./data",
 		"spool_dir":                           "",
+		"spool_group":                         "",
 		"library_dir":                         "",
 		"default_country":                     "",
 		"bootstrap_token":                     "",
@@ -184,7 +186,9 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 		cfg.FreeSWITCH.UserContexts = envContexts
 	}
 	cfg.Warnings = warnings
-	cfg.fillDerived()
+	if err := cfg.fillDerived(); err != nil {
+		return Config{}, err
+	}
 	return cfg, cfg.validate()
 }
 
@@ -220,13 +224,36 @@ func parseNodes(s string) []FSNode {
 	return nodes
 }
 
-func (c *Config) fillDerived() {
+// fillDerived fills the keys that default from others and makes every directory absolute and
+// clean, resolved against the working directory once, at load: FreeSWITCH puts its own
+// sound_prefix or base dir before a relative record path (switch_ivr_async.c
+// switch_ivr_record_session_event ~3079), so a relative spool would be written where callrec
+// never looks. Errors: a directory that cannot be made absolute (no working directory).
+func (c *Config) fillDerived() error {
+	if c.DataDir == "" {
+		return nil // validate reports it
+	}
+	var errs []error
+	abs := func(key string, p *string) {
+		if *p == "" {
+			return
+		}
+		a, err := filepath.Abs(*p) // cleans too
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q: %w", key, *p, err))
+			return
+		}
+		*p = a
+	}
+	abs("data_dir", &c.DataDir)
 	if c.SpoolDir == "" {
 		c.SpoolDir = filepath.Join(c.DataDir, "spool")
 	}
+	abs("spool_dir", &c.SpoolDir)
 	if c.LibraryDir == "" {
 		c.LibraryDir = filepath.Join(c.DataDir, "library")
 	}
+	abs("library_dir", &c.LibraryDir)
 	if c.FreeSWITCH.RecordPath == "" {
 		c.FreeSWITCH.RecordPath = filepath.Join(c.SpoolDir, "ondemand")
 	}
@@ -236,11 +263,13 @@ func (c *Config) fillDerived() {
 			c.FreeSWITCH.UserContexts = []string{c.FreeSWITCH.UserContext}
 		}
 	}
+	abs("freeswitch.record_path", &c.FreeSWITCH.RecordPath)
 	for i := range c.FreeSWITCH.Nodes {
 		if c.FreeSWITCH.Nodes[i].Password == "" {
 			c.FreeSWITCH.Nodes[i].Password = c.FreeSWITCH.InboundPassword
 		}
 	}
+	return errors.Join(errs...)
 }
 
 func (c Config) validate() error {

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/callrec/callrec/audio"
 	"github.com/callrec/callrec/esl/fstest"
@@ -22,110 +25,25 @@ import (
 // loaded into the stand-in, one inbound call to a recorded DDI, and the MP3 served by the API.
 func TestServe_EndToEnd_InboundDDICallBecomesAPlayableMP3(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data_dir", dir, "--http.listen", "127.0.0.1:0", "--esl.listen", "127.0.0.1:0", "--log.format", "json"}, nil, &stdout, &stderr)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	base := waitForLog(t, &stderr, `"http":"(http://[^"]+)"`, done)
-	eslAddr := waitForLog(t, &stderr, `"esl":"([^"]+)"`, done)
-	token := regexp.MustCompile(`crt_\S+`).FindString(stdout.String())
-	api := &apiClient{t: t, base: base + "/api/v1", token: token}
-
+	srv := startServe(t, "--data_dir", dir, "--http.listen", "127.0.0.1:0", "--esl.listen", "127.0.0.1:0", "--log.format", "json")
+	api := srv.api
 	brand := api.create("brands", map[string]any{"name": "Brand"})
 	company := api.create("companies", map[string]any{"brand_id": brand, "name": "Acme"})
 	ddi := api.create("ddis", map[string]any{"company_id": company, "number": "+34 911 234 567", "record_calls": "inbound"})
 	api.create("users", map[string]any{"company_id": company, "name": "Ana", "extension": "1001", "sip_user": "1001"})
 
-	r, err := fsconf.New(fsconf.Options{ESLListen: eslAddr, RecordPath: filepath.Join(dir, "ondemand"), InboundPassword: "ClueCon"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := r.Render()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := func(p string) string {
-		s := string(out.File(p))
-		_, s, _ = strings.Cut(s, "<include>")
-		s, _, _ = strings.Cut(s, "</include>")
-		return s
-	}
-	operator := `<extension name="operator_ddi"><condition field="destination_number" expression="^\+34911234567$">` +
-		`<action application="bridge" data="user/1001"/></condition></extension>`
-	doc := `<document type="freeswitch/xml"><section name="dialplan">` +
-		`<context name="public">` + body("dialplan/public/00_callrec.xml") + operator + `</context>` +
-		`<context name="default">` + body("dialplan/default/00_callrec.xml") + `</context>` +
-		body(fsconf.TransferFile) + `</section></document>`
-	fs := fstest.Start(t, fstest.Options{
-		Profile:  fstest.Profile{Name: "internal", RecordPath: filepath.Join(dir, "ondemand"), RecordTemplate: fsconf.RecordTemplate},
-		Dialplan: fstest.MustParseDialplan([]byte(doc)),
-		Phones:   map[string]fstest.Phone{"1001": {ToneHz: 700}},
-	})
+	fs := renderedFreeSWITCH(t, fsconf.Options{ESLListen: srv.esl, RecordPath: filepath.Join(dir, "ondemand"), InboundPassword: "ClueCon"},
+		operatorBridge(`^\+34911234567$`, "1001"), fstest.Options{Phones: map[string]fstest.Phone{"1001": {ToneHz: 700}}})
 
-	callCtx, callCancel := context.WithTimeout(ctx, 20*time.Second)
-	defer callCancel()
-	call, err := fs.Inbound(callCtx, fstest.CallSpec{From: "+34600111222", To: "+34911234567"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := call.WaitLeg(callCtx, "1001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := user.WaitAnswer(callCtx); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, func() bool { return api.countRecordings("recording") == 1 }, "recording row")
-	time.Sleep(100 * time.Millisecond) // uuid_record follows the row
-	fs.Advance(3 * time.Second)
-	call.A.Hangup("NORMAL_CLEARING")
-
-	var rec struct {
-		ID         string `json:"id"`
-		State      string `json:"state"`
-		DDIID      string `json:"ddi_id"`
-		DurationMS int64  `json:"duration_ms"`
-		FileName   string `json:"file_name"`
-	}
-	waitUntil(t, func() bool {
-		var page struct {
-			Items []json.RawMessage `json:"items"`
-		}
-		api.get("/recordings", &page)
-		if len(page.Items) != 1 {
-			return false
-		}
-		json.Unmarshal(page.Items[0], &rec)
-		return rec.State == "ready"
-	}, "recording ready")
+	rec := placeRecordedInboundCall(t, fs, api, "+34911234567", 3*time.Second)
 	if rec.DDIID != ddi || rec.DurationMS < 2900 || rec.DurationMS > 3600 || !strings.HasSuffix(rec.FileName, "_ddi-+34911234567_+34600111222_+34911234567.mp3") {
 		t.Fatalf("recording %+v", rec)
 	}
-	req, _ := http.NewRequest("GET", api.base+"/recordings/"+rec.ID+"/audio?download=1", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp3, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "audio/mpeg" || !strings.Contains(resp.Header.Get("Content-Disposition"), rec.FileName) {
-		t.Fatalf("audio: %d %v", resp.StatusCode, resp.Header)
-	}
-	d, _, err := audio.MP3Duration(bytes.NewReader(mp3))
-	if err != nil || d < 2900*time.Millisecond || d > 3700*time.Millisecond {
-		t.Fatalf("MP3 duration %v, %v", d, err)
+	if d := api.playableMP3(rec.ID, rec.FileName); d < 2900*time.Millisecond || d > 3700*time.Millisecond {
+		t.Fatalf("MP3 duration %v", d)
 	}
 
-	resp, err = http.Get(base + "/metrics")
+	resp, err := http.Get(srv.base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +61,258 @@ func TestServe_EndToEnd_InboundDDICallBecomesAPlayableMP3(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// TestServe_EndToEnd_READMEDefaultsRecordFromAFreshDirectory: `callrec serve` on its built-in
+// defaults (data_dir ./data, so every directory relative to where it runs; only the two listen
+// addresses moved to free ports) started in a new directory, the FreeSWITCH configuration
+// rendered by fsconf from the same configuration, and a stand-in whose base dir is elsewhere, as
+// a real FreeSWITCH's is. An automatic DDI recording and a Record key recording (INFO Record:
+// on/off) both end ready with a playable MP3: FreeSWITCH writes a relative path under its own
+// sound_prefix / base dir (switch_ivr_record_session_event), so callrec must hand it absolute ones.
+func TestServe_EndToEnd_READMEDefaultsRecordFromAFreshDirectory(t *testing.T) {
+	t.Chdir(t.TempDir())
+	args := []string{"--http.listen", "127.0.0.1:0", "--esl.listen", "127.0.0.1:0"}
+	srv := startServe(t, args...)
+	api := srv.api
+	brand := api.create("brands", map[string]any{"name": "Brand"})
+	company := api.create("companies", map[string]any{"brand_id": brand, "name": "Acme", "on_demand": "key", "on_demand_code": "12"})
+	api.create("ddis", map[string]any{"company_id": company, "number": "+34 911 234 567", "record_calls": "inbound"})
+	api.create("ddis", map[string]any{"company_id": company, "number": "+34 911 234 568", "record_calls": "none"})
+	api.create("users", map[string]any{"company_id": company, "name": "Ana", "extension": "1001", "sip_user": "1001"})
+
+	// What `callrec fsconf --out DIR` renders with the same (default) configuration.
+	cfg, err := loadConfig(pflag.NewFlagSet("fsconf", pflag.ContinueOnError), args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := fsconfOptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ESLListen = srv.esl // the port serve picked for 127.0.0.1:0
+	fs := renderedFreeSWITCH(t, opts, operatorBridge(`^\+3491123456[78]$`, "1001"),
+		fstest.Options{Phones: map[string]fstest.Phone{"1001": {ToneHz: 700}}})
+	if dir := fs.BaseDir(); strings.HasPrefix(dir, mustGetwd(t)) {
+		t.Fatalf("the stand-in's base dir %s is under callrec's working directory", dir)
+	}
+
+	ddiRec := placeRecordedInboundCall(t, fs, api, "+34911234567", 3*time.Second)
+	if ddiRec.Type != "ddi" {
+		t.Fatalf("recording %+v", ddiRec)
+	}
+	if d := api.playableMP3(ddiRec.ID, ddiRec.FileName); d < 2900*time.Millisecond || d > 3700*time.Millisecond {
+		t.Fatalf("DDI recording: MP3 duration %v", d)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := fs.Inbound(ctx, fstest.CallSpec{From: "+34600111222", To: "+34911234568"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := call.WaitLeg(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := user.WaitAnswer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// callrec follows the user's leg (its events, callrec_rec_prefix) once it is bridged; the
+	// transfer context is the last thing it sets there.
+	waitUntil(t, func() bool { return user.Var("force_transfer_context") != "" }, "callrec following the user's leg")
+	if st, reason := user.SendInfoRecord(true); st != 200 {
+		t.Fatalf("INFO Record: on answered %d %s", st, reason)
+	}
+	waitUntil(t, func() bool { return api.countRecordings("recording") == 1 }, "Record key recording booked")
+	fs.Advance(2 * time.Second)
+	if st, reason := user.SendInfoRecord(false); st != 200 {
+		t.Fatalf("INFO Record: off answered %d %s", st, reason)
+	}
+	keyRec := api.waitRecording(func(r recordingView) bool { return r.ID != ddiRec.ID && r.State == "ready" }, "Record key recording ready")
+	call.A.Hangup("NORMAL_CLEARING")
+	if keyRec.Type != "ondemand" || keyRec.Trigger != "key" {
+		t.Fatalf("recording %+v", keyRec)
+	}
+	if d := api.playableMP3(keyRec.ID, keyRec.FileName); d < 1900*time.Millisecond || d > 2700*time.Millisecond {
+		t.Fatalf("Record key recording: MP3 duration %v", d)
+	}
+}
+
+// servedCallrec is a `callrec serve` running in-process for one test, stopped (and its exit
+// checked) by the test's cleanup.
+type servedCallrec struct {
+	base, esl string // http://host:port and the ESL listener's host:port
+	api       *apiClient
+}
+
+// startServe runs `callrec serve args…` (JSON logs are parsed for the bound addresses, so args
+// must not choose the console format) and signs the API client in with the printed token.
+func startServe(t *testing.T, args ...string) *servedCallrec {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), nil, stdout, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	base := waitForLog(t, stderr, `"http":"(http://[^"]+)"`, done)
+	eslAddr := waitForLog(t, stderr, `"esl":"([^"]+)"`, done)
+	token := regexp.MustCompile(`crt_\S+`).FindString(stdout.String())
+	return &servedCallrec{base: base, esl: eslAddr, api: &apiClient{t: t, base: base + "/api/v1", token: token}}
+}
+
+// operatorBridge is the operator's own public extension: numbers matching expr ring user/ext.
+func operatorBridge(expr, ext string) string {
+	return `<extension name="operator_ddi"><condition field="destination_number" expression="` + expr + `">` +
+		`<action application="bridge" data="user/` + ext + `"/></condition></extension>`
+}
+
+// renderedFreeSWITCH renders the FreeSWITCH configuration with fsconf and starts the stand-in
+// on it, as an operator installs it: the hand-over entries first in the public and default
+// contexts (operator's public extensions after them), the transfer context, and the users'
+// sofia profile with fsconf's record-path and record-template. base supplies the rest of the
+// stand-in's options.
+func renderedFreeSWITCH(t *testing.T, opts fsconf.Options, operator string, base fstest.Options) *fstest.FS {
+	t.Helper()
+	r, err := fsconf.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(p string) string {
+		s := string(out.File(p))
+		_, s, _ = strings.Cut(s, "<include>")
+		s, _, _ = strings.Cut(s, "</include>")
+		return s
+	}
+	doc := `<document type="freeswitch/xml"><section name="dialplan">` +
+		`<context name="public">` + body("dialplan/public/00_callrec.xml") + operator + `</context>` +
+		`<context name="default">` + body("dialplan/default/00_callrec.xml") + `</context>` +
+		body(fsconf.TransferFile) + `</section></document>`
+	base.Profile = fstest.Profile{Name: "internal", RecordPath: opts.RecordPath, RecordTemplate: fsconf.RecordTemplate}
+	base.Dialplan = fstest.MustParseDialplan([]byte(doc))
+	return fstest.Start(t, base)
+}
+
+// placeRecordedInboundCall calls ddi from +34600111222 (answered by user 1001), talks for talk
+// (virtual time) once the recording row exists, hangs up, and returns the recording once it is
+// ready.
+func placeRecordedInboundCall(t *testing.T, fs *fstest.FS, api *apiClient, ddi string, talk time.Duration) recordingView {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	before := map[string]bool{}
+	var page struct {
+		Items []recordingView `json:"items"`
+	}
+	api.get("/recordings", &page)
+	for _, r := range page.Items {
+		before[r.ID] = true
+	}
+	call, err := fs.Inbound(ctx, fstest.CallSpec{From: "+34600111222", To: ddi})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := call.WaitLeg(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := user.WaitAnswer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return api.countRecordings("recording") == 1 }, "recording row")
+	time.Sleep(100 * time.Millisecond) // uuid_record follows the row
+	fs.Advance(talk)
+	call.A.Hangup("NORMAL_CLEARING")
+	return api.waitRecording(func(r recordingView) bool { return !before[r.ID] && r.State == "ready" }, "recording ready")
+}
+
+// recordingView is the part of the API's recording the end-to-end tests look at.
+type recordingView struct {
+	ID         string `json:"id"`
+	State      string `json:"state"`
+	Type       string `json:"type"`
+	Trigger    string `json:"trigger"`
+	DDIID      string `json:"ddi_id"`
+	DurationMS int64  `json:"duration_ms"`
+	FileName   string `json:"file_name"`
+	Error      string `json:"error"`
+}
+
+// recordings lists every recording, any state.
+func (a *apiClient) recordings() []recordingView {
+	a.t.Helper()
+	var all []recordingView
+	for _, state := range []string{"recording", "processing", "ready", "failed", "discarded"} {
+		var page struct {
+			Items []recordingView `json:"items"`
+		}
+		a.get("/recordings?state="+state, &page)
+		all = append(all, page.Items...)
+	}
+	return all
+}
+
+// waitRecording waits for a recording that satisfies ok; on timeout the test fails with every
+// row's state and error.
+func (a *apiClient) waitRecording(ok func(recordingView) bool, what string) recordingView {
+	a.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var page struct {
+			Items []recordingView `json:"items"`
+		}
+		a.get("/recordings", &page) // the default listing: every state but discarded
+		for _, r := range page.Items {
+			if ok(r) {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("timed out waiting for %s; recordings: %+v", what, a.recordings())
+			return recordingView{}
+		}
+		time.Sleep(100 * time.Millisecond) // the API allows 1200 requests a minute per token
+	}
+}
+
+// playableMP3 downloads recording id's audio, checks it is served as the MP3 fileName, and
+// returns its decoded duration.
+func (a *apiClient) playableMP3(id, fileName string) time.Duration {
+	a.t.Helper()
+	req, _ := http.NewRequest("GET", a.base+"/recordings/"+id+"/audio?download=1", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	mp3, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "audio/mpeg" || !strings.Contains(resp.Header.Get("Content-Disposition"), fileName) {
+		a.t.Fatalf("audio: %d %v", resp.StatusCode, resp.Header)
+	}
+	d, _, err := audio.MP3Duration(bytes.NewReader(mp3))
+	if err != nil {
+		a.t.Fatalf("MP3: %v", err)
+	}
+	return d
+}
+
+func mustGetwd(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
 }
 
 type apiClient struct {
@@ -202,6 +372,6 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // API polls: the limit is 1200 requests a minute per token
 	}
 }

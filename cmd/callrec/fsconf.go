@@ -68,24 +68,15 @@ func fsconfCommand(ctx context.Context, args, environ []string, stdout, stderr i
 	return nil
 }
 
-// fsconfOptions maps the configuration keys onto fsconf.Options. record_path defaults to a path
-// under data_dir, which may be relative: FreeSWITCH needs it absolute (it runs elsewhere), so it
-// is resolved against callrec's working directory here.
+// fsconfOptions maps the configuration keys onto fsconf.Options. record_path is already
+// absolute and clean (fillDerived), as FreeSWITCH needs it.
 func fsconfOptions(cfg Config) (fsconf.Options, error) {
-	rec := cfg.FreeSWITCH.RecordPath
-	if rec != "" && !filepath.IsAbs(rec) {
-		abs, err := filepath.Abs(rec)
-		if err != nil {
-			return fsconf.Options{}, fmt.Errorf("freeswitch.record_path: %w", err)
-		}
-		rec = abs
-	}
 	return fsconf.Options{
 		ESLListen:       cfg.ESL.Listen,
 		TransferContext: cfg.ESL.TransferContext,
 		PublicContext:   cfg.FreeSWITCH.PublicContext,
 		UserContexts:    cfg.FreeSWITCH.UserContexts,
-		RecordPath:      filepath.ToSlash(rec),
+		RecordPath:      filepath.ToSlash(cfg.FreeSWITCH.RecordPath),
 		InboundPassword: cfg.FreeSWITCH.InboundPassword,
 	}, nil
 }

@@ -106,6 +106,53 @@ func waitForLog(t *testing.T, buf *syncBuffer, pattern string, done chan error) 
 	return ""
 }
 
+// TestConfig_DirectoriesAreAbsoluteAndClean: whatever the configuration says, data_dir,
+// spool_dir, library_dir and freeswitch.record_path come out of loading absolute and clean
+// (resolved against the working directory), so callrec never hands FreeSWITCH a relative path.
+func TestConfig_DirectoriesAreAbsoluteAndClean(t *testing.T) {
+	wd := t.TempDir()
+	t.Chdir(wd)
+	wd = mustGetwd(t) // as the process sees it (symlinks in TMPDIR)
+	tests := []struct {
+		name                             string
+		args                             []string
+		data, spool, library, recordPath string
+	}{
+		{"defaults", nil, wd + "/data", wd + "/data/spool", wd + "/data/library", wd + "/data/spool/ondemand"},
+		{"relative data_dir", []string{"--data_dir", "./var//lib/../callrec/"},
+			wd + "/var/callrec", wd + "/var/callrec/spool", wd + "/var/callrec/library", wd + "/var/callrec/spool/ondemand"},
+		{"absolute, uncleaned", []string{"--data_dir", "/srv//callrec/./x/.."},
+			"/srv/callrec", "/srv/callrec/spool", "/srv/callrec/library", "/srv/callrec/spool/ondemand"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(pflag.NewFlagSet("t", pflag.ContinueOnError), tt.args, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [4]string{c.DataDir, c.SpoolDir, c.LibraryDir, c.FreeSWITCH.RecordPath}
+			want := [4]string{tt.data, tt.spool, tt.library, tt.recordPath}
+			if got != want {
+				t.Errorf("got %q\nwant %q", got, want)
+			}
+		})
+	}
+	t.Run("explicit relative spool and record path from the environment", func(t *testing.T) {
+		c, err := loadConfig(pflag.NewFlagSet("t", pflag.ContinueOnError), nil,
+			[]string{"CALLREC_SPOOL_DIR=spool/", "CALLREC_FREESWITCH__RECORD_PATH=od//x/", "CALLREC_LIBRARY_DIR=lib"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.SpoolDir != wd+"/spool" || c.FreeSWITCH.RecordPath != wd+"/od/x" || c.LibraryDir != wd+"/lib" {
+			t.Errorf("spool %q record_path %q library %q", c.SpoolDir, c.FreeSWITCH.RecordPath, c.LibraryDir)
+		}
+		opts, err := fsconfOptions(c)
+		if err != nil || opts.RecordPath != wd+"/od/x" {
+			t.Errorf("fsconf record-path %q, %v", opts.RecordPath, err)
+		}
+	})
+}
+
 func TestConfig_LayersDefaultsFileEnvFlags(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "callrec.yaml")
@@ -117,7 +164,7 @@ func TestConfig_LayersDefaultsFileEnvFlags(t *testing.T) {
 		check func(Config) bool
 	}{
 		{"defaults", nil, nil, func(c Config) bool {
-			return c.HTTP.Listen == "127.0.0.1:8080" && c.ESL.Listen == "127.0.0.1:8084" && c.dbPath() == filepath.Join("data", "callrec.db") && c.SpoolDir == filepath.Join("data", "spool")
+			return c.HTTP.Listen == "127.0.0.1:8080" && c.ESL.Listen == "127.0.0.1:8084" && c.dbPath() == filepath.Join(mustGetwd(t), "data", "callrec.db") && c.SpoolDir == filepath.Join(mustGetwd(t), "data", "spool")
 		}},
 		{"file", []string{"--config", file}, nil, func(c Config) bool {
 			return c.HTTP.Listen == "127.0.0.1:9001" && c.Log.Level == "debug" && len(c.FreeSWITCH.Nodes) == 1 && c.FreeSWITCH.Nodes[0].Password == "s3cret"

@@ -36,10 +36,12 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
-	for _, dir := range []string{cfg.DataDir, cfg.SpoolDir, cfg.LibraryDir} {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("create %s: %w", dir, err)}
-		}
+	warnings, err := prepareDirs(cfg)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	for _, w := range warnings {
+		log.Warn().Str("decision", "spool_permissions").Msg(w)
 	}
 	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry})
 	if err != nil {
@@ -66,7 +68,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if res, err := rec.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("reconcile")
 	} else if res != (esl.ReconcileResult{}) {
-		log.Info().Int("finished", res.Finished).Int("discarded", res.Discarded).Int("still_recording", res.StillRecording).Msg("reconciled recordings of a previous run")
+		log.Info().Int("finished", res.Finished).Int("failed", res.Failed).Int("still_recording", res.StillRecording).Msg("reconciled recordings of a previous run")
 	}
 
 	calls := &esl.Server{
@@ -100,8 +102,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			case <-tick.C:
 				if res, err := rec.Run(background); err != nil {
 					log.Error().Err(err).Msg("reconcile")
-				} else if res.Finished+res.Discarded > 0 {
-					log.Info().Int("finished", res.Finished).Int("discarded", res.Discarded).Msg("reconciled recordings left by their sessions")
+				} else if res.Finished+res.Failed > 0 {
+					log.Info().Int("finished", res.Finished).Int("failed", res.Failed).Msg("reconciled recordings left by their sessions")
 				}
 			}
 		}

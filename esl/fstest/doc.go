@@ -66,7 +66,8 @@
 // run by the park or bridge loop), api/bgapi (BACKGROUND_JOB with body), inbound auth;
 // dialplan apps set, export (incl. nolocal:), unset, answer, pre_answer, hangup, transfer,
 // bridge (user/…, sofia/gateway/…, sofia/<profile>/…, {vars}), park, socket, playback
-// (instant), blind_transfer_ack, intercept, bind_digit_action, record_session; api
+// (instant), blind_transfer_ack, intercept, bind_digit_action, record_session (a relative
+// path is written under sound_prefix or Options.BaseDir, and reported so); api
 // uuid_record, uuid_setvar/getvar, uuid_exists, uuid_kill, uuid_transfer, uuid_bridge,
 // uuid_broadcast (app::arg too), uuid_displace (reply only), uuid_dump, reloadxml, xml_locate (the
 // dialplan as its source had it, sofia.conf from the profiles), originate of mod_loopback null/
@@ -125,7 +126,7 @@
 // Not simulated (TODO): static (non-async) socket mode behaves as async; json/xml event
 // formats are sent as plain; the bridge is not suspended while a sendmsg app runs on a
 // bridged leg; digit timeouts of bind_digit_action; recording_follow_transfer; RECORD_*
-// variables other than STEREO/READ_ONLY/WRITE_ONLY/TOGGLE_ON_REPEAT; media bypass;
+// variables other than STEREO/READ_ONLY/WRITE_ONLY/TOGGLE_ON_REPEAT/MIN_SEC; media bypass;
 // playback takes no virtual time; the connect timeout is wall time and exact (FreeSWITCH
 // counts whole epoch seconds: 24–25 s); events the rig sends that no controller of callrec
 // uses (CODEC, CALL_UPDATE, MEDIA_BUG_*, API, PRESENCE_IN, HEARTBEAT, RE_SCHEDULE …).

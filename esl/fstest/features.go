@@ -165,8 +165,9 @@ func (l *Leg) bindDigitActionLocked(data string) {
 // ---- SIP INFO Record: (REFERENCE.md §4) ---------------------------------------------------
 
 // SendInfoRecord is the phone sending SIP INFO with `Record: on` (on) or `Record: off`.
-// It returns the SIP status and reason the stand-in answered (200 "OK", or 488 with
-// "Recording not enabled", "Recording disabled for this channel", "Nothing to stop").
+// It returns the SIP status and reason the stand-in answered (200 "OK" — also when the
+// recording could not start, as mod_sofia does — or 488 with "Recording not enabled",
+// "Recording disabled for this channel", "Nothing to stop").
 func (l *Leg) SendInfoRecord(on bool) (int, string) {
 	l.fs.mu.Lock()
 	defer l.fs.mu.Unlock()
@@ -184,10 +185,12 @@ func (l *Leg) SendInfoRecord(on bool) (int, string) {
 		if dir == "" {
 			dir = l.vars.get("recordings_dir")
 		}
-		path := l.expandLocked(strings.TrimRight(dir, "/") + "/" + l.profile.RecordTemplate)
-		if _, err := l.startRecordingLocked(path); err != nil {
-			status, reason = 500, "Internal Server Error"
-		}
+		// sofia.c sofia_handle_sip_i_info (~10192–10201): record-path (or ${recordings_dir}),
+		// "/", the template, expanded; switch_ivr_record_session's result is not checked (200
+		// either way) and sofia_record_file keeps the path as given, so with a relative
+		// record-path the file lands under sound_prefix / the base dir and `off` stops nothing.
+		path := l.expandLocked(dir + "/" + l.profile.RecordTemplate)
+		_, _ = l.startRecordingLocked(path)
 		l.vars.set("sofia_record_file", path)
 	default:
 		f := l.vars.get("sofia_record_file")

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -114,6 +116,15 @@ type Options struct {
 	// NoLoopback simulates a FreeSWITCH without mod_loopback: originate of null/… answers
 	// -ERR CHAN_NOT_IMPLEMENTED.
 	NoLoopback bool
+	// BaseDir is FreeSWITCH's base directory (SWITCH_GLOBAL_dirs.base_dir): a relative record
+	// path is written under it when no sound_prefix applies, as switch_ivr_record_session_event
+	// does. Default: a directory of the stand-in's own (under the test's temp dir with Start, a
+	// new temporary directory with New, removed by Close) — never the working directory.
+	BaseDir string
+	// SoundPrefix is the global variable sound_prefix (the stock vars.xml sets
+	// $${sounds_dir}/en/us/callie); a channel variable sound_prefix overrides it. A relative
+	// record path is written under it. Empty: unset.
+	SoundPrefix string
 }
 
 // defaultInterceptLatency: a real FreeSWITCH 1.10.12 logged the transferee's "executed the last
@@ -148,6 +159,7 @@ type FS struct {
 	// inboundAddr stays valid while mod_event_socket is unloaded (eventsocket.go).
 	inboundAddr string
 	esUnloaded  bool
+	ownBase     string // BaseDir New created, removed by Close
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
@@ -169,6 +181,9 @@ var ErrClosed = errors.New("fstest: stand-in closed")
 func Start(tb testing.TB, opts Options) *FS {
 	tb.Helper()
 	opts.KeepTranscript = true
+	if opts.BaseDir == "" {
+		opts.BaseDir = filepath.Join(tb.TempDir(), "freeswitch")
+	}
 	fs, err := New(opts)
 	if err != nil {
 		tb.Fatal(err)
@@ -182,9 +197,17 @@ func Start(tb testing.TB, opts Options) *FS {
 	return fs
 }
 
-// New starts a stand-in outside a test (fsload). The caller must Close it. It fails only
-// when the inbound listener cannot listen on 127.0.0.1.
+// New starts a stand-in outside a test (fsload). The caller must Close it. It fails when the
+// inbound listener cannot listen on 127.0.0.1 or the default BaseDir cannot be created.
 func New(opts Options) (*FS, error) {
+	ownBase := ""
+	if opts.BaseDir == "" {
+		dir, err := os.MkdirTemp("", "fstest-freeswitch-")
+		if err != nil {
+			return nil, fmt.Errorf("fstest: base dir: %w", err)
+		}
+		opts.BaseDir, ownBase = dir, dir
+	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 25 * time.Second
 	}
@@ -206,11 +229,15 @@ func New(opts Options) (*FS, error) {
 		transcript: &transcript{keep: opts.KeepTranscript},
 		ctx:        ctx,
 		cancel:     cancel,
+		ownBase:    ownBase,
 	}
 	if opts.InboundPassword != "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			cancel()
+			if ownBase != "" {
+				os.RemoveAll(ownBase)
+			}
 			return nil, fmt.Errorf("fstest: inbound listener: %w", err)
 		}
 		fs.inboundLn = ln
@@ -243,6 +270,9 @@ func (fs *FS) Close() {
 		ln.Close()
 	}
 	fs.wg.Wait()
+	if fs.ownBase != "" {
+		os.RemoveAll(fs.ownBase)
+	}
 }
 
 // SetDialplan replaces the dialplan files: like an operator's edit, it takes effect with the
@@ -310,6 +340,9 @@ func (fs *FS) laterLocked(d time.Duration, fn func()) {
 		}
 	}()
 }
+
+// BaseDir is the stand-in's FreeSWITCH base directory (Options.BaseDir or its default).
+func (fs *FS) BaseDir() string { return fs.opts.BaseDir }
 
 // Advance moves the virtual clock forward by d at once: a test can hold a call for
 // "10 s" without waiting. Timers already running (AnswerAfter) are not shortened.

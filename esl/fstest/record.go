@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,6 +27,9 @@ const sampleRate = 8000
 
 // startRecordingLocked starts recording l to path. It returns (false, nil) when the same
 // path already records ("Already recording": +OK without effect, REFERENCE.md §2).
+// A relative path is written under sound_prefix or the base dir (resolveRecordPathLocked);
+// the recording is known by that resolved path from then on, as FreeSWITCH's channel
+// private is, so the repeat check and a later stop by the relative path do not find it.
 func (l *Leg) startRecordingLocked(path string) (bool, error) {
 	if l.hungup {
 		return false, errors.New("channel down")
@@ -38,10 +43,12 @@ func (l *Leg) startRecordingLocked(path string) (bool, error) {
 			return false, nil
 		}
 	}
+	path = l.resolveRecordPathLocked(path)
 	if err := l.fs.mayCreateLocked(path); err != nil {
 		return false, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// switch_ivr_record_session_event (~3105) creates the parents SWITCH_DEFAULT_DIR_PERMS (0750).
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return false, err
 	}
 	l.preAnswerLocked() // switch_channel_pre_answer: 183 on an unanswered leg
@@ -54,6 +61,25 @@ func (l *Leg) startRecordingLocked(path string) (bool, error) {
 	ev.add("Record-File-Path", path)
 	l.fireLocked(ev)
 	return true, nil
+}
+
+// resolveRecordPathLocked is where FreeSWITCH writes a record path: a path that is not a file
+// path (switch_is_file_path: no leading "/", no "://") gets sound_prefix (the channel
+// variable, else the global one) or else SWITCH_GLOBAL_dirs.base_dir and "/" put in front,
+// by plain concatenation, nothing cleaned (switch_ivr_async.c switch_ivr_record_session_event
+// ~3079–3100). The "[...]" / "{...}" file-parameter prefixes are not simulated.
+func (l *Leg) resolveRecordPathLocked(path string) string {
+	if strings.HasPrefix(path, "/") || strings.Contains(path, "://") {
+		return path
+	}
+	prefix := l.vars.getFold("sound_prefix")
+	if prefix == "" {
+		prefix = l.fs.opts.SoundPrefix
+	}
+	if prefix == "" {
+		prefix = l.fs.opts.BaseDir
+	}
+	return prefix + "/" + path
 }
 
 func (l *Leg) removeRec(r *recording) {
@@ -103,13 +129,25 @@ func (l *Leg) stopRecordingLocked(r *recording, cause string) {
 	}
 	data := l.renderWAV(r)
 	size := 0
+	samples := int(r.stop.Sub(r.start) * sampleRate / time.Second)
+	minSec, _ := strconv.Atoi(l.vars.getFold("RECORD_MIN_SEC"))
 	if err := os.WriteFile(r.path, data, 0o644); err == nil {
 		size = len(data)
 		l.fs.ownFileLocked(r.path)
 	} else {
 		cause = "uri-failure"
 	}
-	samples := int(r.stop.Sub(r.start) * sampleRate / time.Second)
+	// record_callback SWITCH_ABC_TYPE_CLOSE (switch_ivr_async.c ~1664–1673): no frame written
+	// → "empty-file", fewer samples than RECORD_MIN_SEC → "input-too-short"; the file is removed
+	// and RECORD_DISCARDED=true set on the channel (never cleared) before RECORD_STOP.
+	if size > 0 && (samples == 0 || samples < sampleRate*minSec) {
+		os.Remove(r.path)
+		l.vars.set("RECORD_DISCARDED", "true")
+		cause = "input-too-short"
+		if samples == 0 {
+			cause = "empty-file"
+		}
+	}
 	ms := samples * 1000 / sampleRate
 	l.vars.set("record_samples", fmt.Sprint(samples))
 	l.vars.set("record_seconds", fmt.Sprint(ms/1000))
