@@ -1,7 +1,7 @@
 // Package esl is callrec's FreeSWITCH adapter: the outbound Event Socket server every call is
 // handed to, one Session per call that applies the policy of package dialplan, the recording
 // control, and the inbound connections to the FreeSWITCH nodes. It is the only package that
-// speaks to FreeSWITCH. The FreeSWITCH behaviour it relies on is in ../shared/freeswitch/
+// speaks to FreeSWITCH. The FreeSWITCH behaviour it relies on is in docs/freeswitch/
 // (REFERENCE.md, FAILOPEN.md, ESLGO.md, traces/), cited where used.
 package esl
 

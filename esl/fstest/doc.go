@@ -4,7 +4,7 @@
 // bridge, hold, hangup order, the XML dialplan, fail-open of the socket app, uuid_record
 // writing real WAV files, DTMF, SIP INFO `Record:`, blind and attended transfers.
 //
-// Facts come from ../../shared/freeswitch/REFERENCE.md, FAILOPEN.md and the captures in
+// Facts come from docs/freeswitch/REFERENCE.md, FAILOPEN.md (at the repository's root) and the captures in
 // traces/ (the captures win where they disagree). Every frame both ways is kept in a
 // transcript (FS.Transcript, FS.DumpTranscript) and dumped when a test fails.
 //
