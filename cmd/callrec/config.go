@@ -88,19 +88,22 @@ type AudioConfig struct {
 
 func defaults() map[string]any {
 	return map[string]any{
-		"data_dir":                            "./data",
-		"spool_dir":                           "",
-		"spool_group":                         "",
-		"library_dir":                         "",
-		"default_country":                     "",
-		"bootstrap_token":                     "",
-		"http.listen":                         "127.0.0.1:8080",
-		"esl.listen":                          "127.0.0.1:8084",
-		"esl.route_context":                   "",
-		"esl.transfer_context":                "callrec_transfer",
-		"esl.command_timeout":                 "5s",
-		"esl.plan_deadline":                   "2s",
-		"esl.tone":                            "tone_stream://%(250,0,880)",
+		"data_dir":             "./data",
+		"spool_dir":            "",
+		"spool_group":          "",
+		"library_dir":          "",
+		"default_country":      "",
+		"bootstrap_token":      "",
+		"http.listen":          "127.0.0.1:8080",
+		"esl.listen":           "127.0.0.1:8084",
+		"esl.route_context":    "",
+		"esl.transfer_context": "callrec_transfer",
+		"esl.command_timeout":  "5s",
+		"esl.plan_deadline":    "2s",
+		"esl.tone":             "tone_stream://%(250,0,880)",
+		// The event socket fsconf renders (event_socket.conf.xml) on the same host: with it, calls
+		// whose own connection is lost (an ESL reload, a callrec restart) are followed again.
+		"freeswitch.nodes":                    []map[string]any{{"addr": "127.0.0.1:8021"}},
 		"freeswitch.inbound_password":         "ClueCon",
 		"freeswitch.record_path":              "",
 		"freeswitch.public_context":           "public",
@@ -163,6 +166,9 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 	var envNodes []FSNode
 	if s, ok := k.Get("freeswitch.nodes").(string); ok {
 		envNodes = parseNodes(s)
+		if envNodes == nil {
+			envNodes = []FSNode{} // CALLREC_FREESWITCH__NODES= : no node at all
+		}
 		k.Delete("freeswitch.nodes")
 	}
 	var envContexts []string

@@ -164,7 +164,12 @@ func TestConfig_LayersDefaultsFileEnvFlags(t *testing.T) {
 		check func(Config) bool
 	}{
 		{"defaults", nil, nil, func(c Config) bool {
-			return c.HTTP.Listen == "127.0.0.1:8080" && c.ESL.Listen == "127.0.0.1:8084" && c.dbPath() == filepath.Join(mustGetwd(t), "data", "callrec.db") && c.SpoolDir == filepath.Join(mustGetwd(t), "data", "spool")
+			return c.HTTP.Listen == "127.0.0.1:8080" && c.ESL.Listen == "127.0.0.1:8084" && c.dbPath() == filepath.Join(mustGetwd(t), "data", "callrec.db") && c.SpoolDir == filepath.Join(mustGetwd(t), "data", "spool") &&
+				// the event socket fsconf renders on this host: live calls can be re-adopted out of the box
+				len(c.FreeSWITCH.Nodes) == 1 && c.FreeSWITCH.Nodes[0].Addr == "127.0.0.1:8021" && c.FreeSWITCH.Nodes[0].Password == "ClueCon"
+		}},
+		{"no node from an empty env value", nil, []string{"CALLREC_FREESWITCH__NODES="}, func(c Config) bool {
+			return len(c.FreeSWITCH.Nodes) == 0
 		}},
 		{"file", []string{"--config", file}, nil, func(c Config) bool {
 			return c.HTTP.Listen == "127.0.0.1:9001" && c.Log.Level == "debug" && len(c.FreeSWITCH.Nodes) == 1 && c.FreeSWITCH.Nodes[0].Password == "s3cret"
