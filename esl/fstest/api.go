@@ -174,8 +174,9 @@ func (fs *FS) apiLocked(c *conn, line string) string {
 	case "originate":
 		return fs.originateAPILocked(args)
 	case "reload", "unload", "load":
-		// A synchronous api runs in the listener thread (c.inCmd is set only while it does).
-		if out, ok := fs.moduleAPILocked(cmd, args, c != nil && c.inCmd); ok {
+		// Over an event socket connection, api and bgapi alike run in api_exec, a thread the
+		// module's shutdown counts and waits for (MES ~1538, ~2329, ~2383): the full sanity wait.
+		if out, ok := fs.moduleAPILocked(cmd, args, c != nil); ok {
 			return out
 		}
 	case "global_getvar":

@@ -22,18 +22,19 @@ import (
 //     and the channel is set to CS_RESET only if socket_resume is true. With socket_resume false
 //     nothing happens to the call: its bridge and its media bugs keep running.
 //   - the shutdown waits while listener threads are counted (`while (prefs.threads)`, 100 ms
-//     steps, at most 200: MES ~589). A `reload` issued with a synchronous `api` over an ESL
-//     connection runs inside that connection's listener thread (parse_command → api_exec MES
-//     ~2329), which is itself counted: the module stays unloaded for the full 20 s. From the
-//     console or with `bgapi` it is back after one 100 ms step.
+//     steps, at most 200: MES ~589). A `reload` issued over an ESL connection — `api` (run by
+//     api_exec inside the listener thread, MES ~2329) or `bgapi` (api_exec on a thread of its
+//     own, MES ~2383) — runs in a thread api_exec itself counts (prefs.threads++, MES ~1538), so
+//     the module stays unloaded for the full 20 s; fs_cli is an ESL client, so `fs_cli -x` does
+//     the same. Only FreeSWITCH's own console (FS.ReloadEventSocket) is back after one 100 ms step.
 //   - while unloaded the `socket` application does not exist: a call reaching it is hung up
 //     DESTINATION_OUT_OF_ORDER ("Invalid Application", switch_core_session.c ~2771).
 //   - load binds the listen socket again at once (SO_REUSEADDR, mod_event_socket_runtime).
 //   - a non-forced unload is refused with "Module in use." while the socket application runs on
 //     some channel (do_shutdown's trywrlock on the module interface, switch_loadable_module.c
 //     ~2526); `reload` then also fails to load ("Module already loaded").
-//   - `reload` first reloads the XML (mod_commands reload_function): "+OK Reloading XML". The
-//     stand-in's dialplan is fixed at Start, so that part changes nothing here.
+//   - `reload` and `load` first reload the XML (mod_commands reload_function, load_function):
+//     "+OK Reloading XML", and a dialplan staged with FS.SetDialplan takes effect.
 
 // ErrModuleInUse is returned by UnloadEventSocket and ReloadEventSocket without force while a
 // channel runs the socket application.
@@ -49,7 +50,7 @@ const reloadStep = 100 * time.Millisecond
 // steps).
 const reloadSanity = 200 * reloadStep
 
-// ReloadEventSocket is `reload mod_event_socket` from the console (or `bgapi`): every ESL
+// ReloadEventSocket is `reload mod_event_socket` from FreeSWITCH's own console: every ESL
 // connection is closed after a shutdown notice, calls keep running (with socket_resume false),
 // and the inbound listener accepts again about 100 ms later. ErrModuleInUse (nothing changes)
 // while some channel runs the socket application.
