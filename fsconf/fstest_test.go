@@ -157,12 +157,8 @@ func TestRenderedDialplan_CallsReachControllerOrFailOpenToTheRoute(t *testing.T)
 				if err != nil {
 					t.Fatal(err)
 				}
-				b, err := call.WaitLeg(ctx, cc.target)
-				if err != nil {
+				if _, err := call.WaitAnswered(ctx, cc.target); err != nil {
 					t.Fatalf("the call never reached the route: %v", err)
-				}
-				if err := b.WaitAnswer(ctx); err != nil {
-					t.Fatal(err)
 				}
 				a := call.A
 				if a.Var("route_ran") != "true" {
@@ -207,11 +203,8 @@ func TestRenderedDialplan_BlindTransferToStarDigitsReachesControllerAndOtherTran
 			if err != nil {
 				t.Fatal(err)
 			}
-			user, err := call.WaitLeg(ctx, "1001")
+			user, err := call.WaitAnswered(ctx, "1001")
 			if err != nil {
-				t.Fatal(err)
-			}
-			if err := user.WaitAnswer(ctx); err != nil {
 				t.Fatal(err)
 			}
 			ext := call.A
@@ -247,12 +240,8 @@ func TestRenderedDialplan_BlindTransferToStarDigitsReachesControllerAndOtherTran
 
 			before := len(ctl.seen())
 			refer = user.BlindTransfer("1002")
-			other, err := call.WaitLeg(ctx, "1002")
-			if err != nil {
+			if _, err := call.WaitAnswered(ctx, "1002"); err != nil {
 				t.Fatalf("ordinary blind transfer to 1002 did not proceed: %v", err)
-			}
-			if err := other.WaitAnswer(ctx); err != nil {
-				t.Fatal(err)
 			}
 			if !hasApp(fs, ext.UUID(), "transfer", "1002 XML default") {
 				t.Errorf("the catch-all did not continue the transfer in the user context: %v", fs.AppLog(ext.UUID()))

@@ -146,11 +146,8 @@ func TestRenderedDialplan_OrdinaryBlindTransferContinuesInTheUsersContext(t *tes
 			if err != nil {
 				t.Fatal(err)
 			}
-			user, err := call.WaitLeg(ctx, "1001")
+			user, err := call.WaitAnswered(ctx, "1001")
 			if err != nil {
-				t.Fatal(err)
-			}
-			if err := user.WaitAnswer(ctx); err != nil {
 				t.Fatal(err)
 			}
 			ext := call.A
@@ -160,12 +157,9 @@ func TestRenderedDialplan_OrdinaryBlindTransferContinuesInTheUsersContext(t *tes
 				fsAPI(t, fs.InboundAddr(), "pw", "uuid_setvar "+ext.UUID()+" callrec_user_context "+tc.userContext)
 			}
 			refer := user.BlindTransfer("1002")
-			other, err := call.WaitLeg(ctx, "1002")
+			other, err := call.WaitAnswered(ctx, "1002")
 			if err != nil {
 				t.Fatalf("ordinary blind transfer did not proceed: %v (apps %v)", err, fs.AppLog(ext.UUID()))
-			}
-			if err := other.WaitAnswer(ctx); err != nil {
-				t.Fatal(err)
 			}
 			if !hasApp(fs, ext.UUID(), "transfer", "1002 XML "+tc.want) || other.Var("dialed_domain") != tc.want {
 				t.Errorf("transfer continued to 1002@%s, want %s: %v", other.Var("dialed_domain"), tc.want, fs.AppLog(ext.UUID()))

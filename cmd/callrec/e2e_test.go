@@ -111,11 +111,8 @@ func TestServe_EndToEnd_READMEDefaultsRecordFromAFreshDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := call.WaitLeg(ctx, "1001")
+	user, err := call.WaitAnswered(ctx, "1001")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := user.WaitAnswer(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// callrec follows the user's leg (its events, callrec_rec_prefix) once it is bridged; the
@@ -221,11 +218,7 @@ func placeRecordedInboundCall(t *testing.T, fs *fstest.FS, api *apiClient, ddi s
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := call.WaitLeg(ctx, "1001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := user.WaitAnswer(ctx); err != nil {
+	if _, err := call.WaitAnswered(ctx, "1001"); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, func() bool { return api.countRecordings("recording") == 1 }, "recording row")

@@ -59,6 +59,19 @@ func (c *Call) Legs() []*Leg {
 	return append([]*Leg(nil), c.legs...)
 }
 
+// WaitAnswered is WaitLeg, then the leg's WaitAnswer: the leg the call dialled to target, once
+// its far end has answered. Errors when ctx ends first.
+func (c *Call) WaitAnswered(ctx context.Context, target string) (*Leg, error) {
+	l, err := c.WaitLeg(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.WaitAnswer(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
 // WaitLeg waits for a leg the call dialled to target (an extension of user/<ext>, or the
 // number of a gateway dial string) and returns the newest such leg that is still up (or
 // the newest at all). Errors when ctx ends first.
@@ -264,19 +277,7 @@ func (l *Leg) startExecLocked() {
 // sofia/<profile>/<num>, with optional {k=v,…} and [k=v] variables in front. It returns the
 // new leg (ringing) or a hangup cause.
 func (fs *FS) originateLocked(a *Leg, target string) (*Leg, string) {
-	vars := map[string]string{}
-	for len(target) > 0 && (target[0] == '{' || target[0] == '[') {
-		end := strings.IndexAny(target, "}]")
-		if end < 0 {
-			break
-		}
-		for _, kv := range strings.Split(target[1:end], ",") {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				vars[strings.TrimSpace(k)] = v
-			}
-		}
-		target = target[end+1:]
-	}
+	vars, target := splitDialVars(target)
 	var ph Phone
 	var dest, prof string
 	var dialed, dialedDomain string // user/<ext>@<domain>: the directory user reached
