@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 
 	"github.com/callrec/callrec/store"
 )
@@ -39,6 +40,15 @@ type Server struct {
 	RateWindow time.Duration
 	// BodyLimit is the largest request body in bytes (default 1 MiB); larger ones get 413.
 	BodyLimit int
+	// ReadHeaderTimeout bounds reading a request's headers (default 10 s): a client that sends
+	// half a request is disconnected then. ReadTimeout bounds reading the body after them
+	// (default 60 s); IdleTimeout a keep-alive connection's wait for its next request (60 s).
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// MaxConns caps the open connections in total (default 512), MaxConnsPerIP those of one
+	// client IP (default 64); negative: no cap. A connection over a cap gets 503 and is closed.
+	MaxConns, MaxConnsPerIP int
+	// Listener, when set, is served instead of listening on Addr (Open then owns it).
+	Listener net.Listener
 
 	app *fiber.App
 	ln  net.Listener
@@ -55,9 +65,12 @@ func (s *Server) Open() error {
 	if s.DB == nil {
 		return errors.New("web: Server.DB is required")
 	}
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("web: listen %s: %w", s.Addr, err)
+	ln := s.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+			return fmt.Errorf("web: listen %s: %w", s.Addr, err)
+		}
 	}
 	if err := s.initLinkKey(); err != nil {
 		ln.Close()
@@ -65,8 +78,9 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.app = s.newApp()
+	guarded := newGuardedListener(ln, orDefault(s.MaxConns, 512), orDefault(s.MaxConnsPerIP, 64), s.Logger)
 	go func() {
-		if err := s.app.Listener(ln); err != nil {
+		if err := s.app.Listener(guarded); err != nil {
 			s.Logger.Error().Err(err).Msg("http server stopped")
 		}
 	}()
@@ -101,15 +115,22 @@ func (s *Server) newApp() *fiber.App {
 	if bodyLimit <= 0 {
 		bodyLimit = 1 << 20
 	}
+	readBody := orDefault(s.ReadTimeout, 60*time.Second)
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           60 * time.Second,
+		// fasthttp's ReadTimeout runs from the start of a request; HeaderReceived below gives
+		// the body its own deadline once the headers are in (fasthttp v1.51.0 server.go
+		// serveConn: reqConf.ReadTimeout resets the read deadline after Header.Read).
+		ReadTimeout: orDefault(s.ReadHeaderTimeout, 10*time.Second),
+		IdleTimeout: orDefault(s.IdleTimeout, 60*time.Second),
 		BodyLimit:             bodyLimit,
 		ErrorHandler:          s.errorHandler,
 		// Audio and archives are streamed: fasthttp must not buffer response bodies whole.
 		StreamRequestBody: false,
 	})
+	app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: readBody}
+	}
 	app.Use(requestid.New())
 	app.Use(s.logRequests)
 	app.Use(recover.New(recover.Config{
@@ -233,4 +254,15 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// orDefault is v, or def when v is zero; a negative v (no limit) is 0.
+func orDefault[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
