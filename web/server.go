@@ -47,6 +47,11 @@ type Server struct {
 	// MaxConns caps the open connections in total (default 512), MaxConnsPerIP those of one
 	// client IP (default 64); negative: no cap. A connection over a cap gets 503 and is closed.
 	MaxConns, MaxConnsPerIP int
+	// AuthFailLimit is how many failed authentications one client address may make per
+	// AuthFailWindow (defaults 30 per minute); over it every API request from that address gets
+	// 429 before its token is looked at, until the window ends.
+	AuthFailLimit  int
+	AuthFailWindow time.Duration
 	// Listener, when set, is served instead of listening on Addr (Open then owns it).
 	Listener net.Listener
 
@@ -54,6 +59,8 @@ type Server struct {
 	ln  net.Listener
 
 	linkKey []byte // signs audio links (link.go)
+
+	authFail *authFailures // failed authentications per client address (authlimit.go)
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // token id → last TouchToken
@@ -152,7 +159,8 @@ func (s *Server) newApp() *fiber.App {
 
 	api := app.Group("/api/v1")
 	api.Get("/openapi.json", s.openAPI)
-	s.mountAPI(api.Group("", s.authenticate, s.rateLimiter()))
+	s.authFail = newAuthFailures(orDefault(s.AuthFailLimit, 30), orDefault(s.AuthFailWindow, time.Minute))
+	s.mountAPI(api.Group("", s.limitAuthFailures, s.authenticate, s.rateLimiter()))
 	return app
 }
 
@@ -228,6 +236,9 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		}
 	}
 	status := c.Response().StatusCode()
+	if quiet, _ := c.Locals(localsQuiet).(bool); quiet {
+		return nil // a refused authentication beyond the logged sample (authlimit.go)
+	}
 	ev := s.Logger.Info()
 	if status >= 500 {
 		ev = s.Logger.Error()
