@@ -128,10 +128,10 @@ func (s *Server) newApp() *fiber.App {
 		// fasthttp's ReadTimeout runs from the start of a request; HeaderReceived below gives
 		// the body its own deadline once the headers are in (fasthttp v1.51.0 server.go
 		// serveConn: reqConf.ReadTimeout resets the read deadline after Header.Read).
-		ReadTimeout: orDefault(s.ReadHeaderTimeout, 10*time.Second),
-		IdleTimeout: orDefault(s.IdleTimeout, 60*time.Second),
-		BodyLimit:             bodyLimit,
-		ErrorHandler:          s.errorHandler,
+		ReadTimeout:  orDefault(s.ReadHeaderTimeout, 10*time.Second),
+		IdleTimeout:  orDefault(s.IdleTimeout, 60*time.Second),
+		BodyLimit:    bodyLimit,
+		ErrorHandler: s.errorHandler,
 		// Audio and archives are streamed: fasthttp must not buffer response bodies whole.
 		StreamRequestBody: false,
 	})
