@@ -7,16 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
@@ -31,8 +30,11 @@ type Server struct {
 	Logger zerolog.Logger
 	// Ready, when set, is consulted by /readyz in addition to the store.
 	Ready func(ctx context.Context) error
-	// Metrics, when set, is served at /metrics (cmd mounts the Prometheus handler).
-	Metrics http.Handler
+	// Metrics, when set, is served at /metrics. Without MetricsToken only the series that
+	// carry no tenant label (tenantLabels) are served, to anyone; with it, /metrics requires
+	// `Authorization: Bearer <MetricsToken>` and serves every series (metrics.go).
+	Metrics      prometheus.Gatherer
+	MetricsToken string
 	// RateLimit is the number of API requests one token may make per RateWindow
 	// (default 1200); over it the API answers 429.
 	RateLimit int
@@ -153,7 +155,7 @@ func (s *Server) newApp() *fiber.App {
 	})
 	app.Get("/readyz", s.readyz)
 	if s.Metrics != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(s.Metrics))
+		app.Get("/metrics", s.metricsHandler())
 	}
 	s.mountUI(app)
 
