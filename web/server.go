@@ -49,6 +49,8 @@ type Server struct {
 	// MaxConns caps the open connections in total (default 512), MaxConnsPerIP those of one
 	// client IP (default 64); negative: no cap. A connection over a cap gets 503 and is closed.
 	MaxConns, MaxConnsPerIP int
+	// ArchiveLimit is the most recordings one archive holds (default 500), by ids or filter.
+	ArchiveLimit int
 	// AuthFailLimit is how many failed authentications one client address may make per
 	// AuthFailWindow (defaults 30 per minute); over it every API request from that address gets
 	// 429 before its token is looked at, until the window ends.
@@ -219,6 +221,7 @@ func (s *Server) mountAPI(r fiber.Router) {
 
 	r.Get("/recordings", s.listRecordings)
 	r.Get("/recordings/archive", s.archive)
+	r.Post("/recordings/archive", s.archiveByBody)
 	r.Get("/recordings/:id", s.getRecording)
 	r.Delete("/recordings/:id", s.deleteRecording)
 	r.Get("/recordings/:id/audio", s.audio)
