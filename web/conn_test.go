@@ -109,10 +109,11 @@ func TestReadHeaderTimeout_HalfSentRequestIsDropped(t *testing.T) {
 type flakyListener struct {
 	net.Listener
 	fails atomic.Int32
+	down  atomic.Bool // fail every Accept while set
 }
 
 func (l *flakyListener) Accept() (net.Conn, error) {
-	if l.fails.Add(-1) >= 0 {
+	if l.fails.Add(-1) >= 0 || l.down.Load() {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", syscall.EMFILE)}
 	}
 	return l.Listener.Accept()
@@ -129,5 +130,33 @@ func TestAccept_SurvivesEMFILE(t *testing.T) {
 	s := MustServe(t, db, func(s *Server) { s.Listener = fl })
 	if got := getFrom(t, s, "127.0.0.1"); !strings.Contains(got, " 200 ") {
 		t.Fatalf("after 5 EMFILE accepts: %q, want 200", got)
+	}
+}
+
+// While accepting fails the server says so (AcceptErr, for /readyz), and once accept(2) works
+// again it is served and the error is gone.
+func TestAccept_ErrorReportedWhileFailingAndClearedAfter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	fl := &flakyListener{Listener: ln}
+	fl.down.Store(true)
+	s := MustServe(t, MustOpenStore(t), func(s *Server) { s.Listener = fl })
+	waitFor(t, "AcceptErr to report EMFILE", func() bool { return errors.Is(s.AcceptErr(), syscall.EMFILE) })
+	fl.down.Store(false)
+	if got := getFrom(t, s, "127.0.0.1"); !strings.Contains(got, " 200 ") {
+		t.Fatalf("after accept recovers: %q, want 200", got)
+	}
+	waitFor(t, "AcceptErr to clear", func() bool { return s.AcceptErr() == nil })
+}
+
+// waitFor polls cond until it holds, failing after a generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

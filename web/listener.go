@@ -49,8 +49,9 @@ type guardedListener struct {
 	total int
 	perIP map[string]int
 
-	lastAcceptLog, lastCapLog atomic.Int64 // unix nanoseconds of the last such log line
-	refused                   atomic.Int64 // connections refused over a cap since start
+	lastAcceptLog, lastCapLog atomic.Int64          // unix nanoseconds of the last such log line
+	refused                   atomic.Int64          // connections refused over a cap since start
+	failing                   atomic.Pointer[error] // the last Accept error while accepting fails; nil once one succeeds
 }
 
 func newGuardedListener(ln net.Listener, maxTotal, maxPerIP int, log zerolog.Logger) *guardedListener {
@@ -67,6 +68,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 			if errors.Is(err, net.ErrClosed) || l.isClosed() {
 				return nil, net.ErrClosed
 			}
+			l.failing.Store(&err)
 			l.sampled(&l.lastAcceptLog, func() {
 				l.log.Error().Err(err).Dur("retry_in", delay).Msg("http accept failed; retrying")
 			})
@@ -77,6 +79,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 			continue
 		}
 		delay = acceptBackoffMin
+		l.failing.Store(nil)
 		ip := remoteIP(c)
 		if reason := l.admit(ip); reason != "" {
 			l.refuse(c, ip, reason)
@@ -84,6 +87,14 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		}
 		return &guardedConn{Conn: c, release: func() { l.release(ip) }}, nil
 	}
+}
+
+// acceptErr is the error accepting fails with right now, nil while it works.
+func (l *guardedListener) acceptErr() error {
+	if p := l.failing.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Close closes the inner listener and wakes a back-off wait.

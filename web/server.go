@@ -59,8 +59,9 @@ type Server struct {
 	// Listener, when set, is served instead of listening on Addr (Open then owns it).
 	Listener net.Listener
 
-	app *fiber.App
-	ln  net.Listener
+	app   *fiber.App
+	ln    net.Listener
+	guard *guardedListener // ln with the accept retry and the connection caps (listener.go)
 
 	linkKey []byte // signs audio links (link.go)
 
@@ -89,13 +90,23 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.app = s.newApp()
-	guarded := newGuardedListener(ln, orDefault(s.MaxConns, 512), orDefault(s.MaxConnsPerIP, 64), s.Logger)
+	s.guard = newGuardedListener(ln, orDefault(s.MaxConns, 512), orDefault(s.MaxConnsPerIP, 64), s.Logger)
 	go func() {
-		if err := s.app.Listener(guarded); err != nil {
+		if err := s.app.Listener(s.guard); err != nil {
 			s.Logger.Error().Err(err).Msg("http server stopped")
 		}
 	}()
 	return nil
+}
+
+// AcceptErr is the error the HTTP accept loop is failing with right now (EMFILE…; it retries
+// with back-off), nil while it accepts. For the health registry: the HTTP side is degraded, not
+// gone. Safe for concurrent use after Open.
+func (s *Server) AcceptErr() error {
+	if s.guard == nil {
+		return nil
+	}
+	return s.guard.acceptErr()
 }
 
 // URL is the base URL the server listens on, valid after Open.
