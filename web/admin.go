@@ -129,15 +129,15 @@ func (s *Server) updateBrand(c *fiber.Ctx) error {
 	if err := requireRole(p, store.RolePlatform, "change brands"); err != nil {
 		return err
 	}
-	id := b.ID
-	if err := decodeJSON(c, b); err != nil {
+	upd, err := patched(c, b)
+	if err != nil {
 		return err
 	}
-	b.ID = id
-	if err := s.DB.UpdateBrand(c.UserContext(), b); err != nil {
+	upd.ID = b.ID
+	if err := s.DB.UpdateBrand(c.UserContext(), upd); err != nil {
 		return err
 	}
-	return c.JSON(b)
+	return c.JSON(upd)
 }
 
 func (s *Server) deleteBrand(c *fiber.Ctx) error {
@@ -240,14 +240,14 @@ func (s *Server) updateCompany(c *fiber.Ctx) error {
 	if err := requireRole(p, store.RoleCompanyAdmin, "change companies"); err != nil {
 		return err
 	}
-	upd := *old
-	if err := decodeJSON(c, &upd); err != nil {
+	upd, err := patched(c, old)
+	if err != nil {
 		return err
 	}
 	upd.ID = old.ID
 	if !p.atLeast(store.RoleBrand) {
 		for _, l := range companyAdminLocked {
-			if !l.same(old, &upd) {
+			if !l.same(old, upd) {
 				return forbidden(l.field, "Only a brand or platform admin may change %s.", l.field)
 			}
 		}
@@ -255,7 +255,7 @@ func (s *Server) updateCompany(c *fiber.Ctx) error {
 	if err := checkBrandRef(p, upd.BrandID); err != nil {
 		return err
 	}
-	if err := s.DB.UpdateCompany(c.UserContext(), &upd); err != nil {
+	if err := s.DB.UpdateCompany(c.UserContext(), upd); err != nil {
 		return err
 	}
 	return c.JSON(upd)
@@ -386,8 +386,8 @@ func (s *Server) updateDDI(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	upd := *old
-	if err := decodeJSON(c, &upd); err != nil {
+	upd, err := patched(c, old)
+	if err != nil {
 		return err
 	}
 	upd.ID = old.ID
@@ -406,7 +406,7 @@ func (s *Server) updateDDI(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	if err := s.DB.UpdateDDI(c.UserContext(), &upd); err != nil {
+	if err := s.DB.UpdateDDI(c.UserContext(), upd); err != nil {
 		return err
 	}
 	return c.JSON(upd)
@@ -487,8 +487,8 @@ func (s *Server) updateUser(c *fiber.Ctx) error {
 	if err := requireRole(p, store.RoleCompanyAdmin, "change users"); err != nil {
 		return err
 	}
-	upd := *old
-	if err := decodeJSON(c, &upd); err != nil {
+	upd, err := patched(c, old)
+	if err != nil {
 		return err
 	}
 	upd.ID = old.ID
@@ -497,7 +497,7 @@ func (s *Server) updateUser(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	if err := s.DB.UpdateUser(c.UserContext(), &upd); err != nil {
+	if err := s.DB.UpdateUser(c.UserContext(), upd); err != nil {
 		return err
 	}
 	return c.JSON(upd)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callrec/callrec/store"
 )
@@ -559,10 +560,14 @@ func TestBackup_PlatformOnlyStreamsTheStore(t *testing.T) {
 func TestMetrics_ServedWhenSet(t *testing.T) {
 	db := MustOpenStore(t)
 	s := MustServe(t, db, func(s *Server) {
-		s.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "callrec_up 1\n") })
+		reg := prometheus.NewRegistry()
+		up := prometheus.NewGauge(prometheus.GaugeOpts{Name: "callrec_up", Help: "1"})
+		up.Set(1)
+		reg.MustRegister(up)
+		s.Metrics = reg
 	})
 	resp, b := newClient(t, s, "").do("GET", "/metrics", nil)
-	if resp.StatusCode != 200 || string(b) != "callrec_up 1\n" {
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "\ncallrec_up 1\n") {
 		t.Errorf("metrics: %d %q", resp.StatusCode, b)
 	}
 }

@@ -3,11 +3,13 @@ package web
 import (
 	"archive/zip"
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +19,7 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-// maxArchiveIDs bounds GET /recordings/archive.
+// maxArchiveIDs is the default bound of one archive (Server.ArchiveLimit).
 const maxArchiveIDs = 500
 
 // openAudio opens the MP3 of a ready recording. A recording in another state is ECONFLICT on
@@ -180,30 +182,118 @@ type sectionFile struct {
 func (s *sectionFile) Close() error { return s.f.Close() }
 
 // archive streams a ZIP of several ready recordings (`ids` comma-separated, repeated allowed).
-// Every id is checked before the first byte goes out, so an error is a proper JSON reply; the
-// ZIP itself is written file by file into the response (stored, MP3s do not compress), never
-// held whole in memory.
+// A query string has a size limit (fasthttp's header buffer: ~150 ids answered 431); POST
+// /recordings/archive takes the ids in its body, or a filter (archiveByBody).
 func (s *Server) archive(c *fiber.Ctx) error {
+	var ids []string
+	for _, raw := range c.Context().QueryArgs().PeekMulti("ids") {
+		ids = append(ids, strings.Split(string(raw), ",")...)
+	}
+	return s.archiveIDs(c, ids)
+}
+
+// archiveRequest is the body of POST /recordings/archive: exactly one of ids and filter.
+type archiveRequest struct {
+	IDs []string `json:"ids"`
+	// Filter holds the listing's query parameters (GET /recordings) by name, with their
+	// values as strings or, for min_duration_ms, a number; every match is archived (a whole
+	// listing, not a page), at most ArchiveLimit of them.
+	Filter map[string]any `json:"filter"`
+}
+
+// archiveFilterKeys are the listing's filter parameters a body filter may name.
+var archiveFilterKeys = []string{"from", "to", "type", "trigger", "state", "caller", "callee", "ddi_id", "user_id", "company_id", "min_duration_ms"}
+
+// archiveByBody is POST /recordings/archive: ids or a filter in a JSON body.
+func (s *Server) archiveByBody(c *fiber.Ctx) error {
+	var req archiveRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	switch {
+	case len(req.IDs) == 0 && req.Filter == nil:
+		return store.Invalid("body", "give ids (recording ids) or filter (the listing's filters)")
+	case len(req.IDs) > 0 && req.Filter != nil:
+		return store.Invalid("body", "give ids or filter, not both")
+	case req.Filter != nil:
+		return s.archiveFilter(c, req.Filter)
+	}
+	return s.archiveIDs(c, req.IDs)
+}
+
+// archiveFilter archives every ready recording the filter matches in the caller's tenancy.
+func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
+	params := map[string]string{}
+	for k, v := range raw {
+		if !slices.Contains(archiveFilterKeys, k) {
+			return store.Invalid("filter."+k, "unknown filter %q", k)
+		}
+		switch v := v.(type) {
+		case string:
+			params[k] = v
+		case float64:
+			params[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		case nil:
+		default:
+			return store.Invalid("filter."+k, "filter.%s must be a string or a number", k)
+		}
+	}
+	if st := params["state"]; st != "" && st != store.StateReady {
+		return store.Invalid("filter.state", "only ready recordings are archived: leave state out or give ready")
+	}
+	params["state"] = store.StateReady
+	p := caller(c)
+	f, ok, err := recordingFilter(func(k string) string { return params[k] }, p)
+	if err != nil {
+		var se *store.Error
+		if errors.As(err, &se) && se.Field != "" {
+			se.Field = "filter." + se.Field
+		}
+		return err
+	}
+	limit := orDefault(s.ArchiveLimit, maxArchiveIDs)
+	var recs []*store.Recording
+	f.Limit = store.MaxListLimit
+	for ok {
+		page, next, err := s.DB.ListRecordings(c.UserContext(), f)
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			if s.recordingVisible(p, r) {
+				recs = append(recs, r)
+			}
+		}
+		if len(recs) > limit {
+			return store.Invalid("filter", "the filter matches more than %d recordings: narrow it (from, to)", limit)
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	return s.streamArchive(c, "filter", recs)
+}
+
+// archiveIDs archives the recordings named by ids (blank and repeated ids are ignored); every
+// one must be the caller's and ready.
+func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
 	p := caller(c)
 	var ids []string
 	seen := map[string]bool{}
-	for _, raw := range c.Context().QueryArgs().PeekMulti("ids") {
-		for _, id := range strings.Split(string(raw), ",") {
-			if id = strings.TrimSpace(id); id != "" && !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
+	for _, id := range raw {
+		if id = strings.TrimSpace(id); id != "" && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
 		}
 	}
 	if len(ids) == 0 {
 		return store.Invalid("ids", "ids is required (comma-separated recording ids)")
 	}
-	if len(ids) > maxArchiveIDs {
-		return store.Invalid("ids", "at most %d recordings per archive", maxArchiveIDs)
+	if limit := orDefault(s.ArchiveLimit, maxArchiveIDs); len(ids) > limit {
+		return store.Invalid("ids", "at most %d recordings per archive", limit)
 	}
-	type entry struct{ name, path string }
-	entries := make([]entry, 0, len(ids))
-	names := map[string]int{}
+	recs := make([]*store.Recording, 0, len(ids))
 	for _, id := range ids {
 		r, err := s.scopedRecording(c, p, id)
 		if err != nil {
@@ -212,10 +302,22 @@ func (s *Server) archive(c *fiber.Ctx) error {
 		if r.State != store.StateReady || r.MP3Path == "" {
 			return store.Conflict("ids", "Recording %s is %s, not ready.", r.ID, r.State)
 		}
+		recs = append(recs, r)
+	}
+	return s.streamArchive(c, "ids", recs)
+}
+
+// streamArchive checks that every recording's MP3 is there, then streams the ZIP. field names
+// the request part an error refers to.
+func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recording) error {
+	type entry struct{ name, path string }
+	entries := make([]entry, 0, len(recs))
+	names := map[string]int{}
+	for _, r := range recs {
 		if _, err := os.Stat(r.MP3Path); err != nil {
 			// Checked before the first byte: once streaming, an error can only truncate the ZIP.
 			s.Logger.Error().Err(err).Str("recording_id", r.ID).Msg("ready recording without its MP3")
-			return store.Conflict("ids", "The audio of recording %s is missing.", r.ID)
+			return store.Conflict(field, "The audio of recording %s is missing.", r.ID)
 		}
 		name := r.FileName
 		if name == "" {

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -112,14 +114,19 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 }
 
 // decodeJSON decodes a request body into dst (which may be pre-filled: fields absent from the
-// body keep their values, which is how PATCH merges). Unknown fields, bad syntax and wrong
-// types are EINVALID errors naming the field ("body" when there is none to name).
+// body keep their values, which is how PATCH merges). The body must be exactly one JSON value and
+// that value an object: `null`, arrays, scalars and anything after the object (`{…}}`) are
+// refused (issue 12 item 13). Unknown fields, bad syntax and wrong types are EINVALID errors
+// naming the field ("body" when there is none to name).
 func decodeJSON(c *fiber.Ctx, dst any) error {
-	body := c.Body()
-	if len(strings.TrimSpace(string(body))) == 0 {
+	body := bytes.TrimSpace(c.Body())
+	if len(body) == 0 {
 		return store.Invalid("body", "a JSON object is required")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	if body[0] != '{' {
+		return store.Invalid("body", "the body must be one JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		var te *json.UnmarshalTypeError
@@ -136,8 +143,10 @@ func decodeJSON(c *fiber.Ctx, dst any) error {
 		}
 		return store.Invalid("body", "malformed JSON: %s", trimJSONErr(err))
 	}
-	if dec.More() {
-		return store.Invalid("body", "one JSON object expected")
+	// dec.More is no test here: it reports false before a stray '}' or ']'. Whatever follows
+	// the object, even one byte, is an error.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return store.Invalid("body", "one JSON object expected: data follows it")
 	}
 	return nil
 }

@@ -28,12 +28,14 @@ type recordingsReply struct {
 // recordingFilter builds the store filter from SPEC §4.1's query parameters and narrows it to
 // the caller's tenancy. ok is false when the caller's own filter already excludes its whole
 // tenancy (e.g. another company's id), which answers an empty page, never another tenant's rows.
-func recordingFilter(c *fiber.Ctx, p *principal) (f store.RecordingFilter, ok bool, err error) {
+// get reads one parameter by name ("" when absent): c.Query for the listing, the body's filter
+// object for POST /recordings/archive. Paging (limit, cursor) is the caller's.
+func recordingFilter(get func(string) string, p *principal) (f store.RecordingFilter, ok bool, err error) {
 	for _, q := range []struct {
 		name string
 		dst  **time.Time
 	}{{"from", &f.From}, {"to", &f.To}} {
-		if v := c.Query(q.name); v != "" {
+		if v := get(q.name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
 				return f, false, store.Invalid(q.name, "%s must be an RFC 3339 time", q.name)
@@ -41,23 +43,17 @@ func recordingFilter(c *fiber.Ctx, p *principal) (f store.RecordingFilter, ok bo
 			*q.dst = &t
 		}
 	}
-	f.Type, f.Trigger, f.State = c.Query("type"), c.Query("trigger"), c.Query("state")
-	f.Caller, f.Callee = c.Query("caller"), c.Query("callee")
-	f.DDIID, f.UserID = c.Query("ddi_id"), c.Query("user_id")
-	f.CompanyID = c.Query("company_id")
-	if v := c.Query("min_duration_ms"); v != "" {
+	f.Type, f.Trigger, f.State = get("type"), get("trigger"), get("state")
+	f.Caller, f.Callee = get("caller"), get("callee")
+	f.DDIID, f.UserID = get("ddi_id"), get("user_id")
+	f.CompanyID = get("company_id")
+	if v := get("min_duration_ms"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			return f, false, store.Invalid("min_duration_ms", "min_duration_ms must be a non-negative integer")
 		}
 		f.MinDurationMS = n
 	}
-	limit, cur, err := pageParams(c)
-	if err != nil {
-		return f, false, err
-	}
-	f.Limit, f.Cursor = limit, store.Cursor(cur)
-
 	switch p.Role {
 	case store.RolePlatform:
 	case store.RoleBrand:
@@ -80,10 +76,15 @@ func recordingFilter(c *fiber.Ctx, p *principal) (f store.RecordingFilter, ok bo
 
 func (s *Server) listRecordings(c *fiber.Ctx) error {
 	p := caller(c)
-	f, ok, err := recordingFilter(c, p)
+	f, ok, err := recordingFilter(func(k string) string { return c.Query(k) }, p)
 	if err != nil {
 		return err
 	}
+	limit, cur, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	f.Limit, f.Cursor = limit, store.Cursor(cur)
 	reply := recordingsReply{Items: []*store.Recording{}}
 	if ok {
 		recs, next, err := s.DB.ListRecordings(c.UserContext(), f)

@@ -7,17 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 
 	"github.com/callrec/callrec/store"
 )
@@ -30,8 +30,11 @@ type Server struct {
 	Logger zerolog.Logger
 	// Ready, when set, is consulted by /readyz in addition to the store.
 	Ready func(ctx context.Context) error
-	// Metrics, when set, is served at /metrics (cmd mounts the Prometheus handler).
-	Metrics http.Handler
+	// Metrics, when set, is served at /metrics. Without MetricsToken only the series that
+	// carry no tenant label (tenantLabels) are served, to anyone; with it, /metrics requires
+	// `Authorization: Bearer <MetricsToken>` and serves every series (metrics.go).
+	Metrics      prometheus.Gatherer
+	MetricsToken string
 	// RateLimit is the number of API requests one token may make per RateWindow
 	// (default 1200); over it the API answers 429.
 	RateLimit int
@@ -39,11 +42,30 @@ type Server struct {
 	RateWindow time.Duration
 	// BodyLimit is the largest request body in bytes (default 1 MiB); larger ones get 413.
 	BodyLimit int
+	// ReadHeaderTimeout bounds reading a request's headers (default 10 s): a client that sends
+	// half a request is disconnected then. ReadTimeout bounds reading the body after them
+	// (default 60 s); IdleTimeout a keep-alive connection's wait for its next request (60 s).
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// MaxConns caps the open connections in total (default 512), MaxConnsPerIP those of one
+	// client IP (default 64); negative: no cap. A connection over a cap gets 503 and is closed.
+	MaxConns, MaxConnsPerIP int
+	// ArchiveLimit is the most recordings one archive holds (default 500), by ids or filter.
+	ArchiveLimit int
+	// AuthFailLimit is how many failed authentications one client address may make per
+	// AuthFailWindow (defaults 30 per minute); over it every API request from that address gets
+	// 429 before its token is looked at, until the window ends.
+	AuthFailLimit  int
+	AuthFailWindow time.Duration
+	// Listener, when set, is served instead of listening on Addr (Open then owns it).
+	Listener net.Listener
 
-	app *fiber.App
-	ln  net.Listener
+	app   *fiber.App
+	ln    net.Listener
+	guard *guardedListener // ln with the accept retry and the connection caps (listener.go)
 
 	linkKey []byte // signs audio links (link.go)
+
+	authFail *authFailures // failed authentications per client address (authlimit.go)
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // token id → last TouchToken
@@ -55,9 +77,12 @@ func (s *Server) Open() error {
 	if s.DB == nil {
 		return errors.New("web: Server.DB is required")
 	}
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("web: listen %s: %w", s.Addr, err)
+	ln := s.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+			return fmt.Errorf("web: listen %s: %w", s.Addr, err)
+		}
 	}
 	if err := s.initLinkKey(); err != nil {
 		ln.Close()
@@ -65,12 +90,23 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.app = s.newApp()
+	s.guard = newGuardedListener(ln, orDefault(s.MaxConns, 512), orDefault(s.MaxConnsPerIP, 64), s.Logger)
 	go func() {
-		if err := s.app.Listener(ln); err != nil {
+		if err := s.app.Listener(s.guard); err != nil {
 			s.Logger.Error().Err(err).Msg("http server stopped")
 		}
 	}()
 	return nil
+}
+
+// AcceptErr is the error the HTTP accept loop is failing with right now (EMFILE…; it retries
+// with back-off), nil while it accepts. For the health registry: the HTTP side is degraded, not
+// gone. Safe for concurrent use after Open.
+func (s *Server) AcceptErr() error {
+	if s.guard == nil {
+		return nil
+	}
+	return s.guard.acceptErr()
 }
 
 // URL is the base URL the server listens on, valid after Open.
@@ -101,15 +137,22 @@ func (s *Server) newApp() *fiber.App {
 	if bodyLimit <= 0 {
 		bodyLimit = 1 << 20
 	}
+	readBody := orDefault(s.ReadTimeout, 60*time.Second)
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           60 * time.Second,
-		BodyLimit:             bodyLimit,
-		ErrorHandler:          s.errorHandler,
+		// fasthttp's ReadTimeout runs from the start of a request; HeaderReceived below gives
+		// the body its own deadline once the headers are in (fasthttp v1.51.0 server.go
+		// serveConn: reqConf.ReadTimeout resets the read deadline after Header.Read).
+		ReadTimeout:  orDefault(s.ReadHeaderTimeout, 10*time.Second),
+		IdleTimeout:  orDefault(s.IdleTimeout, 60*time.Second),
+		BodyLimit:    bodyLimit,
+		ErrorHandler: s.errorHandler,
 		// Audio and archives are streamed: fasthttp must not buffer response bodies whole.
 		StreamRequestBody: false,
 	})
+	app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: readBody}
+	}
 	app.Use(requestid.New())
 	app.Use(s.logRequests)
 	app.Use(recover.New(recover.Config{
@@ -125,13 +168,14 @@ func (s *Server) newApp() *fiber.App {
 	})
 	app.Get("/readyz", s.readyz)
 	if s.Metrics != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(s.Metrics))
+		app.Get("/metrics", s.metricsHandler())
 	}
 	s.mountUI(app)
 
 	api := app.Group("/api/v1")
 	api.Get("/openapi.json", s.openAPI)
-	s.mountAPI(api.Group("", s.authenticate, s.rateLimiter()))
+	s.authFail = newAuthFailures(orDefault(s.AuthFailLimit, 30), orDefault(s.AuthFailWindow, time.Minute))
+	s.mountAPI(api.Group("", s.limitAuthFailures, s.authenticate, s.rateLimiter()))
 	return app
 }
 
@@ -188,6 +232,7 @@ func (s *Server) mountAPI(r fiber.Router) {
 
 	r.Get("/recordings", s.listRecordings)
 	r.Get("/recordings/archive", s.archive)
+	r.Post("/recordings/archive", s.archiveByBody)
 	r.Get("/recordings/:id", s.getRecording)
 	r.Delete("/recordings/:id", s.deleteRecording)
 	r.Get("/recordings/:id/audio", s.audio)
@@ -207,6 +252,9 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		}
 	}
 	status := c.Response().StatusCode()
+	if quiet, _ := c.Locals(localsQuiet).(bool); quiet {
+		return nil // a refused authentication beyond the logged sample (authlimit.go)
+	}
 	ev := s.Logger.Info()
 	if status >= 500 {
 		ev = s.Logger.Error()
@@ -233,4 +281,15 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// orDefault is v, or def when v is zero; a negative v (no limit) is 0.
+func orDefault[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }

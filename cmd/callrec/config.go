@@ -41,7 +41,14 @@ type Config struct {
 
 // HTTPConfig configures the API and web page listener.
 type HTTPConfig struct {
-	Listen string `koanf:"listen"`
+	Listen            string        `koanf:"listen"`
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	ReadTimeout       time.Duration `koanf:"read_timeout"`
+	IdleTimeout       time.Duration `koanf:"idle_timeout"`
+	MaxConns          int           `koanf:"max_conns"`
+	MaxConnsPerIP     int           `koanf:"max_conns_per_ip"`
+	AuthFailures      int           `koanf:"auth_failures_per_minute"`
+	MetricsToken      string        `koanf:"metrics_token"`
 }
 
 // ESLConfig configures the outbound Event Socket listener FreeSWITCH connects to, and the contexts
@@ -116,6 +123,15 @@ func defaults() map[string]any {
 		"audio.bitrate_kbps":                  32,
 		"audio.max_attempts":                  5,
 		"shutdown_grace":                      "10s",
+
+		// One client must not hold every descriptor (issue 12): see README "http.*".
+		"http.read_header_timeout":      "10s",
+		"http.read_timeout":             "60s",
+		"http.idle_timeout":             "60s",
+		"http.max_conns":                512,
+		"http.max_conns_per_ip":         64,
+		"http.auth_failures_per_minute": 30,
+		"http.metrics_token":            "",
 	}
 }
 
@@ -292,6 +308,25 @@ func (c Config) validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.read_timeout", c.HTTP.ReadTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout}} {
+		if d.v < time.Second || d.v > time.Hour {
+			errs = append(errs, fmt.Errorf("%s: %v must be from 1s to 1h", d.key, d.v))
+		}
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"http.max_conns", c.HTTP.MaxConns}, {"http.max_conns_per_ip", c.HTTP.MaxConnsPerIP}, {"http.auth_failures_per_minute", c.HTTP.AuthFailures}} {
+		if n.v < 1 || n.v > 1_000_000 {
+			errs = append(errs, fmt.Errorf("%s: %d must be from 1 to 1000000", n.key, n.v))
+		}
+	}
+	if c.HTTP.MaxConnsPerIP > c.HTTP.MaxConns {
+		errs = append(errs, fmt.Errorf("http.max_conns_per_ip: %d is above http.max_conns %d", c.HTTP.MaxConnsPerIP, c.HTTP.MaxConns))
 	}
 	if c.ESL.CommandTimeout <= 0 {
 		errs = append(errs, errors.New("esl.command_timeout: must be positive"))

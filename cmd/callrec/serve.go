@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
@@ -137,7 +136,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	go func() { defer wg.Done(); sweeper.Run(background) }()
 
 	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log,
-		Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
+		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
+		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
