@@ -314,6 +314,7 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	}
 	errs = append(errs, c.checkRanges()...)
+	errs = append(errs, c.checkStrings()...)
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
 	}

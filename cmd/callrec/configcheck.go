@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/knadh/koanf/v2"
+
+	"github.com/callrec/callrec/e164"
 )
 
 // removedKeys are keys earlier versions read and this one ignores with a warning: old installs
@@ -192,6 +194,23 @@ func (c Config) checkRanges() []error {
 	} {
 		if n.v < n.min || n.v > n.mx {
 			errs = append(errs, fmt.Errorf("%s: %d is outside %d…%d", n.key, n.v, n.min, n.mx))
+		}
+	}
+	return errs
+}
+
+// checkStrings checks the string keys whose mistakes would otherwise only show on a call:
+// default_country must be a region with a numbering plan, esl.tone one uuid_displace argument
+// (callrec's command layer refuses spaces; nothing expands variables in an api command).
+func (c Config) checkStrings() []error {
+	var errs []error
+	if dc := c.DefaultCountry; dc != "" && !e164.ValidRegion(strings.ToUpper(dc)) {
+		errs = append(errs, fmt.Errorf("default_country: %q is not an ISO 3166 alpha-2 region with a numbering plan (e.g. ES, US)", dc))
+	}
+	for i := 0; i < len(c.ESL.Tone); i++ {
+		if b := c.ESL.Tone[i]; b <= ' ' || b >= 0x7f || b == '$' || b == '{' || b == '}' {
+			errs = append(errs, fmt.Errorf("esl.tone: %q must be one playback string without spaces, variables or non-ASCII (e.g. tone_stream://%%(250,0,880))", c.ESL.Tone))
+			break
 		}
 	}
 	return errs

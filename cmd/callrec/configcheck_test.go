@@ -46,6 +46,9 @@ func TestConfig_RefusesWhatWasAcceptedSilently(t *testing.T) {
 		{"port out of range", []string{"--esl.listen", "127.0.0.1:70000"}, nil, []string{"esl.listen", "port"}},
 		{"port not a number", []string{"--http.listen", "127.0.0.1:http"}, nil, []string{"http.listen", "port"}},
 		{"node port zero", nil, []string{"CALLREC_FREESWITCH__NODES=127.0.0.1:0"}, []string{"freeswitch.nodes[0].addr", "port"}},
+		{"default country", nil, []string{"CALLREC_DEFAULT_COUNTRY=XX"}, []string{"default_country"}},
+		{"tone with a space", nil, []string{"CALLREC_ESL__TONE=tone_stream://%(250, 0, 880)"}, []string{"esl.tone"}},
+		{"tone with a variable", nil, []string{"CALLREC_ESL__TONE=$${sounds_dir}/beep.wav"}, []string{"esl.tone"}},
 		{"log level", nil, []string{"CALLREC_LOG__LEVEL=loud"}, []string{"log.level"}},
 		{"unknown key in the file", cfgFile("esl:\n  plan_deadlne: 2s\n"), nil, []string{"esl.plan_deadlne", "unknown key"}},
 		{"unknown top-level key", cfgFile("libary_dir: /x\n"), nil, []string{"libary_dir", "unknown key"}},
@@ -77,7 +80,7 @@ func TestConfig_AcceptsGoodValuesAndRemovedKeys(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "callrec.yaml")
 	must(t, os.WriteFile(file, []byte("esl:\n  plan_deadline: 1500ms\n  command_timeout: 3s\nshutdown_grace: 0s\n"+
 		"freeswitch:\n  internal_extension_regex: '^\\d+$'\n  xml_curl_password: old\naudio:\n  workers: 2\n  bitrate_kbps: 48\n  max_attempts: 3\n"), 0o600))
-	cfg, err := loadConfig(pflag.NewFlagSet("t", pflag.ContinueOnError), []string{"--config", file}, []string{"CALLREC_ESL__COMMAND_TIMEOUT=4s", "OTHER_X=1"})
+	cfg, err := loadConfig(pflag.NewFlagSet("t", pflag.ContinueOnError), []string{"--config", file}, []string{"CALLREC_ESL__COMMAND_TIMEOUT=4s", "OTHER_X=1", "CALLREC_DEFAULT_COUNTRY=es"})
 	if err != nil {
 		t.Fatal(err)
 	}
