@@ -85,8 +85,9 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 	}
 	// sofia_reg.c sofia_reg_parse_auth ~3444–3449 sets user_name and domain_name together with
 	// sip_auth_username only after the phone passed digest auth; sofia.c
-	// sofia_handle_sip_i_invite ~10833 copies them onto the channel. The From header is the
-	// phone's to choose, so it names the user only when there was no authentication.
+	// sofia_handle_sip_i_invite ~10833 copies them onto the channel, and switch_ivr.c
+	// switch_ivr_set_user_xml ~3967 sets them last to the directory user's id and domain. The
+	// From header is the phone's to choose, so it names the user only without authentication.
 	if header(r, "variable_sip_auth_username") != "" {
 		ci.AuthUser = header(r, "variable_user_name")
 		ci.AuthDomain = header(r, "variable_domain_name")
