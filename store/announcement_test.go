@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestCreateDDI_AnnouncementTable: the API side of the one announcement table
@@ -46,5 +48,25 @@ func TestCreateDDI_AnnouncementTable(t *testing.T) {
 				t.Errorf("%q: %v, want invalid announcement", ann, err)
 			}
 		}
+	}
+}
+
+// TestDDIsWithInvalidAnnouncements_NamesWhatAnOlderVersionAccepted: a DDI stored before the
+// shared validation with an announcement the call path refuses is listed, so serve can say that
+// its calls go unrecorded.
+func TestDDIsWithInvalidAnnouncements_NamesWhatAnOlderVersionAccepted(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	tn := mustTenant(t, db, "1")
+	good := &DDI{CompanyID: tn.company.ID, Number: "+34912000101", RecordCalls: RecordAll, Announcement: "ivr/notice.wav"}
+	must(t, db.CreateDDI(ctx, good))
+	old := &DDI{CompanyID: tn.company.ID, Number: "+34912000102", RecordCalls: RecordAll}
+	must(t, db.CreateDDI(ctx, old))
+	old.Announcement = "$${sounds_dir}/notice.wav" // as an older version stored it
+	must(t, db.adminUpdate(ctx, func(tx *bolt.Tx) error { return putJSON(tx, bDDIs, old.ID, old) }))
+	bad, err := db.DDIsWithInvalidAnnouncements(ctx)
+	must(t, err)
+	if len(bad) != 1 || bad[0].ID != old.ID {
+		t.Fatalf("listed %+v, want only %s", bad, old.ID)
 	}
 }
