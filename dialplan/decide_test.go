@@ -3,7 +3,6 @@ package dialplan
 import (
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -187,28 +186,6 @@ func TestValidCode(t *testing.T) {
 	for code, want := range map[string]bool{"1": true, "12": true, "123": true, "": false, "1234": false, "*1": false, "1a": false, "١": false, " 1": false} {
 		if ValidCode(code) != want {
 			t.Errorf("ValidCode(%q) = %v, want %v", code, !want, want)
-		}
-	}
-}
-
-func TestValidAnnouncement(t *testing.T) {
-	for s, want := range map[string]bool{
-		"ivr/ivr-call_being_recorded.wav":         true,
-		"/usr/share/freeswitch/sounds/notice.wav": true,
-		"tone_stream://v=-10;%(200,100,1000)":     true,
-		"file_string://a.wav!b.wav":               true,
-		"":                                        false,
-		"say:en number pronounced 1":              false,
-		"a.wav\r\napi system":                     false,
-		"${system(touch /tmp/x)}":                 false,
-		"$${sounds_dir}/a.wav":                    false,
-		"a\x00b":                                  false,
-		"'quoted'":                                false,
-		strings.Repeat("a", maxAnnouncement+1):    false,
-		strings.Repeat("a", maxAnnouncement):      true,
-	} {
-		if ValidAnnouncement(s) != want {
-			t.Errorf("ValidAnnouncement(%q) = %v, want %v", s, !want, want)
 		}
 	}
 }

@@ -96,32 +96,9 @@ func ValidCode(code string) bool {
 	return true
 }
 
-// maxAnnouncement bounds a playback string.
-const maxAnnouncement = 256
-
-// ValidAnnouncement reports whether s is an announcement Decide will hand to FreeSWITCH: 1–256
-// bytes of [0-9A-Za-z] and / . _ - : ; % ( ) , ! = + @ # * — enough for sound file paths,
-// file_string:// lists and tone_stream:// tones. It refuses spaces and control characters
-// (FreeSWITCH splits command arguments on spaces; CR/LF would inject commands) and '$', '{', '}'
-// (a tenant must not reach FreeSWITCH's variable and API expansion, e.g. ${system(...)}). The
-// store may use it to validate input; anyone may call it.
-func ValidAnnouncement(s string) bool {
-	if len(s) == 0 || len(s) > maxAnnouncement {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if isAlnum(c) {
-			continue
-		}
-		switch c {
-		case '/', '.', '_', '-', ':', ';', '%', '(', ')', ',', '!', '=', '+', '@', '#', '*':
-			continue
-		}
-		return false
-	}
-	return true
-}
+// ValidAnnouncement reports whether s is an announcement Decide will hand to FreeSWITCH: that
+// is, CheckAnnouncement(s) is nil. Anyone may call it.
+func ValidAnnouncement(s string) bool { return CheckAnnouncement(s) == nil }
 
 // ValidContext reports whether s can name a FreeSWITCH dialplan context in a channel variable
 // or a command: 1–64 bytes of [0-9A-Za-z_.-]. Anyone may call it.

@@ -32,6 +32,8 @@ type callInfo struct {
 	OutgoingDDIs  []string // candidates, in order of preference
 	FromUser      string   // variable_sip_from_user: the user of a call a phone places
 	FromHost      string
+	AuthUser      string // variable_user_name of a phone that passed digest auth (sip_auth_username set)
+	AuthDomain    string // variable_domain_name: the directory domain AuthUser authenticated in
 	Answered      bool
 	TransferFrom  string // variable_blind_transfer_uuid: the transferor of a frustrated transfer
 	UserContext   string // variable_callrec_user_context: where an ordinary blind transfer of this leg continues
@@ -81,5 +83,23 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 	if ci.CallUUID == "" {
 		ci.CallUUID = ci.UUID
 	}
+	// sofia_reg.c sofia_reg_parse_auth ~3444–3449 sets user_name and domain_name together with
+	// sip_auth_username only after the phone passed digest auth; sofia.c
+	// sofia_handle_sip_i_invite ~10833 copies them onto the channel, and switch_ivr.c
+	// switch_ivr_set_user_xml ~3967 sets them last to the directory user's id and domain. The
+	// From header is the phone's to choose, so it names the user only without authentication.
+	if header(r, "variable_sip_auth_username") != "" {
+		ci.AuthUser = header(r, "variable_user_name")
+		ci.AuthDomain = header(r, "variable_domain_name")
+	}
 	return ci
+}
+
+// identity is the (domain, user) the call's user is looked up by: the directory user the
+// phone authenticated as when there is one, else the From header.
+func (ci callInfo) identity() (domain, user string) {
+	if ci.AuthUser != "" {
+		return ci.AuthDomain, ci.AuthUser
+	}
+	return ci.FromHost, ci.FromUser
 }

@@ -172,7 +172,7 @@ func (s *Session) decide() {
 		}
 		f.UserContext = s.srv.UserContext // until the user leg tells its own (onBridge)
 	default:
-		if u, c, ok := s.rules.UserBySIP(s.info.FromHost, s.info.FromUser); ok {
+		if u, c, ok := s.rules.UserBySIP(s.info.identity()); ok {
 			s.user, s.company = &u, &c
 			f.User = userRule(&u)
 			f.Country = s.rules.CompanyCountry(c.ID)

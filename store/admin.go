@@ -102,6 +102,11 @@ func (db *DB) UpdateBrand(ctx context.Context, b *Brand) error {
 		if err := getJSON(tx, bBrands, b.ID, "brand", &old); err != nil {
 			return err
 		}
+		if old.SIPDomain != "" {
+			if err := checkBrandDomainUnambiguous(tx, b); err != nil {
+				return err
+			}
+		}
 		if err := moveEntries(tx, brandEntries(&old), brandEntries(b)); err != nil {
 			return err
 		}
@@ -378,7 +383,8 @@ func companyBrand(tx *bolt.Tx, companyID string) (string, error) {
 
 // CreateUser validates u, gives it a new ID and stores it. Company admins and above.
 // Errors: EINVALID (field; "company_id" when the company does not exist), ECONFLICT on
-// "extension" (unique in the company) or "sip_user" (unique in the brand).
+// "extension" (unique in the company) or "sip_user" (unique in the brand, and in the platform
+// where a brand without sip_domain is involved: checkSIPUserUnambiguous).
 func (db *DB) CreateUser(ctx context.Context, u *User) error {
 	u.ID = db.newID(db.now())
 	u.normalize()
@@ -391,6 +397,9 @@ func (db *DB) CreateUser(ctx context.Context, u *User) error {
 			return err
 		}
 		if err := moveEntries(tx, nil, userEntries(u, brandID)); err != nil {
+			return err
+		}
+		if err := checkSIPUserUnambiguous(tx, u, brandID); err != nil {
 			return err
 		}
 		return putJSON(tx, bUsers, u.ID, u)
@@ -462,6 +471,9 @@ func (db *DB) UpdateUser(ctx context.Context, u *User) error {
 			return err
 		}
 		if err := moveEntries(tx, userEntries(&old, brandID), userEntries(u, brandID)); err != nil {
+			return err
+		}
+		if err := checkSIPUserUnambiguous(tx, u, brandID); err != nil {
 			return err
 		}
 		return putJSON(tx, bUsers, u.ID, u)

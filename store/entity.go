@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/callrec/callrec/dialplan"
 	"github.com/callrec/callrec/e164"
 )
 
@@ -79,7 +80,7 @@ const (
 // Limits on free-text fields.
 const (
 	MaxNameLen         = 200
-	MaxAnnouncementLen = 512
+	MaxAnnouncementLen = dialplan.MaxAnnouncement
 	MaxPartyLen        = 128     // caller, callee, recorder, call_id
 	MaxRetentionDays   = 36500   // a century; larger values overflowed time arithmetic (and mean "keep": use 0)
 	MaxQuotaMB         = 1 << 30 // 1 PiB
@@ -197,20 +198,15 @@ func (d *DDI) Validate() error {
 	return validAnnouncement(d.Announcement)
 }
 
-// validAnnouncement accepts FreeSWITCH playback strings such as `/path/file.wav`,
-// `$${sounds_dir}/x.wav` or `tone_stream://%(200,0,800);loops=1` but nothing that could break a
-// command line: no spaces, CR, LF, NUL or other control characters (DESIGN.md "Rules").
+// validAnnouncement checks a DDI's announcement with dialplan.CheckAnnouncement, the same check
+// the call path makes, so the API never accepts one every call would then refuse. Empty means
+// no announcement.
 func validAnnouncement(s string) error {
-	if len(s) > MaxAnnouncementLen {
-		return Invalid("announcement", "at most %d bytes", MaxAnnouncementLen)
+	if s == "" {
+		return nil
 	}
-	if !utf8.ValidString(s) {
-		return Invalid("announcement", "must be UTF-8")
-	}
-	for _, r := range s {
-		if r <= ' ' || r == 0x7f {
-			return Invalid("announcement", "must not contain spaces or control characters")
-		}
+	if err := dialplan.CheckAnnouncement(s); err != nil {
+		return Invalid("announcement", "%s", err)
 	}
 	return nil
 }

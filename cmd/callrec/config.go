@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
+	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 )
 
@@ -154,13 +154,22 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 	if !explicit {
 		path = "callrec.yaml"
 	}
+	// Every source is checked for keys callrec does not know before it is merged: a misspelt key
+	// would otherwise leave its default in place without a word. All bad keys are reported at once.
+	var errs []error
 	if _, err := os.Stat(path); err == nil {
-		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+		errs = append(errs, unknownFileKeys(path, fk)...)
+		if err := k.Merge(fk); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 	} else if explicit {
 		return Config{}, fmt.Errorf("config file %s: %w", path, err)
 	}
+	errs = append(errs, unknownEnvKeys(environ)...)
 	envProvider := env.Provider(".", env.Opt{
 		Prefix:        "CALLREC_",
 		TransformFunc: envKey,
@@ -197,10 +206,18 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 		warnings = append(warnings, "freeswitch.internal_extension_regex is no longer used and is ignored: callrec tells internal "+
 			"from outbound calls itself (the company's users' extensions and its country); remove the key and render fsconf again")
 	}
+	if k.Exists("freeswitch.xml_curl_password") {
+		warnings = append(warnings, "freeswitch.xml_curl_password is no longer used and is ignored: callrec serves no mod_xml_curl "+
+			"endpoint any more; remove the key and render fsconf again")
+		k.Delete("freeswitch.xml_curl_password")
+	}
+	durations, derrs := takeDurations(k)
+	errs = append(errs, derrs...)
 	var cfg Config
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
-		return Config{}, fmt.Errorf("configuration: %w", err)
+		return Config{}, errors.Join(append(errs, fmt.Errorf("configuration: %w", err))...)
 	}
+	durations.apply(&cfg)
 	if envNodes != nil {
 		cfg.FreeSWITCH.Nodes = envNodes
 	}
@@ -209,9 +226,12 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 	}
 	cfg.Warnings = warnings
 	if err := cfg.fillDerived(); err != nil {
+		return Config{}, errors.Join(append(errs, err)...)
+	}
+	if err := errors.Join(append(errs, cfg.validate())...); err != nil {
 		return Config{}, err
 	}
-	return cfg, cfg.validate()
+	return cfg, nil
 }
 
 // envKey maps CALLREC_HTTP__LISTEN to http.listen and CALLREC_DATA_DIR to data_dir: a double
@@ -296,14 +316,14 @@ func (c *Config) fillDerived() error {
 
 func (c Config) validate() error {
 	var errs []error
-	for key, addr := range map[string]string{"http.listen": c.HTTP.Listen, "esl.listen": c.ESL.Listen} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not host:port: %w", key, addr, err))
+	for _, l := range []struct{ key, addr string }{{"http.listen", c.HTTP.Listen}, {"esl.listen", c.ESL.Listen}} {
+		if err := checkHostPort(l.key, l.addr, true); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for i, n := range c.FreeSWITCH.Nodes {
-		if _, _, err := net.SplitHostPort(n.Addr); err != nil {
-			errs = append(errs, fmt.Errorf("freeswitch.nodes[%d].addr: %q is not host:port", i, n.Addr))
+		if err := checkHostPort(fmt.Sprintf("freeswitch.nodes[%d].addr", i), n.Addr, false); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.DataDir == "" {
@@ -328,8 +348,10 @@ func (c Config) validate() error {
 	if c.HTTP.MaxConnsPerIP > c.HTTP.MaxConns {
 		errs = append(errs, fmt.Errorf("http.max_conns_per_ip: %d is above http.max_conns %d", c.HTTP.MaxConnsPerIP, c.HTTP.MaxConns))
 	}
-	if c.ESL.CommandTimeout <= 0 {
-		errs = append(errs, errors.New("esl.command_timeout: must be positive"))
+	errs = append(errs, c.checkRanges()...)
+	errs = append(errs, c.checkStrings()...)
+	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "auto", "json", "console":

@@ -74,6 +74,11 @@ func prepareDirs(cfg Config) (warnings []string, err error) {
 		if err := os.MkdirAll(d.dir, privateDirMode); err != nil {
 			return warnings, fmt.Errorf("%s: create %s: %w", d.key, d.dir, err)
 		}
+		// The store and the worker write here; a read-only directory would leave the audio
+		// worker failing every job while health says ok, so start-up proves it is writable.
+		if err := probeDir(d.dir); err != nil {
+			return warnings, fmt.Errorf("%s: %s is not writable and readable by callrec (uid %d): %w", d.key, d.dir, os.Geteuid(), err)
+		}
 	}
 	return warnings, nil
 }

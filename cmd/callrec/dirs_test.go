@@ -148,3 +148,42 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestPrepareDirs_ProvesLibraryAndStoreWritable: a library_dir or data_dir (the store) callrec
+// cannot write stops start-up naming the key, instead of a worker that fails every job while
+// health says ok. /proc/self is a directory even root cannot create files in.
+func TestPrepareDirs_ProvesLibraryAndStoreWritable(t *testing.T) {
+	readOnly := func(t *testing.T) string {
+		if os.Geteuid() == 0 {
+			return "/proc/self"
+		}
+		d := filepath.Join(t.TempDir(), "ro")
+		must(t, os.Mkdir(d, 0o500))
+		return d
+	}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, cfg *Config)
+		want  string
+	}{
+		{"read-only library_dir", func(t *testing.T, cfg *Config) { cfg.LibraryDir = readOnly(t) }, "library_dir: "},
+		{"read-only data_dir", func(t *testing.T, cfg *Config) {
+			base := t.TempDir()
+			cfg.DataDir = readOnly(t)
+			cfg.SpoolDir = filepath.Join(base, "spool")
+			cfg.FreeSWITCH.RecordPath = filepath.Join(base, "spool", "ondemand")
+			cfg.LibraryDir = filepath.Join(base, "library")
+		}, "data_dir: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{DataDir: filepath.Join(t.TempDir(), "data")}
+			tc.setup(t, &cfg)
+			must(t, cfg.fillDerived())
+			_, err := prepareDirs(cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "not writable") {
+				t.Fatalf("prepareDirs: %v, want an error naming %s as not writable", err, tc.want)
+			}
+		})
+	}
+}

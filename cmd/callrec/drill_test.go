@@ -27,7 +27,7 @@ import (
 
 // drillChildEnv, when set, makes TestDrillChild run `callrec` with the arguments it holds
 // (space-separated) until SIGTERM: the drill's child process is this test binary.
-const drillChildEnv = "CALLREC_DRILL_CHILD_ARGS"
+const drillChildEnv = "DRILL_CHILD_CALLREC_ARGS" // not CALLREC_*: callrec refuses unknown keys there
 
 // TestDrillChild is the child process of the drills; without drillChildEnv it does nothing.
 func TestDrillChild(t *testing.T) {

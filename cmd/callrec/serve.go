@@ -54,6 +54,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err := ensureBootstrapToken(ctx, db, cfg.BootstrapToken, stdout, log); err != nil {
 		return err
 	}
+	warnInvalidAnnouncements(ctx, db, log)
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -234,4 +235,18 @@ func backup(ctx context.Context, args, environ []string, stdout io.Writer) error
 	}
 	fmt.Fprintf(stdout, "callrec: wrote %d bytes to %s\n", n, target)
 	return nil
+}
+
+// warnInvalidAnnouncements names every stored DDI whose announcement the call path refuses (an
+// older version accepted it): its calls are not recorded until an admin sets a valid one.
+func warnInvalidAnnouncements(ctx context.Context, db *store.DB, log zerolog.Logger) {
+	bad, err := db.DDIsWithInvalidAnnouncements(ctx)
+	if err != nil {
+		log.Error().Err(err).Msg("check DDI announcements")
+		return
+	}
+	for _, d := range bad {
+		log.Warn().Str("company", d.CompanyID).Str("ddi", d.ID).Str("number", d.Number).Str("decision", "invalid_announcement").
+			Msg("this DDI's announcement cannot be played safely, so its calls are not recorded: set a valid announcement (see README, Announcements)")
+	}
 }

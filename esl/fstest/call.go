@@ -8,10 +8,15 @@ import (
 	"sync"
 )
 
+// defaultDomain is the stand-in's one directory domain for phones without Phone.Domain:
+// switch_core_get_domain's default, the host's IP (vanilla vars.xml domain=$${local_ip_v4}).
+const defaultDomain = "127.0.0.1"
+
 // CallSpec describes a call entering the stand-in.
 type CallSpec struct {
 	// From is the caller's number (Caller-Caller-ID-Number, sip_from_user); for Outbound the
-	// default is FromUser.
+	// default is FromUser. An Outbound From other than FromUser is a phone whose From header
+	// differs from the user it authenticated as (user_name, sip_auth_username stay FromUser).
 	From, FromName string
 	// FromUser is, for Outbound, the extension of the phone placing the call.
 	FromUser string
@@ -145,9 +150,6 @@ func (fs *FS) Outbound(ctx context.Context, spec CallSpec) (*Call, error) {
 	if err == nil {
 		fs.mu.Lock()
 		call.A.vars.set("user_context", ph.userContext())
-		if spec.Domain != "" {
-			call.A.vars.set("domain_name", spec.Domain)
-		}
 		fs.mu.Unlock()
 	}
 	return call, err
@@ -210,8 +212,17 @@ func (fs *FS) startCall(spec CallSpec, prof Profile, from, user string) (*Call, 
 	v.set("sip_contact_host", addr)
 	v.set("sip_user_agent", "fstest")
 	if user != "" {
+		// sofia_reg.c sofia_reg_parse_auth ~3444–3449: after digest auth the directory user and
+		// domain the phone authenticated as (not its From header) go on the channel
+		// (sofia.c sofia_handle_sip_i_invite ~10833 copies them as channel variables).
+		domain := spec.Domain
+		if domain == "" {
+			domain = defaultDomain
+		}
 		v.set("user_name", user)
+		v.set("domain_name", domain)
 		v.set("sip_auth_username", user)
+		v.set("sip_auth_realm", domain)
 		v.set("effective_caller_id_number", from)
 	}
 	hdrs := make([]string, 0, len(spec.Headers))
@@ -296,7 +307,7 @@ func (fs *FS) originateLocked(a *Leg, target string) (*Leg, string) {
 			dialedDomain = p.Domain
 		}
 		if dialedDomain == "" {
-			dialedDomain = "127.0.0.1" // switch_core_get_domain: the default domain, the host's IP
+			dialedDomain = defaultDomain
 		}
 		ph, prof, dialed = p, fs.opts.Profile.Name, dest
 	case strings.HasPrefix(target, "sofia/gateway/"):

@@ -164,3 +164,36 @@ func TestDomains_ContextExpandsFromTheCallerProfile(t *testing.T) {
 		t.Errorf("%d transfer apps ran, want 70 (69 transfers use up max_forwards 70, the 70th hangs up)", n)
 	}
 }
+
+// TestOutbound_AuthenticatedIdentityBesideTheFromHeader: a registered phone's leg carries the
+// directory user and domain it authenticated as (user_name, domain_name, sip_auth_username,
+// sip_auth_realm: sofia_reg.c sofia_reg_parse_auth ~3444–3449), whatever its From header says;
+// a phone without a domain authenticated in the default domain, the host's IP.
+func TestOutbound_AuthenticatedIdentityBesideTheFromHeader(t *testing.T) {
+	tests := []struct {
+		name   string
+		spec   CallSpec
+		domain string
+	}{
+		{"tenant domain, From the DDI", CallSpec{FromUser: "1001", Domain: "b.example.com", From: "+34911234567", To: "1002"}, "b.example.com"},
+		{"default domain, From another user", CallSpec{FromUser: "1001", From: "1002", To: "1002"}, "127.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			phones := tenantPhones()
+			phones["1001"] = Phone{ToneHz: 500}
+			phones["1002"] = Phone{ToneHz: 510}
+			fs := Start(t, Options{Dialplan: MustParseDialplan([]byte(tenantDialplan)), Phones: phones})
+			call, err := fs.Outbound(ctx(t), tt.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range map[string]string{"sip_from_user": tt.spec.From, "user_name": "1001", "sip_auth_username": "1001",
+				"domain_name": tt.domain, "sip_auth_realm": tt.domain} {
+				if got := call.A.Var(name); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
