@@ -69,7 +69,9 @@ func startDrillCallrec(t *testing.T, args []string, env []string) *drillCallrec 
 }
 
 // count is how many log lines match re.
-func (c *drillCallrec) count(re *regexp.Regexp) int { return len(re.FindAllStringIndex(c.stderr.String(), -1)) }
+func (c *drillCallrec) count(re *regexp.Regexp) int {
+	return len(re.FindAllStringIndex(c.stderr.String(), -1))
+}
 
 // TestDrill_SIGKILLUnderLiveRecordedCallsThenRestart: a child `callrec serve` records many
 // simultaneous inbound DDI calls, is SIGKILLed while every one of them is recording, and is
