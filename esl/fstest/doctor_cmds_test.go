@@ -162,6 +162,7 @@ func TestAccount_FreeSWITCHUserCannotCreateOrGivesItsOwnMode(t *testing.T) {
 	if f, _ := ctl.cmd("api uuid_record " + uuid + " start " + p); f.body != "+OK Success\n" {
 		t.Fatalf("record into the group's setgid directory: %q", f.body)
 	}
+	fs.Advance(time.Second) // FreeSWITCH deletes a recording with no samples (empty-file)
 	ctl.cmd("api uuid_record " + uuid + " stop " + p)
 	st, err := os.Stat(p)
 	if err != nil {
