@@ -132,6 +132,11 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 	defer conn.Close()
 	cmd := &commander{conn: conn, timeout: n.CommandTimeout}
 	seq := newSequencer(10*time.Millisecond, 256)
+	var metrics *Metrics
+	if n.Calls != nil {
+		metrics = n.Calls.Metrics
+	}
+	seq.overflow = seqOverflow(log, metrics)
 	stop := make(chan struct{})
 	defer close(stop)
 	go seq.run(stop)
