@@ -1,0 +1,133 @@
+package esl
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callrec/callrec/store"
+)
+
+// hostilePeer is a raw TCP client on callrec's outbound port that plays FreeSWITCH badly: it
+// reads callrec's `connect` and answers with whatever the test sends.
+type hostilePeer struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialHostile(t *testing.T, addr string) *hostilePeer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	must(t, err)
+	t.Cleanup(func() { c.Close() })
+	p := &hostilePeer{t: t, c: c, r: bufio.NewReader(c)}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := p.r.ReadString('\n'); err != nil || strings.TrimRight(line, "\r\n") != "connect" {
+		t.Fatalf("callrec did not send connect: %q %v", line, err)
+	}
+	_, _ = p.r.ReadString('\n')
+	return p
+}
+
+// waitClosed waits until callrec closed the connection (EOF or reset on read).
+func (p *hostilePeer) waitClosed() {
+	p.t.Helper()
+	_ = p.c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		if _, err := p.r.ReadByte(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				p.t.Fatal("callrec kept the hostile connection open")
+			}
+			return
+		}
+	}
+}
+
+// connectReply is the start of a real connect reply (one header block, esl/fstest/testdata/traces).
+const connectReply = "Event-Name: CHANNEL_DATA\nUnique-ID: 6b5d6fb2-0000-4000-8000-000000000001\nContent-Type: command/reply\nReply-Text: +OK\n"
+
+// TestGuard_HostileFramesCloseOnlyThatConnection: every class of frame eslgo would panic on, or
+// grow memory for, closes only the connection it came on: callrec stays up, a call already
+// recording goes on, and the next call is recorded.
+func TestGuard_HostileFramesCloseOnlyThatConnection(t *testing.T) {
+	tests := []struct{ name, frame string }{
+		{"content length -1", connectReply + "Content-Length: -1\n\n"},
+		{"content length max int64", connectReply + "Content-Length: 9223372036854775807\n\n"},
+		{"content length absurd", connectReply + fmt.Sprintf("Content-Length: %d\n\n", 1<<40)},
+		{"content length over the body bound", connectReply + fmt.Sprintf("Content-Length: %d\n\n", 9<<20)},
+		{"content length not numeric", connectReply + "Content-Length: 12abc\n\n"},
+		{"content length folded into -1", connectReply + "Content-Length:\n -1\n\n"},
+		{"event body with content length -1", eventFrame("Event-Name: CUSTOM\nContent-Length: -1\n\n")},
+		{"too many headers", connectReply + strings.Repeat("X-Header: a\n", 5000) + "\n"},
+		{"header line too long", connectReply + "X-Long: " + strings.Repeat("a", 70<<10) + "\n\n"},
+	}
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound})
+	live, _ := h.callAnswered("+34600111000", "+34911234567", "1001")
+	h.waitEvent("RECORD_START", 1)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := dialHostile(t, h.srv.BoundAddr())
+			if _, err := io.WriteString(p.c, tt.frame); err != nil {
+				t.Fatal(err)
+			}
+			p.waitClosed()
+			// The next call is still handled and recorded.
+			call, _ := h.callAnswered(fmt.Sprintf("+3460022%04d", i), "+34911234567", "1001")
+			h.waitEvent("RECORD_START", i+2)
+			call.A.Hangup("NORMAL_CLEARING")
+		})
+	}
+	if st := live.A.State(); st.Hungup {
+		t.Fatal("the call recording before the hostile frames was harmed")
+	}
+	live.A.Hangup("NORMAL_CLEARING")
+	h.waitRecordings(store.StateProcessing, len(tests)+1)
+}
+
+// TestGuard_EndlessLineStaysBounded: 300 MiB without a newline would be buffered whole by
+// net/textproto (RSS ~720 MB); the guard closes the connection after one line's bound and the
+// heap stays small.
+func TestGuard_EndlessLineStaysBounded(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound})
+	p := dialHostile(t, h.srv.BoundAddr())
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	chunk := []byte(strings.Repeat("a", 64<<10))
+	const total = 300 << 20
+	sent := 0
+	_ = p.c.SetWriteDeadline(time.Now().Add(60 * time.Second))
+	for sent < total {
+		n, err := p.c.Write(chunk)
+		sent += n
+		if err != nil {
+			break
+		}
+		if sent%(16<<20) == 0 {
+			runtime.ReadMemStats(&ms)
+			if grown := int64(ms.HeapInuse) - int64(base); grown > 64<<20 {
+				t.Fatalf("heap grew by %d MiB after %d MiB of one line", grown>>20, sent>>20)
+			}
+		}
+	}
+	if sent >= total {
+		t.Fatalf("callrec read all %d MiB of one header line", sent>>20)
+	}
+	p.waitClosed()
+	call, _ := h.callAnswered("+34600333000", "+34911234567", "1001")
+	h.waitEvent("RECORD_START", 1)
+	call.A.Hangup("NORMAL_CLEARING")
+	h.waitRecordings(store.StateProcessing, 1)
+}
+
+// eventFrame wraps body in a text/event-plain frame.
+func eventFrame(body string) string {
+	return fmt.Sprintf("Content-Type: text/event-plain\nContent-Length: %d\n\n%s", len(body), body)
+}
