@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/rs/zerolog"
 
+	"github.com/callrec/callrec/health"
 	"github.com/callrec/callrec/store"
 )
 
@@ -30,6 +31,8 @@ type Server struct {
 	Logger zerolog.Logger
 	// Ready, when set, is consulted by /readyz in addition to the store.
 	Ready func(ctx context.Context) error
+	// Health, when set, is consulted by /readyz: every part down is named in the 503 answer.
+	Health *health.Registry
 	// Metrics, when set, is served at /metrics (cmd mounts the Prometheus handler).
 	Metrics http.Handler
 	// RateLimit is the number of API requests one token may make per RateWindow
@@ -68,6 +71,9 @@ func (s *Server) Open() error {
 	go func() {
 		if err := s.app.Listener(ln); err != nil {
 			s.Logger.Error().Err(err).Msg("http server stopped")
+			if s.Health != nil { // fasthttp retries temporary accept errors itself; this one is final
+				s.Health.Fatal(health.HTTP, err)
+			}
 		}
 	}()
 	return nil
@@ -226,6 +232,11 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	defer cancel()
 	if _, err := s.DB.HasPlatformToken(ctx); err != nil {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "store unavailable"})
+	}
+	if s.Health != nil {
+		if down := s.Health.Problems(); len(down) > 0 {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "down": down})
+		}
 	}
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
