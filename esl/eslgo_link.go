@@ -1,11 +1,14 @@
 package esl
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"time"
 	_ "unsafe" // go:linkname
 
 	"github.com/percipia/eslgo"
+	"github.com/percipia/eslgo/command"
 )
 
 // eslgo v1.5.2 has no entry point for a connection it did not accept itself: OutboundOptions.
@@ -34,4 +37,57 @@ func serveOutbound(c net.Conn, opts eslgo.OutboundOptions, handler eslgo.Outboun
 	conn := eslgoNewConnection(c, true, opts.Options)
 	go eslgoDummyLoop(conn)
 	eslgoOutboundHandle(conn, handler, opts.ConnectionDelay, opts.ConnectTimeout)
+}
+
+//go:linkname eslgoDoAuth github.com/percipia/eslgo.(*Conn).doAuth
+func eslgoDoAuth(c *eslgo.Conn, ctx context.Context, auth command.Auth) error
+
+//go:linkname eslgoAuthLoop github.com/percipia/eslgo.(*Conn).authLoop
+func eslgoAuthLoop(c *eslgo.Conn, auth command.Auth, authTimeout time.Duration)
+
+//go:linkname eslgoDisconnectLoop github.com/percipia/eslgo.(*Conn).disconnectLoop
+func eslgoDisconnectLoop(c *eslgo.Conn, onDisconnect func())
+
+// dialInbound is eslgo's InboundOptions.Dial (inbound.go) on a guarded connection: eslgo's Dial
+// calls net.Dial itself and offers no way to wrap the connection. It dials within ctx and
+// opts.AuthTimeout, reads the greeting through the guard (auth/request; a disconnect notice or
+// text/rude-rejection is an error, mod_event_socket.c listener_run ~2677, ~2720), hands the
+// connection to eslgo, authenticates and starts eslgo's re-auth and disconnect watchers as Dial
+// does. Errors: the dial, the greeting, or "failed to auth" (eslgo's doAuth wording) for a
+// refused password.
+func dialInbound(ctx context.Context, opts eslgo.InboundOptions, addr string, lim GuardLimits, onRefuse func(error)) (*eslgo.Conn, error) {
+	if opts.AuthTimeout <= 0 {
+		opts.AuthTimeout = 5 * time.Second
+	}
+	d := net.Dialer{Timeout: opts.AuthTimeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	g := guard(c, lim, onRefuse)
+	_ = c.SetReadDeadline(time.Now().Add(opts.AuthTimeout))
+	ct, err := g.greeting()
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if ct != eslgo.TypeAuthRequest {
+		c.Close()
+		return nil, fmt.Errorf("connection disconnected before auth request: %s", ct)
+	}
+	conn := eslgoNewConnection(g, false, opts.Options)
+	authCtx, cancel := context.WithTimeout(ctx, opts.AuthTimeout)
+	defer cancel()
+	auth := command.Auth{Password: opts.Password}
+	if err := eslgoDoAuth(conn, authCtx, auth); err != nil {
+		conn.ExitAndClose()
+		if opts.OnDisconnect != nil {
+			go opts.OnDisconnect()
+		}
+		return nil, err
+	}
+	go eslgoAuthLoop(conn, auth, opts.AuthTimeout)
+	go eslgoDisconnectLoop(conn, opts.OnDisconnect)
+	return conn, nil
 }

@@ -117,6 +117,28 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// greeting reads the first frame itself (it is not passed to eslgo) and returns its
+// Content-Type: an inbound connection's auth/request.
+func (g *guardConn) greeting() (string, error) {
+	frame, err := readFrame(g.r, g.lim, nil)
+	if err != nil {
+		if refusalReason(err) != "" {
+			g.fail(err)
+		}
+		return "", err
+	}
+	for _, line := range bytes.Split(frame, []byte("\n")) {
+		text := trimEOL(line)
+		if len(text) == 0 {
+			break
+		}
+		if key, value, err := headerLine(text); err == nil && bytes.EqualFold(key, []byte("Content-Type")) {
+			return string(value), nil
+		}
+	}
+	return "", nil
+}
+
 // fail makes err sticky. A refusal closes the connection and reads as EOF from then on; a
 // transport error is passed on as it is.
 func (g *guardConn) fail(err error) {

@@ -2,6 +2,7 @@ package esl
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -130,4 +131,31 @@ func TestGuard_EndlessLineStaysBounded(t *testing.T) {
 // eventFrame wraps body in a text/event-plain frame.
 func eventFrame(body string) string {
 	return fmt.Sprintf("Content-Type: text/event-plain\nContent-Length: %d\n\n%s", len(body), body)
+}
+
+// TestGuard_NodeConnectionSurvivesAHostileFrame: the inbound node connections go through the
+// guard too. A Content-Length of -1 on a node's connection panicked eslgo's read loop (the
+// process died); now only that connection closes, the node is reported down, reconnects and is
+// up again.
+func TestGuard_NodeConnectionSurvivesAHostileFrame(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, inbound: true})
+	hr := newFakeHealth()
+	node := &Node{Addr: h.fs.InboundAddr(), Password: "ClueCon", DB: h.db, Logger: testLogger(t), SpoolDir: h.spool, Health: hr}
+	ctx := ctxT(t, 60*time.Second)
+	nodeCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { node.Run(nodeCtx); close(done) }()
+	defer func() { stop(); <-done }()
+	part := fmt.Sprintf(partNodeFmt, node.Addr)
+	waitFor(t, func() bool { return node.connected() }, "node connected")
+	for _, frame := range []string{
+		"Content-Type: api/response\nContent-Length: -1\n\n",
+		eventFrame("Event-Name: RECORD_STOP\nContent-Length: 9223372036854775807\n\n"),
+	} {
+		if n := h.fs.InjectInbound([]byte(frame)); n != 1 {
+			t.Fatalf("injected into %d connections", n)
+		}
+		waitFor(t, func() bool { _, down := hr.isDown(part); return down }, "node reported down")
+		waitFor(t, func() bool { _, down := hr.isDown(part); return !down && node.connected() }, "node reconnected")
+	}
 }

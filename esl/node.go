@@ -133,7 +133,9 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 		AuthTimeout:  n.CommandTimeout,
 		OnDisconnect: func() { close(lost) },
 	}
-	conn, err := opts.Dial(n.Addr)
+	conn, err := dialInbound(ctx, opts, n.Addr, GuardLimits{}, func(err error) {
+		log.Warn().Err(err).Str("decision", "frame_refused").Msg("esl: node sent a frame out of bounds, connection closed")
+	})
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
