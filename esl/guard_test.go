@@ -2,11 +2,16 @@ package esl
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +162,56 @@ func TestGuard_NodeConnectionSurvivesAHostileFrame(t *testing.T) {
 		}
 		waitFor(t, func() bool { _, down := hr.isDown(part); return down }, "node reported down")
 		waitFor(t, func() bool { _, down := hr.isDown(part); return !down && node.connected() }, "node reconnected")
+	}
+}
+
+// TestGuard_RealCapturesPass: every byte a real FreeSWITCH 1.10 sent in the captures passes the
+// guard with the default limits, frame by frame, unchanged.
+func TestGuard_RealCapturesPass(t *testing.T) {
+	files, err := filepath.Glob("fstest/testdata/traces/*-leg-*.txt")
+	must(t, err)
+	more, err := filepath.Glob("fstest/testdata/traces/*-inbound-ALL.txt")
+	must(t, err)
+	files = append(files, more...)
+	if len(files) < 10 {
+		t.Fatalf("only %d captures found", len(files))
+	}
+	block := regexp.MustCompile(`=== (<<< RECV|>>> SENT)[^\n]* (\d+) bytes\n`)
+	for _, fn := range files {
+		t.Run(filepath.Base(fn), func(t *testing.T) {
+			data, err := os.ReadFile(fn)
+			must(t, err)
+			var stream []byte
+			for pos := 0; ; {
+				m := block.FindSubmatchIndex(data[pos:])
+				if m == nil {
+					break
+				}
+				n, _ := strconv.Atoi(string(data[pos+m[4] : pos+m[5]]))
+				start := pos + m[1]
+				if data[pos+m[2]] == '<' {
+					stream = append(stream, data[start:start+n]...)
+				}
+				pos = start + n
+			}
+			r := bufio.NewReader(bytes.NewReader(stream))
+			var again []byte
+			frames := 0
+			for {
+				frame, err := readFrame(r, GuardLimits{}.withDefaults(), nil)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("frame %d refused: %v", frames+1, err)
+				}
+				again = append(again, frame...)
+				frames++
+			}
+			if !bytes.Equal(again, stream) {
+				t.Fatalf("the guard changed the stream (%d of %d bytes)", len(again), len(stream))
+			}
+			t.Logf("%d frames", frames)
+		})
 	}
 }
