@@ -151,4 +151,3 @@ func tail(s string) string {
 	}
 	return s
 }
-
