@@ -1,3 +1,9 @@
+// eslgo v1.5.2 races on its own responseChannels map when a connection closes before FreeSWITCH's
+// disconnect notice (README Known limits): the drill's child serve closes hundreds of them, so it is
+// built only without -race (.ci/run runs it so).
+
+//go:build !race
+
 package main
 
 import (
