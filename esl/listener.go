@@ -50,9 +50,9 @@ func (s *Server) listen() (net.Listener, error) {
 // acceptLoop accepts FreeSWITCH's outbound connections until ln is closed. A temporary error
 // (EMFILE, ENFILE, ECONNABORTED...) is retried with back-off while the listener is reported
 // down; any other error ends the loop and is delivered on failed. Over MaxConns live connections
-// a new one is closed at once, before `connect`: FreeSWITCH's socket app then fails and the
-// dialplan's fallback runs (FAILOPEN.md exp 1/3; mod_event_socket.c socket_function returns when
-// the listener's read fails).
+// a new one is closed at once, before `connect`: FreeSWITCH's outbound listener ends, the
+// channel goes CS_EXECUTE -> CS_RESET (mod_event_socket.c listener_run, ~2812) and with
+// socket_resume=true the dialplan's fallback runs (FAILOPEN.md exp 2a/3).
 func (s *Server) acceptLoop(ln net.Listener, opts eslgo.OutboundOptions) {
 	defer close(s.acceptDone)
 	var delay time.Duration
