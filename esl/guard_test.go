@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/callrec/callrec/store"
 )
 
@@ -62,30 +64,41 @@ const connectReply = "Event-Name: CHANNEL_DATA\nUnique-ID: 6b5d6fb2-0000-4000-80
 // grow memory for, closes only the connection it came on: callrec stays up, a call already
 // recording goes on, and the next call is recorded.
 func TestGuard_HostileFramesCloseOnlyThatConnection(t *testing.T) {
-	tests := []struct{ name, frame string }{
-		{"content length -1", connectReply + "Content-Length: -1\n\n"},
-		{"content length max int64", connectReply + "Content-Length: 9223372036854775807\n\n"},
-		{"content length absurd", connectReply + fmt.Sprintf("Content-Length: %d\n\n", 1<<40)},
-		{"content length over the body bound", connectReply + fmt.Sprintf("Content-Length: %d\n\n", 9<<20)},
-		{"content length not numeric", connectReply + "Content-Length: 12abc\n\n"},
-		{"content length folded into -1", connectReply + "Content-Length:\n -1\n\n"},
-		{"event body with content length -1", eventFrame("Event-Name: CUSTOM\nContent-Length: -1\n\n")},
-		{"too many headers", connectReply + strings.Repeat("X-Header: a\n", 5000) + "\n"},
-		{"header line too long", connectReply + "X-Long: " + strings.Repeat("a", 70<<10) + "\n\n"},
+	tests := []struct{ name, frame, reason string }{
+		{"content length -1", connectReply + "Content-Length: -1\n\n", "bad_content_length"},
+		{"content length max int64", connectReply + "Content-Length: 9223372036854775807\n\n", "body_too_large"},
+		{"content length absurd", connectReply + fmt.Sprintf("Content-Length: %d\n\n", 1<<40), "body_too_large"},
+		{"content length over the body bound", connectReply + fmt.Sprintf("Content-Length: %d\n\n", 9<<20), "body_too_large"},
+		{"content length not numeric", connectReply + "Content-Length: 12abc\n\n", "bad_content_length"},
+		{"content length folded into -1", connectReply + "Content-Length:\n -1\n\n", "folded_header"},
+		{"event body with content length -1", eventFrame("Event-Name: CUSTOM\nContent-Length: -1\n\n"), "bad_content_length"},
+		{"too many headers", connectReply + strings.Repeat("X-Header: a\n", 5000) + "\n", "too_many_headers"},
+		{"header line too long", connectReply + "X-Long: " + strings.Repeat("a", 70<<10) + "\n\n", "line_too_long"},
 	}
-	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound})
+	// A command timeout longer than waitClosed's deadline: only the guard closes a connection
+	// in time (eslgo alone would wait for the body, go deaf, or take the frame as a call).
+	reg := prometheus.NewRegistry()
+	metrics, err := NewMetrics(reg)
+	must(t, err)
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, commandTimeout: 30 * time.Second, metrics: metrics})
 	live, _ := h.callAnswered("+34600111000", "+34911234567", "1001")
 	h.waitEvent("RECORD_START", 1)
+	recorded := 1
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			refused := refusedCount(t, reg, tt.reason)
 			p := dialHostile(t, h.srv.BoundAddr())
 			if _, err := io.WriteString(p.c, tt.frame); err != nil {
 				t.Fatal(err)
 			}
 			p.waitClosed()
+			if got := refusedCount(t, reg, tt.reason); got != refused+1 {
+				t.Fatalf("callrec_esl_refused_total{reason=%q} went %v -> %v: the guard did not refuse the frame", tt.reason, refused, got)
+			}
 			// The next call is still handled and recorded.
 			call, _ := h.callAnswered(fmt.Sprintf("+3460022%04d", i), "+34911234567", "1001")
-			h.waitEvent("RECORD_START", i+2)
+			recorded++
+			h.waitEvent("RECORD_START", recorded)
 			call.A.Hangup("NORMAL_CLEARING")
 		})
 	}
@@ -93,7 +106,7 @@ func TestGuard_HostileFramesCloseOnlyThatConnection(t *testing.T) {
 		t.Fatal("the call recording before the hostile frames was harmed")
 	}
 	live.A.Hangup("NORMAL_CLEARING")
-	h.waitRecordings(store.StateProcessing, len(tests)+1)
+	h.waitRecordings(store.StateProcessing, recorded)
 }
 
 // TestGuard_EndlessLineStaysBounded: 300 MiB without a newline would be buffered whole by
@@ -214,4 +227,24 @@ func TestGuard_RealCapturesPass(t *testing.T) {
 			t.Logf("%d frames", frames)
 		})
 	}
+}
+
+// refusedCount reads callrec_esl_refused_total{reason} from reg.
+func refusedCount(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	must(t, err)
+	for _, f := range families {
+		if f.GetName() != "callrec_esl_refused_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

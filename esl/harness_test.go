@@ -63,6 +63,7 @@ type harnessOptions struct {
 	relativeDirs   bool                // chdir into the harness's dir and give the Server relative SpoolDir/OnDemandPath
 	recordPathTail string              // appended to the sofia record-path (e.g. "/": FreeSWITCH then reports "…//file")
 	maxConns       int                 // Server.MaxConns
+	metrics        *Metrics            // Server.Metrics
 	health         HealthReporter      // Server.Health
 	wrapListener   func(net.Listener) net.Listener
 }
@@ -219,7 +220,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t),
 		SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
 		Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
-		MaxConns: o.maxConns, Health: o.health, wrapListener: o.wrapListener,
+		MaxConns: o.maxConns, Health: o.health, wrapListener: o.wrapListener, Metrics: o.metrics,
 	}
 	addr := "127.0.0.1:1" // nothing listens: connection refused
 	if !o.serverDown {
