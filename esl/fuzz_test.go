@@ -50,7 +50,7 @@ func FuzzGuard(f *testing.F) {
 		for _, lim := range []GuardLimits{fuzzLimits, (GuardLimits{}).withDefaults()} {
 			r := bufio.NewReaderSize(bytes.NewReader(in), lim.MaxLine)
 			for {
-				frame, err := readFrame(r, lim, nil)
+				frame, err := readFrame(r, lim, nil, eslgoType)
 				if err != nil {
 					if refusalReason(err) == "" && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 						t.Fatalf("unexpected error kind: %v", err)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"github.com/percipia/eslgo"
 )
 
 // GuardLimits bound what one Event Socket peer may send in a frame. eslgo v1.5.2 trusts the
@@ -45,6 +47,24 @@ func (l GuardLimits) withDefaults() GuardLimits {
 		l.MaxBody = 8 << 20
 	}
 	return l
+}
+
+// eslgoType reports whether eslgo v1.5.2 has a channel for frames of Content-Type ct
+// (connection.go newConnection).
+func eslgoType(ct string) bool {
+	switch ct {
+	case eslgo.TypeReply, eslgo.TypeAPIResponse, eslgo.TypeEventPlain, eslgo.TypeEventXML,
+		eslgo.TypeEventJSON, eslgo.TypeAuthRequest, eslgo.TypeDisconnect:
+		return true
+	}
+	return false
+}
+
+// greetingType reports whether ct may open an inbound connection: auth/request, or the refusals
+// mod_event_socket sends instead (text/rude-rejection for its ACL, listener_run ~2677; a
+// disconnect notice).
+func greetingType(ct string) bool {
+	return ct == eslgo.TypeAuthRequest || ct == "text/rude-rejection" || ct == eslgo.TypeDisconnect
 }
 
 // ErrFrameRefused is wrapped by every error of the guard: the peer sent a frame outside the
@@ -102,7 +122,7 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		if g.err != nil {
 			return 0, g.err
 		}
-		frame, err := readFrame(g.r, g.lim, g.frame[:0])
+		frame, err := readFrame(g.r, g.lim, g.frame[:0], eslgoType)
 		if err != nil {
 			g.fail(err)
 			continue
@@ -120,7 +140,7 @@ func (g *guardConn) Read(p []byte) (int, error) {
 // greeting reads the first frame itself (it is not passed to eslgo) and returns its
 // Content-Type: an inbound connection's auth/request.
 func (g *guardConn) greeting() (string, error) {
-	frame, err := readFrame(g.r, g.lim, nil)
+	frame, err := readFrame(g.r, g.lim, nil, greetingType)
 	if err != nil {
 		if refusalReason(err) != "" {
 			g.fail(err)
@@ -156,12 +176,14 @@ func (g *guardConn) fail(err error) {
 }
 
 // readFrame reads one whole frame (header block, then Content-Length bytes of body) from r into
-// buf and checks it. Errors: a refusal (ErrFrameRefused), or r's error (io.EOF between frames,
+// buf and checks it; types says which Content-Types are allowed. Errors: a refusal (ErrFrameRefused), or r's error (io.EOF between frames,
 // io.ErrUnexpectedEOF inside one).
-func readFrame(r *bufio.Reader, lim GuardLimits, buf []byte) ([]byte, error) {
+func readFrame(r *bufio.Reader, lim GuardLimits, buf []byte, types func(contentType string) bool) ([]byte, error) {
 	var (
 		lines, bodyLen int
 		seenLength     bool
+		seenType       bool
+		contentType    string
 		eventPlain     bool
 	)
 	for {
@@ -203,9 +225,18 @@ func readFrame(r *bufio.Reader, lim GuardLimits, buf []byte) ([]byte, error) {
 				return nil, err
 			}
 		case bytes.EqualFold(key, []byte("Content-Type")):
-			eventPlain = string(value) == "text/event-plain"
+			if seenType {
+				return nil, refuse("unknown_content_type", "two Content-Type headers")
+			}
+			seenType, contentType = true, string(value)
 		}
 	}
+	// eslgo routes a frame by its Content-Type; any other type (log/data, none at all) ends its
+	// read loop and leaves the connection deaf (connection.go doMessage, ESLGO.md): close it now.
+	if !types(contentType) {
+		return nil, refuse("unknown_content_type", "Content-Type %.64q", contentType)
+	}
+	eventPlain = contentType == eslgo.TypeEventPlain
 	head := len(buf)
 	if bodyLen > 0 {
 		buf = grow(buf, bodyLen)

@@ -74,6 +74,8 @@ func TestGuard_HostileFramesCloseOnlyThatConnection(t *testing.T) {
 		{"event body with content length -1", eventFrame("Event-Name: CUSTOM\nContent-Length: -1\n\n"), "bad_content_length"},
 		{"too many headers", connectReply + strings.Repeat("X-Header: a\n", 5000) + "\n", "too_many_headers"},
 		{"header line too long", connectReply + "X-Long: " + strings.Repeat("a", 70<<10) + "\n\n", "line_too_long"},
+		{"unknown content type", "Content-Type: log/data\nContent-Length: 5\n\nhello", "unknown_content_type"},
+		{"no content type", "Reply-Text: +OK\n\n", "unknown_content_type"},
 	}
 	// A command timeout longer than waitClosed's deadline: only the guard closes a connection
 	// in time (eslgo alone would wait for the body, go deaf, or take the frame as a call).
@@ -211,7 +213,7 @@ func TestGuard_RealCapturesPass(t *testing.T) {
 			var again []byte
 			frames := 0
 			for {
-				frame, err := readFrame(r, GuardLimits{}.withDefaults(), nil)
+				frame, err := readFrame(r, GuardLimits{}.withDefaults(), nil, eslgoType)
 				if err == io.EOF {
 					break
 				}
