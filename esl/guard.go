@@ -96,7 +96,7 @@ func refusalReason(err error) string {
 }
 
 // guardConn is the net.Conn eslgo reads from: Read hands out only whole frames that passed
-// checkFrame. On a refused frame it closes the connection and reports io.EOF, which eslgo's
+// readFrame. On a refused frame it closes the connection and reports io.EOF, which eslgo's
 // receive loop treats as the peer's disconnect (connection.go receiveLoop), so only this
 // connection ends and its handler returns.
 type guardConn struct {
@@ -159,10 +159,14 @@ func (g *guardConn) greeting() (string, error) {
 	return "", nil
 }
 
-// fail makes err sticky. A refusal closes the connection and reads as EOF from then on; a
-// transport error is passed on as it is.
+// fail makes err sticky. A refusal closes the connection and reads as EOF from then on; a peer
+// gone in the middle of a frame reads as EOF too (eslgo's receive loop reports a disconnect only
+// for an error whose text is "EOF"); another transport error is passed on as it is.
 func (g *guardConn) fail(err error) {
 	if refusalReason(err) == "" {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.EOF
+		}
 		g.err = err
 		return
 	}
@@ -176,8 +180,8 @@ func (g *guardConn) fail(err error) {
 }
 
 // readFrame reads one whole frame (header block, then Content-Length bytes of body) from r into
-// buf and checks it; types says which Content-Types are allowed. Errors: a refusal (ErrFrameRefused), or r's error (io.EOF between frames,
-// io.ErrUnexpectedEOF inside one).
+// buf and checks it; types says which Content-Types are allowed. Errors: a refusal
+// (ErrFrameRefused), or r's error (io.EOF between frames, io.ErrUnexpectedEOF inside one).
 func readFrame(r *bufio.Reader, lim GuardLimits, buf []byte, types func(contentType string) bool) ([]byte, error) {
 	var (
 		lines, bodyLen int
