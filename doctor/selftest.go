@@ -148,9 +148,17 @@ func checkHTTP(ctx context.Context, in Install) Result {
 		defer resp.Body.Close()
 		var body struct {
 			Status string `json:"status"`
+			Down   []struct {
+				Part   string `json:"part"`
+				Reason string `json:"reason"`
+			} `json:"down"` // /readyz: each part of callrec that is down
 		}
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body)
-		return resp.StatusCode, body.Status, nil
+		status := body.Status
+		for _, d := range body.Down {
+			status += "; " + d.Part + ": " + d.Reason
+		}
+		return resp.StatusCode, status, nil
 	}
 	code, _, err := get("/healthz")
 	if err != nil {

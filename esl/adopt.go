@@ -84,7 +84,9 @@ func dialAttachment(ctx context.Context, srv *Server, n *Node, log zerolog.Logge
 		AuthTimeout:  srv.CommandTimeout,
 		OnDisconnect: gone,
 	}
-	conn, err := opts.Dial(n.Addr)
+	conn, err := dialInbound(ctx, opts, n.Addr, srv.Guard, func(err error) {
+		log.Warn().Err(err).Str("decision", "frame_refused").Msg("esl: node sent a frame out of bounds, connection closed")
+	})
 	if err != nil {
 		return nil, fmt.Errorf("dial node %s: %w", n.Addr, err)
 	}

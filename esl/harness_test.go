@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -61,6 +62,10 @@ type harnessOptions struct {
 	country        string              // the company's country (store.Company.Country)
 	relativeDirs   bool                // chdir into the harness's dir and give the Server relative SpoolDir/OnDemandPath
 	recordPathTail string              // appended to the sofia record-path (e.g. "/": FreeSWITCH then reports "…//file")
+	maxConns       int                 // Server.MaxConns
+	metrics        *Metrics            // Server.Metrics
+	health         HealthReporter      // Server.Health
+	wrapListener   func(net.Listener) net.Listener
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -215,6 +220,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t),
 		SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
 		Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
+		MaxConns: o.maxConns, Health: o.health, wrapListener: o.wrapListener, Metrics: o.metrics,
 	}
 	addr := "127.0.0.1:1" // nothing listens: connection refused
 	if !o.serverDown {

@@ -9,10 +9,12 @@ import (
 // Metrics are the call-control figures served on /metrics. Build them with NewMetrics and give
 // them to Server.Metrics; nil Metrics are allowed everywhere.
 type Metrics struct {
-	Calls          *prometheus.CounterVec   // calls handled, by decision
-	Recordings     *prometheus.CounterVec   // recordings by event: started, stopped, failed, discarded
-	CommandSeconds *prometheus.HistogramVec // FreeSWITCH command latency, by command and outcome
-	LiveSessions   prometheus.Gauge
+	Calls             *prometheus.CounterVec   // calls handled, by decision
+	Recordings        *prometheus.CounterVec   // recordings by event: started, stopped, failed, discarded
+	CommandSeconds    *prometheus.HistogramVec // FreeSWITCH command latency, by command and outcome
+	LiveSessions      prometheus.Gauge
+	SequencerOverflow prometheus.Counter     // events released out of the window because the re-sequencer's buffer was full
+	Refused           *prometheus.CounterVec // outbound connections closed by callrec: over the cap, or a frame the guard refused (by reason)
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -32,8 +34,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		LiveSessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "callrec_live_sessions", Help: "Calls currently followed by callrec.",
 		}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callrec_esl_refused_total", Help: "ESL connections closed by callrec: over esl.max_conns, or a frame out of bounds (by reason).",
+		}, []string{"reason"}),
+		SequencerOverflow: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callrec_esl_sequencer_overflow_total", Help: "Events released early because a connection's re-ordering buffer was full.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.Calls, m.Recordings, m.CommandSeconds, m.LiveSessions} {
+	for _, c := range []prometheus.Collector{m.Calls, m.Recordings, m.CommandSeconds, m.LiveSessions, m.Refused, m.SequencerOverflow} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -61,5 +69,11 @@ func (m *Metrics) call(decision string) {
 func (m *Metrics) recording(event, typ string) {
 	if m != nil {
 		m.Recordings.WithLabelValues(event, typ).Inc()
+	}
+}
+
+func (m *Metrics) refused(reason string) {
+	if m != nil {
+		m.Refused.WithLabelValues(reason).Inc()
 	}
 }

@@ -35,6 +35,8 @@ type Node struct {
 	// (callrec restarted), and a Session that lost its connection re-attaches through the node
 	// (adopt.go).
 	Calls *Server
+	// Health, when set, is told whether the connection is up (part "node <Addr>").
+	Health HealthReporter
 
 	mu       sync.Mutex  // serialises commands: eslgo does not correlate replies
 	cmd      *commander  // nil while disconnected
@@ -71,6 +73,9 @@ func (n *Node) setConn(cmd *commander, core string) {
 	}
 	n.mu.Unlock()
 	n.up.Store(cmd != nil)
+	if n.Health != nil && cmd != nil {
+		n.Health.Up(fmt.Sprintf(partNodeFmt, n.Addr))
+	}
 }
 
 // Run connects and reconnects until ctx ends. It returns ctx's error, or at once an error when
@@ -105,6 +110,9 @@ func (n *Node) Run(ctx context.Context) error {
 		if time.Since(start) > time.Minute {
 			backoff = 100 * time.Millisecond
 		}
+		if n.Health != nil {
+			n.Health.Down(fmt.Sprintf(partNodeFmt, n.Addr), err)
+		}
 		log.Warn().Err(err).Dur("retry_in", backoff).Msg("inbound event socket down")
 		select {
 		case <-ctx.Done():
@@ -125,13 +133,20 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 		AuthTimeout:  n.CommandTimeout,
 		OnDisconnect: func() { close(lost) },
 	}
-	conn, err := opts.Dial(n.Addr)
+	conn, err := dialInbound(ctx, opts, n.Addr, GuardLimits{}, func(err error) {
+		log.Warn().Err(err).Str("decision", "frame_refused").Msg("esl: node sent a frame out of bounds, connection closed")
+	})
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
 	defer conn.Close()
 	cmd := &commander{conn: conn, timeout: n.CommandTimeout}
 	seq := newSequencer(10*time.Millisecond, 256)
+	var metrics *Metrics
+	if n.Calls != nil {
+		metrics = n.Calls.Metrics
+	}
+	seq.overflow = seqOverflow(log, metrics)
 	stop := make(chan struct{})
 	defer close(stop)
 	go seq.run(stop)

@@ -1,7 +1,6 @@
 package esl
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/xml"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"strings"
 	"syscall"
 	"time"
@@ -81,7 +79,7 @@ func DialProbe(ctx context.Context, addr, password string, timeout time.Duration
 		Password:    password,
 		AuthTimeout: timeout,
 	}
-	conn, err := opts.Dial(addr)
+	conn, err := dialInbound(ctx, opts, addr, GuardLimits{}, nil)
 	if err != nil {
 		// eslgo's doAuth: "failed to auth" when the reply to auth is not +OK (mod_event_socket.c
 		// parse_command ~1752 answers -ERR invalid and closes).
@@ -120,11 +118,11 @@ func greeting(ctx context.Context, addr string, timeout time.Duration) error {
 	}
 	defer nc.Close()
 	_ = nc.SetReadDeadline(time.Now().Add(timeout))
-	hdr, err := textproto.NewReader(bufio.NewReader(nc)).ReadMIMEHeader()
+	ct, err := guard(nc, GuardLimits{}, nil).greeting() // bounded: the peer may be anything
 	if err != nil {
 		return &DialError{Addr: addr, Failure: NotEventSocket, Err: fmt.Errorf("no greeting: %w", err)}
 	}
-	switch ct := hdr.Get("Content-Type"); ct {
+	switch ct {
 	case "auth/request":
 		return nil
 	case "text/rude-rejection":

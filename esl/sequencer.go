@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/percipia/eslgo"
+	"github.com/rs/zerolog"
 )
 
 // sequencer puts events back in FreeSWITCH order. eslgo hands every event to each listener in
@@ -14,9 +15,18 @@ import (
 // goroutines are started in wire order within microseconds of each other, so holding each event
 // for a short window and releasing the lowest Event-Sequence first restores the order.
 // Event-Sequence is global to a FreeSWITCH core, so gaps are normal and cannot be waited for.
+//
+// The buffer is bounded (max events): a peer that sends ever-decreasing sequence numbers keeps
+// the lowest event always younger than the window, so nothing would ever be released. Over the
+// bound the lowest event is released at once (out of the window); when out is full too it is
+// dropped. Either way overflow is told (a log and a metric at the caller).
 type sequencer struct {
 	window time.Duration
 	out    chan *eslgo.Event
+	max    int
+	// overflow, when set, is called (without the lock) for each event released early, with
+	// dropped true when it could not be delivered.
+	overflow func(dropped bool)
 
 	mu      sync.Mutex
 	pending eventHeap
@@ -25,8 +35,12 @@ type sequencer struct {
 	arrival uint64
 }
 
+// sequencerMax bounds a connection's re-ordering buffer: FreeSWITCH's own order needs a few
+// events at a time (a window of 10 ms), a hostile or broken peer gets no more than this.
+const sequencerMax = 4096
+
 func newSequencer(window time.Duration, buffer int) *sequencer {
-	return &sequencer{window: window, out: make(chan *eslgo.Event, buffer), wake: make(chan struct{}, 1)}
+	return &sequencer{window: window, out: make(chan *eslgo.Event, buffer), max: sequencerMax, wake: make(chan struct{}, 1)}
 }
 
 // push is the eslgo listener: called from many goroutines.
@@ -42,16 +56,29 @@ func (s *sequencer) push(ev *eslgo.Event) {
 		seq = 0 // events without a sequence (plain CHANNEL_DATA from bind_digit_action) go first
 	}
 	heap.Push(&s.pending, pendingEvent{ev: ev, seq: seq, arrival: s.arrival, at: time.Now()})
+	overflowed, dropped := false, false
+	if len(s.pending) > s.max {
+		// Sent under the lock, so close (which closes out under it) cannot race the send; the
+		// select never blocks.
+		overflowed = true
+		select {
+		case s.out <- heap.Pop(&s.pending).(pendingEvent).ev:
+		default:
+			dropped = true
+		}
+	}
 	s.mu.Unlock()
+	if overflowed && s.overflow != nil {
+		s.overflow(dropped)
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
-// run releases events to out until stop is closed, then closes out.
+// run releases events to out until stop is closed, then closes out (in close, under the lock).
 func (s *sequencer) run(stop <-chan struct{}) {
-	defer close(s.out)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -97,10 +124,18 @@ func (s *sequencer) pop() (time.Duration, *eslgo.Event) {
 	return 0, heap.Pop(&s.pending).(pendingEvent).ev
 }
 
+// pendingLen is the number of events held.
+func (s *sequencer) pendingLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
 func (s *sequencer) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.pending = nil
+	close(s.out)
 	s.mu.Unlock()
 }
 
@@ -127,4 +162,17 @@ func (h *eventHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// seqOverflow is the overflow report of a connection's sequencer: a metric per event, a sampled
+// warning (a flood would otherwise log every event).
+func seqOverflow(log zerolog.Logger, m *Metrics) func(dropped bool) {
+	sampled := log.Sample(&zerolog.BurstSampler{Burst: 1, Period: 10 * time.Second})
+	return func(dropped bool) {
+		if m != nil {
+			m.SequencerOverflow.Inc()
+		}
+		sampled.Warn().Bool("dropped", dropped).Int("max", sequencerMax).Str("decision", "sequencer_overflow").
+			Msg("esl: too many out-of-order events on one connection; released early")
+	}
 }

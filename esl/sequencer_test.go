@@ -87,3 +87,64 @@ func BenchmarkSequencerPush(b *testing.B) {
 		s.push(evs[i%len(evs)])
 	}
 }
+
+// TestSequencer_DecreasingFloodStaysBounded: a peer sending ever-lower Event-Sequence numbers
+// keeps the lowest event always younger than the window. The buffer must stay at its bound, the
+// surplus released early (or dropped when nobody reads) and told through overflow.
+func TestSequencer_DecreasingFloodStaysBounded(t *testing.T) {
+	tests := []struct {
+		name    string
+		consume bool
+	}{
+		{"consumer reading", true},
+		{"nobody reading", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSequencer(time.Hour, 16) // the window never ends during the test
+			s.max = 512
+			var mu sync.Mutex
+			early, dropped := 0, 0
+			s.overflow = func(d bool) {
+				mu.Lock()
+				early++
+				if d {
+					dropped++
+				}
+				mu.Unlock()
+			}
+			stop := make(chan struct{})
+			go s.run(stop)
+			defer close(stop)
+			got := make(chan int, 1)
+			if tt.consume {
+				go func() {
+					n := 0
+					for range s.out {
+						n++
+					}
+					got <- n
+				}()
+			}
+			const n = 300_000
+			peak := 0
+			for i := n; i > 0; i-- {
+				s.push(seqEvent(i))
+				if i%1000 == 0 {
+					peak = max(peak, s.pendingLen())
+				}
+			}
+			if peak > s.max {
+				t.Fatalf("the buffer held %d events, bound %d", peak, s.max)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if early < n-s.max {
+				t.Fatalf("overflow told %d times, want >= %d", early, n-s.max)
+			}
+			if !tt.consume && dropped < n-s.max-16 {
+				t.Fatalf("dropped %d with nobody reading, want >= %d", dropped, n-s.max-16)
+			}
+		})
+	}
+}

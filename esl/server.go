@@ -6,13 +6,10 @@
 package esl
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,28 +52,42 @@ type Server struct {
 	// node's listener down for about 20 s).
 	ReattachTimeout time.Duration
 
+	// MaxConns caps the live outbound connections (default 4096); over it a new connection is
+	// closed at once and its call falls back (one peer cannot starve FreeSWITCH of descriptors).
+	MaxConns int
+	// Guard bounds the frames a peer may send (zero fields: GuardLimits' defaults).
+	Guard GuardLimits
+	// Health, when set, is told whether the listener accepts (part "esl_listener").
+	Health HealthReporter
+
 	Metrics *Metrics // optional
 	// OnFinished, when set, is called after a recording was queued for the audio worker.
 	OnFinished func()
 
-	ctx      context.Context
-	cancel   context.CancelFunc
-	bound    string
-	mu       sync.Mutex // orders Drain before sessions.Wait against sessions.Add
-	draining atomic.Bool
-	sessions sync.WaitGroup
-	live     sync.Map // leg uuid → *Session
-	liveN    atomic.Int64
+	ctx        context.Context
+	cancel     context.CancelFunc
+	bound      string
+	ln         net.Listener
+	conns      atomic.Int64  // live outbound connections (MaxConns)
+	failed     chan error    // the accept loop ended for good (Failed)
+	acceptDone chan struct{} // closed when the accept loop has returned
+	// wrapListener, when set (tests), wraps the listener before the accept loop uses it.
+	wrapListener func(net.Listener) net.Listener
+	mu           sync.Mutex // orders Drain before sessions.Wait against sessions.Add
+	draining     atomic.Bool
+	sessions     sync.WaitGroup
+	live         sync.Map // leg uuid → *Session
+	liveN        atomic.Int64
 
 	nodesMu sync.Mutex
 	nodes   []*Node // the nodes that re-adopt calls for this Server (Node.Calls)
 }
 
-// Open starts listening. eslgo owns the listener and cannot report its port (ESLGO.md), so a
-// port-0 address is resolved first; Open returns once the listener accepts connections.
-// SpoolDir and OnDemandPath are made absolute and clean first (FreeSWITCH would put its own
-// prefix before a relative path); errors: no DB or SpoolDir, a path that cannot be made
-// absolute, or the listener.
+// Open starts listening: it opens the listener itself (so an address another program already
+// listens on is an error here, and a port-0 address is resolved, see BoundAddr) and runs the
+// accept loop in the background. SpoolDir and OnDemandPath are made absolute and clean first
+// (FreeSWITCH would put its own prefix before a relative path); errors: no DB or SpoolDir, a path
+// that cannot be made absolute, or the listen error.
 func (s *Server) Open() error {
 	if s.DB == nil {
 		return errors.New("esl: Server.DB is required")
@@ -89,87 +100,27 @@ func (s *Server) Open() error {
 		return err
 	}
 	s.setDefaults()
-	addr := s.Addr
-	if host, port, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("esl: listen address %q: %w", addr, err)
-	} else if port == "0" {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return fmt.Errorf("esl: listen %s: %w", addr, err)
-		}
-		addr = ln.Addr().String()
-		ln.Close()
+	ln, err := s.listen()
+	if err != nil {
+		return err
 	}
-	s.bound = addr
+	s.ln, s.bound = ln, ln.Addr().String()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.failed, s.acceptDone = make(chan error, 1), make(chan struct{})
 	opts := eslgo.OutboundOptions{
 		Options:         eslgo.Options{Context: s.ctx, Logger: eslLogger{s.Logger}, ExitTimeout: s.CommandTimeout},
 		Network:         "tcp",
 		ConnectTimeout:  s.CommandTimeout,
 		ConnectionDelay: 25 * time.Millisecond,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- opts.ListenAndServe(addr, s.handle) }()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		select {
-		case err := <-errc:
-			return fmt.Errorf("esl: listen %s: %w", addr, err)
-		default:
-		}
-		if err := probeListener(addr); err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("esl: listener on %s did not come up", addr)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// probeHeader marks the connect reply of probeListener, so handle ignores that connection.
-const probeHeader = "X-Callrec-Probe"
-
-// probeListener checks that the eslgo listener accepts by playing a whole (fake) FreeSWITCH
-// handshake. eslgo v1.5.2's disconnect watcher (dummyLoop) reads Conn.responseChannels without the
-// mutex close() holds while deleting from it; only a disconnect notice received before the close
-// orders the two (the race detector reports every other close). So the probe answers `connect`,
-// sends a disconnect notice, and lets eslgo close.
-func probeListener(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	r := bufio.NewReader(c)
-	if err := readPacket(r); err != nil { // connect
-		return err
-	}
-	if _, err := c.Write([]byte("Content-Type: command/reply\nReply-Text: +OK\n" + probeHeader + ": true\n\n")); err != nil {
-		return err
-	}
-	if _, err := c.Write([]byte("Content-Type: text/disconnect-notice\nContent-Disposition: disconnect\nContent-Length: 0\n\n")); err != nil {
-		return err
-	}
-	// eslgo now closes the connection (on the notice, or after `exit`); wait for that, so the
-	// close is always eslgo's own.
-	_, _ = io.Copy(io.Discard, r)
+	s.reportUp(partListener)
+	go s.acceptLoop(ln, opts)
 	return nil
 }
 
-// readPacket reads one command packet (up to a blank line).
-func readPacket(r *bufio.Reader) error {
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return err
-		}
-		if strings.TrimRight(line, "\r\n") == "" {
-			return nil
-		}
-	}
-}
+// Failed delivers the error that ended the accept loop for good (an Accept error that is not
+// temporary); the caller should end the process so a supervisor restarts it. Valid after Open.
+func (s *Server) Failed() <-chan error { return s.failed }
 
 func (s *Server) setDefaults() {
 	if s.CommandTimeout <= 0 {
@@ -192,6 +143,9 @@ func (s *Server) setDefaults() {
 	}
 	if s.ReattachTimeout <= 0 {
 		s.ReattachTimeout = 2 * time.Minute
+	}
+	if s.MaxConns <= 0 {
+		s.MaxConns = 4096
 	}
 }
 
@@ -275,12 +229,19 @@ func (s *Server) Drain() {
 	s.mu.Unlock()
 }
 
-// Close drains, then closes every live connection and waits for the sessions to end, at most
-// until ctx ends. Live calls keep running on FreeSWITCH.
+// Close drains, closes the listener (FreeSWITCH's next `socket` gets a refused connection and
+// falls back at once, FAILOPEN.md exp 1), then closes every live connection and waits for the
+// sessions to end, at most until ctx ends. Live calls keep running on FreeSWITCH.
 func (s *Server) Close(ctx context.Context) error {
 	s.Drain()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
 	if s.cancel != nil {
 		s.cancel()
+	}
+	if s.acceptDone != nil {
+		<-s.acceptDone
 	}
 	done := make(chan struct{})
 	go func() { s.sessions.Wait(); close(done) }()
@@ -295,9 +256,6 @@ func (s *Server) Close(ctx context.Context) error {
 // handle is eslgo's outbound handler: it runs one Session for the connection. eslgo sends `exit`
 // and closes the connection when it returns.
 func (s *Server) handle(ctx context.Context, conn *eslgo.Conn, connect *eslgo.RawResponse) {
-	if connect.GetHeader(probeHeader) == "true" {
-		return
-	}
 	// Add under the same lock Close takes before Wait: a WaitGroup must not grow while waited on.
 	s.mu.Lock()
 	if s.draining.Load() {

@@ -93,6 +93,7 @@ func newSession(srv *Server, conn *eslgo.Conn, connect *eslgo.RawResponse) *Sess
 		duplicates: map[string]bool{},
 		requests:   make(chan func(context.Context), 8),
 	}
+	s.seq.overflow = seqOverflow(s.log, srv.Metrics)
 	if conn != nil {
 		s.cmd = &commander{conn: conn, timeout: srv.CommandTimeout}
 		if srv.Metrics != nil {

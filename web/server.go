@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
+	"github.com/callrec/callrec/health"
 	"github.com/callrec/callrec/store"
 )
 
@@ -30,6 +31,8 @@ type Server struct {
 	Logger zerolog.Logger
 	// Ready, when set, is consulted by /readyz in addition to the store.
 	Ready func(ctx context.Context) error
+	// Health, when set, is consulted by /readyz: every part down is named in the 503 answer.
+	Health *health.Registry
 	// Metrics, when set, is served at /metrics. Without MetricsToken only the series that
 	// carry no tenant label (tenantLabels) are served, to anyone; with it, /metrics requires
 	// `Authorization: Bearer <MetricsToken>` and serves every series (metrics.go).
@@ -94,6 +97,9 @@ func (s *Server) Open() error {
 	go func() {
 		if err := s.app.Listener(s.guard); err != nil {
 			s.Logger.Error().Err(err).Msg("http server stopped")
+			if s.Health != nil { // fasthttp retries temporary accept errors itself; this one is final
+				s.Health.Fatal(health.HTTP, err)
+			}
 		}
 	}()
 	return nil
@@ -274,6 +280,11 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	defer cancel()
 	if _, err := s.DB.HasPlatformToken(ctx); err != nil {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "store unavailable"})
+	}
+	if s.Health != nil {
+		if down := s.Health.Problems(); len(down) > 0 {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "down": down})
+		}
 	}
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {

@@ -60,6 +60,7 @@ type ESLConfig struct {
 	CommandTimeout  time.Duration `koanf:"command_timeout"`
 	PlanDeadline    time.Duration `koanf:"plan_deadline"`
 	Tone            string        `koanf:"tone"`
+	MaxConns        int           `koanf:"max_conns"` // live outbound connections; over it a call falls back at once
 }
 
 // FSConfig lists the FreeSWITCH nodes callrec keeps an inbound connection to.
@@ -108,6 +109,7 @@ func defaults() map[string]any {
 		"esl.command_timeout":  "5s",
 		"esl.plan_deadline":    "2s",
 		"esl.tone":             "tone_stream://%(250,0,880)",
+		"esl.max_conns":        4096,
 		// The event socket fsconf renders (event_socket.conf.xml) on the same host: with it, calls
 		// whose own connection is lost (an ESL reload, a callrec restart) are followed again.
 		"freeswitch.nodes":                    []map[string]any{{"addr": "127.0.0.1:8021"}},
@@ -352,6 +354,9 @@ func (c Config) validate() error {
 	errs = append(errs, c.checkStrings()...)
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	if c.ESL.MaxConns <= 0 {
+		errs = append(errs, fmt.Errorf("esl.max_conns: %d: must be at least 1", c.ESL.MaxConns))
 	}
 	switch c.Log.Format {
 	case "auto", "json", "console":

@@ -37,7 +37,8 @@ func startServeForDoctor(t *testing.T) *doctorRig {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data_dir", dir, "--http.listen", "127.0.0.1:0", "--esl.listen", "127.0.0.1:0", "--log.format", "json"}, nil, &stdout, &stderr)
+		// No node: the stand-ins come later, and /readyz is 503 while a configured node is down.
+		done <- run(ctx, []string{"serve", "--data_dir", dir, "--http.listen", "127.0.0.1:0", "--esl.listen", "127.0.0.1:0", "--log.format", "json"}, []string{"CALLREC_FREESWITCH__NODES="}, &stdout, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -192,7 +192,7 @@ func TestDrill_SIGKILLUnderLiveRecordedCallsThenRestart(t *testing.T) {
 	select {
 	case <-second.done:
 		if second.err != nil {
-			t.Errorf("callrec after SIGTERM: %v\n%s", second.err, tail(second.stderr.String(), 2000))
+			t.Errorf("callrec after SIGTERM: %v\n%s", second.err, tail(second.stderr.String()))
 		}
 	case <-time.After(20 * time.Second):
 		t.Error("callrec did not stop within 20 s of SIGTERM")
@@ -254,11 +254,4 @@ func waitDrill(t *testing.T, limit time.Duration, cond func() bool, what string)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

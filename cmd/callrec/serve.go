@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/callrec/callrec/audio"
 	"github.com/callrec/callrec/esl"
+	"github.com/callrec/callrec/health"
 	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 	"github.com/callrec/callrec/web"
@@ -35,6 +37,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
+	raiseFileLimit(log)
+	parts := health.New()
 	warnings, err := prepareDirs(cfg)
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -78,6 +82,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		UserContext:    cfg.FreeSWITCH.UserContexts[0],
 		DefaultCountry: cfg.DefaultCountry, Tone: cfg.ESL.Tone,
 		CommandTimeout: cfg.ESL.CommandTimeout, PlanDeadline: cfg.ESL.PlanDeadline,
+		MaxConns: cfg.ESL.MaxConns, Health: parts,
 	}
 	if err := calls.Open(); err != nil {
 		return &exitError{code: 1, err: err}
@@ -112,7 +117,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		// Calls: the node re-adopts the calls of a previous run and lends itself to a Session
 		// whose own connection is lost (reload mod_event_socket), so control outlives both.
 		node := &esl.Node{Addr: n.Addr, Password: n.Password, DB: db, Logger: log, SpoolDir: cfg.SpoolDir,
-			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout, Calls: calls}
+			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout, Calls: calls, Health: parts}
 		wg.Add(1)
 		go func() { defer wg.Done(); node.Run(background) }()
 	}
@@ -128,10 +133,12 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	calls.OnFinished = worker.Notify
 	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, Logger: log, Metrics: libMetrics}
 	wg.Add(2)
+	parts.Up(health.AudioWorker)
 	go func() {
 		defer wg.Done()
-		if err := worker.Run(background); err != nil {
+		if err := worker.Run(background); err != nil && background.Err() == nil {
 			log.Error().Err(err).Msg("audio worker stopped")
+			parts.Fatal(health.AudioWorker, err)
 		}
 	}()
 	go func() { defer wg.Done(); sweeper.Run(background) }()
@@ -139,15 +146,29 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log,
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
-		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures}
+		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
+		Health: parts}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
 	}
+	parts.Up(health.HTTP)
 	log.Info().Str("http", httpServer.URL()).Str("esl", calls.BoundAddr()).Str("data_dir", cfg.DataDir).Msg("callrec serving")
 
-	<-ctx.Done()
-	log.Info().Msg("shutting down: no new calls, live calls continue on FreeSWITCH")
+	// A part that cannot be restored ends the process (exit code 4, README "Exit codes") so its
+	// supervisor restarts callrec; a part that is only down is reported on /readyz meanwhile.
+	var fatal error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down: no new calls, live calls continue on FreeSWITCH")
+	case err := <-calls.Failed():
+		parts.Fatal(health.ESLListener, err)
+		fatal = <-parts.Failed()
+	case fatal = <-parts.Failed():
+	}
+	if fatal != nil {
+		log.Error().Err(fatal).Str("decision", "exit_for_restart").Msg("a part of callrec cannot be restored: stopping so the supervisor restarts it")
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	var errs []error
@@ -160,7 +181,33 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	stopBackground()
 	wg.Wait()
+	if fatal != nil {
+		return &exitError{code: exitPartFailed, err: errors.Join(append([]error{fatal}, errs...)...)}
+	}
 	return errors.Join(errs...)
+}
+
+// exitPartFailed is serve's exit code when a part (the ESL listener, HTTP, the audio worker)
+// failed for good: systemd's Restart=on-failure / Kubernetes restart the process.
+const exitPartFailed = 4
+
+// raiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit: every call holds descriptors
+// (its ESL connection, its WAV), and the usual soft default of 1024 runs out first.
+func raiseFileLimit(log zerolog.Logger) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		log.Warn().Err(err).Msg("cannot read RLIMIT_NOFILE")
+		return
+	}
+	if lim.Cur < lim.Max {
+		was := lim.Cur
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			log.Warn().Err(err).Uint64("soft", was).Uint64("hard", lim.Max).Msg("cannot raise RLIMIT_NOFILE")
+			return
+		}
+	}
+	log.Info().Uint64("nofile", lim.Cur).Msg("open file limit")
 }
 
 // ensureBootstrapToken makes sure a platform admin can sign in. With bootstrap_token configured,

@@ -330,3 +330,18 @@ func (fs *FS) InjectFrame(uuid string, raw []byte) int {
 	}
 	return n
 }
+
+// InjectInbound writes raw bytes, between frames, on every live authenticated inbound
+// connection (a node's): the inbound counterpart of InjectFrame. It returns how many got it.
+func (fs *FS) InjectInbound(raw []byte) int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n := 0
+	for c := range fs.conns {
+		if !c.outbound && c.authed && !c.gone && !c.shut {
+			c.enqueue(append([]byte(nil), raw...), nil, false)
+			n++
+		}
+	}
+	return n
+}

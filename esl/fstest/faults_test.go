@@ -63,3 +63,17 @@ func TestDropConn_ClosesWithoutNotice(t *testing.T) {
 		t.Errorf("got a frame after the drop: %q", f.raw)
 	}
 }
+
+// TestInjectInbound_WritesRawBytesOnAuthenticatedInboundConnections: the inbound counterpart of
+// InjectFrame reaches an authenticated node connection byte for byte.
+func TestInjectInbound_WritesRawBytesOnAuthenticatedInboundConnections(t *testing.T) {
+	fs := Start(t, Options{InboundPassword: "ClueCon"})
+	ctl := inboundCtl(t, fs, "ClueCon")
+	bad := "Content-Type: api/response\nContent-Length: 3\n\nabc"
+	if n := fs.InjectInbound([]byte(bad)); n != 1 {
+		t.Fatalf("injected into %d connections", n)
+	}
+	if f := ctl.mustRead(); f.get("Content-Type") != "api/response" || f.body != "abc" {
+		t.Errorf("injected frame arrived as %q", f.raw)
+	}
+}
