@@ -180,6 +180,11 @@ func (w *Worker) loop(ctx context.Context, c runConfig) {
 			measured = time.Now()
 		}
 		if did && err == nil {
+			// There may be more work: wake one idle goroutine to look too. A goroutine that
+			// finds the queue empty does not pass the wake-up on, so the chain ends there
+			// (passing it on unconditionally made an idle worker hand the token to itself for
+			// ever, issue 12 point 3).
+			w.Notify()
 			continue
 		}
 		if err != nil && ctx.Err() == nil {
@@ -190,11 +195,6 @@ func (w *Worker) loop(ctx context.Context, c runConfig) {
 		case <-ctx.Done():
 			return
 		case <-wake:
-			// Pass the wake-up on so that every idle goroutine looks at the queue.
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
 		case <-timer.C:
 		}
 	}
