@@ -234,7 +234,7 @@ func (s *Session) settleMissed(ctx context.Context, r *activeRec) {
 		end = time.Now()
 	}
 	ms := end.Sub(r.startedAt).Milliseconds()
-	if f, err := os.Open(r.path); err == nil {
+	if f, err := openRegular(r.path, st); err == nil {
 		if info, err := audio.ReadWAVInfo(f); err == nil {
 			ms = info.Duration.Milliseconds()
 		}

@@ -73,7 +73,7 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 			log.Info().Str("decision", "reconcile_still_recording").Msg("WAV still growing; the node connection will finish it")
 		default:
 			ms := now().Sub(rec.StartedAt).Milliseconds()
-			if f, err := os.Open(path); err == nil {
+			if f, err := openRegular(path, st); err == nil {
 				if info, err := audio.ReadWAVInfo(f); err == nil {
 					ms = info.Duration.Milliseconds()
 				}
