@@ -123,6 +123,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	worker := &library.Worker{
 		DB: db, Encoder: audio.NewShineEncoder(cfg.Audio.BitrateKbps), LibraryDir: cfg.LibraryDir,
+		SpoolDirs:   []string{cfg.SpoolDir, cfg.FreeSWITCH.RecordPath},
 		Concurrency: cfg.Audio.Workers, MaxAttempts: cfg.Audio.MaxAttempts, Logger: log, Metrics: libMetrics,
 	}
 	calls.OnFinished = worker.Notify
