@@ -148,14 +148,13 @@ func TestWorker_HungFileWorkDoesNotHoldTheWorker(t *testing.T) {
 	stuck, _ := e.queueWAV(t, 8000, 1, 8000)
 	good, _ := e.queueWAV(t, 8000, 1, 8000)
 	enc := &stuckEncoder{release: make(chan struct{})}
-	defer close(enc.release)
 	w := e.worker()
 	w.Encoder = enc
 	w.FileTimeout = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); close(enc.release); <-done }()
 	w.Notify()
 	waitFor(t, func() bool { return e.recording(t, good.ID).State == store.StateReady })
 	got := e.recording(t, stuck.ID)
