@@ -150,7 +150,7 @@ func TestWorker_HungFileWorkDoesNotHoldTheWorker(t *testing.T) {
 	enc := &stuckEncoder{release: make(chan struct{})}
 	w := e.worker()
 	w.Encoder = enc
-	w.FileTimeout = 200 * time.Millisecond
+	w.FileTimeout = 2 * time.Second // generous: a loaded machine may pause a sound encode for a while
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -312,5 +312,29 @@ func TestWorker_TenantVisibleErrorsHoldNoPathOrFileBytes(t *testing.T) {
 				t.Errorf("tenant-visible error %q holds a path or file bytes", got.Error)
 			}
 		})
+	}
+}
+
+// TestSweeper_RemovesOnlyWAVsInsideTheSpool: a failed recording past retention whose WAV path
+// leads out of the spool loses its row, but the file it names is left alone (issue 12 point 5:
+// every file callrec deletes lies inside spool_dir / record_path).
+func TestSweeper_RemovesOnlyWAVsInsideTheSpool(t *testing.T) {
+	e := mustOpenEnv(t)
+	c := e.addCompany(t, "Thirty days", 30, 0)
+	victim := filepath.Join(filepath.Dir(e.spool), "victim.wav")
+	writeWAV(t, victim, 8000, 1, 800)
+	rec := e.queue(t, c.ID, e.spool+"/../victim.wav", 100)
+	must(t, e.db.FailRecording(context.Background(), rec.ID, "x"))
+	inSpool, wav := e.failed(t, c.ID)
+	e.clock.Advance(40 * day)
+	n, err := e.sweeper(nil).SweepOnce(context.Background())
+	if n != 2 || !gone(t, e, rec.ID) || !gone(t, e, inSpool.ID) {
+		t.Fatalf("removed %d (%v), want both rows", n, err)
+	}
+	if !exists(victim) {
+		t.Error("the sweeper removed a file outside the spool")
+	}
+	if exists(wav) {
+		t.Error("the sweeper left the WAV in the spool behind")
 	}
 }

@@ -127,7 +127,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		Concurrency: cfg.Audio.Workers, MaxAttempts: cfg.Audio.MaxAttempts, Logger: log, Metrics: libMetrics,
 	}
 	calls.OnFinished = worker.Notify
-	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, Logger: log, Metrics: libMetrics}
+	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, SpoolDirs: worker.SpoolDirs, Logger: log, Metrics: libMetrics}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
