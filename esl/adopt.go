@@ -226,7 +226,7 @@ func (s *Session) settleMissed(ctx context.Context, r *activeRec) {
 	}
 	st, err := os.Stat(r.path)
 	if err != nil {
-		_ = s.srv.DB.DiscardRecording(wctx, r.id, "RECORD_STOP missed while callrec's connection was lost, and no WAV at "+r.path)
+		_ = s.srv.DB.DiscardRecording(wctx, r.id, "RECORD_STOP missed while callrec's connection was lost, and no recording file was found") // the path is logged below
 		s.srv.Metrics.recording("discarded", r.typ)
 		s.log.Warn().Str("recording", r.id).Str("decision", "record_discarded").Str("path", r.path).Msg("recording stopped while no connection followed the call, and its WAV is missing")
 		return
@@ -236,7 +236,7 @@ func (s *Session) settleMissed(ctx context.Context, r *activeRec) {
 		end = time.Now()
 	}
 	ms := end.Sub(r.startedAt).Milliseconds()
-	if f, err := os.Open(r.path); err == nil {
+	if f, err := openRegular(r.path, st); err == nil {
 		if info, err := audio.ReadWAVInfo(f); err == nil {
 			ms = info.Duration.Milliseconds()
 		}

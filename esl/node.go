@@ -218,6 +218,9 @@ func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.E
 // recordingAt returns the row still `recording` whose WAV is path, or nil. Paths are compared
 // cleaned (SpoolDir and OnDemandPath are absolute and clean, see Run).
 func (n *Node) recordingAt(ctx context.Context, path string) *store.Recording {
+	if !plainPath(path) { // "link/.." is not what it cleans to (plainPath)
+		return nil
+	}
 	dir := filepath.Dir(filepath.Clean(path))
 	switch {
 	case dir == n.SpoolDir && strings.HasSuffix(path, ".wav"):

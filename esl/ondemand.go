@@ -112,10 +112,15 @@ func (s *Session) partners(leg string) []string {
 // the profile's record-path and named with the leg's callrec_rec_prefix (REFERENCE.md §4: match
 // the path, RECORD_START comes before sofia_record_file is set).
 func (s *Session) onKeyRecordStart(ctx context.Context, ev *eslgo.Event, path string) {
+	legUUID := header(ev, "Unique-ID")
 	if !underDir(path, s.srv.OnDemandPath) { // both absolute; FreeSWITCH's path compared cleaned
+		if cleansUnder(path, s.srv.OnDemandPath) {
+			// Named like one of ours but climbing out through "..": the file is elsewhere.
+			s.log.Warn().Str("path", path).Str("decision", "ondemand_refused").Msg("Record key recording outside the record path stopped")
+			_, _ = s.cmd.api(ctx, "uuid_record", legUUID, "stop", path)
+		}
 		return
 	}
-	legUUID := header(ev, "Unique-ID")
 	leg, ok := s.legs[legUUID]
 	companyID, userID, parsed := dialplan.ParseRecPrefix(filepath.Base(path))
 	if !ok || !parsed || !s.plan.OnDemand.AllowInfo || s.company == nil || companyID != s.company.ID {

@@ -61,19 +61,20 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 				continue
 			}
 			// Nobody saw FreeSWITCH discard it (its RECORD_STOP was missed): the WAV is simply not
-			// where callrec expected it, which an admin must see.
-			reason := fmt.Sprintf("WAV not found at %s after a restart (FreeSWITCH's RECORD_STOP was not seen)", path)
+			// where callrec expected it, which an admin must see. Tenants see the reason; the path
+			// goes to the log only (issue 12 point 14).
+			reason := "the recording file was not found after a restart (FreeSWITCH's RECORD_STOP was not seen)"
 			if err := r.DB.FailRecording(ctx, rec.ID, reason); err != nil {
 				return res, err
 			}
 			res.Failed++
-			log.Warn().Str("path", path).Str("decision", "reconcile_failed").Msg("recording left by a previous run has no WAV")
+			log.Warn().Err(err).Str("path", path).Str("decision", "reconcile_failed").Msg("recording left by a previous run has no WAV")
 		case now().Sub(st.ModTime()) < r.Quiet:
 			res.StillRecording++
 			log.Info().Str("decision", "reconcile_still_recording").Msg("WAV still growing; the node connection will finish it")
 		default:
 			ms := now().Sub(rec.StartedAt).Milliseconds()
-			if f, err := os.Open(path); err == nil {
+			if f, err := openRegular(path, st); err == nil {
 				if info, err := audio.ReadWAVInfo(f); err == nil {
 					ms = info.Duration.Milliseconds()
 				}

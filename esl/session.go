@@ -146,7 +146,7 @@ func (s *Session) run(ctx context.Context) {
 	}
 	if err := s.apply(ctx, setup); err != nil {
 		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Msg("plan not applied; FreeSWITCH continues with the fallback")
-		s.abandonRecordings(ctx, "call released before it was handed on: "+err.Error())
+		s.abandonRecordings(ctx, "call released before it was handed on") // err is logged above, not shown to tenants
 		return
 	}
 	cancel()
@@ -651,7 +651,7 @@ func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Rec
 	if _, err := s.cmd.api(ctx, "uuid_record", leg, "start", path); err != nil {
 		delete(s.recs, path)
 		s.log.Error().Err(err).Str("recording", rec.ID).Str("decision", "record_failed").Msg("uuid_record start failed")
-		_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), rec.ID, "uuid_record start: "+err.Error())
+		_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), rec.ID, "FreeSWITCH did not start the recording") // err is logged above
 		s.srv.Metrics.recording("failed", rec.Type)
 		return nil
 	}

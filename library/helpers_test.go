@@ -110,7 +110,7 @@ func (e *env) logger() zerolog.Logger { return zerolog.New(e.logs) }
 
 // worker returns a Worker on e with a fast, deterministic set-up; tests adjust fields.
 func (e *env) worker() *Worker {
-	return &Worker{DB: e.db, LibraryDir: e.lib, Concurrency: 1, MaxAttempts: 3, Lease: time.Minute,
+	return &Worker{DB: e.db, LibraryDir: e.lib, SpoolDirs: []string{e.spool}, Concurrency: 1, MaxAttempts: 3, Lease: time.Minute,
 		Backoff:         func(a int) time.Duration { return time.Duration(a) * 10 * time.Second },
 		MissingWAVGrace: time.Minute, Poll: 10 * time.Millisecond, Logger: e.logger(), Now: e.clock.Now}
 }

@@ -29,6 +29,7 @@ const (
 	killChildEnv = "CALLREC_LIBRARY_KILL_CHILD"
 	killDBEnv    = "CALLREC_LIBRARY_KILL_DB"
 	killLibEnv   = "CALLREC_LIBRARY_KILL_LIB"
+	killSpoolEnv = "CALLREC_LIBRARY_KILL_SPOOL"
 	killAtEnv    = "CALLREC_LIBRARY_KILL_AT"    // "step:n": die at the n-th time any job reaches step
 	killDrainEnv = "CALLREC_LIBRARY_KILL_DRAIN" // "1": exit 0 once the queue is empty
 )
@@ -50,7 +51,7 @@ func killChild() int {
 		return 1
 	}
 	defer db.Close()
-	w := &Worker{DB: db, LibraryDir: os.Getenv(killLibEnv), Concurrency: 2, Poll: 5 * time.Millisecond, Logger: zerolog.Nop()}
+	w := &Worker{DB: db, LibraryDir: os.Getenv(killLibEnv), SpoolDirs: []string{os.Getenv(killSpoolEnv)}, Concurrency: 2, Poll: 5 * time.Millisecond, Logger: zerolog.Nop()}
 	if at := os.Getenv(killAtEnv); at != "" {
 		step, nStr, _ := strings.Cut(at, ":")
 		n, _ := strconv.Atoi(nStr)
@@ -123,7 +124,7 @@ func newKillFixture(t *testing.T, jobs int) *killFixture {
 func (f *killFixture) runChild(t *testing.T, env ...string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{killChildEnv + "=1", killDBEnv + "=" + f.dbPath, killLibEnv + "=" + f.lib}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{killChildEnv + "=1", killDBEnv + "=" + f.dbPath, killLibEnv + "=" + f.lib, killSpoolEnv + "=" + f.spool}, env...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	must(t, cmd.Start())

@@ -13,7 +13,8 @@ type Metrics struct {
 	QueueDepth    prometheus.Gauge       // jobs in the durable queue (leased or not)
 	EncodeSeconds prometheus.Histogram   // wall time of one successful encode, WAV to final MP3
 	Jobs          *prometheus.CounterVec // jobs ended, by outcome: ready, failed, discarded, dropped
-	Failures      *prometheus.CounterVec // failed attempts, by kind: retry (will be retried) or final
+	Failures      *prometheus.CounterVec // failed attempts, by kind: retry (will be retried), final, machine (not the recording's fault)
+	MachineFault  prometheus.Gauge       // 1 while a machine fault (disk full or failing, library not writable) stops encoding
 	BytesStored   *prometheus.GaugeVec   // MP3 bytes of ready recordings, by company
 	Removed       *prometheus.CounterVec // recordings removed by the sweeper, by reason: retention, quota
 }
@@ -34,8 +35,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "callrec_library_jobs_total", Help: "Encoding jobs ended, by outcome (ready, failed, discarded, dropped).",
 		}, []string{"outcome"}),
 		Failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callrec_library_failures_total", Help: "Failed encoding attempts, by kind (retry: will be retried; final: the recording failed).",
+			Name: "callrec_library_failures_total", Help: "Failed encoding attempts, by kind (retry: will be retried; final: the recording failed; machine: disk full or failing, retried without spending an attempt).",
 		}, []string{"kind"}),
+		MachineFault: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "callrec_library_machine_fault", Help: "1 while the machine (disk full or failing, library_dir not writable) stops encoding, else 0.",
+		}),
 		BytesStored: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "callrec_library_bytes", Help: "Bytes of MP3 kept for ready recordings, by company.",
 		}, []string{"company_id"}),
@@ -46,12 +50,23 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.QueueDepth, m.EncodeSeconds, m.Jobs, m.Failures, m.BytesStored, m.Removed} {
+	for _, c := range []prometheus.Collector{m.QueueDepth, m.EncodeSeconds, m.Jobs, m.Failures, m.MachineFault, m.BytesStored, m.Removed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+func (m *Metrics) machineFault(on bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.MachineFault.Set(v)
 }
 
 func (m *Metrics) queueDepth(n int) {

@@ -67,7 +67,11 @@ func (w *Worker) settleMarker(ctx context.Context, c runConfig, m marker) error 
 	}
 	switch {
 	case err == nil && rec.State == store.StateReady && rec.MP3Path == m.MP3Path:
-		if err := removeFile(m.WAVPath); err != nil {
+		if err := c.removeSpoolWAV(ctx, m.WAVPath); errors.Is(err, errOutsideSpool) || errors.Is(err, errNotRegular) {
+			// A marker naming a WAV outside the spool is not followed; the row is ready.
+			w.Logger.Warn().Err(err).Str("recording_id", rec.ID).Str("wav", m.WAVPath).Msg("library: WAV of a ready recording not removed")
+			return nil
+		} else if err != nil {
 			return err
 		}
 		w.log(rec, "wav_removed", "previous run stopped between marking ready and removing the WAV")

@@ -32,11 +32,15 @@ const sweepPage = 256
 // clock.
 type Sweeper struct {
 	DB         *store.DB
-	LibraryDir string        // MP3s are removed only inside it
-	Interval   time.Duration // between sweeps; default DefaultSweepInterval
-	Logger     zerolog.Logger
-	Metrics    *Metrics // also receives bytes stored per company after each sweep
-	Now        func() time.Time
+	LibraryDir string // MP3s are removed only inside it
+	// SpoolDirs are where WAVs may be removed (spool_dir and freeswitch.record_path): a WAV path
+	// elsewhere, or anything but a regular file, is left alone and logged. Empty: no WAV is
+	// removed.
+	SpoolDirs []string
+	Interval  time.Duration // between sweeps; default DefaultSweepInterval
+	Logger    zerolog.Logger
+	Metrics   *Metrics // also receives bytes stored per company after each sweep
+	Now       func() time.Time
 }
 
 // Run sweeps at once and then every Interval until ctx ends, and returns nil then. A failed
@@ -193,6 +197,26 @@ func (s *Sweeper) walkOldest(ctx context.Context, companyID string, decide func(
 	}
 }
 
+// removeWAV removes the WAV a removed row kept, only inside the spool directories (issue 12
+// point 5); a path outside them is logged and left alone.
+func (s *Sweeper) removeWAV(ctx context.Context, old *store.Recording) error {
+	if old.WAVPath == "" {
+		return nil
+	}
+	c := runConfig{fileTimeout: DefaultFileTimeout}
+	for _, d := range s.SpoolDirs {
+		if abs, err := filepath.Abs(d); err == nil && d != "" {
+			c.spools = append(c.spools, abs)
+		}
+	}
+	err := c.removeSpoolWAV(ctx, old.WAVPath)
+	if errors.Is(err, errOutsideSpool) || errors.Is(err, errNotRegular) {
+		s.Logger.Error().Err(err).Str("recording_id", old.ID).Str("path", old.WAVPath).Msg("library: WAV outside the spool directories not removed")
+		return nil
+	}
+	return err
+}
+
 // remove deletes r's row (with its index entries and any job) and then its files, and logs the
 // decision. It reports whether the row was removed by this call.
 func (s *Sweeper) remove(ctx context.Context, lib string, r *store.Recording, kind, reason string) (bool, error) {
@@ -213,7 +237,7 @@ func (s *Sweeper) remove(ctx context.Context, lib string, r *store.Recording, ki
 			s.Logger.Error().Str("recording_id", old.ID).Str("path", old.MP3Path).Msg("library: MP3 outside library_dir not removed")
 		}
 	}
-	if err := removeFile(old.WAVPath); err != nil {
+	if err := s.removeWAV(ctx, old); err != nil {
 		errs = append(errs, err)
 	}
 	err = errors.Join(errs...)

@@ -55,7 +55,7 @@ func (e *env) failed(tb testing.TB, companyID string) (*store.Recording, string)
 }
 
 func (e *env) sweeper(m *Metrics) *Sweeper {
-	return &Sweeper{DB: e.db, LibraryDir: e.lib, Logger: e.logger(), Metrics: m, Now: e.clock.Now}
+	return &Sweeper{DB: e.db, LibraryDir: e.lib, SpoolDirs: []string{e.spool}, Logger: e.logger(), Metrics: m, Now: e.clock.Now}
 }
 
 func gone(tb testing.TB, e *env, id string) bool {

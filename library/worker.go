@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -24,6 +25,7 @@ const (
 	DefaultLease           = 5 * time.Minute
 	DefaultMissingWAVGrace = 2 * time.Minute
 	DefaultPoll            = 500 * time.Millisecond
+	DefaultMachineRetry    = 15 * time.Second
 	backoffBase            = 2 * time.Second
 	backoffCap             = 10 * time.Minute
 )
@@ -45,11 +47,27 @@ func DefaultBackoff(attempt int) time.Duration {
 // then call Run once (cmd/callrec runs one Worker per store: Run assumes that every lease in the
 // queue at its start belongs to a dead process). Zero fields take the defaults noted.
 type Worker struct {
-	DB          *store.DB
-	Encoder     audio.Encoder // default audio.NewShineEncoder(0)
-	LibraryDir  string        // required; MP3s are written only inside it
-	Concurrency int           // jobs encoded at once; default runtime.NumCPU()
-	MaxAttempts int           // attempts before a recording ends failed; default 5
+	DB         *store.DB
+	Encoder    audio.Encoder // default audio.NewShineEncoder(0)
+	LibraryDir string        // required; MP3s are written only inside it
+	// SpoolDirs are the directories FreeSWITCH writes WAVs into (spool_dir and
+	// freeswitch.record_path); required. The worker opens and removes only regular files inside
+	// them: a job whose WAV path lies elsewhere fails without its file being touched.
+	SpoolDirs []string
+	// FileTimeout bounds how long a job's file work (opening, reading, writing, removing) may
+	// make no progress before the job is released and the worker goes on (a hung mount);
+	// default DefaultFileTimeout.
+	FileTimeout time.Duration
+	// MachineRetry is the wait before a job stopped by the machine (disk full or failing,
+	// library not writable) is tried again, without spending its attempts; default 15 s.
+	MachineRetry time.Duration
+	// Health, when set, is told of the machine's state as the worker sees it: the error when a
+	// machine fault stops encoding, nil on the first encode that succeeds afterwards. It is
+	// called from the worker's goroutines and must not block (cmd wires it to the readiness
+	// registry's "audio_worker" part).
+	Health      func(err error)
+	Concurrency int // jobs encoded at once; default runtime.NumCPU()
+	MaxAttempts int // attempts before a recording ends failed; default 5
 	// Lease is how long a claimed job stays with this worker without news; it is renewed every
 	// third of itself while the job is encoded, so it only bounds how long a hung or dead
 	// holder keeps a job from the others (a restart frees them at once); default 5 minutes.
@@ -68,6 +86,7 @@ type Worker struct {
 
 	wakeOnce sync.Once
 	wake     chan struct{}
+	faulty   atomic.Bool // a machine fault was reported and not yet cleared
 
 	// hook, when set (tests only), is called at each step of a job that a crash may interrupt.
 	hook func(step string)
@@ -92,6 +111,9 @@ func (w *Worker) wakeChan() chan struct{} {
 type runConfig struct {
 	enc         audio.Encoder
 	lib         string
+	spools      []string // absolute and clean
+	fileTimeout time.Duration
+	machineWait time.Duration
 	concurrency int
 	maxAttempts int
 	lease       time.Duration
@@ -115,6 +137,26 @@ func (w *Worker) config() (runConfig, error) {
 		return c, fmt.Errorf("library worker: %w", err)
 	}
 	c.lib = lib
+	if len(w.SpoolDirs) == 0 {
+		return c, errors.New("library worker: SpoolDirs is required")
+	}
+	for _, d := range w.SpoolDirs {
+		if d == "" {
+			return c, errors.New("library worker: empty SpoolDirs entry")
+		}
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return c, fmt.Errorf("library worker: %w", err)
+		}
+		c.spools = append(c.spools, abs)
+	}
+	c.fileTimeout, c.machineWait = w.FileTimeout, w.MachineRetry
+	if c.fileTimeout <= 0 {
+		c.fileTimeout = DefaultFileTimeout
+	}
+	if c.machineWait <= 0 {
+		c.machineWait = DefaultMachineRetry
+	}
 	if c.enc == nil {
 		c.enc = audio.NewShineEncoder(0)
 	}
@@ -180,6 +222,11 @@ func (w *Worker) loop(ctx context.Context, c runConfig) {
 			measured = time.Now()
 		}
 		if did && err == nil {
+			// There may be more work: wake one idle goroutine to look too. A goroutine that
+			// finds the queue empty does not pass the wake-up on, so the chain ends there
+			// (passing it on unconditionally made an idle worker hand the token to itself for
+			// ever, issue 12 point 3).
+			w.Notify()
 			continue
 		}
 		if err != nil && ctx.Err() == nil {
@@ -190,11 +237,6 @@ func (w *Worker) loop(ctx context.Context, c runConfig) {
 		case <-ctx.Done():
 			return
 		case <-wake:
-			// Pass the wake-up on so that every idle goroutine looks at the queue.
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
 		case <-timer.C:
 		}
 	}
@@ -262,7 +304,8 @@ func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
 		return
 	}
 	w.at("committed")
-	if err := removeFile(job.WAVPath); err != nil {
+	w.machineUp()
+	if err := c.removeSpoolWAV(bg, job.WAVPath); err != nil {
 		// The marker stays: the next start-up removes the WAV.
 		w.Logger.Error().Err(err).Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Msg("library: WAV not removed")
 	} else {
@@ -307,48 +350,100 @@ func (w *Worker) renewLease(ctx context.Context, c runConfig, job *store.Job) (s
 var errMissingWAV = errors.New("WAV missing or without audio")
 
 // encode writes the MP3 of job's WAV to dst atomically: encode into .tmp, write the marker,
-// rename, fsync the directory. It returns the encoder's result and the final file size.
+// rename, fsync the directory. It returns the encoder's result and the final file size. The
+// file work runs under a watchdog: when it makes no progress for the file timeout (a hung
+// mount, issue 12 point 6) encode returns errFileTimeout and leaves the stuck goroutine behind,
+// so one job cannot hold the worker (what that goroutine may still do later is harmless: its
+// MP3 is complete or in .tmp, and a marker settles it at the next start-up).
 func (w *Worker) encode(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, dst string) (audio.Result, int64, error) {
-	if _, err := os.Stat(job.WAVPath); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return audio.Result{}, 0, fmt.Errorf("%w: %s", errMissingWAV, job.WAVPath)
+	wav, err := c.spoolPath(job.WAVPath)
+	if err != nil {
+		return audio.Result{}, 0, fmt.Errorf("WAV %q: %w", job.WAVPath, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type outcome struct {
+		res  audio.Result
+		size int64
+		err  error
+	}
+	p := &progress{}
+	p.touch()
+	done := make(chan outcome, 1)
+	go func() {
+		res, size, err := w.encodeFile(ctx, c, p, job, rec, wav, dst)
+		done <- outcome{res, size, err}
+	}()
+	tick := time.NewTicker(max(min(c.fileTimeout/4, time.Second), time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case o := <-done:
+			return o.res, o.size, o.err
+		case <-tick.C:
+			if p.since() > c.fileTimeout {
+				return audio.Result{}, 0, fmt.Errorf("WAV %s: %w: no progress for %v", wav, errFileTimeout, c.fileTimeout)
+			}
 		}
-		return audio.Result{}, 0, fmt.Errorf("stat WAV: %w", err)
+	}
+}
+
+// encodeFile is encode's file work on the spool-contained WAV path wav, touching p as it goes.
+func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *store.Job, rec *store.Recording, wav, dst string) (audio.Result, int64, error) {
+	f, err := c.openSpoolWAV(wav)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return audio.Result{}, 0, fmt.Errorf("%w: %s", errMissingWAV, wav)
+		}
+		return audio.Result{}, 0, fmt.Errorf("open WAV %s: %w", wav, err)
+	}
+	defer f.Close()
+	p.touch()
+	src, err := audio.NewWAV(progressReader{f, p})
+	if err != nil {
+		return audio.Result{}, 0, fmt.Errorf("%s: %w", wav, err)
 	}
 	start := time.Now()
-	tmpDir := filepath.Join(c.lib, tmpDirName)
-	f, err := os.CreateTemp(tmpDir, rec.ID+".*.mp3")
+	tf, err := os.CreateTemp(filepath.Join(c.lib, tmpDirName), rec.ID+".*.mp3")
 	if err != nil {
-		return audio.Result{}, 0, fmt.Errorf("library temp file: %w", err)
+		return audio.Result{}, 0, libraryErr(fmt.Errorf("library temp file: %w", err))
 	}
-	tmp := f.Name()
-	f.Close()
-	res, err := audio.EncodeFile(ctx, c.enc, job.WAVPath, tmp)
+	tmp := tf.Name()
+	p.touch()
+	res, err := c.enc.Encode(ctx, progressWriter{tf, p}, src)
+	if err == nil {
+		err = libraryErr(tf.Sync())
+	}
+	if cerr := tf.Close(); err == nil {
+		err = libraryErr(cerr)
+	}
 	if err != nil {
 		_ = removeFile(tmp)
 		if errors.Is(err, audio.ErrNoAudio) {
-			return res, 0, fmt.Errorf("%w: %w", errMissingWAV, err)
+			return res, 0, fmt.Errorf("%w: %s: %w", errMissingWAV, wav, err)
 		}
-		return res, 0, err
+		return res, 0, fmt.Errorf("encode %s with %s: %w", wav, c.enc.Name(), err)
 	}
 	w.at("encoded")
+	p.touch()
 	fi, err := os.Stat(tmp)
 	if err == nil {
 		err = mkdirAllSynced(c.lib, filepath.Dir(dst))
 	}
 	if err == nil {
-		err = writeMarker(c.lib, marker{RecordingID: rec.ID, JobID: job.ID, WAVPath: job.WAVPath, MP3Path: dst})
+		err = writeMarker(c.lib, marker{RecordingID: rec.ID, JobID: job.ID, WAVPath: wav, MP3Path: dst})
 	}
 	if err == nil {
 		err = os.Rename(tmp, dst)
 	}
 	if err != nil {
 		_ = removeFile(tmp)
-		return res, 0, fmt.Errorf("place MP3: %w", err)
+		return res, 0, libraryErr(fmt.Errorf("place MP3: %w", err))
 	}
 	w.at("renamed")
+	p.touch()
 	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return res, 0, err
+		return res, 0, libraryErr(err)
 	}
 	w.Metrics.encoded(time.Since(start))
 	return res, fi.Size(), nil
@@ -364,8 +459,13 @@ func (w *Worker) encodeFailed(ctx context.Context, c runConfig, job *store.Job, 
 			w.Logger.Error().Err(rerr).Str("recording_id", rec.ID).Msg("library: job not released")
 		}
 		w.log(rec, "released", "shutdown while encoding")
+	case machineFault(err):
+		w.machineDown(bg, c, job, rec, err)
 	case errors.Is(err, errMissingWAV):
 		w.missingWAV(bg, c, job, rec, err)
+	case errors.Is(err, errOutsideSpool), errors.Is(err, errNotRegular):
+		// Never touched, never retried: the path or the file is not what FreeSWITCH writes.
+		w.fail(bg, job, rec, err)
 	case errors.Is(err, audio.ErrUnsupported), errors.Is(err, audio.ErrNotWAV) && job.Attempts >= 2:
 		// No retry will change the file's format; a file still not a WAV on the second look is damaged.
 		w.fail(bg, job, rec, err)
@@ -395,18 +495,18 @@ func (w *Worker) missingWAV(ctx context.Context, c runConfig, job *store.Job, re
 	}
 	// Say what callrec saw, not what it guesses: FreeSWITCH's own discards (too short, empty)
 	// are booked from RECORD_STOP (RECORD_DISCARDED) before a job exists.
-	if _, serr := os.Stat(job.WAVPath); errors.Is(serr, fs.ErrNotExist) {
-		w.fail(ctx, job, rec, fmt.Errorf("WAV not found at %s %s after the recording ended (is the spool shared with FreeSWITCH and writable by it?)", job.WAVPath, c.grace))
+	if errors.Is(err, audio.ErrNoAudio) {
+		reason := fmt.Sprintf("the recording file holds no audio %s after the recording ended", c.grace)
+		if derr := w.DB.DiscardRecording(ctx, rec.ID, reason); derr != nil {
+			w.Logger.Error().Err(derr).Str("recording_id", rec.ID).Msg("library: recording not discarded")
+			return
+		}
+		_ = c.removeSpoolWAV(ctx, job.WAVPath) // a header-only WAV holds nothing worth keeping
+		w.Metrics.job("discarded")
+		w.log(rec, "discarded", reason+": "+err.Error())
 		return
 	}
-	reason := fmt.Sprintf("WAV at %s holds no audio %s after the recording ended", job.WAVPath, c.grace)
-	if derr := w.DB.DiscardRecording(ctx, rec.ID, reason); derr != nil {
-		w.Logger.Error().Err(derr).Str("recording_id", rec.ID).Msg("library: recording not discarded")
-		return
-	}
-	_ = removeFile(job.WAVPath) // a header-only WAV holds nothing worth keeping
-	w.Metrics.job("discarded")
-	w.log(rec, "discarded", reason)
+	w.fail(ctx, job, rec, fmt.Errorf("%w %s after the recording ended (is the spool shared with FreeSWITCH and writable by it?)", err, c.grace))
 }
 
 // jobQueuedAt is when job entered the queue: the time of its ULID (store clock), else the
@@ -441,9 +541,10 @@ func (w *Worker) retry(ctx context.Context, c runConfig, job *store.Job, rec *st
 	ev.Msg("encoding attempt failed")
 }
 
-// fail ends the recording failed with err as its reason; the WAV is kept.
+// fail ends the recording failed with err's plain reason (publicReason: tenants see it; err
+// itself, with paths and details, goes to the log); the WAV is kept.
 func (w *Worker) fail(ctx context.Context, job *store.Job, rec *store.Recording, err error) {
-	if ferr := w.DB.FailRecording(ctx, rec.ID, err.Error()); ferr != nil {
+	if ferr := w.DB.FailRecording(ctx, rec.ID, publicReason(err)); ferr != nil {
 		w.Logger.Error().Err(ferr).Str("recording_id", rec.ID).Msg("library: recording not marked failed")
 		return
 	}
@@ -451,6 +552,37 @@ func (w *Worker) fail(ctx context.Context, job *store.Job, rec *store.Recording,
 	w.Metrics.job("failed")
 	w.Logger.Error().Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Str("decision", "failed").
 		Str("reason", err.Error()).Str("wav", job.WAVPath).Int("attempts", job.Attempts).Msg("recording failed; WAV kept")
+}
+
+// machineDown releases a job the machine stopped (disk full or failing, library not writable,
+// a hung mount) for another try after MachineRetry without spending its attempt, and reports
+// the fault once until an encode succeeds again (issue 12 point 7).
+func (w *Worker) machineDown(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, err error) {
+	if derr := w.DB.DeferJob(ctx, job.ID, c.now().Add(c.machineWait), err.Error()); derr != nil {
+		w.Logger.Error().Err(derr).Str("job_id", job.ID).Msg("library: job not released (its lease will expire)")
+	}
+	w.Metrics.failure("machine")
+	first := w.faulty.CompareAndSwap(false, true)
+	if first {
+		w.Metrics.machineFault(true)
+		if w.Health != nil {
+			w.Health(fmt.Errorf("library: %w", err))
+		}
+	}
+	w.Logger.Warn().Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Str("job_id", job.ID).
+		Str("decision", "machine_retry").Str("reason", err.Error()).Bool("first", first).Dur("backoff", c.machineWait).
+		Msg("encoding stopped by the machine, not the recording: retried without spending an attempt")
+}
+
+// machineUp clears a reported machine fault after an encode succeeded.
+func (w *Worker) machineUp() {
+	if w.faulty.CompareAndSwap(true, false) {
+		w.Metrics.machineFault(false)
+		if w.Health != nil {
+			w.Health(nil)
+		}
+		w.Logger.Info().Str("decision", "machine_ok").Msg("library: encoding works again")
+	}
 }
 
 // drop acks a job whose recording no longer needs it.

@@ -116,8 +116,11 @@ func TestWorker_FailuresRetryWithBackoffThenFailKeepingWAV(t *testing.T) {
 		}
 	}
 	got := e.recording(t, rec.ID)
-	if !strings.Contains(got.Error, "disk on fire") || !strings.Contains(got.Error, "after 3 attempts") {
-		t.Errorf("failed reason %q", got.Error)
+	if got.Error != "the recording could not be encoded" {
+		t.Errorf("failed reason %q, want the plain reason tenants see", got.Error)
+	}
+	if ev := e.logs.events("failed"); len(ev) != 1 || !strings.Contains(ev[0]["reason"].(string), "disk on fire") || !strings.Contains(ev[0]["reason"].(string), "after 3 attempts") {
+		t.Errorf("failed decision logged %v, want the details", ev)
 	}
 	if !exists(wav) {
 		t.Error("WAV removed from a failed recording")
@@ -184,11 +187,12 @@ func TestWorker_MissingWAVWaitsOutTheGraceThenSaysWhatHappened(t *testing.T) {
 		arriveAfter time.Duration // 0: never
 		headerOnly  bool
 		wantState   string
-		wantReason  string // "%s" is the WAV path
+		wantReason  string // what tenants see (no path)
+		wantLog     string // in the decision's logged reason; "%s" is the WAV path
 	}{
-		{"never arrives: failed, naming the path", 0, false, store.StateFailed, "WAV not found at %s 1m0s after the recording ended"},
-		{"arrives late within the grace: encoded", 40 * time.Second, false, store.StateReady, ""},
-		{"header only (FreeSWITCH died): discarded and removed", 0, true, store.StateDiscarded, "WAV at %s holds no audio 1m0s after the recording ended"},
+		{"never arrives: failed, naming the path in the log", 0, false, store.StateFailed, "the recording file was not found", "%s 1m0s after the recording ended"},
+		{"arrives late within the grace: encoded", 40 * time.Second, false, store.StateReady, "", ""},
+		{"header only (FreeSWITCH died): discarded and removed", 0, true, store.StateDiscarded, "the recording file holds no audio 1m0s after the recording ended", "%s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,8 +226,14 @@ func TestWorker_MissingWAVWaitsOutTheGraceThenSaysWhatHappened(t *testing.T) {
 			if n, _ := e.db.QueueDepth(context.Background()); n != 0 {
 				t.Errorf("job left in the queue")
 			}
-			if tc.wantReason != "" && !strings.Contains(got.Error, fmt.Sprintf(tc.wantReason, wav)) {
-				t.Errorf("reason %q, want it to contain %q", got.Error, fmt.Sprintf(tc.wantReason, wav))
+			if got.Error != tc.wantReason {
+				t.Errorf("reason %q, want %q", got.Error, tc.wantReason)
+			}
+			if tc.wantLog != "" {
+				ev := e.logs.events(tc.wantState)
+				if len(ev) == 0 || !strings.Contains(ev[0]["reason"].(string), fmt.Sprintf(tc.wantLog, wav)) {
+					t.Errorf("logged %v, want a reason containing %q", ev, fmt.Sprintf(tc.wantLog, wav))
+				}
 			}
 			if strings.Contains(got.Error, "FreeSWITCH discarded") {
 				t.Errorf("reason %q claims FreeSWITCH discarded it: FreeSWITCH said no such thing", got.Error)
@@ -265,8 +275,11 @@ func TestWorker_UnsupportedWAVFailsAtOnceKeepingIt(t *testing.T) {
 	rec := e.queue(t, e.company.ID, wav, 1000)
 	drain(t, e.worker())
 	got := e.recording(t, rec.ID)
-	if got.State != store.StateFailed || !strings.Contains(got.Error, "PCM16") {
-		t.Fatalf("state %q error %q, want failed naming the format", got.State, got.Error)
+	if got.State != store.StateFailed || got.Error != "the recording file's audio format is not supported" {
+		t.Fatalf("state %q error %q, want failed with the plain reason", got.State, got.Error)
+	}
+	if ev := e.logs.events("failed"); len(ev) != 1 || !strings.Contains(ev[0]["reason"].(string), "PCM16") {
+		t.Errorf("failed decision logged %v, want the format named", ev)
 	}
 	if !exists(wav) {
 		t.Error("WAV of a failed recording removed")

@@ -59,6 +59,7 @@ var apiOps = []apiOp{
 	{method: "DELETE", path: "/recordings/{id}", summary: "Delete a recording and its files (company admin and above, when the company allows removal)", tag: "recordings", status: "204"},
 	{method: "GET", path: "/recordings/{id}/audio", summary: "The MP3: Range/206, ETag/If-None-Match, inline or attachment with ?download=1", tag: "recordings", query: []string{"download"}, reply: "binary", media: "audio/mpeg"},
 
+	{method: "POST", path: "/recordings/{id}/retry", summary: "Queue a failed recording for encoding again, with fresh attempts (company admin and above)", tag: "recordings", reply: "Recording"},
 	{method: "GET", path: "/recordings/{id}/link", summary: "Signed, short-lived URLs of the audio (for <audio> elements, which cannot send a token)", tag: "recordings", reply: "Link"},
 
 	{method: "GET", path: "/backup", summary: "Hot backup of the store (platform admin)", tag: "meta", reply: "binary", media: "application/octet-stream"},

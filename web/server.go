@@ -241,6 +241,7 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Post("/recordings/archive", s.archiveByBody)
 	r.Get("/recordings/:id", s.getRecording)
 	r.Delete("/recordings/:id", s.deleteRecording)
+	r.Post("/recordings/:id/retry", s.retryRecording)
 	r.Get("/recordings/:id/audio", s.audio)
 	r.Get("/recordings/:id/link", s.audioLink)
 

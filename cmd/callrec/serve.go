@@ -128,10 +128,20 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	worker := &library.Worker{
 		DB: db, Encoder: audio.NewShineEncoder(cfg.Audio.BitrateKbps), LibraryDir: cfg.LibraryDir,
+		SpoolDirs:   []string{cfg.SpoolDir, cfg.FreeSWITCH.RecordPath},
 		Concurrency: cfg.Audio.Workers, MaxAttempts: cfg.Audio.MaxAttempts, Logger: log, Metrics: libMetrics,
+		// A machine fault (library disk full, read-only, EIO) puts the audio worker down on
+		// /readyz until encoding works again; the recordings wait, their attempts kept.
+		Health: func(err error) {
+			if err != nil {
+				parts.Down(health.AudioWorker, err)
+			} else {
+				parts.Up(health.AudioWorker)
+			}
+		},
 	}
 	calls.OnFinished = worker.Notify
-	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, Logger: log, Metrics: libMetrics}
+	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, SpoolDirs: worker.SpoolDirs, Logger: log, Metrics: libMetrics}
 	wg.Add(2)
 	parts.Up(health.AudioWorker)
 	go func() {

@@ -175,3 +175,47 @@ func TestUUIDRecord_ShorterThanRecordMinSecIsDiscarded(t *testing.T) {
 		})
 	}
 }
+
+// TestSIPInfoRecord_RecordPathIsNotCleaned: FreeSWITCH concatenates record-path, "/" and the
+// template and opens the result as given, nothing cleaned (sofia.c sofia_handle_sip_i_info
+// ~10192; switch_ivr_async.c switch_ivr_record_session_event ~3079–3100), so "link/.." goes
+// through the symlink: the file lands where the kernel resolves it, not where filepath.Clean
+// would put it, and RECORD_START reports the unclean path (issue 12 point 5).
+func TestSIPInfoRecord_RecordPathIsNotCleaned(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "outside", "sub"), 0o750))
+	must(os.MkdirAll(filepath.Join(dir, "ondemand"), 0o750))
+	must(os.Symlink(filepath.Join(dir, "outside", "sub"), filepath.Join(dir, "ondemand", "link")))
+	ctl := newRawCtl(t)
+	fs := Start(t, Options{Profile: Profile{Name: "internal", RecordPath: dir + "/ondemand/link/..", RecordTemplate: "od-${uuid}.wav"},
+		Dialplan: socketDialplan(ctl.addr(), "")})
+	call := mustInbound(t, fs, CallSpec{From: "1000", To: "1000"})
+	ctl.accept()
+	ctl.cmd("connect")
+	ctl.cmd("event plain RECORD_START RECORD_STOP")
+	ctl.cmd("sendmsg\ncall-command: execute\nexecute-app-name: answer")
+	call.A.WaitAnswer(ctx(t))
+	raw := dir + "/ondemand/link/../od-" + call.A.UUID() + ".wav"
+	if st, reason := call.A.SendInfoRecord(true); st != 200 {
+		t.Fatalf("on: %d %s", st, reason)
+	}
+	start := ctl.until("RECORD_START")
+	if got := start[len(start)-1].event()["Record-File-Path"]; got != raw {
+		t.Errorf("Record-File-Path %q, want the unclean %q", got, raw)
+	}
+	fs.Advance(time.Second)
+	call.A.SendInfoRecord(false)
+	ctl.until("RECORD_STOP")
+	if _, err := os.Stat(filepath.Join(dir, "outside", "od-"+call.A.UUID()+".wav")); err != nil {
+		t.Errorf("no WAV where the kernel resolves the unclean path: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ondemand", "od-"+call.A.UUID()+".wav")); err == nil {
+		t.Error("WAV written where filepath.Clean points, FreeSWITCH does not clean")
+	}
+}
