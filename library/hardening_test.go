@@ -338,3 +338,33 @@ func TestSweeper_RemovesOnlyWAVsInsideTheSpool(t *testing.T) {
 		t.Error("the sweeper left the WAV in the spool behind")
 	}
 }
+
+// TestSweeper_RemoveFilesKeepsToTheLibraryAndSpool: the API's DELETE removes a recording's files
+// through RemoveFiles, which, like the sweep, never trusts the stored paths: an MP3 outside
+// library_dir and a WAV outside the spool stay, the recording's own files go.
+func TestSweeper_RemoveFilesKeepsToTheLibraryAndSpool(t *testing.T) {
+	e := mustOpenEnv(t)
+	outside := filepath.Join(filepath.Dir(e.spool), "outside.mp3")
+	victim := filepath.Join(filepath.Dir(e.spool), "victim.wav")
+	writeWAV(t, victim, 8000, 1, 800)
+	must(t, os.WriteFile(outside, []byte("not ours"), 0o600))
+	s := e.sweeper(nil)
+	err := s.RemoveFiles(context.Background(), &store.Recording{ID: "r1", MP3Path: outside, WAVPath: e.spool + "/../victim.wav"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exists(outside) || !exists(victim) {
+		t.Fatal("RemoveFiles removed a file outside the library or the spool")
+	}
+	inSpool := filepath.Join(e.spool, "own.wav")
+	writeWAV(t, inSpool, 8000, 1, 800)
+	mp3 := filepath.Join(s.LibraryDir, "co", "own.mp3")
+	must(t, os.MkdirAll(filepath.Dir(mp3), 0o750))
+	must(t, os.WriteFile(mp3, []byte("mp3"), 0o600))
+	if err := s.RemoveFiles(context.Background(), &store.Recording{ID: "r2", MP3Path: mp3, WAVPath: inSpool}); err != nil {
+		t.Fatal(err)
+	}
+	if exists(inSpool) || exists(mp3) {
+		t.Error("RemoveFiles left the recording's own files")
+	}
+}

@@ -217,16 +217,19 @@ func (s *Sweeper) removeWAV(ctx context.Context, old *store.Recording) error {
 	return err
 }
 
-// remove deletes r's row (with its index entries and any job) and then its files, and logs the
-// decision. It reports whether the row was removed by this call.
-func (s *Sweeper) remove(ctx context.Context, lib string, r *store.Recording, kind, reason string) (bool, error) {
-	old, err := s.DB.DeleteRecording(ctx, r.ID)
-	if store.ErrorCode(err) == store.ENOTFOUND {
-		return false, nil // removed by someone else meanwhile
+// RemoveFiles removes the files of a recording whose row is already deleted: its MP3 only inside
+// LibraryDir, its WAV only inside SpoolDirs (issue 12 point 5: a stored path is never trusted to
+// stay inside them); a path outside is logged and left alone. The API's DELETE calls it. Errors:
+// a file that could not be removed.
+func (s *Sweeper) RemoveFiles(ctx context.Context, old *store.Recording) error {
+	lib, err := filepath.Abs(s.LibraryDir)
+	if err != nil || s.LibraryDir == "" {
+		return fmt.Errorf("library sweeper: LibraryDir %q: %w", s.LibraryDir, err)
 	}
-	if err != nil {
-		return false, fmt.Errorf("delete recording %s: %w", r.ID, err)
-	}
+	return s.removeFiles(ctx, lib, old)
+}
+
+func (s *Sweeper) removeFiles(ctx context.Context, lib string, old *store.Recording) error {
 	var errs []error
 	if old.MP3Path != "" {
 		if inside(lib, old.MP3Path) {
@@ -240,7 +243,20 @@ func (s *Sweeper) remove(ctx context.Context, lib string, r *store.Recording, ki
 	if err := s.removeWAV(ctx, old); err != nil {
 		errs = append(errs, err)
 	}
-	err = errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+// remove deletes r's row (with its index entries and any job) and then its files, and logs the
+// decision. It reports whether the row was removed by this call.
+func (s *Sweeper) remove(ctx context.Context, lib string, r *store.Recording, kind, reason string) (bool, error) {
+	old, err := s.DB.DeleteRecording(ctx, r.ID)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return false, nil // removed by someone else meanwhile
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete recording %s: %w", r.ID, err)
+	}
+	err = s.removeFiles(ctx, lib, old)
 	s.Metrics.removed(kind)
 	ev := s.Logger.Info()
 	if err != nil {

@@ -34,7 +34,19 @@ func MustOpenStore(tb testing.TB) *store.DB {
 // MustServe opens a Server on 127.0.0.1:0 over db (configured by opt), shut down when the test ends.
 func MustServe(tb testing.TB, db *store.DB, opt ...func(*Server)) *Server {
 	tb.Helper()
-	s := &Server{Addr: "127.0.0.1:0", DB: db, Logger: zerolog.New(io.Discard)}
+	s := &Server{Addr: "127.0.0.1:0", DB: db, Logger: zerolog.New(io.Discard),
+		// What cmd wires (library.Sweeper.RemoveFiles, which also keeps removals inside the
+		// library and spool directories: tested there); here the files are the test's own.
+		RemoveFiles: func(_ context.Context, r *store.Recording) error {
+			for _, p := range []string{r.MP3Path, r.WAVPath} {
+				if p != "" {
+					if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+						return err
+					}
+				}
+			}
+			return nil
+		}}
 	for _, o := range opt {
 		o(s)
 	}

@@ -3,7 +3,6 @@ package web
 import (
 	"bufio"
 	"context"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,13 +163,10 @@ func (s *Server) deleteRecording(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	for _, path := range []string{del.MP3Path, del.WAVPath} {
-		if path == "" {
-			continue
-		}
-		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-			s.Logger.Error().Err(err).Str("recording_id", del.ID).Str("path", path).Msg("recording file not removed")
-		}
+	if s.RemoveFiles == nil {
+		s.Logger.Error().Str("recording_id", del.ID).Msg("recording files not removed: no RemoveFiles configured")
+	} else if err := s.RemoveFiles(c.UserContext(), del); err != nil {
+		s.Logger.Error().Err(err).Str("recording_id", del.ID).Msg("recording file not removed")
 	}
 	s.Logger.Info().Str("recording_id", del.ID).Str("company_id", del.CompanyID).Str("token_id", p.ID).
 		Msg("recording deleted")

@@ -31,6 +31,9 @@ type Server struct {
 	Logger zerolog.Logger
 	// Ready, when set, is consulted by /readyz in addition to the store.
 	Ready func(ctx context.Context) error
+	// RemoveFiles removes a deleted recording's files, only inside the library and spool
+	// directories (cmd wires library.Sweeper.RemoveFiles); nil leaves them in place.
+	RemoveFiles func(ctx context.Context, rec *store.Recording) error
 	// Health, when set, is consulted by /readyz: every part down is named in the 503 answer.
 	Health *health.Registry
 	// Metrics, when set, is served at /metrics. Without MetricsToken only the series that

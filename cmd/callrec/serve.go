@@ -157,7 +157,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
-		Health: parts}
+		Health: parts, RemoveFiles: sweeper.RemoveFiles}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
