@@ -72,6 +72,12 @@ func (db *DB) ClaimJob(ctx context.Context, lease time.Duration) (*Job, error) {
 // RetryJob releases the lease on job jobID, records reason as LastError and makes the job due
 // again at notBefore (the worker's back-off). Errors: ENOTFOUND.
 func (db *DB) RetryJob(ctx context.Context, jobID string, notBefore time.Time, reason string) error {
+	return db.releaseJob(ctx, jobID, notBefore, reason, false)
+}
+
+// releaseJob ends the lease on job jobID, due again at notBefore with reason as LastError; with
+// giveBack the attempt ClaimJob counted is returned (DeferJob).
+func (db *DB) releaseJob(ctx context.Context, jobID string, notBefore time.Time, reason string, giveBack bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -81,6 +87,9 @@ func (db *DB) RetryJob(ctx context.Context, jobID string, notBefore time.Time, r
 			return err
 		}
 		j.LeaseUntil, j.NotBefore, j.LastError = time.Time{}, notBefore.UTC(), reason
+		if giveBack && j.Attempts > 0 {
+			j.Attempts--
+		}
 		return putJSON(tx, bJobs, j.ID, &j)
 	})
 }

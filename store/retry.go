@@ -12,20 +12,7 @@ import (
 // may not write), not the recording, stopped the attempt, so that a recording never runs out
 // of attempts while the disk is full (issue 12 point 7). Errors: ENOTFOUND.
 func (db *DB) DeferJob(ctx context.Context, jobID string, notBefore time.Time, reason string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		var j Job
-		if err := getJSON(tx, bJobs, jobID, "job", &j); err != nil {
-			return err
-		}
-		j.LeaseUntil, j.NotBefore, j.LastError = time.Time{}, notBefore.UTC(), reason
-		if j.Attempts > 0 {
-			j.Attempts--
-		}
-		return putJSON(tx, bJobs, j.ID, &j)
-	})
+	return db.releaseJob(ctx, jobID, notBefore, reason, true)
 }
 
 // RetryRecording queues the failed recording id for encoding again, with fresh attempts: it
