@@ -55,7 +55,15 @@ func Normalize(raw, defaultCountry string) (string, error) {
 	if !phonenumbers.IsPossibleNumber(num) {
 		return "", fmt.Errorf("%w: %q is not a possible number", ErrInvalid, raw)
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	out := phonenumbers.Format(num, phonenumbers.E164)
+	// The result must be its own normal form: a stored number is compared with what FreeSWITCH
+	// reports by normalising that again. libphonenumber drops a national prefix after the
+	// country code (+81 0…), so some digit strings shrink each time they are parsed
+	// (+810000000000 → +81000000000 → +8100000000, found by FuzzNormalize): refuse those.
+	if again, err := phonenumbers.Parse(out, ""); err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
+		return "", fmt.Errorf("%w: %q has no stable E.164 form", ErrInvalid, raw)
+	}
+	return out, nil
 }
 
 // IsE164 reports whether s is already in normalised form (`+` and 4–15 digits, no leading zero).
