@@ -160,6 +160,10 @@ func (h *eventHeap) Push(x any)   { *h = append(*h, x.(pendingEvent)) }
 func (h *eventHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
+	// Clear the slot: the backing array outlives the burst, and a popped event left in it keeps
+	// its ~100 parsed headers alive for the rest of the call (issue 13: 58 → 15 MB live heap at
+	// 1,000 held calls).
+	old[len(old)-1] = pendingEvent{}
 	*h = old[:len(old)-1]
 	return x
 }

@@ -1,6 +1,7 @@
 package esl
 
 import (
+	"container/heap"
 	"math/rand"
 	"net/textproto"
 	"strconv"
@@ -146,5 +147,22 @@ func TestSequencer_DecreasingFloodStaysBounded(t *testing.T) {
 				t.Fatalf("dropped %d with nobody reading, want >= %d", dropped, n-s.max-16)
 			}
 		})
+	}
+}
+
+// TestEventHeap_PopReleasesTheEvent: a popped event is not kept alive by the heap's backing
+// array, which lives as long as the call's sequencer.
+func TestEventHeap_PopReleasesTheEvent(t *testing.T) {
+	var h eventHeap
+	for i := 3; i > 0; i-- {
+		heap.Push(&h, pendingEvent{seq: uint64(i), ev: &eslgo.Event{}})
+	}
+	for h.Len() > 0 {
+		heap.Pop(&h)
+	}
+	for i, p := range h[:cap(h)] {
+		if p.ev != nil {
+			t.Fatalf("slot %d of the backing array still holds a popped event", i)
+		}
 	}
 }
