@@ -2,6 +2,7 @@ package esl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -101,6 +102,7 @@ func (n *Node) Run(ctx context.Context) error {
 		defer n.Calls.removeNode(n)
 	}
 	backoff := 100 * time.Millisecond
+	failures := 0 // consecutive failed attempts: only the first of a streak is a warning
 	for {
 		start := time.Now()
 		err := n.session(ctx, log)
@@ -110,10 +112,21 @@ func (n *Node) Run(ctx context.Context) error {
 		if time.Since(start) > time.Minute {
 			backoff = 100 * time.Millisecond
 		}
+		var de *dialError
+		if !errors.As(err, &de) {
+			failures = 0 // it was connected: this is a new outage
+		}
 		if n.Health != nil {
 			n.Health.Down(fmt.Sprintf(partNodeFmt, n.Addr), err)
 		}
-		log.Warn().Err(err).Dur("retry_in", backoff).Msg("inbound event socket down")
+		failures++
+		// /readyz names the node while it is down; the log says so once per outage (a callrec
+		// without its FreeSWITCH would otherwise warn every 30 s for ever).
+		ev := log.Debug()
+		if failures == 1 {
+			ev = log.Warn()
+		}
+		ev.Err(err).Int("attempt", failures).Dur("retry_in", backoff).Msg("inbound event socket down")
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -137,7 +150,7 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 		log.Warn().Err(err).Str("decision", "frame_refused").Msg("esl: node sent a frame out of bounds, connection closed")
 	})
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
+		return fmt.Errorf("dial: %w", &dialError{err})
 	}
 	defer conn.Close()
 	cmd := &commander{conn: conn, timeout: n.CommandTimeout}
@@ -260,3 +273,9 @@ func discardedByFreeSWITCH(ev *eslgo.Event, path string) bool {
 	_, err := os.Stat(path)
 	return err != nil
 }
+
+// dialError marks a Node session that never connected (Run warns once per outage).
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }

@@ -85,6 +85,9 @@ func TestReadopt_ReloadEventSocketMidCall(t *testing.T) {
 			}
 			on(b)
 			h.waitRecordings(store.StateRecording, 1)
+			// The row exists before uuid_record start returns: wait for FreeSWITCH's RECORD_START,
+			// or the 5 s advanced below may come before the recording began (a flake seen under load).
+			h.waitEvent("RECORD_START", 1)
 			start := h.fs.Now()
 			h.fs.Advance(5 * time.Second)
 
