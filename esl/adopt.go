@@ -183,14 +183,16 @@ func (s *Session) followLegs(ctx context.Context) error {
 // on no connection (the node may have booked it: FinishRecording is idempotent).
 func (s *Session) resync(ctx context.Context) {
 	for uuid, leg := range s.legs {
-		if leg.gone {
-			continue
-		}
-		if out, err := s.cmd.api(ctx, "uuid_exists", uuid); err == nil && out == "false" {
-			s.onLegGone(ctx, uuid)
-			if uuid == s.info.UUID && !s.hungUp {
-				s.hungUp, s.hangupAt = true, time.Now()
+		if !leg.gone {
+			if out, err := s.cmd.api(ctx, "uuid_exists", uuid); err != nil || out != "false" {
+				continue
 			}
+			s.onLegGone(ctx, uuid)
+		}
+		// A controlled leg already gone (its CHANNEL_HANGUP came, the connection went before
+		// CHANNEL_HANGUP_COMPLETE: a FreeSWITCH shutting down) has ended the call too.
+		if uuid == s.info.UUID && !s.hungUp {
+			s.hungUp, s.hangupAt = true, time.Now()
 		}
 	}
 	if !s.hungUp {

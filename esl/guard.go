@@ -108,6 +108,9 @@ type guardConn struct {
 	err      error  // sticky: the first read error or refusal
 	onRefuse func(error)
 	once     sync.Once
+	// mu is held while reading (by eslgo's receive loop, or greeting before it) and by Close,
+	// which drops the buffers once the read has ended.
+	mu sync.Mutex
 }
 
 // guard wraps c. onRefuse (optional) is called once with the refusal when a frame is refused.
@@ -118,6 +121,8 @@ func guard(c net.Conn, lim GuardLimits, onRefuse func(error)) *guardConn {
 
 // Read implements net.Conn for eslgo.
 func (g *guardConn) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for len(g.pending) == 0 {
 		if g.err != nil {
 			return 0, g.err
@@ -140,6 +145,11 @@ func (g *guardConn) Read(p []byte) (int, error) {
 // greeting reads the first frame itself (it is not passed to eslgo) and returns its
 // Content-Type: an inbound connection's auth/request.
 func (g *guardConn) greeting() (string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err != nil {
+		return "", g.err
+	}
 	frame, err := readFrame(g.r, g.lim, nil, greetingType)
 	if err != nil {
 		if refusalReason(err) != "" {
@@ -159,10 +169,30 @@ func (g *guardConn) greeting() (string, error) {
 	return "", nil
 }
 
+// Close closes the connection (ending a Read in progress) and then drops the read buffers: eslgo
+// keeps a closed outbound Conn, and so this guard, for its linger seconds after the disconnect
+// notice (outbound.go dummyLoop's time.AfterFunc), and its receive loop can end without a read
+// error ("no response channels"), so at a high call rate every call of the last 30 s would
+// still hold MaxLine bytes. Safe to call twice and concurrently with Read.
+func (g *guardConn) Close() error {
+	err := g.Conn.Close()
+	g.mu.Lock()
+	if g.err == nil {
+		g.err = net.ErrClosed
+	}
+	g.release()
+	g.mu.Unlock()
+	return err
+}
+
+// release drops the buffers of a connection that is read no more. Called with mu held.
+func (g *guardConn) release() { g.r, g.frame, g.pending = nil, nil, nil }
+
 // fail makes err sticky. A refusal closes the connection and reads as EOF from then on; a peer
 // gone in the middle of a frame reads as EOF too (eslgo's receive loop reports a disconnect only
 // for an error whose text is "EOF"); another transport error is passed on as it is.
 func (g *guardConn) fail(err error) {
+	g.release()
 	if refusalReason(err) == "" {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = io.EOF

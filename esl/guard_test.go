@@ -250,3 +250,38 @@ func refusedCount(t *testing.T, reg *prometheus.Registry, reason string) float64
 	}
 	return 0
 }
+
+// TestGuard_CloseDropsTheReadBuffer: a closed guard holds no read buffer, also when a Read is
+// blocked at the close (eslgo keeps a closed outbound Conn for its linger seconds, outbound.go
+// dummyLoop, so a kept buffer is MaxLine bytes per call of the last 30 s).
+func TestGuard_CloseDropsTheReadBuffer(t *testing.T) {
+	for _, blocked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("read blocked %v", blocked), func(t *testing.T) {
+			a, b := net.Pipe()
+			defer b.Close()
+			g := guard(a, GuardLimits{}, nil)
+			done := make(chan error, 1)
+			if blocked {
+				go func() { _, err := g.Read(make([]byte, 16)); done <- err }()
+				time.Sleep(20 * time.Millisecond) // not a pass condition: the Read may start after Close too
+			}
+			if err := g.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if blocked {
+				if err := <-done; err == nil {
+					t.Fatal("Read succeeded on a closed connection")
+				}
+			}
+			g.mu.Lock()
+			held := g.r != nil || g.frame != nil
+			g.mu.Unlock()
+			if held {
+				t.Fatal("the closed guard still holds its read buffer")
+			}
+			if _, err := g.Read(make([]byte, 1)); err == nil {
+				t.Fatal("Read after Close succeeded")
+			}
+		})
+	}
+}

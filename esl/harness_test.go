@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,7 @@ type harness struct {
 	ddi     *store.DDI
 	u1001   *store.User
 	u1002   *store.User
+	fsOpts  fstest.Options // what the stand-in was started with (a second one, a FreeSWITCH restart)
 }
 
 type harnessOptions struct {
@@ -66,6 +68,7 @@ type harnessOptions struct {
 	metrics        *Metrics            // Server.Metrics
 	health         HealthReporter      // Server.Health
 	wrapListener   func(net.Listener) net.Listener
+	noTranscript   bool // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -251,7 +254,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.recordTemplate == "" {
 		o.recordTemplate = "${callrec_rec_prefix}${uuid}.wav"
 	}
-	h.fs = fstest.Start(t, fstest.Options{
+	h.fsOpts = fstest.Options{
 		Profile:  fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand" + o.recordPathTail, RecordTemplate: o.recordTemplate, FireTransferEvents: true},
 		Dialplan: fstest.MustParseDialplan([]byte(xml)),
 		Phones: map[string]fstest.Phone{
@@ -261,7 +264,16 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		External:        fstest.External{ToneHz: toneExternal},
 		InboundPassword: map[bool]string{true: "ClueCon"}[o.inbound],
 		TimeScale:       1,
-	})
+	}
+	if o.noTranscript {
+		h.fsOpts.BaseDir = filepath.Join(dir, "freeswitch")
+		fs, err := fstest.New(h.fsOpts)
+		must(t, err)
+		t.Cleanup(fs.Close)
+		h.fs = fs
+	} else {
+		h.fs = fstest.Start(t, h.fsOpts)
+	}
 	return h
 }
 

@@ -89,7 +89,7 @@ func TestLoad_500ConcurrentRecordedCalls(t *testing.T) {
 	// about rows and leaks, not about the watchdog (TestReplyNeverSent_… is).
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, planDeadline: 15 * time.Second, commandTimeout: 15 * time.Second})
 	ctx := ctxT(t, 120*time.Second)
-	baseG, baseFD := runtime.NumGoroutine(), openFDs()
+	base := takeBaseline()
 	n := 500
 	if s := os.Getenv("CALLREC_LOAD_CALLS"); s != "" {
 		fmt.Sscan(s, &n)
@@ -128,17 +128,30 @@ func TestLoad_500ConcurrentRecordedCalls(t *testing.T) {
 	t.Logf("CHANNEL_ANSWER → uuid_record start (row written first): p50 %v, p95 %v, p99 %v over %d calls",
 		fstest.Percentile(lat, 50), fstest.Percentile(lat, 95), fstest.Percentile(lat, 99), len(lat))
 	waitFor(t, func() bool { return h.fs.ActiveConns() == 0 }, "stand-in connections closed")
-	// eslgo keeps a few goroutines briefly after a close (ESLGO.md "partial EOF cleanup").
+	base.expectBack(t, 20, 10)
+}
+
+// baseline is the process's goroutines and open file descriptors before a load, to prove the
+// load left none behind.
+type baseline struct{ goroutines, fds int }
+
+func takeBaseline() baseline { return baseline{runtime.NumGoroutine(), openFDs()} }
+
+// expectBack fails the test unless goroutines and fds come back within slack of the baseline
+// (waiting up to 15 s: eslgo keeps a few goroutines briefly after a close, ESLGO.md "partial EOF
+// cleanup").
+func (b baseline) expectBack(t *testing.T, goroutineSlack, fdSlack int) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	for runtime.NumGoroutine() > baseG+20 && time.Now().Before(deadline) {
+	for (runtime.NumGoroutine() > b.goroutines+goroutineSlack || openFDs() > b.fds+fdSlack) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if g := runtime.NumGoroutine(); g > baseG+20 {
+	if g := runtime.NumGoroutine(); g > b.goroutines+goroutineSlack {
 		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines after the calls, %d before:\n%s", g, baseG, buf[:runtime.Stack(buf, true)])
+		t.Fatalf("%d goroutines after the calls, %d before:\n%s", g, b.goroutines, buf[:runtime.Stack(buf, true)])
 	}
-	if fd := openFDs(); baseFD >= 0 && fd > baseFD+10 {
-		t.Fatalf("%d open fds after the calls, %d before", fd, baseFD)
+	if fd := openFDs(); b.fds >= 0 && fd > b.fds+fdSlack {
+		t.Fatalf("%d open fds after the calls, %d before", fd, b.fds)
 	}
 }
 
