@@ -285,3 +285,22 @@ func hasTrigger(recs []*store.Recording, trigger string) bool {
 	}
 	return false
 }
+
+// TestLingerFor_ShortOnlyWhileANodeIsConnected: a Session asks for the 2 s linger only when a
+// node could take its call back now; a configured node that never connected (the default
+// 127.0.0.1:8021 without callrec's event socket) leaves FreeSWITCH's full linger.
+func TestLingerFor_ShortOnlyWhileANodeIsConnected(t *testing.T) {
+	srv := &Server{}
+	if got := srv.lingerFor(); got != lingerSeconds {
+		t.Fatalf("no node: linger %d, want %d", got, lingerSeconds)
+	}
+	n := &Node{Addr: "127.0.0.1:8021"}
+	srv.addNode(n)
+	if got := srv.lingerFor(); got != lingerSeconds {
+		t.Errorf("node configured, never connected: linger %d, want %d", got, lingerSeconds)
+	}
+	n.up.Store(true)
+	if got := srv.lingerFor(); got != reattachLinger {
+		t.Errorf("node connected: linger %d, want %d", got, reattachLinger)
+	}
+}

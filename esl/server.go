@@ -179,10 +179,15 @@ func (s *Server) nodeList() []*Node {
 // canReattach reports whether a Session that loses its connection can follow its call again.
 func (s *Server) canReattach() bool { return len(s.nodeList()) > 0 }
 
-// lingerFor is the `linger` a new Session asks for (see reattachLinger).
+// lingerFor is the `linger` a new Session asks for (see reattachLinger): the short one only while
+// some node is connected now. A configured node that never came up (the default 127.0.0.1:8021
+// on a host whose FreeSWITCH lacks callrec's event socket) cannot take a call back, so the Session
+// keeps FreeSWITCH's full linger to follow what outlives the controlled leg.
 func (s *Server) lingerFor() int {
-	if s.canReattach() {
-		return reattachLinger
+	for _, n := range s.nodeList() {
+		if n.up.Load() {
+			return reattachLinger
+		}
 	}
 	return lingerSeconds
 }
