@@ -2,7 +2,6 @@ package esl
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -94,21 +93,14 @@ func newTenantRig(t *testing.T) *tenantRig {
 	must(t, err)
 	out, err := r.Render()
 	must(t, err)
-	body := func(p string) string {
-		s := string(out.File(p))
-		_, s, _ = strings.Cut(s, "<include>")
-		s, _, _ = strings.Cut(s, "</include>")
-		return s
-	}
-	doc := `<document type="freeswitch/xml"><section name="dialplan">` +
-		`<context name="public">` + body("dialplan/public/00_callrec.xml") + public + `</context>`
+	operator := map[string]string{"public": public}
 	for _, d := range tenantDomains {
-		doc += `<context name="` + d + `">` + body("dialplan/"+d+"/00_callrec.xml") + tenantOperator(d) + `</context>`
+		operator[d] = tenantOperator(d)
 	}
-	doc += body(fsconf.TransferFile) + `</section></document>`
+	doc := out.InstalledDialplan(operator)
 	rig.fs = fstest.Start(t, fstest.Options{
 		Profile:   fstest.Profile{Name: "internal", RecordPath: dir + "/ondemand", RecordTemplate: fsconf.RecordTemplate, FireTransferEvents: true},
-		Dialplan:  fstest.MustParseDialplan([]byte(doc)),
+		Dialplan:  fstest.MustParseDialplan(doc),
 		Phones:    phones,
 		External:  fstest.External{ToneHz: toneExternal},
 		TimeScale: 1,

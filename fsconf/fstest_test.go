@@ -2,7 +2,6 @@ package fsconf_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,18 +38,8 @@ const (
 // context file.
 func installedDialplan(tb testing.TB, out fsconf.Output) *fstest.Dialplan {
 	tb.Helper()
-	body := func(p string) string {
-		s := string(out.File(p))
-		_, s, _ = strings.Cut(s, "<include>")
-		s, _, _ = strings.Cut(s, "</include>")
-		return s
-	}
-	doc := `<document type="freeswitch/xml"><section name="dialplan">` +
-		`<context name="public">` + body("dialplan/public/00_callrec.xml") + operatorPublic + `</context>` +
-		`<context name="default">` + body("dialplan/default/00_callrec.xml") + operatorDefault + `</context>` +
-		body(fsconf.TransferFile) +
-		`</section></document>`
-	dp, err := fstest.ParseDialplan([]byte(doc))
+	doc := out.InstalledDialplan(map[string]string{"public": operatorPublic, "default": operatorDefault})
+	dp, err := fstest.ParseDialplan(doc)
 	if err != nil {
 		tb.Fatalf("rendered dialplan does not load: %v\n%s", err, doc)
 	}

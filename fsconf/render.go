@@ -54,6 +54,30 @@ func (o Output) File(p string) []byte {
 	return nil
 }
 
+// InstalledDialplan is the dialplan document FreeSWITCH loads once the rendering is installed as
+// INSTALL.md says: every context file's extensions first in their context (public, then each
+// user context, in rendering order), followed by operator[context] (the operator's own
+// extensions, XML), and the transfer context. Tests load it into a FreeSWITCH stand-in; it is
+// never written to disk.
+func (o Output) InstalledDialplan(operator map[string]string) []byte {
+	inner := func(b []byte) string {
+		_, s, _ := strings.Cut(string(b), "<include>")
+		s, _, _ = strings.Cut(s, "</include>")
+		return s
+	}
+	var doc strings.Builder
+	doc.WriteString(`<document type="freeswitch/xml"><section name="dialplan">`)
+	for _, f := range o.Files {
+		ctx, ok := strings.CutPrefix(f.Path, "dialplan/")
+		if ctx, ok = strings.CutSuffix(ctx, "/00_callrec.xml"); !ok {
+			continue
+		}
+		doc.WriteString(`<context name="` + ctx + `">` + inner(f.Data) + operator[ctx] + `</context>`)
+	}
+	doc.WriteString(inner(o.File(TransferFile)) + `</section></document>`)
+	return []byte(doc.String())
+}
+
 // Renderer renders callrec's FreeSWITCH configuration from Options alone: nothing it renders
 // depends on the store (the transfer context sends every `*` and 1-3 digits to callrec, which
 // decides from its store when the transfer arrives), so `callrec fsconf` never opens the store.

@@ -2,7 +2,6 @@ package fsconf_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,19 +35,12 @@ const tenantPublic = `
 // context.
 func tenantDialplan(tb testing.TB, out fsconf.Output) *fstest.Dialplan {
 	tb.Helper()
-	body := func(p string) string {
-		s := string(out.File(p))
-		_, s, _ = strings.Cut(s, "<include>")
-		s, _, _ = strings.Cut(s, "</include>")
-		return s
-	}
-	doc := `<document type="freeswitch/xml"><section name="dialplan">` +
-		`<context name="public">` + body("dialplan/public/00_callrec.xml") + tenantPublic + `</context>`
+	operator := map[string]string{"public": tenantPublic}
 	for _, d := range tenantDomains {
-		doc += `<context name="` + d + `">` + body("dialplan/"+d+"/00_callrec.xml") + tenantOperator(d) + `</context>`
+		operator[d] = tenantOperator(d)
 	}
-	doc += body(fsconf.TransferFile) + `</section></document>`
-	dp, err := fstest.ParseDialplan([]byte(doc))
+	doc := out.InstalledDialplan(operator)
+	dp, err := fstest.ParseDialplan(doc)
 	if err != nil {
 		tb.Fatalf("rendered dialplan does not load: %v\n%s", err, doc)
 	}

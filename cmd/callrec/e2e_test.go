@@ -184,18 +184,9 @@ func renderedFreeSWITCH(t *testing.T, opts fsconf.Options, operator string, base
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := func(p string) string {
-		s := string(out.File(p))
-		_, s, _ = strings.Cut(s, "<include>")
-		s, _, _ = strings.Cut(s, "</include>")
-		return s
-	}
-	doc := `<document type="freeswitch/xml"><section name="dialplan">` +
-		`<context name="public">` + body("dialplan/public/00_callrec.xml") + operator + `</context>` +
-		`<context name="default">` + body("dialplan/default/00_callrec.xml") + `</context>` +
-		body(fsconf.TransferFile) + `</section></document>`
+	doc := out.InstalledDialplan(map[string]string{"public": operator})
 	base.Profile = fstest.Profile{Name: "internal", RecordPath: opts.RecordPath, RecordTemplate: fsconf.RecordTemplate}
-	base.Dialplan = fstest.MustParseDialplan([]byte(doc))
+	base.Dialplan = fstest.MustParseDialplan(doc)
 	return fstest.Start(t, base)
 }
 
