@@ -182,6 +182,11 @@ func TestShowChannelsAsJSON_AndCoreUUID(t *testing.T) {
 	if err := b.WaitAnswer(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
+	// The bridge answers A and gives B its call_uuid just after B answers: list the channels
+	// once the two are bridged (this raced under -race).
+	if _, err := call.A.WaitState(ctx(t), func(st LegState) bool { return st.PeerUUID == b.UUID() && st.CallState == "ACTIVE" }); err != nil {
+		t.Fatal(err)
+	}
 	f, _ := in.cmd("api show channels as json")
 	var got struct {
 		RowCount int                 `json:"row_count"`
