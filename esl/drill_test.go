@@ -135,6 +135,9 @@ func TestDrill_FreeSWITCHResetStallRestartMidCall(t *testing.T) {
 
 	after, _ := h.callAnswered("+34600299999", "+34911234567", "1001")
 	waitFor(t, func() bool { return h.ddiRowsByLeg()[after.A.UUID()] != nil }, "the call after the restart is recorded")
+	// The row exists before uuid_record start returns: wait for the new FreeSWITCH's RECORD_START,
+	// or the hangup below may come first and fail the recording (seen once in CI).
+	h.waitEvent("RECORD_START", 1)
 	h.fs.Advance(3 * time.Second)
 	after.A.Hangup("NORMAL_CLEARING")
 	h.waitSessions()
