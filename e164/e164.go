@@ -56,6 +56,9 @@ func Normalize(raw, defaultCountry string) (string, error) {
 		return "", fmt.Errorf("%w: %q is not a possible number", ErrInvalid, raw)
 	}
 	out := phonenumbers.Format(num, phonenumbers.E164)
+	if !IsE164(out) { // a national number with default_country can grow past 15 digits (FuzzNormalize)
+		return "", fmt.Errorf("%w: %q is longer than E.164 allows", ErrInvalid, raw)
+	}
 	// The result must be its own normal form: a stored number is compared with what FreeSWITCH
 	// reports by normalising that again. libphonenumber drops a national prefix after the
 	// country code (+81 0…), so some digit strings shrink each time they are parsed
