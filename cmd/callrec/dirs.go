@@ -76,11 +76,24 @@ func prepareDirs(cfg Config) (warnings []string, err error) {
 		}
 		// The store and the worker write here; a read-only directory would leave the audio
 		// worker failing every job while health says ok, so start-up proves it is writable.
-		if err := probeDir(d.dir); err != nil {
+		err := probeDir(d.dir)
+		if d.key == "library_dir" && diskFull(err) {
+			// A full library is the machine's fault, not a mistake in the configuration: calls are
+			// still recorded into the spool, the audio worker waits for space (down on /readyz
+			// meanwhile) and encodes them then. Refusing to start would leave every call unrecorded.
+			warnings = append(warnings, fmt.Sprintf("library_dir: %s is full (%v): recordings wait in the spool until space returns", d.dir, err))
+			continue
+		}
+		if err != nil {
 			return warnings, fmt.Errorf("%s: %s is not writable and readable by callrec (uid %d): %w", d.key, d.dir, os.Geteuid(), err)
 		}
 	}
 	return warnings, nil
+}
+
+// diskFull reports whether err is a full disk or an exhausted quota.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // ensureSpoolDir creates dir (and missing parents) for the spool group, or checks an existing

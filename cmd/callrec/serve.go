@@ -44,7 +44,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return &exitError{code: 1, err: err}
 	}
 	for _, w := range warnings {
-		log.Warn().Str("decision", "spool_permissions").Msg(w)
+		log.Warn().Str("decision", "directory_check").Msg(w)
 	}
 	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry})
 	if err != nil {
