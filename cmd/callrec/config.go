@@ -33,6 +33,7 @@ type Config struct {
 	FreeSWITCH     FSConfig      `koanf:"freeswitch"`
 	Log            LogConfig     `koanf:"log"`
 	Audio          AudioConfig   `koanf:"audio"`
+	Debug          DebugConfig   `koanf:"debug"`
 	ShutdownGrace  time.Duration `koanf:"shutdown_grace"`
 	// Warnings are notes about the configuration given (keys no longer used) for the caller to
 	// log; they never stop callrec.
@@ -125,6 +126,7 @@ func defaults() map[string]any {
 		"audio.bitrate_kbps":                  32,
 		"audio.max_attempts":                  5,
 		"shutdown_grace":                      "10s",
+		"debug.pprof_listen":                  "",
 
 		// One client must not hold every descriptor (issue 12): see README "http.*".
 		"http.read_header_timeout":      "10s",
@@ -351,6 +353,9 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("http.max_conns_per_ip: %d is above http.max_conns %d", c.HTTP.MaxConnsPerIP, c.HTTP.MaxConns))
 	}
 	errs = append(errs, c.checkRanges()...)
+	if err := c.Debug.check(); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, c.checkStrings()...)
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))

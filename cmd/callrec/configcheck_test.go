@@ -50,6 +50,8 @@ func TestConfig_RefusesWhatWasAcceptedSilently(t *testing.T) {
 		{"tone with a space", nil, []string{"CALLREC_ESL__TONE=tone_stream://%(250, 0, 880)"}, []string{"esl.tone"}},
 		{"tone with a variable", nil, []string{"CALLREC_ESL__TONE=$${sounds_dir}/beep.wav"}, []string{"esl.tone"}},
 		{"log level", nil, []string{"CALLREC_LOG__LEVEL=loud"}, []string{"log.level"}},
+		{"profiling on a public address", nil, []string{"CALLREC_DEBUG__PPROF_LISTEN=0.0.0.0:6060"}, []string{"debug.pprof_listen", "loopback"}},
+		{"profiling on a host name", nil, []string{"CALLREC_DEBUG__PPROF_LISTEN=example.com:6060"}, []string{"debug.pprof_listen", "loopback"}},
 		{"unknown key in the file", cfgFile("esl:\n  plan_deadlne: 2s\n"), nil, []string{"esl.plan_deadlne", "unknown key"}},
 		{"unknown top-level key", cfgFile("libary_dir: /x\n"), nil, []string{"libary_dir", "unknown key"}},
 		{"unknown key in a node", cfgFile("freeswitch:\n  nodes:\n    - addr: 127.0.0.1:8021\n      pasword: x\n"), nil, []string{"freeswitch.nodes[0].pasword", "unknown key"}},

@@ -153,6 +153,12 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}()
 	go func() { defer wg.Done(); sweeper.Run(background) }()
 
+	if cfg.Debug.PprofListen != "" {
+		if _, err := startDebug(background, cfg.Debug.PprofListen, log); err != nil {
+			calls.Close(context.Background())
+			return &exitError{code: 1, err: err}
+		}
+	}
 	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log,
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
