@@ -40,15 +40,23 @@ import (
 // call's node. Only the Session's goroutine uses it.
 type attachment struct {
 	conn     *eslgo.Conn
+	guard    *guardConn // the connection's guard: its events come from there, in wire order
 	cmd      *commander
 	lost     <-chan struct{} // closed once the connection is gone
 	inbound  bool
 	listener string
+	diverted bool // the guard hands this attachment's events to the Session
 }
 
-// listen hands every event of the connection to fn.
-func (a *attachment) listen(fn eslgo.EventListener) {
-	a.listener = a.conn.RegisterEventListener(eslgo.EventListenAll, fn)
+// listen hands every event of the connection to fn: from the guard, in wire order, when there is
+// one; else from eslgo's listeners (one goroutine per event: fn must re-sequence them).
+func (a *attachment) listen(fn func(headerReader)) {
+	if a.guard != nil {
+		a.guard.divert(func(ev *plainEvent) { fn(ev) })
+		a.diverted = true
+		return
+	}
+	a.listener = a.conn.RegisterEventListener(eslgo.EventListenAll, func(ev *eslgo.Event) { fn(ev) })
 }
 
 // release stops listening; an inbound attachment is also closed (`exit`, or at once when the
@@ -61,6 +69,10 @@ func (a *attachment) release() {
 	if a.listener != "" {
 		a.conn.RemoveEventListener(eslgo.EventListenAll, a.listener)
 		a.listener = ""
+	}
+	if a.diverted {
+		a.guard.divert(nil)
+		a.diverted = false
 	}
 	if a.inbound {
 		if a.cmd.isDead() {
@@ -84,7 +96,7 @@ func dialAttachment(ctx context.Context, srv *Server, n *Node, log zerolog.Logge
 		AuthTimeout:  srv.CommandTimeout,
 		OnDisconnect: gone,
 	}
-	conn, err := dialInbound(ctx, opts, n.Addr, srv.Guard, func(err error) {
+	conn, g, err := dialInbound(ctx, opts, n.Addr, srv.Guard, func(err error) {
 		log.Warn().Err(err).Str("decision", "frame_refused").Msg("esl: node sent a frame out of bounds, connection closed")
 	})
 	if err != nil {
@@ -94,7 +106,7 @@ func dialAttachment(ctx context.Context, srv *Server, n *Node, log zerolog.Logge
 	if srv.Metrics != nil {
 		cmd.observe = srv.Metrics.observeCommand
 	}
-	return &attachment{conn: conn, cmd: cmd, lost: lost, inbound: true}, nil
+	return &attachment{conn: conn, guard: g, cmd: cmd, lost: lost, inbound: true}, nil
 }
 
 // reattach replaces the Session's lost connection by an inbound connection to the call's node,
@@ -369,7 +381,7 @@ func (s *Server) adopt(n *Node, dump *eslgo.Event, rows []*store.Recording) bool
 		s.mu.Unlock()
 		return false
 	}
-	sess := newSession(s, nil, &eslgo.RawResponse{Headers: dump.Headers})
+	sess := newSession(s, nil, nil, &eslgo.RawResponse{Headers: dump.Headers})
 	sess.adopted, sess.home = true, n
 	if len(rows) > 0 {
 		sess.info.CallUUID = rows[0].CallID // the call keeps the id its recordings carry

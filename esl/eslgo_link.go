@@ -55,14 +55,14 @@ func eslgoDisconnectLoop(c *eslgo.Conn, onDisconnect func())
 // connection to eslgo, authenticates and starts eslgo's re-auth and disconnect watchers as Dial
 // does. Errors: the dial, the greeting, or "failed to auth" (eslgo's doAuth wording) for a
 // refused password.
-func dialInbound(ctx context.Context, opts eslgo.InboundOptions, addr string, lim GuardLimits, onRefuse func(error)) (*eslgo.Conn, error) {
+func dialInbound(ctx context.Context, opts eslgo.InboundOptions, addr string, lim GuardLimits, onRefuse func(error)) (*eslgo.Conn, *guardConn, error) {
 	if opts.AuthTimeout <= 0 {
 		opts.AuthTimeout = 5 * time.Second
 	}
 	d := net.Dialer{Timeout: opts.AuthTimeout}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	g := guard(c, lim, onRefuse)
 	_ = c.SetReadDeadline(time.Now().Add(opts.AuthTimeout))
@@ -70,11 +70,11 @@ func dialInbound(ctx context.Context, opts eslgo.InboundOptions, addr string, li
 	_ = c.SetReadDeadline(time.Time{})
 	if err != nil {
 		c.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if ct != eslgo.TypeAuthRequest {
 		c.Close()
-		return nil, fmt.Errorf("connection disconnected before auth request: %s", ct)
+		return nil, nil, fmt.Errorf("connection disconnected before auth request: %s", ct)
 	}
 	conn := eslgoNewConnection(g, false, opts.Options)
 	authCtx, cancel := context.WithTimeout(ctx, opts.AuthTimeout)
@@ -85,9 +85,9 @@ func dialInbound(ctx context.Context, opts eslgo.InboundOptions, addr string, li
 		if opts.OnDisconnect != nil {
 			go opts.OnDisconnect()
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	go eslgoAuthLoop(conn, auth, opts.AuthTimeout)
 	go eslgoDisconnectLoop(conn, opts.OnDisconnect)
-	return conn, nil
+	return conn, g, nil
 }

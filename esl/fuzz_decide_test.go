@@ -92,7 +92,7 @@ func FuzzDecide(f *testing.F) {
 				hdr.Set(name, v)
 			}
 		}
-		s := newSession(srv, nil, &eslgo.RawResponse{Headers: hdr})
+		s := newSession(srv, nil, nil, &eslgo.RawResponse{Headers: hdr})
 		s.legs[s.info.UUID] = &legInfo{uuid: s.info.UUID}
 		s.decide()
 		var strs []string

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/percipia/eslgo"
 )
@@ -108,6 +109,10 @@ type guardConn struct {
 	err      error  // sticky: the first read error or refusal
 	onRefuse func(error)
 	once     sync.Once
+	// events, when set, receives every text/event-plain event instead of eslgo, in the order
+	// FreeSWITCH sent them, from the goroutine reading the connection (eslgo's receive loop):
+	// it must not block (the Session's queue is bounded, sequencer.push).
+	events atomic.Pointer[func(*plainEvent)]
 	// mu is held while reading (by eslgo's receive loop, or greeting before it) and by Close,
 	// which drops the buffers once the read has ended.
 	mu sync.Mutex
@@ -127,12 +132,18 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		if g.err != nil {
 			return 0, g.err
 		}
-		frame, err := readFrame(g.r, g.lim, g.frame[:0], eslgoType)
+		frame, eventAt, err := readFrameParts(g.r, g.lim, g.frame[:0], eslgoType)
 		if err != nil {
 			g.fail(err)
 			continue
 		}
-		g.frame, g.pending = frame, frame
+		g.frame = frame
+		if sink := g.events.Load(); sink != nil && eventAt >= 0 {
+			// The event goes to the Session in wire order; eslgo never sees it.
+			(*sink)(&plainEvent{raw: bytes.Clone(frame[eventAt:])})
+			continue
+		}
+		g.pending = frame
 	}
 	n := copy(p, g.pending)
 	g.pending = g.pending[n:]
@@ -140,6 +151,15 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		g.frame = nil // do not keep a large body's buffer on an idle connection
 	}
 	return n, nil
+}
+
+// divert hands the connection's events to fn from now on (nil: back to eslgo).
+func (g *guardConn) divert(fn func(*plainEvent)) {
+	if fn == nil {
+		g.events.Store(nil)
+		return
+	}
+	g.events.Store(&fn)
 }
 
 // greeting reads the first frame itself (it is not passed to eslgo) and returns its
@@ -213,6 +233,14 @@ func (g *guardConn) fail(err error) {
 // buf and checks it; types says which Content-Types are allowed. Errors: a refusal
 // (ErrFrameRefused), or r's error (io.EOF between frames, io.ErrUnexpectedEOF inside one).
 func readFrame(r *bufio.Reader, lim GuardLimits, buf []byte, types func(contentType string) bool) ([]byte, error) {
+	buf, _, err := readFrameParts(r, lim, buf, types)
+	return buf, err
+}
+
+// readFrameParts is readFrame that also tells where the body of a text/event-plain frame starts
+// (eventAt; -1 for any other frame).
+func readFrameParts(r *bufio.Reader, lim GuardLimits, buf []byte, types func(contentType string) bool) (frame []byte, eventAt int, err error) {
+	eventAt = -1
 	var (
 		lines, bodyLen int
 		seenLength     bool
@@ -223,44 +251,44 @@ func readFrame(r *bufio.Reader, lim GuardLimits, buf []byte, types func(contentT
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, refuse("line_too_long", "header line longer than %d bytes", lim.MaxLine)
+			return nil, -1, refuse("line_too_long", "header line longer than %d bytes", lim.MaxLine)
 		}
 		if err != nil {
 			if err == io.EOF && (len(buf) > 0 || len(line) > 0) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, -1, err
 		}
 		buf = append(buf, line...)
 		if len(buf) > lim.MaxHeaderBytes {
-			return nil, refuse("header_too_large", "header block over %d bytes", lim.MaxHeaderBytes)
+			return nil, -1, refuse("header_too_large", "header block over %d bytes", lim.MaxHeaderBytes)
 		}
 		text := trimEOL(line)
 		if len(text) == 0 {
 			if lines == 0 {
-				return nil, refuse("empty_frame", "blank line where a frame should start")
+				return nil, -1, refuse("empty_frame", "blank line where a frame should start")
 			}
 			break
 		}
 		if lines++; lines > lim.MaxHeaders {
-			return nil, refuse("too_many_headers", "over %d header lines", lim.MaxHeaders)
+			return nil, -1, refuse("too_many_headers", "over %d header lines", lim.MaxHeaders)
 		}
 		key, value, err := headerLine(text)
 		if err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 		switch {
 		case bytes.EqualFold(key, []byte("Content-Length")):
 			if seenLength {
-				return nil, refuse("bad_content_length", "two Content-Length headers")
+				return nil, -1, refuse("bad_content_length", "two Content-Length headers")
 			}
 			seenLength = true
 			if bodyLen, err = contentLength(value, lim.MaxBody); err != nil {
-				return nil, err
+				return nil, -1, err
 			}
 		case bytes.EqualFold(key, []byte("Content-Type")):
 			if seenType {
-				return nil, refuse("unknown_content_type", "two Content-Type headers")
+				return nil, -1, refuse("unknown_content_type", "two Content-Type headers")
 			}
 			seenType, contentType = true, string(value)
 		}
@@ -268,7 +296,7 @@ func readFrame(r *bufio.Reader, lim GuardLimits, buf []byte, types func(contentT
 	// eslgo routes a frame by its Content-Type; any other type (log/data, none at all) ends its
 	// read loop and leaves the connection deaf (connection.go doMessage, ESLGO.md): close it now.
 	if !types(contentType) {
-		return nil, refuse("unknown_content_type", "Content-Type %.64q", contentType)
+		return nil, -1, refuse("unknown_content_type", "Content-Type %.64q", contentType)
 	}
 	eventPlain = contentType == eslgo.TypeEventPlain
 	head := len(buf)
@@ -278,17 +306,18 @@ func readFrame(r *bufio.Reader, lim GuardLimits, buf []byte, types func(contentT
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, -1, err
 		}
 	}
 	if eventPlain {
+		eventAt = head
 		// eslgo parses a plain event's body as a second header block with its own Content-Length
 		// (event.go readPlainEvent): the same checks apply inside it.
 		if err := checkEventBody(buf[head:], lim); err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 	}
-	return buf, nil
+	return buf, eventAt, nil
 }
 
 // checkEventBody checks the header block at the start of a text/event-plain body: the lines are

@@ -102,7 +102,9 @@ func (s *Server) serveConn(c net.Conn, opts eslgo.OutboundOptions) {
 		s.Metrics.refused(refusalReason(err))
 		s.Logger.Warn().Err(err).Str("remote", remote).Str("decision", "frame_refused").Msg("esl: hostile or broken frame, connection closed")
 	})
-	serveOutbound(g, opts, s.handle)
+	serveOutbound(g, opts, func(ctx context.Context, conn *eslgo.Conn, connect *eslgo.RawResponse) {
+		s.handle(ctx, conn, g, connect)
+	})
 }
 
 func (s *Server) reportUp(part string) {

@@ -146,7 +146,7 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 		AuthTimeout:  n.CommandTimeout,
 		OnDisconnect: func() { close(lost) },
 	}
-	conn, err := dialInbound(ctx, opts, n.Addr, GuardLimits{}, func(err error) {
+	conn, g, err := dialInbound(ctx, opts, n.Addr, GuardLimits{}, func(err error) {
 		log.Warn().Err(err).Str("decision", "frame_refused").Msg("esl: node sent a frame out of bounds, connection closed")
 	})
 	if err != nil {
@@ -154,7 +154,7 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 	}
 	defer conn.Close()
 	cmd := &commander{conn: conn, timeout: n.CommandTimeout}
-	seq := newSequencer(10*time.Millisecond, 256)
+	seq := newSequencer(0, 256) // the guard hands the events over in wire order (event.go)
 	var metrics *Metrics
 	if n.Calls != nil {
 		metrics = n.Calls.Metrics
@@ -163,7 +163,8 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 	stop := make(chan struct{})
 	defer close(stop)
 	go seq.run(stop)
-	conn.RegisterEventListener(eslgo.EventListenAll, seq.push)
+	g.divert(func(ev *plainEvent) { seq.push(ev) })
+	defer g.divert(nil)
 	if _, err := cmd.send(ctx, "event", command.Event{Format: "plain", Listen: []string{"RECORD_STOP", "CHANNEL_HANGUP_COMPLETE"}}); err != nil {
 		return err
 	}
@@ -203,7 +204,7 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 // onRecordStop finishes the row of a recording of callrec's that is still `recording`: one in the
 // spool (named <recording id>.wav), or a Record key recording under the record-path (found among
 // the rows still recording by its stored WAV path).
-func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev *eslgo.Event) {
+func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev headerReader) {
 	path := header(ev, "Record-File-Path")
 	rec := n.recordingAt(ctx, path)
 	if rec == nil {
@@ -259,14 +260,14 @@ func (n *Node) recordingAt(ctx context.Context, path string) *store.Recording {
 // discardReason is the reason a recording FreeSWITCH deleted is discarded with: its
 // Record-Completion-Cause, "input-too-short" (under RECORD_MIN_SEC) or "empty-file"
 // (switch_ivr_async.c record_callback ~1664–1673).
-func discardReason(ev *eslgo.Event) string {
+func discardReason(ev headerReader) string {
 	return "discarded by FreeSWITCH: " + header(ev, "Record-Completion-Cause")
 }
 
 // discardedByFreeSWITCH reports whether FreeSWITCH deleted the recording's file as too short or
 // empty. RECORD_DISCARDED is a channel variable that FreeSWITCH sets and never clears, so a later
 // recording on the same leg still carries it: the file's existence decides.
-func discardedByFreeSWITCH(ev *eslgo.Event, path string) bool {
+func discardedByFreeSWITCH(ev headerReader, path string) bool {
 	if !strings.EqualFold(header(ev, "variable_RECORD_DISCARDED"), "true") {
 		return false
 	}

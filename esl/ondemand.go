@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/percipia/eslgo"
 	"github.com/rs/zerolog"
 
 	"github.com/callrec/callrec/dialplan"
@@ -30,7 +29,7 @@ func (s *Session) newMatcher(leg *legInfo) {
 
 // onDTMF feeds a digit of a watched user leg to its matcher; digits of any other leg (the
 // external party) are never inspected.
-func (s *Session) onDTMF(ctx context.Context, ev *eslgo.Event) {
+func (s *Session) onDTMF(ctx context.Context, ev headerReader) {
 	leg, ok := s.legs[header(ev, "Unique-ID")]
 	if !ok || leg.matcher == nil || leg.user == nil || !s.plan.OnDemand.InspectsDigitsFrom(leg.role) {
 		return
@@ -111,7 +110,7 @@ func (s *Session) partners(leg string) []string {
 // onKeyRecordStart books a recording mod_sofia started for a Record key INFO: its file is under
 // the profile's record-path and named with the leg's callrec_rec_prefix (REFERENCE.md §4: match
 // the path, RECORD_START comes before sofia_record_file is set).
-func (s *Session) onKeyRecordStart(ctx context.Context, ev *eslgo.Event, path string) {
+func (s *Session) onKeyRecordStart(ctx context.Context, ev headerReader, path string) {
 	legUUID := header(ev, "Unique-ID")
 	if !underDir(path, s.srv.OnDemandPath) { // both absolute; FreeSWITCH's path compared cleaned
 		if cleansUnder(path, s.srv.OnDemandPath) {

@@ -79,7 +79,7 @@ func DialProbe(ctx context.Context, addr, password string, timeout time.Duration
 		Password:    password,
 		AuthTimeout: timeout,
 	}
-	conn, err := dialInbound(ctx, opts, addr, GuardLimits{}, nil)
+	conn, _, err := dialInbound(ctx, opts, addr, GuardLimits{}, nil)
 	if err != nil {
 		// eslgo's doAuth: "failed to auth" when the reply to auth is not +OK (mod_event_socket.c
 		// parse_command ~1752 answers -ERR invalid and closes).

@@ -134,6 +134,9 @@ func TestReadopt_DeadConnectionNoticedWithoutTheHeartbeat(t *testing.T) {
 	if r.Trigger != store.TriggerDTMF || r.UserID != h.u1001.ID {
 		t.Fatalf("row %+v", r)
 	}
+	// The row exists before uuid_record is sent: hanging up before FreeSWITCH started the
+	// recording would make it fail (Cannot locate session), a race of the test's, not callrec's.
+	h.waitEvent("RECORD_START", 1)
 	h.fs.Advance(2 * time.Second)
 	call.A.Hangup("NORMAL_CLEARING") // the requester leaves with the caller: the recording ends
 	h.waitSessions()

@@ -6,15 +6,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/percipia/eslgo"
 	"github.com/rs/zerolog"
 )
 
-// sequencer puts events back in FreeSWITCH order. eslgo hands every event to each listener in
-// its own goroutine, so they race (ESLGO.md "event order": 964 of 2,000 out of order). The
-// goroutines are started in wire order within microseconds of each other, so holding each event
-// for a short window and releasing the lowest Event-Sequence first restores the order.
-// Event-Sequence is global to a FreeSWITCH core, so gaps are normal and cannot be waited for.
+// sequencer is the bounded queue between a connection's reader and the goroutine that handles
+// its events. Sessions and nodes take their events from the guard, in wire order (event.go), and
+// use it with a zero window: the reader never blocks on a busy Session (which may itself wait for
+// a command reply that reader must deliver). With a window it also puts events back in
+// FreeSWITCH order, as eslgo's listeners need: eslgo hands every event to each listener in its
+// own goroutine, so they race (ESLGO.md "event order": 964 of 2,000 out of order); the
+// goroutines start in wire order within microseconds of each other, so holding each event for a
+// short window and releasing the lowest Event-Sequence first restores the order. Event-Sequence
+// is global to a FreeSWITCH core, so gaps are normal and cannot be waited for.
 //
 // The buffer is bounded (max events): a peer that sends ever-decreasing sequence numbers keeps
 // the lowest event always younger than the window, so nothing would ever be released. Over the
@@ -22,7 +25,7 @@ import (
 // dropped. Either way overflow is told (a log and a metric at the caller).
 type sequencer struct {
 	window time.Duration
-	out    chan *eslgo.Event
+	out    chan headerReader
 	max    int
 	// overflow, when set, is called (without the lock) for each event released early, with
 	// dropped true when it could not be delivered.
@@ -40,11 +43,11 @@ type sequencer struct {
 const sequencerMax = 4096
 
 func newSequencer(window time.Duration, buffer int) *sequencer {
-	return &sequencer{window: window, out: make(chan *eslgo.Event, buffer), max: sequencerMax, wake: make(chan struct{}, 1)}
+	return &sequencer{window: window, out: make(chan headerReader, buffer), max: sequencerMax, wake: make(chan struct{}, 1)}
 }
 
 // push is the eslgo listener: called from many goroutines.
-func (s *sequencer) push(ev *eslgo.Event) {
+func (s *sequencer) push(ev headerReader) {
 	seq, err := strconv.ParseUint(ev.GetHeader("Event-Sequence"), 10, 64)
 	s.mu.Lock()
 	if s.closed {
@@ -112,7 +115,7 @@ func (s *sequencer) run(stop <-chan struct{}) {
 }
 
 // pop returns the lowest-sequence event once it has waited the window, or how long until it has.
-func (s *sequencer) pop() (time.Duration, *eslgo.Event) {
+func (s *sequencer) pop() (time.Duration, headerReader) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) == 0 {
@@ -140,7 +143,7 @@ func (s *sequencer) close() {
 }
 
 type pendingEvent struct {
-	ev      *eslgo.Event
+	ev      headerReader
 	seq     uint64
 	arrival uint64
 	at      time.Time

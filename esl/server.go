@@ -44,7 +44,6 @@ type Server struct {
 
 	CommandTimeout time.Duration // per FreeSWITCH command (default 5 s)
 	PlanDeadline   time.Duration // connect → call handed on, else the socket is closed (default 2 s)
-	EventWindow    time.Duration // re-ordering window for events (default 10 ms)
 	HangupDrain    time.Duration // after hangup, wait this long for RECORD_STOP (default 3 s)
 	Heartbeat      time.Duration // idle time before a liveness probe (default 60 s)
 	// ReattachTimeout is how long a Session whose connection was lost keeps trying to follow
@@ -128,9 +127,6 @@ func (s *Server) setDefaults() {
 	}
 	if s.PlanDeadline <= 0 {
 		s.PlanDeadline = 2 * time.Second
-	}
-	if s.EventWindow <= 0 {
-		s.EventWindow = 10 * time.Millisecond
 	}
 	if s.HangupDrain <= 0 {
 		s.HangupDrain = 3 * time.Second
@@ -260,7 +256,7 @@ func (s *Server) Close(ctx context.Context) error {
 
 // handle is eslgo's outbound handler: it runs one Session for the connection. eslgo sends `exit`
 // and closes the connection when it returns.
-func (s *Server) handle(ctx context.Context, conn *eslgo.Conn, connect *eslgo.RawResponse) {
+func (s *Server) handle(ctx context.Context, conn *eslgo.Conn, g *guardConn, connect *eslgo.RawResponse) {
 	// Add under the same lock Close takes before Wait: a WaitGroup must not grow while waited on.
 	s.mu.Lock()
 	if s.draining.Load() {
@@ -277,7 +273,7 @@ func (s *Server) handle(ctx context.Context, conn *eslgo.Conn, connect *eslgo.Ra
 		s.Metrics.LiveSessions.Inc()
 		defer s.Metrics.LiveSessions.Dec()
 	}
-	sess := newSession(s, conn, connect)
+	sess := newSession(s, conn, g, connect)
 	sess.run(ctx)
 }
 

@@ -17,11 +17,14 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-// subscribedEvents are the events a Session follows. Never `myevents`: it cannot be undone and
-// drops the other legs' events (REFERENCE.md §1.4). DTMF is added only for key_dtmf companies.
+// subscribedEvents are the events every Session follows. Never `myevents`: it cannot be undone
+// and drops the other legs' events (REFERENCE.md §1.4). Each event costs both ends (FreeSWITCH
+// serialises every channel variable into most channel events): a leg's end is its
+// CHANNEL_HANGUP_COMPLETE alone (CHANNEL_HANGUP comes a moment before it, with the same facts),
+// CHANNEL_UNBRIDGE tells nothing a Session uses, CHANNEL_EXECUTE_COMPLETE is asked for only when
+// an announcement is awaited and DTMF only for key_dtmf companies (Session.events).
 var subscribedEvents = []string{
-	"CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE",
-	"CHANNEL_EXECUTE_COMPLETE", "RECORD_START", "RECORD_STOP",
+	"CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE", "RECORD_START", "RECORD_STOP",
 }
 
 // legInfo is what a Session knows about one channel of its call.
@@ -81,13 +84,13 @@ type Session struct {
 
 // newSession prepares the Session of a call: conn is its outbound connection, or nil for a call
 // re-adopted through a node (connect is then the controlled leg's uuid_dump).
-func newSession(srv *Server, conn *eslgo.Conn, connect *eslgo.RawResponse) *Session {
+func newSession(srv *Server, conn *eslgo.Conn, g *guardConn, connect *eslgo.RawResponse) *Session {
 	info := parseCallInfo(connect)
 	s := &Session{
 		srv:        srv,
 		info:       info,
 		log:        srv.Logger.With().Str("call_id", info.CallUUID).Str("leg", info.UUID).Logger(),
-		seq:        newSequencer(srv.EventWindow, 64),
+		seq:        newSequencer(0, 64), // events come from the guard in wire order (event.go)
 		legs:       map[string]*legInfo{},
 		recs:       map[string]*activeRec{},
 		duplicates: map[string]bool{},
@@ -99,7 +102,7 @@ func newSession(srv *Server, conn *eslgo.Conn, connect *eslgo.RawResponse) *Sess
 		if srv.Metrics != nil {
 			s.cmd.observe = srv.Metrics.observeCommand
 		}
-		s.att = &attachment{conn: conn, cmd: s.cmd}
+		s.att = &attachment{conn: conn, guard: g, cmd: s.cmd}
 	}
 	return s
 }
@@ -247,10 +250,14 @@ func (s *Session) subscribe(ctx context.Context) error {
 
 // events are the events the Session subscribes to.
 func (s *Session) events() []string {
+	events := append([]string{}, subscribedEvents...)
 	if s.plan.OnDemand.InspectDTMF {
-		return append(append([]string{}, subscribedEvents...), "DTMF")
+		events = append(events, "DTMF")
 	}
-	return subscribedEvents
+	if s.plan.Record.Leg == dialplan.LegControlled && s.plan.Record.Announcement != "" {
+		events = append(events, "CHANNEL_EXECUTE_COMPLETE") // announce waits for the playback's end
+	}
+	return events
 }
 
 func (s *Session) filter(ctx context.Context, hdr, value string) error {
@@ -453,14 +460,14 @@ func (s *Session) recordedLegsUp() int {
 }
 
 // handle applies one event. Handlers are idempotent: a duplicated or late event changes nothing.
-func (s *Session) handle(ctx context.Context, ev *eslgo.Event) {
+func (s *Session) handle(ctx context.Context, ev headerReader) {
 	uuid := header(ev, "Unique-ID")
 	switch header(ev, "Event-Name") {
 	case "CHANNEL_ANSWER":
 		s.onAnswer(ctx, uuid)
 	case "CHANNEL_BRIDGE":
 		s.onBridge(ctx, ev)
-	case "CHANNEL_HANGUP":
+	case "CHANNEL_HANGUP": // not subscribed (subscribedEvents); handled alike should it come
 		s.onLegGone(ctx, uuid)
 	case "CHANNEL_HANGUP_COMPLETE":
 		s.onLegGone(ctx, uuid)
@@ -495,7 +502,7 @@ func (s *Session) onAnswer(ctx context.Context, uuid string) {
 
 // onBridge learns the peer of the controlled leg, watches it, gives it the on-demand gate's
 // variables and, on an outbound call, records the external party from now (it has answered).
-func (s *Session) onBridge(ctx context.Context, ev *eslgo.Event) {
+func (s *Session) onBridge(ctx context.Context, ev headerReader) {
 	a, b := header(ev, "Bridge-A-Unique-ID"), header(ev, "Bridge-B-Unique-ID")
 	peer := b
 	if b == s.info.UUID {
@@ -509,7 +516,7 @@ func (s *Session) onBridge(ctx context.Context, ev *eslgo.Event) {
 
 // addPeer follows a leg newly bridged to the controlled leg (ev: its CHANNEL_BRIDGE, or the
 // controlled leg's channel data when the bridge was learnt otherwise).
-func (s *Session) addPeer(ctx context.Context, peer string, ev *eslgo.Event) {
+func (s *Session) addPeer(ctx context.Context, peer string, ev headerReader) {
 	if leg, ok := s.legs[peer]; ok && !leg.gone {
 		return
 	}
@@ -530,7 +537,7 @@ func (s *Session) addPeer(ctx context.Context, peer string, ev *eslgo.Event) {
 // classifyPeer decides whether the bridged leg is a platform user (and which) or an external
 // party. A leg created by `user/<id>` carries dialed_user/dialed_domain; otherwise the
 // originatee's destination number is taken as an extension of the company.
-func (s *Session) classifyPeer(ctx context.Context, leg *legInfo, ev *eslgo.Event) {
+func (s *Session) classifyPeer(ctx context.Context, leg *legInfo, ev headerReader) {
 	if s.info.Direction == dialplan.DirectionOutbound && s.plan.Record.Leg == dialplan.LegExternalPeer {
 		leg.external, leg.role = true, dialplan.LegExternalPeer
 		return
@@ -671,7 +678,7 @@ func (s *Session) stopRecording(ctx context.Context, r *activeRec, why string) {
 	s.log.Info().Str("recording", r.id).Str("reason", why).Str("decision", "record_stop").Msg("recording stop requested")
 }
 
-func (s *Session) onRecordStart(ctx context.Context, ev *eslgo.Event) {
+func (s *Session) onRecordStart(ctx context.Context, ev headerReader) {
 	path := header(ev, "Record-File-Path")
 	if _, ok := s.recs[path]; ok {
 		return
@@ -682,7 +689,7 @@ func (s *Session) onRecordStart(ctx context.Context, ev *eslgo.Event) {
 // onRecordStop finishes a recording: state processing with FreeSWITCH's record_ms and the WAV
 // queued for the audio worker, in one store transaction. Record-Completion-Cause is not
 // trusted (it says success-silence with audio present, FAILOPEN.md §2.6).
-func (s *Session) onRecordStop(ctx context.Context, ev *eslgo.Event) {
+func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 	path := header(ev, "Record-File-Path")
 	if s.duplicates[path] {
 		delete(s.duplicates, path)
