@@ -46,6 +46,7 @@ type harness struct {
 }
 
 type harnessOptions struct {
+	batchDelay     time.Duration // the store's MaxBatchDelay (default bbolt's 10 ms)
 	ddiMode        string
 	announcement   string
 	onDemand       string
@@ -194,7 +195,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := store.Open(ctx, dir+"/callrec.db", store.Options{NoSync: true})
+	db, err := store.Open(ctx, dir+"/callrec.db", store.Options{NoSync: true, MaxBatchDelay: o.batchDelay})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ type Session struct {
 
 	legs        map[string]*legInfo
 	recs        map[string]*activeRec // by path
-	duplicates  map[string]bool       // paths of repeated Record key `on`s, stopped unbooked
+	duplicates  map[string]bool       // media bugs stopped unbooked (a repeated Record key `on`, a row not stored): RECORD_STOP removes their WAV
 	ddiStarted  bool                  // one automatic recording per external party
 	announcing  bool                  // the announcement plays: the answer it caused must not start the recording
 	hungUp      bool
@@ -632,8 +632,12 @@ func (s *Session) startDDIRecording(ctx context.Context, leg string) {
 	s.startRecording(ctx, leg, rec, "")
 }
 
-// startRecording creates the row (state recording) before `uuid_record start` returns to the
-// call logic, then starts the media bug; a failed start marks the row failed.
+// startRecording books the recording and starts the media bug. The row's intent is written
+// first (store.StartRecording: it survives a SIGKILL of callrec), then `uuid_record start` goes
+// to FreeSWITCH while the row commits in the store's batch: FreeSWITCH does not wait for an fsync
+// before the first frame of audio (issue 13). A failed commit stops the media bug and removes its
+// WAV (the call proceeds unrecorded, as when the row cannot be made); a failed start marks the
+// row failed.
 func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Recording, requester string) *activeRec {
 	if s.company == nil {
 		return nil
@@ -644,7 +648,8 @@ func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Rec
 	rec.Caller, rec.Callee = s.plan.Caller, s.plan.Callee
 	rec.StartedAt = time.Now().UTC()
 	rec.RecordedLeg, rec.RequesterLeg = leg, requester // a re-adopted call rebuilds the recording from them
-	if err := s.srv.DB.CreateRecording(ctx, rec); err != nil {
+	commit, err := s.srv.DB.StartRecording(ctx, rec)
+	if err != nil {
 		s.log.Error().Err(err).Str("decision", "record_failed").Msg("recording row not created; call proceeds unrecorded")
 		s.srv.Metrics.recording("failed", rec.Type)
 		return nil
@@ -655,7 +660,18 @@ func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Rec
 	if s.company.Stereo {
 		_ = s.cmd.setVar(ctx, leg, "RECORD_STEREO", "true")
 	}
-	if _, err := s.cmd.api(ctx, "uuid_record", leg, "start", path); err != nil {
+	_, err = s.cmd.api(ctx, "uuid_record", leg, "start", path)
+	if cerr := commit(); cerr != nil {
+		delete(s.recs, path)
+		if err == nil {
+			s.duplicates[path] = true // its RECORD_STOP removes the WAV: a recording without a row
+			_, _ = s.cmd.api(ctx, "uuid_record", leg, "stop", path)
+		}
+		s.log.Error().Err(cerr).Str("recording", rec.ID).Str("decision", "record_failed").Msg("recording row not stored; recording stopped, call proceeds unrecorded")
+		s.srv.Metrics.recording("failed", rec.Type)
+		return nil
+	}
+	if err != nil {
 		delete(s.recs, path)
 		s.log.Error().Err(err).Str("recording", rec.ID).Str("decision", "record_failed").Msg("uuid_record start failed")
 		_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), rec.ID, "FreeSWITCH did not start the recording") // err is logged above

@@ -149,6 +149,10 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 		bdb.Close()
 		return nil, err
 	}
+	if _, err := db.replayIntents(); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	db.rules.Store(&Rules{})
 	if err := db.refreshRules(); err != nil {
 		bdb.Close()
