@@ -141,3 +141,36 @@ func TestGuard_DivertsEventsInWireOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestGuard_LongLinesThroughASmallBuffer: the guard reads with a small buffer (every held call
+// has one), so a line longer than the buffer comes in parts: it passes whole up to MaxLine, and
+// one byte more is refused.
+func TestGuard_LongLinesThroughASmallBuffer(t *testing.T) {
+	lim := GuardLimits{}.withDefaults()
+	for _, tc := range []struct {
+		name    string
+		lineLen int // bytes of the header line, its newline included
+		refused bool
+	}{
+		{"buffer size", guardReadBuffer, false},
+		{"five buffers", 5 * guardReadBuffer, false},
+		{"MaxLine", lim.MaxLine, false},
+		{"MaxLine+1", lim.MaxLine + 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line := "X-Long: " + strings.Repeat("a", tc.lineLen-len("X-Long: ")-1) + "\n"
+			frame := "Content-Type: command/reply\n" + line + "Reply-Text: +OK\n\n"
+			r := bufio.NewReaderSize(strings.NewReader(frame), guardReadBuffer)
+			got, err := readFrame(r, lim, nil, eslgoType)
+			if tc.refused {
+				if refusalReason(err) != "line_too_long" {
+					t.Fatalf("got %v, want line_too_long", err)
+				}
+				return
+			}
+			if err != nil || string(got) != frame {
+				t.Fatalf("frame changed or refused: %v (%d of %d bytes)", err, len(got), len(frame))
+			}
+		})
+	}
+}

@@ -118,10 +118,14 @@ type guardConn struct {
 	mu sync.Mutex
 }
 
+// guardReadBuffer is the read buffer of one connection: real frames' lines are at most ~400
+// bytes, and every live call holds one (a buffer of MaxLine, 64 KiB, was most of a held call's heap).
+const guardReadBuffer = 4 << 10
+
 // guard wraps c. onRefuse (optional) is called once with the refusal when a frame is refused.
 func guard(c net.Conn, lim GuardLimits, onRefuse func(error)) *guardConn {
 	lim = lim.withDefaults()
-	return &guardConn{Conn: c, lim: lim, r: bufio.NewReaderSize(c, lim.MaxLine), onRefuse: onRefuse}
+	return &guardConn{Conn: c, lim: lim, r: bufio.NewReaderSize(c, guardReadBuffer), onRefuse: onRefuse}
 }
 
 // Read implements net.Conn for eslgo.
@@ -137,18 +141,19 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			g.fail(err)
 			continue
 		}
-		g.frame = frame
 		if sink := g.events.Load(); sink != nil && eventAt >= 0 {
-			// The event goes to the Session in wire order; eslgo never sees it.
-			(*sink)(&plainEvent{raw: bytes.Clone(frame[eventAt:])})
+			// The event goes to the Session in wire order; eslgo never sees it. The event owns
+			// the frame's buffer: the next frame gets a new one, and an idle connection holds none.
+			(*sink)(&plainEvent{raw: frame[eventAt:]})
+			g.frame = nil
 			continue
 		}
-		g.pending = frame
+		g.frame, g.pending = frame, frame
 	}
 	n := copy(p, g.pending)
 	g.pending = g.pending[n:]
-	if len(g.pending) == 0 && cap(g.frame) > 64<<10 {
-		g.frame = nil // do not keep a large body's buffer on an idle connection
+	if len(g.pending) == 0 && cap(g.frame) > 8<<10 {
+		g.frame = nil // do not keep a large frame's buffer (a connect reply, a big api answer) on an idle connection
 	}
 	return n, nil
 }
@@ -222,10 +227,11 @@ func (g *guardConn) fail(err error) {
 	}
 	g.err = io.EOF
 	g.once.Do(func() {
-		_ = g.Conn.Close()
+		// Told before the close: whoever sees the connection end also sees the refusal counted.
 		if g.onRefuse != nil {
 			g.onRefuse(err)
 		}
+		_ = g.Conn.Close()
 	})
 }
 
@@ -249,20 +255,30 @@ func readFrameParts(r *bufio.Reader, lim GuardLimits, buf []byte, types func(con
 		eventPlain     bool
 	)
 	for {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, -1, refuse("line_too_long", "header line longer than %d bytes", lim.MaxLine)
-		}
-		if err != nil {
-			if err == io.EOF && (len(buf) > 0 || len(line) > 0) {
-				err = io.ErrUnexpectedEOF
+		// A line longer than r's buffer comes in parts (the buffer is small: every held call
+		// has one); it is bounded by MaxLine as it grows.
+		start := len(buf)
+		for {
+			part, err := r.ReadSlice('\n')
+			buf = append(buf, part...)
+			if len(buf)-start > lim.MaxLine {
+				return nil, -1, refuse("line_too_long", "header line longer than %d bytes", lim.MaxLine)
 			}
-			return nil, -1, err
+			if len(buf) > lim.MaxHeaderBytes {
+				return nil, -1, refuse("header_too_large", "header block over %d bytes", lim.MaxHeaderBytes)
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err != nil {
+				if err == io.EOF && len(buf) > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, -1, err
+			}
+			break
 		}
-		buf = append(buf, line...)
-		if len(buf) > lim.MaxHeaderBytes {
-			return nil, -1, refuse("header_too_large", "header block over %d bytes", lim.MaxHeaderBytes)
-		}
+		line := buf[start:]
 		text := trimEOL(line)
 		if len(text) == 0 {
 			if lines == 0 {
