@@ -17,6 +17,8 @@ import (
 	"github.com/knadh/koanf/v2"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
+
+	"github.com/callrec/callrec/audio"
 )
 
 // Config is callrec's whole configuration. Every key is documented in README.md; the sources are
@@ -122,7 +124,7 @@ func defaults() map[string]any {
 		"log.level":                           "info",
 		"log.format":                          "auto",
 		"audio.workers":                       0,
-		"audio.bitrate_kbps":                  32,
+		"audio.bitrate_kbps":                  audio.DefaultBitrateKbps, // per channel; see audio/DECISION.md
 		"audio.max_attempts":                  5,
 		"shutdown_grace":                      "10s",
 
@@ -226,7 +228,7 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 	if envContexts != nil {
 		cfg.FreeSWITCH.UserContexts = envContexts
 	}
-	cfg.Warnings = warnings
+	cfg.Warnings = append(warnings, audioBitrateWarnings(cfg.Audio.BitrateKbps)...)
 	if err := cfg.fillDerived(); err != nil {
 		return Config{}, errors.Join(append(errs, err)...)
 	}
@@ -376,3 +378,20 @@ func (c Config) validate() error {
 
 // dbPath is where the store lives.
 func (c Config) dbPath() string { return filepath.Join(c.DataDir, "callrec.db") }
+
+// audioBitrateWarnings tells the operator when audio.bitrate_kbps (per channel) is more than an
+// 8 kHz recording can be encoded at: 8 kHz WAVs are encoded at 8 kHz (MPEG-2.5), where shine
+// fills at most 56 kbit/s per channel, so a higher setting is lowered to that for them (wideband
+// WAVs keep it). An earlier version took 8…160 for every rate, so the value still loads.
+func audioBitrateWarnings(perChannel int) []string {
+	if perChannel <= 0 {
+		return nil // out of range: checkRanges reports it
+	}
+	got, err := audio.StreamBitrate(8000, 1, perChannel)
+	if err != nil || got >= perChannel {
+		return nil
+	}
+	return []string{fmt.Sprintf("audio.bitrate_kbps %d: 8 kHz recordings are encoded at %d kbit/s per channel, the most an "+
+		"8 kHz MP3 from callrec's encoder carries; 16 kHz and wider recordings use %d; set %d or less to silence this",
+		perChannel, got, perChannel, got)}
+}
