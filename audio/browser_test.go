@@ -1,0 +1,110 @@
+package audio
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// TestShineEncoder_8kHzMP3DecodesInChromium: the 8 kHz MPEG-2.5 MP3 callrec now writes is
+// decoded by a browser, not only by LAME. Headless chromium (whose MP3 decoder is FFmpeg's) runs
+// decodeAudioData on it in an 8 kHz OfflineAudioContext (no resampling) and prints the samples;
+// they must match the source like LAME's decode does (quality floor, length within a frame,
+// stereo channels kept apart). Without chromium the test skips, except in CI (CI=true), where
+// .ci/run installs it and its absence fails.
+func TestShineEncoder_8kHzMP3DecodesInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium not in PATH: .ci/run installs it")
+		}
+		t.Skip("chromium not installed (apt-get install chromium): the browser decode check is skipped")
+	}
+	for _, c := range []encodeCase{{"8 kHz mono", 8000, 1, 3}, {"8 kHz stereo", 8000, 2, 3}} {
+		t.Run(c.name, func(t *testing.T) {
+			chans, wav := caseSignal(c)
+			var out bytes.Buffer
+			if _, err := NewShineEncoder(0).Encode(context.Background(), &out, mustWAV(t, wav)); err != nil {
+				t.Fatal(err)
+			}
+			if h, _ := parseFrameHeader(out.Bytes()); h.sampleRate != 8000 {
+				t.Fatalf("MP3 at %d Hz, want 8000 (MPEG-2.5)", h.sampleRate)
+			}
+			dec := decodeInChromium(t, chromium, out.Bytes())
+			if len(dec) != c.channels {
+				t.Fatalf("chromium decoded %d channels, want %d", len(dec), c.channels)
+			}
+			for ch, src := range chans {
+				if d := len(dec[ch]) - len(src); d < 0 || d >= 2*576 {
+					t.Errorf("channel %d: %d samples decoded from %d: want within a frame plus the decoder delay", ch, len(dec[ch]), len(src))
+				}
+				lag, gain, snr, seg := quality(src, dec[ch], 8000)
+				t.Logf("channel %d: lag %d, gain %.3f, SNR %.1f dB, segmental %.1f dB", ch, lag, gain, snr, seg)
+				if snr < minSNR || seg < minSegSNR {
+					t.Errorf("channel %d: SNR %.1f dB, segmental %.1f dB; want ≥ %.0f and ≥ %.0f", ch, snr, seg, minSNR, minSegSNR)
+				}
+				if c.channels == 2 {
+					if _, _, snr, _ := quality(chans[1-ch], dec[ch], 8000); snr > 3 {
+						t.Errorf("channel %d resembles the other channel's source (SNR %.1f dB)", ch, snr)
+					}
+				}
+			}
+		})
+	}
+}
+
+// decodeInChromium decodes mp3 with chromium's decodeAudioData at 8 kHz and returns the samples
+// of each channel.
+func decodeInChromium(t *testing.T, chromium string, mp3 []byte) [][]int16 {
+	t.Helper()
+	page := `<html><body><pre id=o>pending</pre><script>
+const bytes = Uint8Array.from(atob("` + base64.StdEncoding.EncodeToString(mp3) + `"), c => c.charCodeAt(0));
+const show = r => { document.getElementById("o").textContent = "RESULT" + JSON.stringify(r) + "END"; };
+new OfflineAudioContext(2, 1, 8000).decodeAudioData(bytes.buffer).then(buf => {
+  const r = {rate: buf.sampleRate, d: []};
+  for (let c = 0; c < buf.numberOfChannels; c++) r.d.push(Array.from(buf.getChannelData(c), v => Math.round(v * 32768)));
+  show(r);
+}, e => show({err: String(e)}));
+</script></body></html>`
+	file := filepath.Join(t.TempDir(), "decode.html")
+	if err := os.WriteFile(file, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dom, err := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--virtual-time-budget=20000", "--dump-dom", "file://"+file).Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	m := regexp.MustCompile(`RESULT(.*)END`).FindSubmatch(dom)
+	if m == nil {
+		t.Fatalf("chromium printed no result: %.300s", dom)
+	}
+	var r struct {
+		Rate int
+		D    [][]int
+		Err  string
+	}
+	if err := json.Unmarshal(m[1], &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Err != "" || r.Rate != 8000 {
+		t.Fatalf("chromium decodeAudioData: %q, rate %d", r.Err, r.Rate)
+	}
+	out := make([][]int16, len(r.D))
+	for c, d := range r.D {
+		out[c] = make([]int16, len(d))
+		for i, v := range d {
+			out[c][i] = int16(max(-32768, min(32767, v)))
+		}
+	}
+	return out
+}
