@@ -22,7 +22,7 @@ const DefaultBitrateKbps = 32
 // Encode reads src to its end and writes the MP3 to dst. It stops with
 // ctx.Err() (wrapped) soon after ctx is cancelled; dst then holds a partial
 // MP3 the caller must discard. Errors: ErrNoAudio for a WAV without frames,
-// ErrUnsupported for a sample rate with no MPEG-1 mapping, the WAV's read
+// ErrUnsupported for a sample rate with no MP3 mapping (OutputRate), the WAV's read
 // errors, dst's write errors. Implementations are safe for concurrent use by
 // several goroutines, each with its own src and dst.
 type Encoder interface {
