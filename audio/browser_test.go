@@ -3,19 +3,19 @@ package audio
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"testing"
 	"time"
 )
 
 // TestShineEncoder_8kHzMP3DecodesInChromium: the 8 kHz MPEG-2.5 MP3 callrec now writes is
 // decoded by a browser, not only by LAME. Headless chromium (whose MP3 decoder is FFmpeg's) runs
-// decodeAudioData on it in an 8 kHz OfflineAudioContext (no resampling) and prints the samples;
+// decodeAudioData on it in an 8 kHz OfflineAudioContext (no resampling) and posts the samples;
 // they must match the source like LAME's decode does (quality floor, length within a frame,
 // stereo channels kept apart). Without chromium the test skips, except in CI (CI=true), where
 // .ci/run installs it and its absence fails.
@@ -61,40 +61,66 @@ func TestShineEncoder_8kHzMP3DecodesInChromium(t *testing.T) {
 }
 
 // decodeInChromium decodes mp3 with chromium's decodeAudioData at 8 kHz and returns the samples
-// of each channel.
+// of each channel. The page and the MP3 come from a loopback HTTP server, and the page posts the
+// decoded samples back to it, so the test waits for the decode itself, not for a time budget.
 func decodeInChromium(t *testing.T, chromium string, mp3 []byte) [][]int16 {
 	t.Helper()
-	page := `<html><body><pre id=o>pending</pre><script>
-const bytes = Uint8Array.from(atob("` + base64.StdEncoding.EncodeToString(mp3) + `"), c => c.charCodeAt(0));
-const show = r => { document.getElementById("o").textContent = "RESULT" + JSON.stringify(r) + "END"; };
-new OfflineAudioContext(2, 1, 8000).decodeAudioData(bytes.buffer).then(buf => {
-  const r = {rate: buf.sampleRate, d: []};
-  for (let c = 0; c < buf.numberOfChannels; c++) r.d.push(Array.from(buf.getChannelData(c), v => Math.round(v * 32768)));
-  show(r);
-}, e => show({err: String(e)}));
-</script></body></html>`
-	file := filepath.Join(t.TempDir(), "decode.html")
-	if err := os.WriteFile(file, []byte(page), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dom, err := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--virtual-time-budget=20000", "--dump-dom", "file://"+file).Output()
-	if err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-	m := regexp.MustCompile(`RESULT(.*)END`).FindSubmatch(dom)
-	if m == nil {
-		t.Fatalf("chromium printed no result: %.300s", dom)
-	}
-	var r struct {
+	type result struct {
 		Rate int
 		D    [][]int
 		Err  string
 	}
-	if err := json.Unmarshal(m[1], &r); err != nil {
+	results := make(chan result, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, decodePage)
+	})
+	mux.HandleFunc("GET /a.mp3", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", MIMEType)
+		w.Write(mp3)
+	})
+	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
+		var res result
+		if err := json.NewDecoder(r.Body).Decode(&res); err != nil {
+			res.Err = "bad result: " + err.Error()
+		}
+		select {
+		case results <- res:
+		default:
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--no-first-run", "--user-data-dir="+t.TempDir(),
+		"http://"+ln.Addr().String()+"/")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill() // the chromium this test started
+		<-exited
+	}()
+	var r result
+	select {
+	case r = <-results:
+	case err := <-exited:
+		t.Fatalf("chromium exited before decoding: %v: %.500s", err, stderr.Bytes())
+	case <-ctx.Done():
+		t.Fatalf("chromium sent no result within 2 minutes: %.500s", stderr.Bytes())
 	}
 	if r.Err != "" || r.Rate != 8000 {
 		t.Fatalf("chromium decodeAudioData: %q, rate %d", r.Err, r.Rate)
@@ -108,3 +134,16 @@ new OfflineAudioContext(2, 1, 8000).decodeAudioData(bytes.buffer).then(buf => {
 	}
 	return out
 }
+
+// decodePage fetches a.mp3, decodes it in an 8 kHz OfflineAudioContext and posts the samples
+// (or the error) to /result.
+const decodePage = `<html><body><script>
+const post = r => fetch("/result", {method: "POST", body: JSON.stringify(r)});
+fetch("/a.mp3").then(r => r.arrayBuffer())
+  .then(b => new OfflineAudioContext(2, 1, 8000).decodeAudioData(b))
+  .then(buf => {
+    const r = {rate: buf.sampleRate, d: []};
+    for (let c = 0; c < buf.numberOfChannels; c++) r.d.push(Array.from(buf.getChannelData(c), v => Math.round(v * 32768)));
+    return post(r);
+  }, e => post({err: String(e)}));
+</script></body></html>`
