@@ -49,30 +49,39 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
-// BenchmarkEncodeRate measures what encoding 8 kHz speech at its own rate
-// (MPEG-2.5, the default since issue 13) gains over upsampling it to 32 kHz
-// MPEG-1 first (what callrec did before), at each bitrate per channel, mono
-// and stereo, with shine. The two run back to back for each bitrate, so their
-// ratio is fair on a noisy machine. Metrics as BenchmarkEncode, plus kbps,
-// the stream's bitrate (MPEG-1 has nothing below 32 kbit/s: lower requests
-// round up). MPEG-2.5 is decoded by `lame --decode` for the quality figures
-// (go-mp3 cannot); without lame those sub-benchmarks skip.
+// BenchmarkEncodeRate measures what encoding speech at its own rate (8 kHz
+// as MPEG-2.5 and 16 kHz as MPEG-2, the default since issue 13) gains over
+// upsampling it to 32 kHz MPEG-1 first (what callrec did before), at each
+// bitrate per channel, mono and stereo, with shine. For 8 kHz it also
+// measures the middle choice, upsampling ×2 to 16 kHz MPEG-2. The choices run
+// back to back for each bitrate, so their ratio is fair on a noisy machine.
+// Metrics as BenchmarkEncode, plus kbps, the stream's bitrate (MPEG-1 has
+// nothing below 32 kbit/s: lower requests round up). MPEG-2.5 is decoded by
+// `lame --decode` for the quality figures (go-mp3 cannot); without lame
+// those sub-benchmarks skip.
 //
 //	go test -run '^$' -bench EncodeRate -benchtime 3x ./audio
 func BenchmarkEncodeRate(b *testing.B) {
 	const seconds = 20
-	for _, in := range []encodeCase{{"8kHz-mono", 8000, 1, seconds}, {"8kHz-stereo", 8000, 2, seconds}} {
+	inputs := []encodeCase{
+		{"8kHz-mono", 8000, 1, seconds}, {"8kHz-stereo", 8000, 2, seconds},
+		{"16kHz-mono", 16000, 1, seconds}, {"16kHz-stereo", 16000, 2, seconds},
+	}
+	for _, in := range inputs {
 		chans, wav := caseSignal(in)
 		b.Run(in.name, func(b *testing.B) {
 			for _, kbps := range []int{8, 16, 24, 32, 40, 48} {
 				b.Run(fmt.Sprintf("%dkbps", kbps), func(b *testing.B) {
-					for _, v := range []struct {
+					type choice struct {
 						name string
 						enc  Encoder
-					}{
-						{"mpeg2.5-8kHz", NewShineEncoder(kbps)},
-						{"mpeg1-32kHz-before", shineEncoder{kbps: kbps, mpeg1Only: true}},
-					} {
+					}
+					choices := []choice{{"direct", NewShineEncoder(kbps)}}
+					if in.rate == 8000 {
+						choices = append(choices, choice{"mpeg2-16kHz", shineEncoder{kbps: kbps, outRate: 16000}})
+					}
+					choices = append(choices, choice{"mpeg1-32kHz-before", shineEncoder{kbps: kbps, outRate: 32000}})
+					for _, v := range choices {
 						b.Run(v.name, func(b *testing.B) { benchEncode(b, v.enc, in, chans, wav) })
 					}
 				})

@@ -101,8 +101,9 @@ const maxGranuleBits = 4095
 // see OutputRate) for perChannel kbit/s on channels channels (perChannel 0 or
 // less means DefaultBitrateKbps): the smallest legal bitrate at or above the
 // product, but at most the largest one whose granules shine can fill (see
-// maxGranuleBits: 56 kbit/s mono and 112 stereo at 8 kHz, 224 mono and 320
-// stereo at 32 kHz). index is the header's bitrate index.
+// maxGranuleBits: 56 kbit/s mono and 112 stereo at 8 kHz, 112 mono and 160
+// stereo at 16 kHz, 224 mono and 320 stereo at 32 kHz). index is the
+// header's bitrate index.
 func streamBitrate(perChannel, channels, rate int) (kbps, index int) {
 	if perChannel <= 0 {
 		perChannel = DefaultBitrateKbps

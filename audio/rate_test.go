@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -38,8 +40,9 @@ func walkFrames(t *testing.T, b []byte) []mp3FrameFields {
 }
 
 // TestShineEncoder_EncodesAtTheRateTheWAVNeeds: an 8 kHz WAV becomes an
-// 8 kHz MPEG-2.5 stream (576 samples a frame) at the bitrate asked for, not
-// a 32 kHz MPEG-1 one; wideband and full-band WAVs keep their MPEG-1 rate.
+// 8 kHz MPEG-2.5 stream and a 16 kHz WAV a 16 kHz MPEG-2 one (576 samples a
+// frame) at the bitrate asked for, not 32 kHz MPEG-1; a 48 kHz WAV stays
+// 48 kHz MPEG-1.
 // Every frame's header is checked, and the stream lasts as long as the WAV
 // within one frame.
 func TestShineEncoder_EncodesAtTheRateTheWAVNeeds(t *testing.T) {
@@ -53,7 +56,8 @@ func TestShineEncoder_EncodesAtTheRateTheWAVNeeds(t *testing.T) {
 		{"8 kHz stereo at 32 kbit/s per channel", 8000, 2, 32, mp3FrameFields{version: 0, rate: 8000, kbps: 64, mode: 0, samples: 576}},
 		{"8 kHz mono at 16 kbit/s", 8000, 1, 16, mp3FrameFields{version: 0, rate: 8000, kbps: 16, mode: 3, samples: 576}},
 		{"8 kHz stereo at 48 kbit/s per channel", 8000, 2, 48, mp3FrameFields{version: 0, rate: 8000, kbps: 96, mode: 0, samples: 576}},
-		{"16 kHz mono stays 32 kHz MPEG-1", 16000, 1, 32, mp3FrameFields{version: 3, rate: 32000, kbps: 32, mode: 3, samples: 1152}},
+		{"16 kHz mono at 32 kbit/s", 16000, 1, 32, mp3FrameFields{version: 2, rate: 16000, kbps: 32, mode: 3, samples: 576}},
+		{"16 kHz stereo at 48 kbit/s per channel", 16000, 2, 48, mp3FrameFields{version: 2, rate: 16000, kbps: 96, mode: 0, samples: 576}},
 		{"48 kHz stereo stays 48 kHz MPEG-1", 48000, 2, 32, mp3FrameFields{version: 3, rate: 48000, kbps: 64, mode: 0, samples: 1152}},
 	}
 	for _, tc := range tests {
@@ -149,7 +153,7 @@ func TestShineEncoder_8kHzDirectIsNoWorseThanUpsampled(t *testing.T) {
 				return m
 			}
 			direct := measure(NewShineEncoder(0))
-			before := measure(shineEncoder{mpeg1Only: true})
+			before := measure(shineEncoder{outRate: 32000})
 			t.Logf("8 kHz direct %+v, 32 kHz before %+v", direct, before)
 			// 0.5 dB of slack: near 48 kbit/s both come close to segmental
 			// SNR's 35 dB clamp, where they differ by a tenth either way.
@@ -159,4 +163,112 @@ func TestShineEncoder_8kHzDirectIsNoWorseThanUpsampled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestShineEncoder_RegionBoundariesAvoidShinesTableTypos: shine-mp3 v0.2.0's
+// 16 kHz long-block band table differs from ISO 13818-3 Table B.2.a (and so
+// from every decoder's) at bands 8 (45 for 54) and 17 (248 for 284). Shine
+// writes no scale factors, so the table matters only where its Huffman
+// regions end: region 1 starts at band region0_count+1 and region 2 at band
+// region0_count+region1_count+2, and the decoder finds those from its own
+// table. This reads the side information of every granule of 16 kHz streams
+// (speech, noise, a sweep, silence; mono and stereo; every bitrate) and
+// checks that no boundary is band 8 or 17, so decoders split the regions
+// where shine did. It also checks the streams used varied boundaries.
+func TestShineEncoder_RegionBoundariesAvoidShinesTableTypos(t *testing.T) {
+	const rate, seconds = 16000, 2
+	n := rate * seconds
+	noise := func(amp float64, seed uint64) []int16 {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		s := make([]int16, n)
+		for i := range s {
+			s[i] = int16(amp * (rng.Float64()*2 - 1))
+		}
+		return s
+	}
+	sweep := make([]int16, n)
+	for i, ph := 0, 0.0; i < n; i++ {
+		ph += 2 * math.Pi * (50 + 7900*float64(i)/float64(n)) / rate
+		sweep[i] = int16(12000 * math.Sin(ph))
+	}
+	signals := map[string][]int16{
+		"speech": speechLike(rate, seconds, 7), "loud noise": noise(16000, 1), "quiet noise": noise(300, 2),
+		"sweep": sweep, "silence": make([]int16, n),
+	}
+	seen := map[int]bool{}
+	granules := 0
+	for name, sig := range signals {
+		for _, channels := range []int{1, 2} {
+			samples := sig
+			if channels == 2 {
+				samples = interleave(sig, speechLike(rate, seconds, 8))
+			}
+			wav := buildWAV(wavSpec{rate: rate, channels: channels, samples: samples})
+			for _, per := range []int{8, 16, 24, 32, 48, 64, 96, 128, 160} {
+				var out bytes.Buffer
+				if _, err := NewShineEncoder(per).Encode(context.Background(), &out, mustWAV(t, wav)); err != nil {
+					t.Fatalf("%s, %d channels, %d kbit/s: %v", name, channels, per, err)
+				}
+				b := out.Bytes()
+				for pos := 0; pos < len(b); {
+					h, err := parseFrameHeader(b[pos:])
+					if err != nil || h.sampleRate != rate || h.mpeg1 {
+						t.Fatalf("%s: frame at byte %d: %+v, %v; want MPEG-2 at 16 kHz", name, pos, h, err)
+					}
+					for _, g := range lsfRegions(b[pos+4:pos+4+h.sideInfo], h.channels) {
+						granules++
+						for _, band := range []int{g.region0 + 1, g.region0 + g.region1 + 2} {
+							seen[band] = true
+							if g.bigValues > 0 && (band == 8 || band == 17) {
+								t.Fatalf("%s, %d channels, %d kbit/s, frame at byte %d: a region starts at band %d, where shine's 16 kHz table is wrong (%+v)",
+									name, channels, per, pos, band, g)
+							}
+						}
+					}
+					pos += h.length
+				}
+			}
+		}
+	}
+	t.Logf("%d granules, region boundaries at bands %v", granules, seen)
+	if len(seen) < 6 {
+		t.Fatalf("region boundaries at only %v: the signals did not exercise the table", seen)
+	}
+}
+
+// lsfGranule is the part of an MPEG-2/2.5 granule's side information that
+// places the Huffman regions.
+type lsfGranule struct{ bigValues, region0, region1 int }
+
+// lsfRegions reads the side information of one MPEG-2/2.5 Layer III frame
+// (ISO 13818-3 2.4.1.7; no CRC) and returns each channel's granule.
+func lsfRegions(side []byte, channels int) []lsfGranule {
+	pos := 0
+	bits := func(n int) int {
+		v := 0
+		for range n {
+			v = v<<1 | int(side[pos/8]>>(7-pos%8))&1
+			pos++
+		}
+		return v
+	}
+	bits(8)        // main_data_begin
+	bits(channels) // private_bits: 1 mono, 2 stereo
+	var out []lsfGranule
+	for range channels {
+		var g lsfGranule
+		bits(12) // part2_3_length
+		g.bigValues = bits(9)
+		bits(8 + 9) // global_gain, scalefac_compress
+		if bits(1) == 1 {
+			bits(2 + 1 + 2*5 + 3*3)      // window switching: block_type, mixed, 2 tables, subblock gains
+			g.region0, g.region1 = 7, 36 // implicit (long regions do not apply)
+		} else {
+			bits(3 * 5) // table_select
+			g.region0, g.region1 = bits(4), bits(3)
+		}
+		bits(1 + 1) // scalefac_scale, count1table_select
+		out = append(out, g)
+	}
+	return out
 }

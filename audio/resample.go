@@ -10,33 +10,30 @@ import (
 var mp3Rates = [...]int{32000, 44100, 48000}
 
 // directRates are the WAV rates encoded at their own rate, without
-// upsampling: 8 kHz (narrowband codecs: PCMU, PCMA, G.729, GSM) as MPEG-2.5,
-// 576 samples a frame. shine-mp3 v0.2.0's 8 kHz band table (tables.go
-// scaleFactorBandIndex[8]) is the one LAME and FFmpeg decode with; its 16 kHz
-// (45 and 248 where ISO 13818-3 has 54 and 284) and 24 kHz (330 for 332)
-// tables are not, and shine's Huffman region boundaries come from them, so
-// 16 and 24 kHz stay upsampled to MPEG-1. See DECISION.md.
-var directRates = [...]int{8000}
+// upsampling: 8 kHz (narrowband codecs: PCMU, PCMA, G.729, GSM) as MPEG-2.5
+// and 16 kHz (wideband: G.722, Opus at 16 kHz) as MPEG-2, 576 samples a
+// frame. shine-mp3 v0.2.0's 8 kHz band table (tables.go
+// scaleFactorBandIndex[8]) is the one LAME and FFmpeg decode with. Its
+// 16 kHz table has two typos (45 and 248 where ISO 13818-3 has 54 and 284),
+// but shine writes no scale factors and uses the table only for the Huffman
+// region boundaries, which never fall on those entries (band 8 or 17) for
+// any big_values: TestShineEncoder_RegionBoundariesAvoidShinesTableTypos
+// checks every granule it writes. Other rates below 32 kHz are not rates
+// FreeSWITCH records calls at and keep their MPEG-1 mapping. See DECISION.md.
+var directRates = [...]int{8000, 16000}
 
 // OutputRate returns the MP3 sample rate used for a WAV recorded at rate Hz
 // and the integer upsampling factor that gets there: the WAV's own rate for
-// 8 kHz (MPEG-2.5, ×1), otherwise the smallest MPEG-1 rate that is a whole
-// multiple of rate. Every rate FreeSWITCH records at has one (8k ×1,
-// 12k→48k ×4, 16k→32k ×2, 24k→48k ×2, 11.025k/22.05k→44.1k, 32k/44.1k/48k
-// ×1). Errors: ErrUnsupported for any other rate.
+// 8 kHz (MPEG-2.5) and 16 kHz (MPEG-2), ×1; otherwise the smallest MPEG-1
+// rate that is a whole multiple of rate. Every rate FreeSWITCH records at has
+// one (8k and 16k ×1, 12k→48k ×4, 24k→48k ×2, 11.025k/22.05k→44.1k,
+// 32k/44.1k/48k ×1). Errors: ErrUnsupported for any other rate.
 func OutputRate(rate int) (out, factor int, err error) {
 	for _, r := range directRates {
 		if rate == r {
 			return rate, 1, nil
 		}
 	}
-	return mpeg1Rate(rate)
-}
-
-// mpeg1Rate is OutputRate without directRates: the smallest MPEG-1 rate
-// that is a whole multiple of rate (what every WAV got before 8 kHz was
-// encoded directly; the benchmark compares the two).
-func mpeg1Rate(rate int) (out, factor int, err error) {
 	if rate > 0 {
 		for _, r := range mp3Rates {
 			if r%rate == 0 {

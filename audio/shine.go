@@ -14,18 +14,21 @@ import (
 // shine-mp3), the default. bitrateKbps is per channel (0 or less means
 // DefaultBitrateKbps); the stream uses the smallest legal bitrate at or
 // above bitrateKbps × channels that shine can fill (streamBitrate: at most 56
-// kbit/s per channel at 8 kHz, 320 for the stream at MPEG-1 rates). An 8 kHz
-// WAV is encoded at 8 kHz (MPEG-2.5); other rates are upsampled to an MPEG-1
-// rate first (OutputRate). See Encoder for errors.
+// kbit/s per channel at 8 kHz, 112 mono and 80 per channel stereo at 16 kHz,
+// 320 for the stream at MPEG-1 rates). An 8 kHz WAV is encoded at 8 kHz
+// (MPEG-2.5) and a 16 kHz one at 16 kHz (MPEG-2); other rates are upsampled
+// to an MPEG-1 rate first (OutputRate). See Encoder for errors.
 func NewShineEncoder(bitrateKbps int) Encoder {
 	return shineEncoder{kbps: bitrateKbps}
 }
 
-// shineEncoder encodes with shine. mpeg1Only upsamples every rate to MPEG-1,
-// as before 8 kHz was encoded directly: only the benchmark sets it.
+// shineEncoder encodes with shine. outRate, when set, overrides OutputRate
+// with another whole multiple of the WAV's rate: only the benchmark and the
+// tests set it, to measure the choices OutputRate did not take (8 kHz
+// upsampled to 32 kHz MPEG-1 as before issue 13, or to 16 kHz MPEG-2).
 type shineEncoder struct {
-	kbps      int
-	mpeg1Only bool
+	kbps    int
+	outRate int
 }
 
 func (shineEncoder) Name() string { return "shine" }
@@ -34,13 +37,15 @@ func (e shineEncoder) Encode(ctx context.Context, dst io.Writer, src *WAV) (Resu
 	if src.Frames == 0 {
 		return Result{}, fmt.Errorf("shine: %w", ErrNoAudio)
 	}
-	outputRate := OutputRate
-	if e.mpeg1Only {
-		outputRate = mpeg1Rate
-	}
-	rate, factor, err := outputRate(src.SampleRate)
+	rate, factor, err := OutputRate(src.SampleRate)
 	if err != nil {
 		return Result{}, fmt.Errorf("shine: %w", err)
+	}
+	if e.outRate != 0 {
+		if e.outRate%src.SampleRate != 0 {
+			return Result{}, fmt.Errorf("shine: %w: %d Hz is not a whole multiple of %d Hz", ErrUnsupported, e.outRate, src.SampleRate)
+		}
+		rate, factor = e.outRate, e.outRate/src.SampleRate
 	}
 	ch := src.Channels
 	kbps, index := streamBitrate(e.kbps, ch, rate)

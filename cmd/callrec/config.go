@@ -379,19 +379,27 @@ func (c Config) validate() error {
 // dbPath is where the store lives.
 func (c Config) dbPath() string { return filepath.Join(c.DataDir, "callrec.db") }
 
-// audioBitrateWarnings tells the operator when audio.bitrate_kbps (per channel) is more than an
-// 8 kHz recording can be encoded at: 8 kHz WAVs are encoded at 8 kHz (MPEG-2.5), where shine
-// fills at most 56 kbit/s per channel, so a higher setting is lowered to that for them (wideband
-// WAVs keep it). An earlier version took 8…160 for every rate, so the value still loads.
+// audioBitrateWarnings tells the operator when audio.bitrate_kbps (per channel) is more than some
+// recordings can be encoded at: 8 kHz WAVs are encoded at 8 kHz (MPEG-2.5) and 16 kHz ones at
+// 16 kHz (MPEG-2), where shine fills at most 56 kbit/s per channel at 8 kHz and 112 mono / 80
+// stereo at 16 kHz, so a higher setting is lowered for them (the nearest bitrate they carry). An
+// earlier version took 8…160 for every rate, so the value still loads.
 func audioBitrateWarnings(perChannel int) []string {
 	if perChannel <= 0 {
 		return nil // out of range: checkRanges reports it
 	}
-	got, err := audio.StreamBitrate(8000, 1, perChannel)
-	if err != nil || got >= perChannel {
+	var lowered []string
+	for _, rate := range []int{8000, 16000} {
+		for _, ch := range []int{1, 2} {
+			got, err := audio.StreamBitrate(rate, ch, perChannel)
+			if err == nil && got/ch < perChannel {
+				lowered = append(lowered, fmt.Sprintf("%d kHz %s %d", rate/1000, map[int]string{1: "mono", 2: "stereo"}[ch], got/ch))
+			}
+		}
+	}
+	if len(lowered) == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("audio.bitrate_kbps %d: 8 kHz recordings are encoded at %d kbit/s per channel, the most an "+
-		"8 kHz MP3 from callrec's encoder carries; 16 kHz and wider recordings use %d; set %d or less to silence this",
-		perChannel, got, perChannel, got)}
+	return []string{fmt.Sprintf("audio.bitrate_kbps %d is more than some recordings can be encoded at; they get (kbit/s per channel): %s",
+		perChannel, strings.Join(lowered, ", "))}
 }
