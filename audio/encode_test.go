@@ -145,7 +145,7 @@ func TestStreamBitrate_PerChannelRoundedUpToALegalRate(t *testing.T) {
 		{0, 1, 8000, DefaultBitrateKbps}, {8, 1, 8000, 8}, {20, 1, 8000, 24}, {8, 2, 8000, 16},
 		{56, 1, 8000, 56}, {64, 1, 8000, 56}, {160, 1, 8000, 56}, {60, 2, 8000, 112}, {160, 2, 8000, 112},
 		// MPEG-2 16 kHz: at most 112 kbit/s mono, and the table's 160 for a stereo stream
-		{0, 1, 16000, DefaultBitrateKbps}, {112, 1, 16000, 112}, {160, 1, 16000, 112}, {72, 2, 16000, 160}, {160, 2, 16000, 160},
+		{0, 1, 16000, DefaultBitrateKbps}, {112, 1, 16000, 112}, {160, 1, 16000, 112}, {72, 2, 16000, 144}, {160, 2, 16000, 160},
 	}
 	for _, tc := range tests {
 		if got, _ := streamBitrate(tc.per, tc.ch, tc.rate); got != tc.want {
