@@ -128,12 +128,13 @@ func TestShineEncoder_EveryBitrateAt8kHzMakesValidFrames(t *testing.T) {
 	}
 }
 
-// TestShineEncoder_8kHzDirectIsNoWorseThanUpsampled guards the reason for
-// encoding 8 kHz directly (DECISION.md): at the default bitrate, the same
-// size as the 32 kHz MPEG-1 stream callrec made before, and no lower SNR or
-// segmental SNR. (At 32 kbit/s it gains about 3 dB SNR and 2 dB segmental.)
-func TestShineEncoder_8kHzDirectIsNoWorseThanUpsampled(t *testing.T) {
-	for _, c := range []encodeCase{{"8 kHz mono", 8000, 1, 4}, {"8 kHz stereo", 8000, 2, 4}} {
+// TestShineEncoder_DirectIsNoWorseThanUpsampled guards the reason for
+// encoding 8 and 16 kHz directly (DECISION.md): at the default bitrate, the
+// same size as the 32 kHz MPEG-1 stream callrec made before, and no lower
+// SNR or segmental SNR. (At 32 kbit/s 8 kHz gains about 3 dB SNR and 2 dB
+// segmental, 16 kHz under 1 dB.)
+func TestShineEncoder_DirectIsNoWorseThanUpsampled(t *testing.T) {
+	for _, c := range []encodeCase{{"8 kHz mono", 8000, 1, 4}, {"8 kHz stereo", 8000, 2, 4}, {"16 kHz mono", 16000, 1, 3}, {"16 kHz stereo", 16000, 2, 3}} {
 		t.Run(c.name, func(t *testing.T) {
 			chans, wav := caseSignal(c)
 			type measured struct{ bytes, snr, seg float64 }
@@ -154,12 +155,12 @@ func TestShineEncoder_8kHzDirectIsNoWorseThanUpsampled(t *testing.T) {
 			}
 			direct := measure(NewShineEncoder(0))
 			before := measure(shineEncoder{outRate: 32000})
-			t.Logf("8 kHz direct %+v, 32 kHz before %+v", direct, before)
+			t.Logf("direct %+v, 32 kHz before %+v", direct, before)
 			// 0.5 dB of slack: near 48 kbit/s both come close to segmental
 			// SNR's 35 dB clamp, where they differ by a tenth either way.
 			const slack = 0.5
 			if direct.bytes > before.bytes || direct.snr < before.snr-slack || direct.seg < before.seg-slack {
-				t.Fatalf("8 kHz direct %+v is worse than 32 kHz MPEG-1 %+v", direct, before)
+				t.Fatalf("direct %+v is worse than 32 kHz MPEG-1 %+v", direct, before)
 			}
 		})
 	}
