@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,13 +13,14 @@ import (
 	"time"
 )
 
-// TestShineEncoder_8kHzMP3DecodesInChromium: the 8 kHz MPEG-2.5 MP3 callrec now writes is
-// decoded by a browser, not only by LAME. Headless chromium (whose MP3 decoder is FFmpeg's) runs
-// decodeAudioData on it in an 8 kHz OfflineAudioContext (no resampling) and posts the samples;
+// TestShineEncoder_8And16kHzMP3sDecodeInChromium: the 8 kHz MPEG-2.5 (and 16 kHz MPEG-2) MP3s callrec
+// now writes are decoded by a browser, not only by LAME and go-mp3. Headless chromium (whose MP3
+// decoder is FFmpeg's) runs decodeAudioData on each in an OfflineAudioContext at the MP3's rate
+// (no resampling) and posts the samples;
 // they must match the source like LAME's decode does (quality floor, length within a frame,
 // stereo channels kept apart). Without chromium the test skips, except in CI (CI=true), where
 // .ci/run installs it and its absence fails.
-func TestShineEncoder_8kHzMP3DecodesInChromium(t *testing.T) {
+func TestShineEncoder_8And16kHzMP3sDecodeInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -27,17 +28,17 @@ func TestShineEncoder_8kHzMP3DecodesInChromium(t *testing.T) {
 		}
 		t.Skip("chromium not installed (apt-get install chromium): the browser decode check is skipped")
 	}
-	for _, c := range []encodeCase{{"8 kHz mono", 8000, 1, 3}, {"8 kHz stereo", 8000, 2, 3}} {
+	for _, c := range []encodeCase{{"8 kHz mono", 8000, 1, 3}, {"8 kHz stereo", 8000, 2, 3}, {"16 kHz stereo", 16000, 2, 2}} {
 		t.Run(c.name, func(t *testing.T) {
 			chans, wav := caseSignal(c)
 			var out bytes.Buffer
 			if _, err := NewShineEncoder(0).Encode(context.Background(), &out, mustWAV(t, wav)); err != nil {
 				t.Fatal(err)
 			}
-			if h, _ := parseFrameHeader(out.Bytes()); h.sampleRate != 8000 {
-				t.Fatalf("MP3 at %d Hz, want 8000 (MPEG-2.5)", h.sampleRate)
+			if h, _ := parseFrameHeader(out.Bytes()); h.sampleRate != c.rate || h.mpeg1 {
+				t.Fatalf("MP3 at %d Hz (MPEG-1 %v), want %d (MPEG-2 or 2.5)", h.sampleRate, h.mpeg1, c.rate)
 			}
-			dec := decodeInChromium(t, chromium, out.Bytes())
+			dec := decodeInChromium(t, chromium, out.Bytes(), c.rate)
 			if len(dec) != c.channels {
 				t.Fatalf("chromium decoded %d channels, want %d", len(dec), c.channels)
 			}
@@ -45,13 +46,13 @@ func TestShineEncoder_8kHzMP3DecodesInChromium(t *testing.T) {
 				if d := len(dec[ch]) - len(src); d < 0 || d >= 2*576 {
 					t.Errorf("channel %d: %d samples decoded from %d: want within a frame plus the decoder delay", ch, len(dec[ch]), len(src))
 				}
-				lag, gain, snr, seg := quality(src, dec[ch], 8000)
+				lag, gain, snr, seg := quality(src, dec[ch], c.rate)
 				t.Logf("channel %d: lag %d, gain %.3f, SNR %.1f dB, segmental %.1f dB", ch, lag, gain, snr, seg)
 				if snr < minSNR || seg < minSegSNR {
 					t.Errorf("channel %d: SNR %.1f dB, segmental %.1f dB; want ≥ %.0f and ≥ %.0f", ch, snr, seg, minSNR, minSegSNR)
 				}
 				if c.channels == 2 {
-					if _, _, snr, _ := quality(chans[1-ch], dec[ch], 8000); snr > 3 {
+					if _, _, snr, _ := quality(chans[1-ch], dec[ch], c.rate); snr > 3 {
 						t.Errorf("channel %d resembles the other channel's source (SNR %.1f dB)", ch, snr)
 					}
 				}
@@ -60,10 +61,10 @@ func TestShineEncoder_8kHzMP3DecodesInChromium(t *testing.T) {
 	}
 }
 
-// decodeInChromium decodes mp3 with chromium's decodeAudioData at 8 kHz and returns the samples
+// decodeInChromium decodes mp3 with chromium's decodeAudioData at rate Hz and returns the samples
 // of each channel. The page and the MP3 come from a loopback HTTP server, and the page posts the
 // decoded samples back to it, so the test waits for the decode itself, not for a time budget.
-func decodeInChromium(t *testing.T, chromium string, mp3 []byte) [][]int16 {
+func decodeInChromium(t *testing.T, chromium string, mp3 []byte, rate int) [][]int16 {
 	t.Helper()
 	type result struct {
 		Rate int
@@ -74,7 +75,7 @@ func decodeInChromium(t *testing.T, chromium string, mp3 []byte) [][]int16 {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, decodePage)
+		fmt.Fprintf(w, decodePage, rate)
 	})
 	mux.HandleFunc("GET /a.mp3", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", MIMEType)
@@ -122,7 +123,7 @@ func decodeInChromium(t *testing.T, chromium string, mp3 []byte) [][]int16 {
 	case <-ctx.Done():
 		t.Fatalf("chromium sent no result within 2 minutes: %.500s", stderr.Bytes())
 	}
-	if r.Err != "" || r.Rate != 8000 {
+	if r.Err != "" || r.Rate != rate {
 		t.Fatalf("chromium decodeAudioData: %q, rate %d", r.Err, r.Rate)
 	}
 	out := make([][]int16, len(r.D))
@@ -135,12 +136,12 @@ func decodeInChromium(t *testing.T, chromium string, mp3 []byte) [][]int16 {
 	return out
 }
 
-// decodePage fetches a.mp3, decodes it in an 8 kHz OfflineAudioContext and posts the samples
-// (or the error) to /result.
+// decodePage (a format: %d is the sample rate) fetches a.mp3, decodes it in an OfflineAudioContext
+// at that rate and posts the samples (or the error) to /result.
 const decodePage = `<html><body><script>
 const post = r => fetch("/result", {method: "POST", body: JSON.stringify(r)});
 fetch("/a.mp3").then(r => r.arrayBuffer())
-  .then(b => new OfflineAudioContext(2, 1, 8000).decodeAudioData(b))
+  .then(b => new OfflineAudioContext(2, 1, %d).decodeAudioData(b))
   .then(buf => {
     const r = {rate: buf.sampleRate, d: []};
     for (let c = 0; c < buf.numberOfChannels; c++) r.d.push(Array.from(buf.getChannelData(c), v => Math.round(v * 32768)));
