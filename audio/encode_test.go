@@ -63,13 +63,14 @@ func checkEncoded(t *testing.T, c encodeCase, chans [][]int16, res Result, mp3 [
 		t.Errorf("Result = %+v, want %d bytes of audio/mpeg at %d Hz, %d channels", res, len(mp3), outRate, c.channels)
 	}
 	up := frames * int64(factor)
-	wantFrames := (up + 1151) / 1152
+	perFrame := int64(frameSamples(outRate))
+	wantFrames := (up + perFrame - 1) / perFrame
 	dur, mp3Frames, err := MP3Duration(bytes.NewReader(mp3))
 	if err != nil {
 		t.Fatalf("MP3Duration: %v", err)
 	}
-	if exactFrames && (mp3Frames != wantFrames || dur != framesDuration(wantFrames*1152, outRate)) {
-		t.Errorf("MP3Duration = %v, %d frames; want %d frames of 1152 samples at %d Hz", dur, mp3Frames, wantFrames, outRate)
+	if exactFrames && (mp3Frames != wantFrames || dur != framesDuration(wantFrames*perFrame, outRate)) {
+		t.Errorf("MP3Duration = %v, %d frames; want %d frames of %d samples at %d Hz", dur, mp3Frames, wantFrames, perFrame, outRate)
 	}
 	left, right, rate := decodeMP3(t, mp3)
 	if rate != outRate {
@@ -78,8 +79,8 @@ func checkEncoded(t *testing.T, c encodeCase, chans [][]int16, res Result, mp3 [
 	if d := int64(len(left)) - up; d < -1152 || d > 2*1152 {
 		t.Errorf("decoded %d samples per channel, source %d at %d Hz: off by %d, want within a frame (plus LAME's extra)", len(left), up, outRate, d)
 	}
-	if exactFrames && int64(len(left)) != mp3Frames*1152 {
-		t.Errorf("decoded %d samples, want %d frames × 1152", len(left), mp3Frames)
+	if exactFrames && int64(len(left)) != mp3Frames*perFrame {
+		t.Errorf("decoded %d samples, want %d frames × %d", len(left), mp3Frames, perFrame)
 	}
 	decoded := [][]int16{left, right}
 	for ch, src := range chans {
@@ -107,7 +108,7 @@ func TestShineEncoder_DecodesToSourceLengthAndQuality(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want, _ := streamBitrate(DefaultBitrateKbps, c.channels); res.BitrateKbps != want {
+			if want, _ := streamBitrate(DefaultBitrateKbps, c.channels, res.SampleRate); res.BitrateKbps != want {
 				t.Errorf("bitrate %d, want default %d", res.BitrateKbps, want)
 			}
 			checkEncoded(t, c, chans, res, out.Bytes(), true)
@@ -135,25 +136,46 @@ func TestShineEncoder_UnpatchedHeaderGivesTheSameMP3AsPatched(t *testing.T) {
 }
 
 func TestStreamBitrate_PerChannelRoundedUpToALegalRate(t *testing.T) {
-	tests := []struct{ per, ch, want int }{
-		{0, 1, DefaultBitrateKbps}, {0, 2, 2 * DefaultBitrateKbps}, {32, 1, 32}, {33, 1, 40},
-		{20, 1, 32}, {72, 2, 160}, {200, 2, 320},
+	tests := []struct{ per, ch, rate, want int }{
+		{0, 1, 32000, DefaultBitrateKbps}, {0, 2, 32000, 2 * DefaultBitrateKbps}, {32, 1, 32000, 32}, {33, 1, 32000, 40},
+		{20, 1, 32000, 32}, {72, 2, 32000, 160}, {200, 2, 32000, 320}, {160, 1, 48000, 160},
+		// MPEG-1 mono above 224 kbit/s overfills a granule (maxGranuleBits)
+		{256, 1, 32000, 224}, {256, 1, 48000, 256},
+		// MPEG-2.5 8 kHz: the lower-sampling-frequency table, at most 56 kbit/s per channel
+		{0, 1, 8000, DefaultBitrateKbps}, {8, 1, 8000, 8}, {20, 1, 8000, 24}, {8, 2, 8000, 16},
+		{56, 1, 8000, 56}, {64, 1, 8000, 56}, {160, 1, 8000, 56}, {60, 2, 8000, 112}, {160, 2, 8000, 112},
+		// MPEG-2 16 kHz: at most 112 kbit/s mono, and the table's 160 for a stereo stream
+		{0, 1, 16000, DefaultBitrateKbps}, {112, 1, 16000, 112}, {160, 1, 16000, 112}, {72, 2, 16000, 144}, {160, 2, 16000, 160},
 	}
 	for _, tc := range tests {
-		if got, _ := streamBitrate(tc.per, tc.ch); got != tc.want {
-			t.Errorf("streamBitrate(%d, %d) = %d, want %d", tc.per, tc.ch, got, tc.want)
+		if got, _ := streamBitrate(tc.per, tc.ch, tc.rate); got != tc.want {
+			t.Errorf("streamBitrate(%d, %d, %d) = %d, want %d", tc.per, tc.ch, tc.rate, got, tc.want)
 		}
 	}
-	src := speechLike(8000, 1, 1)
-	var out bytes.Buffer
-	res, err := NewShineEncoder(64).Encode(context.Background(), &out, mustWAV(t, buildWAV(wavSpec{rate: 8000, channels: 1, samples: src})))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ rate, per, want int }{{16000, 64, 64}, {8000, 64, 56}} {
+		src := speechLike(tc.rate, 1, 1)
+		var out bytes.Buffer
+		res, err := NewShineEncoder(tc.per).Encode(context.Background(), &out, mustWAV(t, buildWAV(wavSpec{rate: tc.rate, channels: 1, samples: src})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := parseFrameHeader(out.Bytes())
+		if res.BitrateKbps != tc.want || h.bitrate != tc.want {
+			t.Errorf("%d Hz, asked %d kbit/s: result %d, frame header %d; want %d", tc.rate, tc.per, res.BitrateKbps, h.bitrate, tc.want)
+		}
+		if got, err := StreamBitrate(tc.rate, 1, tc.per); got != tc.want || err != nil {
+			t.Errorf("StreamBitrate(%d, 1, %d) = %d, %v; want %d", tc.rate, tc.per, got, err, tc.want)
+		}
 	}
-	h, _ := parseFrameHeader(out.Bytes())
-	if res.BitrateKbps != 64 || h.bitrate != 64 {
-		t.Fatalf("asked 64 kbit/s: result %d, frame header %d", res.BitrateKbps, h.bitrate)
+}
+
+// frameSamples is the samples per channel in a Layer III frame at an MP3
+// rate: 1152 for MPEG-1, 576 for MPEG-2/2.5.
+func frameSamples(rate int) int {
+	if rate >= 32000 {
+		return 1152
 	}
+	return 576
 }
 
 // cancelOnWrite cancels a context at the first write it sees.
@@ -279,7 +301,8 @@ func TestShineEncoder_LoudInputKeepsItsLevelWithoutClipping(t *testing.T) {
 			clipped++
 		}
 	}
-	_, gain, _, _ := quality(upsampleRef(src, 4), left, 32000)
+	rate, factor, _ := OutputRate(8000)
+	_, gain, _, _ := quality(upsampleRef(src, factor), left, rate)
 	if clipped > 0 || gain < 0.944 || gain > 1.059 { // ±0.5 dB
 		t.Fatalf("%d clipped samples, level gain %.3f; want none and within ±0.5 dB", clipped, gain)
 	}

@@ -39,7 +39,7 @@ func (e lameEncoder) Encode(ctx context.Context, dst io.Writer, src *WAV) (Resul
 	if err != nil {
 		return Result{}, fmt.Errorf("lame: %w", err)
 	}
-	kbps, _ := streamBitrate(e.kbps, src.Channels)
+	kbps, _ := streamBitrate(e.kbps, src.Channels, rate)
 	mode := "m"
 	if src.Channels == 2 {
 		mode = "j"

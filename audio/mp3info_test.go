@@ -42,8 +42,9 @@ func infoFrame(delay, pad int) []byte {
 }
 
 func TestMP3Duration(t *testing.T) {
-	m1 := synthFrame(3, 3, 2) // 1152 samples at 32 kHz = 36 ms
-	m2 := synthFrame(2, 8, 2) // MPEG-2 16 kHz, 576 samples = 36 ms
+	m1 := synthFrame(3, 3, 2)  // 1152 samples at 32 kHz = 36 ms
+	m2 := synthFrame(2, 8, 2)  // MPEG-2 16 kHz, 576 samples = 36 ms
+	m25 := synthFrame(0, 4, 2) // MPEG-2.5 8 kHz 32 kbit/s: 288 bytes, 576 samples = 72 ms
 	id3v2 := append([]byte("ID3\x04\x00\x00\x00\x00\x01\x00"), make([]byte, 128)...)
 	id3v1 := append([]byte("TAG"), make([]byte, 125)...)
 	tests := []struct {
@@ -55,6 +56,9 @@ func TestMP3Duration(t *testing.T) {
 	}{
 		{"MPEG-1 frames at 32 kHz", repeatFrames(m1, 10), 360 * time.Millisecond, 10, nil},
 		{"MPEG-2 frames have 576 samples", repeatFrames(m2, 10), 360 * time.Millisecond, 10, nil},
+		{"MPEG-2.5 8 kHz frames have 576 samples", repeatFrames(m25, 10), 720 * time.Millisecond, 10, nil},
+		{"MPEG-2.5 frames of 8 kbit/s are 72 bytes", repeatFrames(synthFrame(0, 1, 2), 3), 216 * time.Millisecond, 3, nil},
+		{"MPEG-2.5 stream cut short", repeatFrames(m25, 3)[:3*len(m25)-1], 0, 0, io.ErrUnexpectedEOF},
 		{"ID3v2 before and ID3v1 after are skipped",
 			append(append(append([]byte{}, id3v2...), repeatFrames(m1, 5)...), id3v1...), 180 * time.Millisecond, 5, nil},
 		{"Info frame is not counted and LAME delay and padding are removed",

@@ -5,19 +5,35 @@ import (
 	"math"
 )
 
-// mp3Rates are the MPEG-1 Layer III sample rates. Only these are used for
-// output: shine's MPEG-2/2.5 tables carry typos (its 16 kHz band table reads
-// 45 and 248 where ISO 13818-3 has 54 and 284) and go-mp3, the decoder the
-// tests use, reads MPEG-2.5 (8/11.025/12 kHz) as twice its real rate. See
-// DECISION.md.
+// mp3Rates are the MPEG-1 Layer III sample rates, the output for every WAV
+// rate that is not in directRates.
 var mp3Rates = [...]int{32000, 44100, 48000}
 
+// directRates are the WAV rates encoded at their own rate, without
+// upsampling: 8 kHz (narrowband codecs: PCMU, PCMA, G.729, GSM) as MPEG-2.5
+// and 16 kHz (wideband: G.722, Opus at 16 kHz) as MPEG-2, 576 samples a
+// frame. shine-mp3 v0.2.0's 8 kHz band table (tables.go
+// scaleFactorBandIndex[8]) is the one LAME and FFmpeg decode with. Its
+// 16 kHz table has two typos (45 and 248 where ISO 13818-3 has 54 and 284),
+// but shine writes no scale factors and uses the table only for the Huffman
+// region boundaries, which never fall on those entries (band 8 or 17) for
+// any big_values: TestShineEncoder_RegionBoundariesAvoidShinesTableTypos
+// checks every granule it writes. Other rates below 32 kHz are not rates
+// FreeSWITCH records calls at and keep their MPEG-1 mapping. See DECISION.md.
+var directRates = [...]int{8000, 16000}
+
 // OutputRate returns the MP3 sample rate used for a WAV recorded at rate Hz
-// and the integer upsampling factor that gets there: the smallest MPEG-1
+// and the integer upsampling factor that gets there: the WAV's own rate for
+// 8 kHz (MPEG-2.5) and 16 kHz (MPEG-2), ×1; otherwise the smallest MPEG-1
 // rate that is a whole multiple of rate. Every rate FreeSWITCH records at has
-// one (8k→32k ×4, 12k→48k ×4, 16k→32k ×2, 24k→48k ×2, 11.025k/22.05k→44.1k,
+// one (8k and 16k ×1, 12k→48k ×4, 24k→48k ×2, 11.025k/22.05k→44.1k,
 // 32k/44.1k/48k ×1). Errors: ErrUnsupported for any other rate.
 func OutputRate(rate int) (out, factor int, err error) {
+	for _, r := range directRates {
+		if rate == r {
+			return rate, 1, nil
+		}
+	}
 	if rate > 0 {
 		for _, r := range mp3Rates {
 			if r%rate == 0 {

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-func TestOutputRate_MapsEveryFreeSWITCHRateToAnMPEG1Rate(t *testing.T) {
+func TestOutputRate_MapsEveryFreeSWITCHRateToAnMP3Rate(t *testing.T) {
 	tests := []struct{ in, out, factor int }{
-		{8000, 32000, 4}, {11025, 44100, 4}, {12000, 48000, 4}, {16000, 32000, 2},
+		{8000, 8000, 1}, {11025, 44100, 4}, {12000, 48000, 4}, {16000, 16000, 1},
 		{22050, 44100, 2}, {24000, 48000, 2}, {32000, 32000, 1}, {44100, 44100, 1}, {48000, 48000, 1},
 	}
 	for _, tc := range tests {

@@ -12,19 +12,26 @@ import (
 
 // NewShineEncoder returns the pure-Go MP3 encoder (github.com/braheezy/
 // shine-mp3), the default. bitrateKbps is per channel (0 or less means
-// DefaultBitrateKbps); the stream uses the smallest MPEG-1 bitrate at or
-// above bitrateKbps × channels, at most 320. The WAV is upsampled to an
-// MPEG-1 rate first (OutputRate). See Encoder for errors.
+// DefaultBitrateKbps); the stream uses the smallest legal bitrate at or
+// above bitrateKbps × channels that shine can fill (streamBitrate: at most 56
+// kbit/s per channel at 8 kHz, 112 mono and 80 per channel stereo at 16 kHz,
+// 320 for the stream at MPEG-1 rates). An 8 kHz WAV is encoded at 8 kHz
+// (MPEG-2.5) and a 16 kHz one at 16 kHz (MPEG-2); other rates are upsampled
+// to an MPEG-1 rate first (OutputRate). See Encoder for errors.
 func NewShineEncoder(bitrateKbps int) Encoder {
 	return shineEncoder{kbps: bitrateKbps}
 }
 
-type shineEncoder struct{ kbps int }
+// shineEncoder encodes with shine. outRate, when set, overrides OutputRate
+// with another whole multiple of the WAV's rate: only the benchmark and the
+// tests set it, to measure the choices OutputRate did not take (8 kHz
+// upsampled to 32 kHz MPEG-1 as before issue 13, or to 16 kHz MPEG-2).
+type shineEncoder struct {
+	kbps    int
+	outRate int
+}
 
 func (shineEncoder) Name() string { return "shine" }
-
-// shineFrameSamples is the samples per channel in an MPEG-1 Layer III frame.
-const shineFrameSamples = 1152
 
 func (e shineEncoder) Encode(ctx context.Context, dst io.Writer, src *WAV) (Result, error) {
 	if src.Frames == 0 {
@@ -34,12 +41,20 @@ func (e shineEncoder) Encode(ctx context.Context, dst io.Writer, src *WAV) (Resu
 	if err != nil {
 		return Result{}, fmt.Errorf("shine: %w", err)
 	}
+	if e.outRate != 0 {
+		if e.outRate%src.SampleRate != 0 {
+			return Result{}, fmt.Errorf("shine: %w: %d Hz is not a whole multiple of %d Hz", ErrUnsupported, e.outRate, src.SampleRate)
+		}
+		rate, factor = e.outRate, e.outRate/src.SampleRate
+	}
 	ch := src.Channels
-	kbps, index := streamBitrate(e.kbps, ch)
+	kbps, index := streamBitrate(e.kbps, ch, rate)
 	enc := newShine(rate, ch, kbps, index)
 
 	out := &frameWriter{w: bufio.NewWriterSize(dst, 64<<10)}
-	frameLen := shineFrameSamples * ch
+	// 1152 samples per channel a frame for MPEG-1 (two granules), 576 for
+	// MPEG-2/2.5 (one).
+	frameLen := int(enc.Mpeg.GranulesPerFrame) * mp3.GRANULE_SIZE * ch
 	var up *upsampler
 	if factor > 1 {
 		up = newUpsampler(factor, ch)
@@ -113,7 +128,7 @@ func (e shineEncoder) Encode(ctx context.Context, dst io.Writer, src *WAV) (Resu
 	}, nil
 }
 
-// newShine configures a shine encoder for an MPEG-1 rate. shine's NewEncoder
+// newShine configures a shine encoder for an MP3 rate. shine's NewEncoder
 // hard-codes 128 kbit/s, so the frame-size fields it derives from the
 // bitrate are set again here, the way its NewEncoder computes them, and its
 // mono side-information miscount is corrected.
@@ -121,7 +136,7 @@ func newShine(rate, channels, kbps, index int) *mp3.Encoder {
 	enc := mp3.NewEncoder(rate, channels)
 	enc.Mpeg.Bitrate = int64(kbps)
 	enc.Mpeg.BitrateIndex = int64(index)
-	// Bytes per frame = 1152 × bitrate / 8 / rate, split in integers: shine's
+	// Bytes per frame = samples × bitrate / 8 / rate, split in integers: shine's
 	// float product gives 215.99999… for 48 kbit/s at 32 kHz, a frame one
 	// byte short of what its header says.
 	num := enc.Mpeg.GranulesPerFrame * mp3.GRANULE_SIZE * int64(kbps) * 1000
@@ -130,13 +145,14 @@ func newShine(rate, channels, kbps, index int) *mp3.Encoder {
 	enc.Mpeg.FracSlotsPerFrame = float64(num%den) / float64(den)
 	enc.Mpeg.SlotLag = -enc.Mpeg.FracSlotsPerFrame
 	enc.Mpeg.Padding = 0
-	if channels == 1 {
+	if channels == 1 && enc.Mpeg.GranulesPerFrame == 2 {
 		// shine-mp3 v0.2.0 budgets 9 bytes of side information for MPEG-1
 		// mono (layer3.go NewEncoder: "delta = 4 + 9"), but writes the 17
 		// ISO 11172-3 requires, so every frame overran its header's length
 		// by 8 bytes and the stream lost sync. Shrinking the slot budget by
 		// those 8 bytes gives frames of exactly the header's length.
 		enc.Mpeg.WholeSlotsPerFrame -= 17 - 9
+		// (Its MPEG-2/2.5 budget, 9 mono and 17 stereo, is right.)
 	}
 	return enc
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/knadh/koanf/v2"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
+
+	"github.com/callrec/callrec/audio"
 )
 
 // Config is callrec's whole configuration. Every key is documented in README.md; the sources are
@@ -123,7 +125,7 @@ func defaults() map[string]any {
 		"log.level":                           "info",
 		"log.format":                          "auto",
 		"audio.workers":                       0,
-		"audio.bitrate_kbps":                  32,
+		"audio.bitrate_kbps":                  audio.DefaultBitrateKbps, // per channel; see audio/DECISION.md
 		"audio.max_attempts":                  5,
 		"shutdown_grace":                      "10s",
 		"debug.pprof_listen":                  "",
@@ -228,7 +230,7 @@ func loadConfig(fs *pflag.FlagSet, args []string, environ []string) (Config, err
 	if envContexts != nil {
 		cfg.FreeSWITCH.UserContexts = envContexts
 	}
-	cfg.Warnings = warnings
+	cfg.Warnings = append(warnings, audioBitrateWarnings(cfg.Audio.BitrateKbps)...)
 	if err := cfg.fillDerived(); err != nil {
 		return Config{}, errors.Join(append(errs, err)...)
 	}
@@ -381,3 +383,28 @@ func (c Config) validate() error {
 
 // dbPath is where the store lives.
 func (c Config) dbPath() string { return filepath.Join(c.DataDir, "callrec.db") }
+
+// audioBitrateWarnings tells the operator when audio.bitrate_kbps (per channel) is more than some
+// recordings can be encoded at: 8 kHz WAVs are encoded at 8 kHz (MPEG-2.5) and 16 kHz ones at
+// 16 kHz (MPEG-2), where shine fills at most 56 kbit/s per channel at 8 kHz and 112 mono / 80
+// stereo at 16 kHz, so a higher setting is lowered for them (the nearest bitrate they carry). An
+// earlier version took 8…160 for every rate, so the value still loads.
+func audioBitrateWarnings(perChannel int) []string {
+	if perChannel <= 0 {
+		return nil // out of range: checkRanges reports it
+	}
+	var lowered []string
+	for _, rate := range []int{8000, 16000} {
+		for _, ch := range []int{1, 2} {
+			got, err := audio.StreamBitrate(rate, ch, perChannel)
+			if err == nil && got/ch < perChannel {
+				lowered = append(lowered, fmt.Sprintf("%d kHz %s %d", rate/1000, map[int]string{1: "mono", 2: "stereo"}[ch], got/ch))
+			}
+		}
+	}
+	if len(lowered) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("audio.bitrate_kbps %d is more than some recordings can be encoded at; they get (kbit/s per channel): %s",
+		perChannel, strings.Join(lowered, ", "))}
+}
