@@ -10,6 +10,8 @@ import (
 
 	"github.com/percipia/eslgo"
 	"github.com/percipia/eslgo/command"
+
+	"github.com/callrec/callrec/dialplan"
 )
 
 // ErrUnsafeValue is wrapped by every error for a value refused before it could reach FreeSWITCH:
@@ -123,6 +125,29 @@ func (c *commander) api(ctx context.Context, cmd string, args ...string) (string
 		return body, fmt.Errorf("api %s: freeswitch: %s", cmd, body)
 	}
 	return body, nil
+}
+
+// setVars sets several channel variables in one command, `uuid_setvar_multi <uuid>
+// n1=v1;n2=v2` (mod_commands.c uuid_setvar_multi_function: split on ';', each at its first '=',
+// +OK once any was set), or `uuid_setvar` for one. A name or value with ';', a name with '=' or
+// either with a space is refused before anything is sent: every call's variables are callrec's
+// own (plain contexts, ids, true).
+func (c *commander) setVars(ctx context.Context, uuid string, vars []dialplan.Var) error {
+	switch len(vars) {
+	case 0:
+		return nil
+	case 1:
+		return c.setVar(ctx, uuid, vars[0].Name, vars[0].Value)
+	}
+	pairs := make([]string, 0, len(vars))
+	for _, v := range vars {
+		if v.Name == "" || strings.ContainsAny(v.Name, ";=") || strings.Contains(v.Value, ";") {
+			return fmt.Errorf("uuid_setvar_multi: variable %q=%q cannot be set in one command", v.Name, v.Value)
+		}
+		pairs = append(pairs, v.Name+"="+v.Value)
+	}
+	_, err := c.api(ctx, "uuid_setvar_multi", uuid, strings.Join(pairs, ";"))
+	return err
 }
 
 // setVar sets a channel variable with `uuid_setvar`. The value may not contain spaces.

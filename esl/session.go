@@ -272,10 +272,8 @@ func (s *Session) filter(ctx context.Context, hdr, value string) error {
 // operator's routing runs as before and this connection stays attached until hangup
 // (FAILOPEN.md exp 4).
 func (s *Session) apply(ctx, setup context.Context) error {
-	for _, v := range s.plan.SetVars {
-		if err := s.cmd.setVar(setup, s.info.UUID, v.Name, v.Value); err != nil {
-			return err
-		}
+	if err := s.cmd.setVars(setup, s.info.UUID, s.plan.SetVars); err != nil {
+		return err
 	}
 	if s.plan.Record.Leg == dialplan.LegControlled {
 		if ann := s.plan.Record.Announcement; ann != "" {
@@ -595,10 +593,8 @@ func (s *Session) applyGateVars(ctx context.Context, leg *legInfo) {
 	if leg.user != nil {
 		user = userRule(leg.user)
 	}
-	for _, v := range s.plan.OnDemand.VarsFor(role, user) {
-		if err := s.cmd.setVar(ctx, leg.uuid, v.Name, v.Value); err != nil {
-			s.log.Warn().Err(err).Str("leg", leg.uuid).Str("var", v.Name).Msg("gate variable not set")
-		}
+	if err := s.cmd.setVars(ctx, leg.uuid, s.plan.OnDemand.VarsFor(role, user)); err != nil {
+		s.log.Warn().Err(err).Str("leg", leg.uuid).Msg("gate variables not set")
 	}
 	if leg.user != nil && s.plan.OnDemand.InspectsDigitsFrom(leg.role) {
 		s.newMatcher(leg)

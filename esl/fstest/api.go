@@ -38,6 +38,32 @@ func (fs *FS) apiLocked(c *conn, line string) string {
 		}
 		l.vars.set(f[1], val)
 		return "+OK\n"
+	case "uuid_setvar_multi":
+		// mod_commands.c uuid_setvar_multi_function: "<uuid> <var>=<value>;<var>=<value>...";
+		// each pair split at its first '=', no value unsets; +OK once any was set.
+		const usage = "-USAGE: <uuid> <var>=<value>;<var>=<value>...\n"
+		uuid, vars, ok := strings.Cut(args, " ")
+		if !ok {
+			return usage
+		}
+		l := fs.legs[uuid]
+		if l == nil || l.hungup {
+			return "-ERR No such channel!\n" + usage
+		}
+		out, set := "", 0
+		for _, pair := range strings.Split(vars, ";") {
+			name, value, _ := strings.Cut(pair, "=")
+			if name == "" {
+				out += "-ERR No variable specified\n"
+				continue
+			}
+			l.vars.set(name, value)
+			set++
+		}
+		if set == 0 {
+			return out + usage
+		}
+		return out + "+OK\n"
 	case "uuid_getvar":
 		if len(f) < 2 {
 			return "-USAGE: <uuid> <var>\n"

@@ -80,6 +80,15 @@ func TestCommandReplies_AreFreeSWITCHTexts(t *testing.T) {
 	apis := []struct{ cmd, body string }{
 		{"api uuid_setvar " + u + " socket_resume false", "+OK\n"},
 		{"api uuid_getvar " + u + " socket_resume", "false"},
+		// mod_commands.c uuid_setvar_multi_function: pairs split on ';', each at its first '=';
+		// no value unsets; +OK once any was set; -ERR then the usage for an unknown channel.
+		{"api uuid_setvar_multi " + u + " a=1;b=x=y;socket_resume", "+OK\n"},
+		{"api uuid_getvar " + u + " b", "x=y"},
+		{"api uuid_getvar " + u + " socket_resume", "_undef_"},
+		{"api uuid_setvar_multi " + u + " =1;c=2", "-ERR No variable specified\n+OK\n"},
+		{"api uuid_setvar_multi nope a=1", "-ERR No such channel!\n-USAGE: <uuid> <var>=<value>;<var>=<value>...\n"},
+		{"api uuid_setvar_multi " + u, "-USAGE: <uuid> <var>=<value>;<var>=<value>...\n"},
+		{"api uuid_setvar " + u + " socket_resume false", "+OK\n"},
 		{"api uuid_exists " + u, "true"},
 		{"api uuid_exists nope", "false"},
 		{"api uuid_kill nope", "-ERR No such channel!\n"},
