@@ -49,7 +49,7 @@ type attachment struct {
 }
 
 // listen hands every event of the connection to fn: from the guard, in wire order, when there is
-// one; else from eslgo's listeners (one goroutine per event: fn must re-sequence them).
+// one; else from eslgo's listeners (one goroutine per event: they race, ESLGO.md "event order").
 func (a *attachment) listen(fn func(headerReader)) {
 	if a.guard != nil {
 		a.guard.divert(func(ev *plainEvent) { fn(ev) })
@@ -156,7 +156,7 @@ func (s *Session) attach(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	att.listen(s.seq.push)
+	att.listen(s.queue.push)
 	s.att, s.cmd, s.home = att, att.cmd, n
 	if err := s.followLegs(ctx); err != nil {
 		att.release()
@@ -283,9 +283,6 @@ func (s *Session) logAdopted(after string) {
 // peer from the channel, then the same following as any Session. ctx is the Server's lifetime.
 func (s *Session) runAdopted(ctx context.Context, dump *eslgo.Event, rows []*store.Recording) {
 	defer s.srv.unregister(s.info.UUID, s)
-	stop := make(chan struct{})
-	defer close(stop)
-	go s.seq.run(stop)
 	s.legs[s.info.UUID] = &legInfo{uuid: s.info.UUID, role: dialplan.LegControlled, answered: s.info.Answered}
 	s.decide()
 	s.ddiStarted = s.plan.Record.Leg != "" // recorded since the call came in, or deliberately not

@@ -7,10 +7,7 @@ import (
 	"io"
 	"net/textproto"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 	_ "unsafe" // go:linkname
 
 	"github.com/percipia/eslgo"
@@ -96,69 +93,52 @@ func checkAsEslgo(t *testing.T, frame []byte, lim GuardLimits) {
 	}
 }
 
-// FuzzSequencer: any sequence of Event-Sequence values (numbers, garbage, repeats, decreasing
-// runs) pushed from racing goroutines: no panic, the buffer never exceeds its bound, and every
-// event comes out once or is counted as dropped.
-func FuzzSequencer(f *testing.F) {
-	f.Add([]byte{1, 2, 3, 4, 5}, uint8(4))
-	f.Add([]byte{200, 150, 100, 50, 1, 0}, uint8(2))
-	f.Add([]byte("9x\x00\xff"), uint8(1))
-	f.Fuzz(func(t *testing.T, seqs []byte, bound uint8) {
-		if len(seqs) > 4096 {
-			seqs = seqs[:4096]
+// FuzzEventQueue: any interleaving of pushes and pops with any bound keeps FIFO order, never
+// holds more than the bound, and counts every event it drops.
+func FuzzEventQueue(f *testing.F) {
+	f.Add([]byte{1, 1, 0, 1, 0, 0}, uint8(2))
+	f.Add([]byte{1, 1, 1, 1, 1, 1, 1, 0}, uint8(3))
+	f.Add([]byte{0, 0, 1}, uint8(0))
+	f.Fuzz(func(t *testing.T, ops []byte, bound uint8) {
+		if len(ops) > 1<<14 {
+			ops = ops[:1<<14]
 		}
-		s := newSequencer(time.Millisecond, 4)
-		s.max = int(bound%32) + 1
-		var mu sync.Mutex
+		q := newEventQueue(int(bound%32) + 1)
 		dropped := 0
-		s.overflow = func(d bool) {
-			if d {
-				mu.Lock()
-				dropped++
-				mu.Unlock()
-			}
-		}
-		stop := make(chan struct{})
-		go s.run(stop)
-		var delivered atomic.Int64
-		consumed := make(chan struct{})
-		go func() {
-			defer close(consumed)
-			for range s.out {
-				delivered.Add(1)
-			}
-		}()
-		var wg sync.WaitGroup
-		for i, b := range seqs {
-			v := strconv.Itoa(int(b))
-			if b%17 == 0 {
-				v = "x" + v // not a number: goes first, as events without a sequence do
-			}
-			ev := &eslgo.Event{Headers: textproto.MIMEHeader{"Event-Sequence": {v}}}
-			if i%3 == 0 {
-				s.push(ev)
+		q.overflow = func() { dropped++ }
+		var want []int // what the queue should hold, oldest first
+		next, popped := 0, 0
+		for _, op := range ops {
+			if op%2 == 1 {
+				next++
+				ev := &plainEvent{raw: []byte("Event-Sequence: " + strconv.Itoa(next) + "\n")}
+				if len(want) < q.max {
+					want = append(want, next)
+				}
+				q.push(ev)
 			} else {
-				wg.Add(1)
-				go func() { defer wg.Done(); s.push(ev) }()
+				ev := q.pop()
+				if len(want) == 0 {
+					if ev != nil {
+						t.Fatalf("popped %v from an empty queue", ev.GetHeader("Event-Sequence"))
+					}
+					continue
+				}
+				if ev == nil || ev.GetHeader("Event-Sequence") != strconv.Itoa(want[0]) {
+					t.Fatalf("popped %v, want %d", ev, want[0])
+				}
+				want = want[1:]
+				popped++
 			}
-			if n := s.pendingLen(); n > s.max {
-				t.Fatalf("buffer holds %d, bound %d", n, s.max)
+			if q.len() != len(want) || q.len() > q.max {
+				t.Fatalf("holds %d, want %d (bound %d)", q.len(), len(want), q.max)
+			}
+			if ready := len(q.ready) == 1; len(want) > 0 && !ready {
+				t.Fatal("events wait but the ready token is not set")
 			}
 		}
-		wg.Wait()
-		settled := func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return delivered.Load()+int64(dropped) == int64(len(seqs))
+		if next != popped+dropped+len(want) {
+			t.Fatalf("pushed %d = popped %d + dropped %d + held %d does not add up", next, popped, dropped, len(want))
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for !settled() && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		if !settled() {
-			t.Fatalf("pushed %d, delivered %d, dropped %d, still held %d", len(seqs), delivered.Load(), dropped, s.pendingLen())
-		}
-		close(stop)
-		<-consumed
 	})
 }

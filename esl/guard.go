@@ -111,7 +111,7 @@ type guardConn struct {
 	once     sync.Once
 	// events, when set, receives every text/event-plain event instead of eslgo, in the order
 	// FreeSWITCH sent them, from the goroutine reading the connection (eslgo's receive loop):
-	// it must not block (the Session's queue is bounded, sequencer.push).
+	// it must not block (the Session's queue is bounded, eventQueue.push).
 	events atomic.Pointer[func(*plainEvent)]
 	// mu is held while reading (by eslgo's receive loop, or greeting before it) and by Close,
 	// which drops the buffers once the read has ended.

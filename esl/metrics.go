@@ -9,12 +9,12 @@ import (
 // Metrics are the call-control figures served on /metrics. Build them with NewMetrics and give
 // them to Server.Metrics; nil Metrics are allowed everywhere.
 type Metrics struct {
-	Calls             *prometheus.CounterVec   // calls handled, by decision
-	Recordings        *prometheus.CounterVec   // recordings by event: started, stopped, failed, discarded
-	CommandSeconds    *prometheus.HistogramVec // FreeSWITCH command latency, by command and outcome
-	LiveSessions      prometheus.Gauge
-	SequencerOverflow prometheus.Counter     // events released out of the window because the re-sequencer's buffer was full
-	Refused           *prometheus.CounterVec // outbound connections closed by callrec: over the cap, or a frame the guard refused (by reason)
+	Calls              *prometheus.CounterVec   // calls handled, by decision
+	Recordings         *prometheus.CounterVec   // recordings by event: started, stopped, failed, discarded
+	CommandSeconds     *prometheus.HistogramVec // FreeSWITCH command latency, by command and outcome
+	LiveSessions       prometheus.Gauge
+	EventQueueOverflow prometheus.Counter     // events dropped over a connection's queue bound (eventQueueMax)
+	Refused            *prometheus.CounterVec // outbound connections closed by callrec: over the cap, or a frame the guard refused (by reason)
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -37,11 +37,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callrec_esl_refused_total", Help: "ESL connections closed by callrec: over esl.max_conns, or a frame out of bounds (by reason).",
 		}, []string{"reason"}),
-		SequencerOverflow: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callrec_esl_sequencer_overflow_total", Help: "Events released early because a connection's re-ordering buffer was full.",
+		EventQueueOverflow: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callrec_esl_event_queue_overflow_total", Help: "Events dropped because too many were waiting on one connection (a peer flooding events).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.Calls, m.Recordings, m.CommandSeconds, m.LiveSessions, m.Refused, m.SequencerOverflow} {
+	for _, c := range []prometheus.Collector{m.Calls, m.Recordings, m.CommandSeconds, m.LiveSessions, m.Refused, m.EventQueueOverflow} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

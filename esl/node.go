@@ -154,16 +154,13 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 	}
 	defer conn.Close()
 	cmd := &commander{conn: conn, timeout: n.CommandTimeout}
-	seq := newSequencer(0, 256) // the guard hands the events over in wire order (event.go)
+	events := newEventQueue(eventQueueMax) // from the guard, in wire order (event.go)
 	var metrics *Metrics
 	if n.Calls != nil {
 		metrics = n.Calls.Metrics
 	}
-	seq.overflow = seqOverflow(log, metrics)
-	stop := make(chan struct{})
-	defer close(stop)
-	go seq.run(stop)
-	g.divert(func(ev *plainEvent) { seq.push(ev) })
+	events.overflow = queueOverflow(log, metrics)
+	g.divert(func(ev *plainEvent) { events.push(ev) })
 	defer g.divert(nil)
 	if _, err := cmd.send(ctx, "event", command.Event{Format: "plain", Listen: []string{"RECORD_STOP", "CHANNEL_HANGUP_COMPLETE"}}); err != nil {
 		return err
@@ -182,11 +179,9 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 	defer probe.Stop()
 	for {
 		select {
-		case ev, ok := <-seq.out:
-			if !ok {
-				return ErrConnDead
-			}
-			if header(ev, "Event-Name") == "RECORD_STOP" {
+		case <-events.ready:
+			ev := events.pop()
+			if ev != nil && header(ev, "Event-Name") == "RECORD_STOP" {
 				n.onRecordStop(ctx, log, ev)
 			}
 		case <-probe.C:

@@ -52,14 +52,14 @@ type activeRec struct {
 
 // Session follows one call handed to callrec: connect → facts → plan → apply → follow events →
 // finish. One goroutine (run) owns all of its state; events reach it in FreeSWITCH order through
-// the sequencer, and other sessions talk to it only through requests.
+// its event queue, and other sessions talk to it only through requests.
 type Session struct {
-	srv  *Server
-	att  *attachment // the connection the call is followed on; replaced when it is lost (adopt.go)
-	cmd  *commander  // att's commander
-	log  zerolog.Logger
-	info callInfo
-	seq  *sequencer
+	srv   *Server
+	att   *attachment // the connection the call is followed on; replaced when it is lost (adopt.go)
+	cmd   *commander  // att's commander
+	log   zerolog.Logger
+	info  callInfo
+	queue *eventQueue
 
 	rules   *store.Rules
 	company *store.Company
@@ -90,13 +90,13 @@ func newSession(srv *Server, conn *eslgo.Conn, g *guardConn, connect *eslgo.RawR
 		srv:        srv,
 		info:       info,
 		log:        srv.Logger.With().Str("call_id", info.CallUUID).Str("leg", info.UUID).Logger(),
-		seq:        newSequencer(0, 64), // events come from the guard in wire order (event.go)
+		queue:      newEventQueue(eventQueueMax), // from the guard, in wire order (event.go)
 		legs:       map[string]*legInfo{},
 		recs:       map[string]*activeRec{},
 		duplicates: map[string]bool{},
 		requests:   make(chan func(context.Context), 8),
 	}
-	s.seq.overflow = seqOverflow(s.log, srv.Metrics)
+	s.queue.overflow = queueOverflow(s.log, srv.Metrics)
 	if conn != nil {
 		s.cmd = &commander{conn: conn, timeout: srv.CommandTimeout}
 		if srv.Metrics != nil {
@@ -136,10 +136,7 @@ func (s *Session) run(ctx context.Context) {
 	defer s.srv.unregister(s.info.UUID, s)
 	s.legs[s.info.UUID] = &legInfo{uuid: s.info.UUID, role: dialplan.LegControlled, answered: s.info.Answered}
 
-	stop := make(chan struct{})
-	defer close(stop)
-	go s.seq.run(stop)
-	s.att.listen(s.seq.push)
+	s.att.listen(s.queue.push)
 	defer func() { s.att.release() }() // the attachment in use at the end
 
 	s.decide()
@@ -338,13 +335,14 @@ func (s *Session) announce(ctx, setup context.Context, ann string) error {
 func (s *Session) pump(ctx context.Context, until func() bool) error {
 	for !until() {
 		select {
-		case ev, ok := <-s.seq.out:
-			if !ok {
-				return ErrConnDead
+		case <-s.queue.ready:
+			if ev := s.queue.pop(); ev != nil {
+				s.handle(ctx, ev)
 			}
-			s.handle(ctx, ev)
 		case req := <-s.requests:
 			req(ctx)
+		case <-s.att.lost:
+			return ErrConnDead
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -379,11 +377,10 @@ func (s *Session) follow(ctx context.Context) {
 			}
 		}
 		select {
-		case ev, ok := <-s.seq.out:
-			if !ok {
-				return
+		case <-s.queue.ready:
+			if ev := s.queue.pop(); ev != nil {
+				s.handle(ctx, ev)
 			}
-			s.handle(ctx, ev)
 		case req := <-s.requests:
 			req(ctx)
 		case <-heartbeat.C:
