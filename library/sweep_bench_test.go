@@ -33,9 +33,9 @@ var benchCompanies = []struct {
 
 // benchStorePath returns a store file holding rows recordings spread over benchCompanies and the
 // year before benchEpoch, built once and cached under os.TempDir() (never in the repository),
-// keyed by row count and schema version (a name no "callrec-bench-*" clean-up matches). It is built through the public API (CreateRecording
-// from many goroutines, NoSync); its rows stay in state "recording": the old sweep's cost, a
-// decode of every row, does not depend on the state.
+// keyed by row count and schema version (a name no "callrec-bench-*" clean-up matches). It is
+// built through the public API (CreateRecording from many goroutines, NoSync); its rows stay in
+// state "recording": the old sweep's cost, a decode of every row, does not depend on the state.
 func benchStorePath(b *testing.B, rows int) string {
 	b.Helper()
 	path := filepath.Join(os.TempDir(), fmt.Sprintf("callrec-storesweep-v2-rows%d.db", rows))
@@ -200,4 +200,3 @@ func BenchmarkSweep(b *testing.B) {
 		}
 	}
 }
-
