@@ -198,5 +198,25 @@ func BenchmarkSweep(b *testing.B) {
 				return errors.Join(err, db.Close())
 			})
 		}
+		// The hourly sweep of a library in steady state, with removals: each sweep runs an hour
+		// after the previous one, 35 days past benchEpoch, so the rows of one hour have aged past
+		// the 400-day retention (new code only: the old replica never removes).
+		db, err = store.Open(ctx, path, store.Options{NoSync: true, Now: func() time.Time { return benchEpoch }})
+		must(b, err)
+		b.Run(fmt.Sprintf("rows=%d/hourly with removals/new", rows), func(b *testing.B) {
+			clock := benchEpoch.Add(35 * 24 * time.Hour)
+			hourly := &Sweeper{DB: db, LibraryDir: lib, Logger: zerolog.Nop(), Now: func() time.Time { return clock }}
+			removed := 0
+			cpu := processCPU()
+			for i := 0; i < b.N; i++ {
+				clock = clock.Add(time.Hour)
+				n, err := hourly.SweepOnce(ctx)
+				must(b, err)
+				removed += n
+			}
+			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(removed)/float64(b.N), "removed/op")
+		})
+		must(b, db.Close())
 	}
 }

@@ -41,6 +41,8 @@ func BenchmarkMigration2(b *testing.B) {
 			}))
 		}
 		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			cpu := processCPU()
+			defer func() { b.ReportMetric(float64((processCPU()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op") }()
 			for i := 0; i < b.N; i++ {
 				err := db.bolt.Update(func(tx *bolt.Tx) error {
 					if err := migrateRunningTotals(tx); err != nil {
