@@ -70,6 +70,16 @@ func timeKey(t time.Time) []byte {
 	return b
 }
 
+// firstDue returns the due-index key of the job claimable soonest if it is claimable at now,
+// else nil: when the first key is not due, none is.
+func firstDue(tx *bolt.Tx, now time.Time) []byte {
+	k, _ := tx.Bucket(ixJobDue).Cursor().First()
+	if len(k) <= timeKeyLen || bytes.Compare(k[:timeKeyLen], timeKey(now)) > 0 {
+		return nil
+	}
+	return k
+}
+
 // getJob decodes job id for an update.
 func getJob(tx *bolt.Tx, id string) (*Job, error) {
 	var j Job
@@ -94,22 +104,28 @@ func ackRecordingJob(tx *bolt.Tx, recordingID string) error {
 
 // ClaimJob leases the job that has been claimable longest, due (NotBefore <= now) and not
 // leased (LeaseUntil <= now: never leased, released, or its holder crashed), for lease, counting
-// the attempt; jobs claimable at the same instant go in id (queueing) order, so jobs never
-// retried are claimed oldest first. It costs one index seek whatever the queue holds. The
+// the attempt; jobs claimable at the same instant go in id order, so jobs never retried are
+// claimed oldest first. It costs one index seek whatever the queue holds, and an idle poll
+// (nothing due) takes no write transaction, so it never holds up the call path's batches. The
 // audio worker calls it; it must then CompleteRecording, RetryJob or FailRecording+AckJob
 // before the lease ends or the job becomes claimable again. Errors: ENOTFOUND when none is ready.
 func (db *DB) ClaimJob(ctx context.Context, lease time.Duration) (*Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	due := false
+	if err := db.bolt.View(func(tx *bolt.Tx) error { due = firstDue(tx, db.now()) != nil; return nil }); err != nil {
+		return nil, err
+	}
+	if !due {
+		return nil, NotFound("no job ready")
+	}
 	var claimed *Job
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		now := db.now()
 		claimed = nil
-		// The due index's first key is the job claimable soonest: if it is not claimable now,
-		// none is. One seek, whatever the queue holds.
-		k, _ := tx.Bucket(ixJobDue).Cursor().First()
-		if len(k) <= timeKeyLen || bytes.Compare(k[:timeKeyLen], timeKey(now)) > 0 {
+		k := firstDue(tx, now)
+		if k == nil { // claimed by another worker since the look
 			return NotFound("no job ready")
 		}
 		old, err := getJob(tx, string(k[timeKeyLen:]))
