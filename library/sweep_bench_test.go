@@ -34,11 +34,13 @@ var benchCompanies = []struct {
 // benchStorePath returns a store file holding rows recordings spread over benchCompanies and the
 // year before benchEpoch, built once and cached under os.TempDir() (never in the repository),
 // keyed by row count and schema version (a name no "callrec-bench-*" clean-up matches). It is
-// built through the public API (CreateRecording from many goroutines, NoSync); its rows stay in
-// state "recording": the old sweep's cost, a decode of every row, does not depend on the state.
+// built through the public API (CreateRecording and FailRecording from many goroutines, NoSync):
+// its rows are "failed", settled like ready ones, so retention may remove them (making them ready
+// would take a sequential ClaimJob per row); the old sweep's cost, a decode of every row, does
+// not depend on the state.
 func benchStorePath(b *testing.B, rows int) string {
 	b.Helper()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("callrec-storesweep-v2-rows%d.db", rows))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("callrec-storesweep-v2-failed-rows%d.db", rows))
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
@@ -67,7 +69,7 @@ func benchStorePath(b *testing.B, rows int) string {
 				r := &store.Recording{CompanyID: ids[i%len(ids)], CallID: fmt.Sprintf("call-%d", i), Type: store.TypeDDI, Trigger: store.TriggerDDI,
 					Direction: store.DirectionInbound, Recorder: "+34911234567", Caller: "+34600111222", Callee: "+34911234567",
 					StartedAt: benchEpoch.Add(-365 * 24 * time.Hour).Add(time.Duration(i) * step)}
-				if err := db.CreateRecording(ctx, r); err != nil {
+				if err := errors.Join(db.CreateRecording(ctx, r), db.FailRecording(ctx, r.ID, "bench")); err != nil {
 					errs <- err
 					return
 				}
