@@ -249,3 +249,54 @@ func TestMigration2_FromAV1Store(t *testing.T) {
 	}
 	checkDB(t, db)
 }
+
+// TestCompanyRecordingsStartedBefore_StopsAtTheCutoff: the retention walk returns exactly the
+// company's recordings that started before the cut-off, oldest first, pages with afterID, and
+// never reads a row whose id (time-sorted) is newer: those rows are made undecodable.
+func TestCompanyRecordingsStartedBefore_StopsAtTheCutoff(t *testing.T) {
+	ctx := context.Background()
+	db, clk := openWithClock(t)
+	tn, other := mustTenant(t, db, "1"), mustTenant(t, db, "2")
+	cut := clk.t // a whole millisecond
+	var ids []string
+	for _, d := range []time.Duration{-2 * time.Millisecond, -time.Nanosecond, 0, 500 * time.Microsecond, 2 * time.Millisecond} {
+		r := newRecording(tn.company.ID, cut.Add(d))
+		mustInsertRecordings(t, db, r)
+		ids = append(ids, r.ID)
+	}
+	mustInsertRecordings(t, db, newRecording(other.company.ID, cut.Add(-time.Hour)))
+	// The row 2 ms after the cut-off is in a later millisecond: the walk must stop at its key.
+	var saved []byte
+	must(t, db.bolt.Update(func(tx *bolt.Tx) error {
+		saved = append([]byte(nil), tx.Bucket(bRecordings).Get([]byte(ids[4]))...)
+		return tx.Bucket(bRecordings).Put([]byte(ids[4]), []byte("not json"))
+	}))
+	for _, tc := range []struct {
+		name   string
+		after  string
+		before time.Time
+		limit  int
+		want   []string
+	}{
+		{"all before the cut-off", "", cut, 0, ids[:2]},
+		{"one page", "", cut, 1, ids[:1]},
+		{"next page", ids[0], cut, 1, ids[1:2]},
+		{"past the last", ids[1], cut, 0, nil},
+		{"cut-off inside a millisecond", "", cut.Add(time.Microsecond), 0, ids[:3]},
+		{"before 1970", "", time.Unix(0, 0), 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := db.CompanyRecordingsStartedBefore(ctx, tn.company.ID, tc.after, tc.before, tc.limit)
+			must(t, err)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d rows, want %v", len(got), tc.want)
+			}
+			for i := range got {
+				if got[i].ID != tc.want[i] {
+					t.Fatalf("row %d is %s, want %s", i, got[i].ID, tc.want[i])
+				}
+			}
+		})
+	}
+	must(t, db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bRecordings).Put([]byte(ids[4]), saved) }))
+}
