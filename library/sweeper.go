@@ -105,17 +105,19 @@ func (s *Sweeper) now() time.Time {
 	return time.Now().UTC()
 }
 
-// sweepCompany applies c's retention, then its quota, then publishes its bytes stored.
+// sweepCompany applies c's retention, then its quota, then publishes its bytes stored. Its cost
+// follows its work: the usage comes from the store's running totals, retention walks by age
+// only up to the cut-off, quota walks oldest first only while over the limit, and a company
+// with neither reads none of its rows.
 func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company) (int, error) {
 	removed := 0
 	var errs []error
 	if c.RetentionDays > 0 {
 		// AddDate cannot overflow the way days*24h does (store also bounds retention_days).
 		cutoff := s.now().AddDate(0, 0, -c.RetentionDays)
-		n, err := s.walkOldest(ctx, c.ID, func(r *store.Recording) (bool, string) {
-			if !r.StartedAt.Before(cutoff) {
-				return false, "" // ids sort by start: every later row is newer
-			}
+		n, err := s.walkOldest(ctx, func(after string) ([]*store.Recording, error) {
+			return s.DB.CompanyRecordingsStartedBefore(ctx, c.ID, after, cutoff, sweepPage)
+		}, func(r *store.Recording) (bool, string) {
 			if !settled(r) {
 				return true, ""
 			}
@@ -130,10 +132,11 @@ func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company
 	if err != nil {
 		return removed, errors.Join(append(errs, err)...)
 	}
-	if c.QuotaMB > 0 && int64(c.QuotaMB) <= math.MaxInt64/BytesPerQuotaMB {
-		limit := int64(c.QuotaMB) * BytesPerQuotaMB
+	if limit, ok := quotaBytes(c); ok && u.Bytes > limit {
 		total := u.Bytes
-		n, err := s.walkOldest(ctx, c.ID, func(r *store.Recording) (bool, string) {
+		n, err := s.walkOldest(ctx, func(after string) ([]*store.Recording, error) {
+			return s.DB.CompanyRecordingsOldestFirst(ctx, c.ID, after, sweepPage)
+		}, func(r *store.Recording) (bool, string) {
 			if total <= limit {
 				return false, ""
 			}
@@ -154,6 +157,14 @@ func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company
 	return removed, errors.Join(errs...)
 }
 
+// quotaBytes is c's quota in bytes; ok is false when c has none (or one too large to count).
+func quotaBytes(c *store.Company) (limit int64, ok bool) {
+	if c.QuotaMB <= 0 || int64(c.QuotaMB) > math.MaxInt64/BytesPerQuotaMB {
+		return 0, false
+	}
+	return int64(c.QuotaMB) * BytesPerQuotaMB, true
+}
+
 // settled reports whether r has reached a state the worker no longer changes.
 func settled(r *store.Recording) bool {
 	switch r.State {
@@ -163,14 +174,15 @@ func settled(r *store.Recording) bool {
 	return false
 }
 
-// walkOldest pages through companyID's recordings oldest first; decide returns whether to go
-// on and, when non-empty, why r must be removed.
-func (s *Sweeper) walkOldest(ctx context.Context, companyID string, decide func(r *store.Recording) (bool, string), lib, kind string) (int, error) {
+// walkOldest pages through a company's recordings oldest first with next (the page after the
+// given id, "" for the first); decide returns whether to go on and, when non-empty, why r must be
+// removed.
+func (s *Sweeper) walkOldest(ctx context.Context, next func(after string) ([]*store.Recording, error), decide func(r *store.Recording) (bool, string), lib, kind string) (int, error) {
 	removed := 0
 	after := ""
 	var errs []error
 	for {
-		page, err := s.DB.CompanyRecordingsOldestFirst(ctx, companyID, after, sweepPage)
+		page, err := next(after)
 		if err != nil {
 			return removed, errors.Join(append(errs, err)...)
 		}

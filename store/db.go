@@ -107,6 +107,7 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{2, "running totals and job-queue indexes", migrateRunningTotals},
 }
 
 // Open opens (creating it and its directory if needed) the database at path and migrates it

@@ -158,7 +158,8 @@ func jobEntries(j *Job) []entry {
 // is stored. Tests (and a future `callrec check`) call it inside a read transaction.
 func checkIndexes(tx *bolt.Tx) error {
 	want := map[string]map[string]string{}
-	for _, b := range indexBuckets {
+	allIndexes := append(append([][]byte{}, indexBuckets...), queueIndexBuckets...)
+	for _, b := range allIndexes {
 		want[string(b)] = map[string]string{}
 	}
 	add := func(es []entry) error {
@@ -204,7 +205,7 @@ func checkIndexes(tx *bolt.Tx) error {
 			if tx.Bucket(bRecordings).Get([]byte(j.RecordingID)) == nil {
 				return fmt.Errorf("job %s: recording %s missing", j.ID, j.RecordingID)
 			}
-			return add(jobEntries(j))
+			return add(allJobEntries(j))
 		})
 	}
 	if err != nil {
@@ -219,7 +220,7 @@ func checkIndexes(tx *bolt.Tx) error {
 			}
 		}
 	}
-	for _, b := range indexBuckets {
+	for _, b := range allIndexes {
 		m := want[string(b)]
 		n := 0
 		err := tx.Bucket(b).ForEach(func(k, v []byte) error {
@@ -240,7 +241,7 @@ func checkIndexes(tx *bolt.Tx) error {
 			return fmt.Errorf("index %s: %d keys, want %d (missing entries)", b, n, len(m))
 		}
 	}
-	return nil
+	return checkTotals(tx)
 }
 
 func forEachRow[T any](tx *bolt.Tx, bucket []byte, dec func([]byte) (*T, error), fn func(*T) error) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -21,24 +22,29 @@ func (db *DB) ReleaseJobLeases(ctx context.Context) (int, error) {
 	}
 	n := 0
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		n = 0
-		var held []*Job
-		err := forEachJSON(tx, bJobs, func(j *Job) error {
-			if !j.LeaseUntil.IsZero() {
-				held = append(held, j)
-			}
+		// The leased set holds only the jobs with a lease (at most the workers' concurrency
+		// after a crash), so start-up does not read the whole queue. Ids first: the loop
+		// changes the bucket it would walk.
+		var ids []string
+		err := tx.Bucket(ixJobLeased).ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k))
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, j := range held {
+		for _, id := range ids {
+			old, err := getJob(tx, id)
+			if err != nil {
+				return err
+			}
+			j := *old
 			j.LeaseUntil = time.Time{}
-			if err := putJSON(tx, bJobs, j.ID, j); err != nil {
+			if err := putJob(tx, old, &j); err != nil {
 				return err
 			}
 		}
-		n = len(held)
+		n = len(ids)
 		return nil
 	})
 	return n, err
@@ -77,6 +83,50 @@ func (db *DB) CompanyRecordingsOldestFirst(ctx context.Context, companyID, after
 	return out, nil
 }
 
+// CompanyRecordingsStartedBefore is CompanyRecordingsOldestFirst bounded by age: it returns only
+// recordings that started before before, and stops at the first index key whose id (a ULID whose
+// time part is StartedAt) is later, without reading that row. A walk by age costs what it
+// returns, not what the company holds: the sweeper's retention pass. Errors: EINTERNAL
+// (decoding, disk).
+func (db *DB) CompanyRecordingsStartedBefore(ctx context.Context, companyID, afterID string, before time.Time, limit int) ([]*Recording, error) {
+	var out []*Recording
+	if before.UnixMilli() <= 0 { // no id (a ULID) is older than 1970
+		return nil, ctx.Err()
+	}
+	beforeMS := uint64(before.UnixMilli())
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		prefix := join(companyID, "")
+		c := tx.Bucket(ixRecCompany).Cursor()
+		start := []byte(prefix + afterID)
+		k, _ := c.Seek(start)
+		if afterID != "" && k != nil && string(k) == string(start) {
+			k, _ = c.Next()
+		}
+		for ; k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == prefix; k, _ = c.Next() {
+			if limit > 0 && len(out) >= limit {
+				return nil
+			}
+			id := string(k[len(prefix):])
+			if u, err := ulid.ParseStrict(id); err == nil && u.Time() > beforeMS {
+				return nil // every later id started later still
+			}
+			r, err := getRecording(tx, id)
+			if err != nil {
+				return err
+			}
+			if !r.StartedAt.Before(before) {
+				return nil
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LibraryUsage is what a company keeps in the recording library.
 //
 // Recordings counts every row of the company (any state); Ready counts those in state ready;
@@ -87,25 +137,16 @@ type LibraryUsage struct {
 	Bytes      int64
 }
 
-// CompanyUsage sums the library usage of companyID with one walk of its recordings (one read
-// transaction). For the sweeper's quota check and the bytes-stored metric; any caller may use
-// it. An unknown company has zero usage. Errors: EINTERNAL (decoding, disk).
+// CompanyUsage returns the library usage of companyID from the running totals every recording
+// write keeps (one key read, however many recordings the company has). For the sweeper's quota
+// check and the bytes-stored metric; any caller may use it. An unknown company has zero usage.
+// Errors: ErrCorrupt (a damaged total), EINTERNAL (disk).
 func (db *DB) CompanyUsage(ctx context.Context, companyID string) (LibraryUsage, error) {
 	var u LibraryUsage
 	err := db.view(ctx, func(tx *bolt.Tx) error {
-		u = LibraryUsage{}
-		return walkChildren(tx, ixRecCompany, companyID, func(id string) error {
-			r, err := getRecording(tx, id)
-			if err != nil {
-				return err
-			}
-			u.Recordings++
-			if r.State == StateReady {
-				u.Ready++
-				u.Bytes += r.FileSize
-			}
-			return nil
-		})
+		var err error
+		u, err = companyUsage(tx, companyID)
+		return err
 	})
 	return u, err
 }
@@ -118,11 +159,12 @@ func (db *DB) ExtendJobLease(ctx context.Context, jobID string, lease time.Durat
 		return err
 	}
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		var j Job
-		if err := getJSON(tx, bJobs, jobID, "job", &j); err != nil {
+		old, err := getJob(tx, jobID)
+		if err != nil {
 			return err
 		}
+		j := *old
 		j.LeaseUntil = db.now().Add(lease)
-		return putJSON(tx, bJobs, j.ID, &j)
+		return putJob(tx, old, &j)
 	})
 }

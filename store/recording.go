@@ -47,6 +47,9 @@ func putRecording(tx *bolt.Tx, old, r *Recording) error {
 	if err := moveEntries(tx, recordingEntries(old), recordingEntries(r)); err != nil {
 		return err
 	}
+	if err := moveUsage(tx, old, r); err != nil { // the company's running totals (totals.go)
+		return err
+	}
 	return putRow(tx, bRecordings, r.ID, r, encodeRecording)
 }
 
@@ -211,6 +214,9 @@ func (db *DB) DeleteRecording(ctx context.Context, id string) (*Recording, error
 			return err
 		}
 		if err := moveEntries(tx, recordingEntries(old), nil); err != nil {
+			return err
+		}
+		if err := moveUsage(tx, old, nil); err != nil {
 			return err
 		}
 		if err := ackRecordingJob(tx, id); err != nil {
