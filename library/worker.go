@@ -215,7 +215,7 @@ func (w *Worker) loop(ctx context.Context, c runConfig) {
 	for ctx.Err() == nil {
 		did, err := w.step(ctx, c)
 		if w.Metrics != nil && (!did || time.Since(measured) >= c.poll) {
-			// At most once per poll while busy: QueueDepth walks the queue's pages.
+			// At most once per poll while busy (QueueDepth reads a counter, but the metric need not be fresher).
 			if n, err := w.DB.QueueDepth(ctx); err == nil {
 				w.Metrics.queueDepth(n)
 			}
