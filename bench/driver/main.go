@@ -122,6 +122,9 @@ func applySmoke(cfg *config, set map[string]bool) {
 // failed or unreleased calls.
 func run(ctx context.Context, cfg config) (int, error) {
 	raiseFileLimit()
+	if abs, err := filepath.Abs(cfg.bins.modeslDir); err == nil {
+		cfg.bins.modeslDir = abs // subjects run in their own directories
+	}
 	if err := build(ctx, &cfg); err != nil {
 		return 0, err
 	}

@@ -46,8 +46,13 @@ const server = new esl.Server({ host: listen.host, port: listen.port, myevents: 
   console.error('peer: listening on ' + listen.host + ':' + listen.port);
 });
 
-server.on('connection::ready', (conn) => {
+// A connection that fails (the driver's readiness probe, a peer that closes early) must not
+// take the process down: modesl re-emits socket errors on the Connection.
+server.on('connection::open', (conn) => {
   conn.on('error', () => {});
+});
+
+server.on('connection::ready', (conn) => {
   const data = conn.getInfo();
   const uuid = data.getHeader('Unique-ID');
   const dest = data.getHeader('Caller-Destination-Number');
