@@ -34,6 +34,7 @@ type config struct {
 	talk                time.Duration
 	held                int
 	hold                time.Duration
+	heldTimeScale       float64
 	samples             int
 	nodes, rounds       int
 	subjects, scenarios []string
@@ -51,6 +52,7 @@ func main() {
 	flag.DurationVar(&cfg.talk, "talk", time.Second, "(a), (c): how long each call lasts after its RECORD_START")
 	flag.IntVar(&cfg.held, "held", 5000, "(b): recorded calls held at once")
 	flag.DurationVar(&cfg.hold, "hold", 20*time.Second, "(b): how long they are held (CPU while held and the hangup samples are measured over it)")
+	flag.Float64Var(&cfg.heldTimeScale, "held-timescale", 0.01, "(b): the stand-ins' virtual clock speed; a held call's WAV lasts its hold times this (the stand-in renders each WAV under its lock at hangup: 1,000 WAVs of a minute stall it)")
 	flag.IntVar(&cfg.samples, "samples", 100, "(b): calls hung up one by one during the hold (hangup → exit)")
 	flag.IntVar(&cfg.nodes, "nodes", 10, "(c): emulated FreeSWITCH nodes")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds; subjects alternate within each round, in a rotated order")
@@ -196,7 +198,11 @@ func runOne(ctx context.Context, cfg config, kind, scen string, round int) (figu
 		nodes = cfg.nodes
 	}
 	col := newCollector()
-	st, err := startStandIns(nodes, eslAddr, col)
+	scale := 1.0
+	if scen == "b" {
+		scale = cfg.heldTimeScale
+	}
+	st, err := startStandIns(nodes, eslAddr, col, scale)
 	if err != nil {
 		return nil, "", err
 	}

@@ -32,7 +32,9 @@ type standIns struct {
 const operatorExtension = `<extension name="operator_ddi"><condition field="destination_number" expression="^\+34911234567$">` +
 	`<action application="bridge" data="user/1001"/></condition></extension>`
 
-func startStandIns(n int, eslAddr string, col *collector) (*standIns, error) {
+// startStandIns starts n stand-ins whose socket application dials eslAddr; timeScale is their
+// virtual clock's speed (fstest.Options.TimeScale).
+func startStandIns(n int, eslAddr string, col *collector, timeScale float64) (*standIns, error) {
 	dir, err := os.MkdirTemp("", "callrec-bench-fs-")
 	if err != nil {
 		return nil, fmt.Errorf("stand-in dir: %w", err)
@@ -63,6 +65,7 @@ func startStandIns(n int, eslAddr string, col *collector) (*standIns, error) {
 			Hostname:        fmt.Sprintf("node%d", i+1),
 			BaseDir:         filepath.Join(dir, fmt.Sprintf("node%d", i+1)),
 			Probe:           col.observe,
+			TimeScale:       timeScale,
 		})
 		if err != nil {
 			st.close()
