@@ -308,7 +308,7 @@ func runHeld(ctx context.Context, st *standIns, subj *subject, h, c, samples int
 	res.cpuHold = subj.cpu() - cpuH0
 	swg.Wait()
 
-	// Tear down the rest, c at a time.
+	// Tear down the rest (and the calls that never recorded), c at a time.
 	work := make(chan int)
 	var twg sync.WaitGroup
 	var unrel int64
@@ -317,7 +317,7 @@ func runHeld(ctx context.Context, st *standIns, subj *subject, h, c, samples int
 		go func() {
 			defer twg.Done()
 			for i := range work {
-				if !st.hangUp(ctx, calls[i].call, calls[i].ct) {
+				if !st.hangUp(ctx, calls[i].call, calls[i].ct) && calls[i].ok {
 					atomic.AddInt64(&unrel, 1)
 				}
 			}
@@ -326,13 +326,13 @@ func runHeld(ctx context.Context, st *standIns, subj *subject, h, c, samples int
 	for _, i := range live {
 		work <- i
 	}
-	close(work)
-	twg.Wait()
 	for i, hc := range calls {
 		if !hc.ok && hc.call != nil {
-			st.hangUp(ctx, hc.call, calls[i].ct)
+			work <- i
 		}
 	}
+	close(work)
+	twg.Wait()
 	res.unreleased += int(unrel)
 	res.cpuTotal = subj.cpu() - cpu0
 	res.driverCPU = procCPU(os.Getpid()) - d0
