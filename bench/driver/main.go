@@ -131,7 +131,11 @@ func run(ctx context.Context, cfg config) (int, error) {
 	if abs, err := filepath.Abs(cfg.bins.modeslDir); err == nil {
 		cfg.bins.modeslDir = abs // subjects run in their own directories
 	}
-	if err := build(ctx, &cfg); err != nil {
+	binDir, err := build(ctx, &cfg)
+	if binDir != "" {
+		defer os.RemoveAll(binDir)
+	}
+	if err != nil {
 		return 0, err
 	}
 	runs := map[string][]figures{}
@@ -277,11 +281,12 @@ func takeHeapProfile(subj *subject, cfg config) {
 	}
 }
 
-// build compiles callrec and the bare controller unless binaries were given.
-func build(ctx context.Context, cfg *config) error {
+// build compiles callrec and the bare controller unless binaries were given, into a temporary
+// directory it returns (the caller removes it).
+func build(ctx context.Context, cfg *config) (string, error) {
 	dir, err := os.MkdirTemp("", "callrec-bench-bin-")
 	if err != nil {
-		return fmt.Errorf("build dir: %w", err)
+		return "", fmt.Errorf("build dir: %w", err)
 	}
 	for _, b := range []struct {
 		dst *string
@@ -294,11 +299,11 @@ func build(ctx context.Context, cfg *config) error {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, b.pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build %s (run the driver from the repository's root): %w", b.pkg, err)
+			return dir, fmt.Errorf("go build %s (run the driver from the repository's root): %w", b.pkg, err)
 		}
 		*b.dst = out
 	}
-	return nil
+	return dir, nil
 }
 
 // raiseFileLimit lifts the driver's open-file limit to the hard limit: every held call is a
