@@ -73,6 +73,7 @@ func (fs *FS) newConnLocked(nc net.Conn, outbound bool, leg *Leg) *conn {
 	c.qcond = sync.NewCond(&c.qmu)
 	fs.conns[c] = struct{}{}
 	fs.connList = append(fs.connList, c)
+	c.probeLocked(ProbeOpen, "")
 	fs.wg.Add(2)
 	go c.writeLoop()
 	go c.readLoop()
@@ -186,6 +187,7 @@ func (c *conn) readLoop() {
 		// No connect within the timeout: FS says goodbye and closes (FAILOPEN.md exp2a).
 		c.shutdownLocked()
 	}
+	c.probeLocked(ProbeEnd, "")
 	if c.outbound && !c.connected {
 		c.fs.stats.NoConnect++
 	} else if c.outbound && !c.shut && c.leg != nil && !c.leg.hungup {
@@ -315,6 +317,9 @@ func (c *conn) deliverLocked(ev *Event) {
 	if c.fs.opts.CollectStats && c.lastEventAt.IsZero() {
 		c.lastEventAt = time.Now()
 	}
+	if c.fs.opts.Probe != nil {
+		c.probeLocked(ProbeDelivered, ev.Name())
+	}
 	if c.inCmd {
 		c.pending = append(c.pending, ev)
 		return
@@ -397,6 +402,7 @@ func (c *conn) handle(p *packet) bool {
 	if c.connected {
 		c.observeCommandLocked(time.Now())
 	}
+	c.probeLocked(ProbeCommand, cmd)
 	c.inCmd = true
 	reply, cont := c.execLocked(cmd, p)
 	c.inCmd = false

@@ -2,6 +2,7 @@ package fstest
 
 import (
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -253,4 +254,28 @@ func TestMyEvents_DropsOtherLegsAndCannotBeUndone(t *testing.T) {
 		t.Errorf("first DTMF seen = %q, want A's 5", d)
 	}
 	_ = net.IPv4len
+}
+
+// TestUUIDRecord_FileExistsFromStart: FreeSWITCH opens the record file before it adds the media
+// bug (switch_ivr_async.c switch_ivr_record_session_event: switch_core_file_open ~3137, then
+// switch_core_media_bug_add ~3309), so the WAV is on disk — a header — as soon as uuid_record
+// answers, not only after the recording stops (a reconcile that looks for it mid-call finds it).
+func TestUUIDRecord_FileExistsFromStart(t *testing.T) {
+	_, ctl, call, _ := startBridged(t, true)
+	u := call.A.UUID()
+	path := t.TempDir() + "/r.wav"
+	ctl.cmd("api uuid_record " + u + " start " + path)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("WAV while recording: %v", err)
+	}
+	if st.Size() != 44 {
+		t.Errorf("WAV while recording: %d bytes, want the 44-byte header", st.Size())
+	}
+	ctl.until("RECORD_START")
+	call.A.Hangup("")
+	ctl.until("RECORD_STOP")
+	if st, err := os.Stat(path); err != nil || st.Size() <= 44 {
+		t.Fatalf("WAV after stop: %v %v", st, err)
+	}
 }

@@ -104,6 +104,11 @@ type Options struct {
 	KeepTranscript bool
 	// CollectStats records controller latencies and failures for FS.Stats (fsload).
 	CollectStats bool
+	// Probe, when set, is told of every event fired, every event delivered to and every command
+	// read from an outbound connection, and each outbound connection's opening and end, with
+	// the wall time (a load driver's instruments, bench/driver). It is called with the
+	// stand-in's lock held: it must return quickly and must not call the FS.
+	Probe func(ProbeEvent)
 	// InterceptLatency bounds the wall time a refused blind transfer's transferor takes to run
 	// its inline intercept (its own thread leaves CS_PARK and routes): each time a random delay
 	// in [0, InterceptLatency). Meanwhile the transferee goes on with its extension, which is
@@ -420,6 +425,9 @@ func (fs *FS) fireLocked(ev *Event) {
 	fs.seq++
 	ev.set("Event-Sequence", fmt.Sprint(fs.seq))
 	ev.freeze()
+	if fs.opts.Probe != nil {
+		fs.probeLocked(ProbeEvent{Kind: ProbeFired, Leg: ev.Value("Unique-ID"), Name: ev.Name()})
+	}
 	for _, c := range fs.connList {
 		c.offerLocked(ev)
 	}

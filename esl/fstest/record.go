@@ -56,6 +56,15 @@ func (l *Leg) startRecordingLocked(path string) (bool, error) {
 		stereo:    isTrue(l.vars.getFold("RECORD_STEREO")),
 		readOnly:  isTrue(l.vars.getFold("RECORD_READ_ONLY")),
 		writeOnly: isTrue(l.vars.getFold("RECORD_WRITE_ONLY"))}
+	// The file is opened (its header written) before the media bug is added
+	// (switch_ivr_record_session_event: switch_core_file_open ~3137, switch_core_media_bug_add
+	// ~3309): it exists for the whole recording; stopRecordingLocked writes the audio.
+	empty := *r
+	empty.stop = r.start
+	if err := os.WriteFile(path, l.renderWAV(&empty), 0o644); err != nil {
+		return false, err
+	}
+	l.fs.ownFileLocked(path)
 	l.recs = append(l.recs, r)
 	ev := l.chanEvent("RECORD_START", "switch_ivr_async.c", "record_callback", 1481)
 	ev.add("Record-File-Path", path)
