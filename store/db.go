@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,9 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	// Version 2 is another change's (issue 13); migrate runs by version, so the order here and a
+	// gap do not matter.
+	{3, "index recording numbers", migrateNumberIndex}, // rows indexed by buildNumberIndex
 }
 
 // Open opens (creating it and its directory if needed) the database at path and migrates it
@@ -149,6 +153,10 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 		bdb.Close()
 		return nil, err
 	}
+	if err := db.buildNumberIndex(); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	db.rules.Store(&Rules{})
 	if err := db.refreshRules(); err != nil {
 		bdb.Close()
@@ -158,6 +166,7 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 }
 
 func (db *DB) migrate(migs []migration) error {
+	migs = slices.SortedStableFunc(slices.Values(migs), func(a, b migration) int { return a.version - b.version })
 	latest := 0
 	for _, m := range migs {
 		latest = max(latest, m.version)
