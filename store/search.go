@@ -122,6 +122,14 @@ func searchDigits(raw, country, field string) (string, error) {
 	return d, nil
 }
 
+// CheckNumberQuery validates a number search as RecordingFilter.Number takes it, so that a
+// caller can name its own field before listing (web does, for GET /recordings?number= and the
+// archive's filter). Anyone may call it. Errors: EINVALID on field "number".
+func CheckNumberQuery(raw string) error {
+	_, err := searchDigits(raw, "", "number")
+	return err
+}
+
 // queryGrams returns the grams whose posting lists the walk for digits d intersects: tiles of
 // the long gram (6 or more digits) or of the short one, covering d.
 func queryGrams(d string) []string {
