@@ -126,6 +126,9 @@ func searchDigits(raw, country, field string) (string, error) {
 // caller can name its own field before listing (web does, for GET /recordings?number= and the
 // archive's filter). Anyone may call it. Errors: EINVALID on field "number".
 func CheckNumberQuery(raw string) error {
+	if strings.TrimSpace(raw) == "" {
+		return nil
+	}
 	_, err := searchDigits(raw, "", "number")
 	return err
 }
@@ -164,7 +167,7 @@ type numberSearch struct {
 // query nor an exact caller/callee number (the plain listing). country reads national numbers.
 func numberSearchOf(f *RecordingFilter, country string) (*numberSearch, error) {
 	ns := &numberSearch{}
-	if f.Number != "" {
+	if strings.TrimSpace(f.Number) != "" { // blank: no search, as the page's emptied box sends
 		d, err := searchDigits(f.Number, country, "number")
 		if err != nil {
 			return nil, err

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -377,4 +379,62 @@ func TestMigration3_IndexesNumbersOfAV1Store(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+// FuzzNumberSearch compares the number index walk with a scan of every row for any query,
+// scope and page size: the same rows, newest first, each once, the cursor always accepted.
+func FuzzNumberSearch(f *testing.F) {
+	db := MustOpenDB(f)
+	t1, t2 := mustTenant(f, db, "1"), mustTenant(f, db, "2")
+	rng := rand.New(rand.NewPCG(7, 7))
+	var rows []*Recording
+	for i := 0; i < 400; i++ {
+		co := []tenant{t1, t2}[rng.IntN(2)]
+		r := newRecording(co.company.ID, time.Time{})
+		num := func() string { // few digits, so that grams collide and lists interleave
+			b := []byte("+34")
+			for j := 0; j < 6+rng.IntN(7); j++ {
+				b = append(b, "0126"[rng.IntN(4)])
+			}
+			return string(b)
+		}
+		r.Caller, r.Callee, r.Recorder = num(), num(), []string{"", "101", num()}[rng.IntN(3)]
+		rows = append(rows, r)
+	}
+	mustInsertRecordings(f, db, rows...)
+	for _, s := range []string{"600", "0034 612", "+34 6120", "1201", "222222", "01260126", "00", "12", "6x0", "(612) 00-1"} {
+		f.Add(s, uint8(3), false)
+	}
+	f.Fuzz(func(t *testing.T, q string, limit uint8, platform bool) {
+		flt := RecordingFilter{CompanyID: t1.company.ID, Number: q, Limit: int(limit % 60)}
+		if platform {
+			flt.CompanyID = ""
+		}
+		d, err := searchDigits(q, "ES", "number")
+		if strings.TrimSpace(q) == "" {
+			d, err = "", nil // blank: no search, every row of the scope
+		}
+		if err != nil {
+			if _, _, lerr := db.ListRecordings(context.Background(), flt); ErrorCode(lerr) != EINVALID || ErrorField(lerr) != "number" {
+				t.Fatalf("query %q refused by searchDigits (%v) but the listing says %v", q, err, lerr)
+			}
+			return
+		}
+		var want []string
+		for i := len(rows) - 1; i >= 0; i-- {
+			r := rows[i]
+			if flt.CompanyID != "" && r.CompanyID != flt.CompanyID {
+				continue
+			}
+			for _, p := range []string{r.Caller, r.Callee, r.Recorder} {
+				if strings.Contains(partyDigits(p), d) {
+					want = append(want, r.ID)
+					break
+				}
+			}
+		}
+		if got := listAll(t, db, flt); !slices.Equal(got, want) {
+			t.Fatalf("query %q (digits %s): index walk %d rows, scan %d", q, d, len(got), len(want))
+		}
+	})
 }
