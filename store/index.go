@@ -71,11 +71,22 @@ func moveEntries(tx *bolt.Tx, old, new []entry) error {
 		if both != nil && both[e.id()] {
 			continue
 		}
-		if err := tx.Bucket(e.bucket).Put([]byte(e.key), []byte(e.val)); err != nil {
+		if err := indexBucket(tx, e.bucket).Put([]byte(e.key), []byte(e.val)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// indexBucket returns the bucket an entry goes to. The number index is filled at the end of
+// each of its posting lists (ids grow), so its pages split full (bbolt splits at 50% by default,
+// which left half of every page empty: 4.4 KB per recording at 1M rows).
+func indexBucket(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	if bytes.Equal(name, ixRecNumber) {
+		b.FillPercent = 0.9
+	}
+	return b
 }
 
 // entryID identifies an entry with its value.

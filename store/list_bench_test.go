@@ -39,6 +39,9 @@ func benchStore(b *testing.B, n int) (*DB, string) {
 			return nil
 		})
 		if co != nil {
+			if os.Getenv("CALLREC_BENCH_STATS") != "" {
+				logBucketSizes(b, db, n)
+			}
 			return db, string(co)
 		}
 		db.Close()
@@ -180,4 +183,17 @@ func rawWalk(db *DB, f RecordingFilter, page []*Recording) int {
 		return nil
 	})
 	return n
+}
+
+// logBucketSizes logs what each recording bucket takes per row (CALLREC_BENCH_STATS=1).
+func logBucketSizes(b *testing.B, db *DB, n int) {
+	_ = db.bolt.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bRecordings, ixRecCompany, ixRecState, ixRecNumber} {
+			st := tx.Bucket(name).Stats()
+			b.Logf("%s: %d keys, %d bytes of leaf pages (%d in use) = %d bytes per row",
+				name, st.KeyN, st.LeafAlloc, st.LeafInuse, st.LeafAlloc/n)
+		}
+		b.Logf("file %d MiB for %d rows", tx.Size()>>20, n)
+		return nil
+	})
 }
