@@ -305,7 +305,9 @@ func (db *DB) listByNumber(tx *bolt.Tx, f *RecordingFilter, ns *numberSearch, li
 		}
 		walkers = append(walkers, w)
 	}
-	budget := maxScanPerPage
+	// The first seeks of every walker are the scope's cost, not the rows': with them outside the
+	// budget every page makes progress, however many companies a platform search spans.
+	budget := maxScanPerPage + len(walkers)*(len(ns.grams)+2)
 	for _, w := range walkers {
 		w.advance(upper, &budget)
 	}

@@ -247,7 +247,7 @@ func TestListRecordings_NumberSearchBudgetPausesAndResumes(t *testing.T) {
 	both := newRecording(tn.company.ID, time.Time{})
 	both.Caller = "+34111111222222"
 	mustInsertRecordings(t, db, both)
-	rs := make([]*Recording, maxScanPerPage)
+	rs := make([]*Recording, maxScanPerPage+200)
 	for i := range rs {
 		rs[i] = newRecording(tn.company.ID, time.Time{})
 		rs[i].Caller = []string{"+34111111000", "+34222222000"}[i%2]
