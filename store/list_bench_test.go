@@ -197,3 +197,48 @@ func logBucketSizes(b *testing.B, db *DB, n int) {
 		return nil
 	})
 }
+
+// BenchmarkMigration3 times the one-time build of the number index when a v1 store of 100,000
+// recordings (random +346 callers) is opened by this version. Reports rows/s.
+func BenchmarkMigration3(b *testing.B) {
+	ctx := context.Background()
+	const n = 100_000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "v1.db")
+		db, err := openWith(ctx, path, Options{NoSync: true}, migrations[:1])
+		must(b, err)
+		tn := mustTenant(b, db, "1")
+		rng := rand.New(rand.NewPCG(3, 3))
+		for j := 0; j < n; j += 1000 {
+			must(b, db.bolt.Update(func(tx *bolt.Tx) error {
+				for k := 0; k < 1000; k++ {
+					r := newRecording(tn.company.ID, benchSpanStart.Add(time.Duration(j+k)*time.Second))
+					r.Caller = fmt.Sprintf("+346%08d", rng.IntN(100_000_000))
+					must(b, db.prepareRecording(r))
+					var v1 []entry
+					for _, e := range recordingEntries(r) {
+						if !bytes.Equal(e.bucket, ixRecNumber) {
+							v1 = append(v1, e)
+						}
+					}
+					if err := moveEntries(tx, nil, v1); err != nil {
+						return err
+					}
+					if err := putRow(tx, bRecordings, r.ID, r, encodeRecording); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+		}
+		must(b, db.Close())
+		b.StartTimer()
+		start := time.Now()
+		db, err = Open(ctx, path, Options{NoSync: true})
+		must(b, err)
+		b.ReportMetric(n/time.Since(start).Seconds(), "rows/s")
+		b.StopTimer()
+		must(b, db.Close())
+	}
+}
