@@ -150,7 +150,7 @@
   let numberTimer;
   $("#filters [name=number]").addEventListener("input", (ev) => {
     clearTimeout(numberTimer);
-    const digits = ev.target.value.replace(/\D/g, "").length;
+    const digits = ev.target.value.replace(/\D/g, "").replace(/^00/, "").length; // 00 is the international prefix
     if (digits > 0 && digits < 3) return;
     numberTimer = setTimeout(() => { state.cursors = [""]; state.page = 0; loadRecordings(); }, 250);
   });
