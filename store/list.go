@@ -25,16 +25,14 @@ const (
 // are exact matches. CompanyID must be set for every role but platform (the web layer enforces
 // tenancy); with BrandID alone, recordings of that brand's companies are listed.
 type RecordingFilter struct {
-	CompanyID string
-	BrandID   string
-	From, To  *time.Time // on StartedAt, inclusive
-	Type      string
-	Trigger   string
-	Caller    string
-	Callee    string
-	// Number is a number search as people type it (partial digits, national or international
-	// form, spaces allowed): recordings whose caller, callee or recorder contains its digits.
-	Number           string
+	CompanyID        string
+	BrandID          string
+	From, To         *time.Time // on StartedAt, inclusive
+	Type             string
+	Trigger          string
+	Caller           string
+	Callee           string
+	Number           string // a number as people type it: digits in caller, callee or recorder (search.go)
 	DDIID            string
 	UserID           string
 	State            string
