@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -108,6 +109,7 @@ var migrations = []migration{
 		return nil
 	}},
 	{2, "running totals and job-queue indexes", migrateRunningTotals},
+	{3, "index recording numbers", migrateNumberIndex}, // rows indexed by buildNumberIndex
 }
 
 // Open opens (creating it and its directory if needed) the database at path and migrates it
@@ -150,6 +152,10 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 		bdb.Close()
 		return nil, err
 	}
+	if err := db.buildNumberIndex(); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	if _, err := db.replayIntents(); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -163,6 +169,7 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 }
 
 func (db *DB) migrate(migs []migration) error {
+	migs = slices.SortedStableFunc(slices.Values(migs), func(a, b migration) int { return a.version - b.version })
 	latest := 0
 	for _, m := range migs {
 		latest = max(latest, m.version)

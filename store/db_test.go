@@ -265,24 +265,24 @@ func TestBackup_ReopensWithSameContents(t *testing.T) {
 func TestMigrations_RunOnceAndNewerSchemaIsRefused(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "m.db")
-	db, err := Open(ctx, path, Options{NoSync: true})
+	v1 := migrations[:1] // a binary that knows schema v1 only
+	db, err := openWith(ctx, path, Options{NoSync: true}, v1)
 	must(t, err)
-	if db.SchemaVersion() != len(migrations) {
+	if db.SchemaVersion() != 1 {
 		t.Fatalf("schema %d", db.SchemaVersion())
 	}
 	tn := mustTenant(t, db, "1")
 	must(t, db.Close())
 
-	cur := len(migrations) // the schema this binary writes; the test adds the next one
 	runs := 0
-	v2 := append(append([]migration{}, migrations...), migration{cur + 1, "add fake bucket", func(tx *bolt.Tx) error {
+	v2 := append(append([]migration{}, v1...), migration{2, "add fake bucket", func(tx *bolt.Tx) error {
 		runs++
 		_, err := tx.CreateBucket([]byte("fake_v2"))
 		return err
 	}})
 	db, err = openWith(ctx, path, Options{NoSync: true}, v2)
 	must(t, err)
-	if db.SchemaVersion() != cur+1 || runs != 1 {
+	if db.SchemaVersion() != 2 || runs != 1 {
 		t.Fatalf("schema %d after %d runs", db.SchemaVersion(), runs)
 	}
 	if _, err := db.Brand(ctx, tn.brand.ID); err != nil {
@@ -296,21 +296,21 @@ func TestMigrations_RunOnceAndNewerSchemaIsRefused(t *testing.T) {
 	}
 	must(t, db.Close())
 
-	// This binary only knows up to cur: the newer file is refused, untouched.
-	_, err = Open(ctx, path, Options{NoSync: true})
-	if ErrorCode(err) != ESCHEMA || !strings.Contains(err.Error(), fmt.Sprintf("version %d", cur+1)) || !strings.Contains(err.Error(), fmt.Sprintf("up to version %d", cur)) {
+	// A binary that only knows v1 refuses the v2 file, untouched.
+	_, err = openWith(ctx, path, Options{NoSync: true}, v1)
+	if ErrorCode(err) != ESCHEMA || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), "up to version 1") {
 		t.Fatalf("newer schema: %v", err)
 	}
 	// A failing migration leaves the file at its old version.
-	bad := append(append([]migration{}, v2...), migration{cur + 2, "broken", func(tx *bolt.Tx) error { return errors.New("boom") }})
+	bad := append(append([]migration{}, v2...), migration{3, "broken", func(tx *bolt.Tx) error { return errors.New("boom") }})
 	_, err = openWith(ctx, path, Options{NoSync: true}, bad)
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("migration %d", cur+2)) {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("migration %d", 3)) {
 		t.Fatalf("broken migration: %v", err)
 	}
 	db, err = openWith(ctx, path, Options{NoSync: true}, v2)
 	must(t, err)
 	defer db.Close()
-	if db.SchemaVersion() != cur+1 {
+	if db.SchemaVersion() != 2 {
 		t.Fatal("failed migration changed the version")
 	}
 }

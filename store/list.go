@@ -32,6 +32,7 @@ type RecordingFilter struct {
 	Trigger          string
 	Caller           string
 	Callee           string
+	Number           string // a number as people type it: digits in caller, callee or recorder (search.go)
 	DDIID            string
 	UserID           string
 	State            string
@@ -42,12 +43,13 @@ type RecordingFilter struct {
 }
 
 // ListRecordings returns one page of recordings matching f, newest first, and the cursor of the
-// next page ("" when no more rows can match). It walks the narrowest index (company+user,
+// next page ("" when no more rows can match). A Number query, or a Caller/Callee that is a
+// number, walks the number index (search.go); otherwise it walks the narrowest index (company+user,
 // company+DDI, company, state or all) backwards from the cursor, bounded by From/To through the
 // time-sorted ids, so it never scans the whole table; a page may hold fewer than Limit rows
 // while next is not "" when many rows in a row fail the other filters. Rows inserted while a
 // client pages through are either seen once or not at all; existing rows are never skipped or
-// repeated. Errors: EINVALID ("cursor", "state", "type", "trigger", "limit", "to").
+// repeated. Errors: EINVALID ("cursor", "state", "type", "trigger", "limit", "to", "number").
 func (db *DB) ListRecordings(ctx context.Context, f RecordingFilter) ([]*Recording, Cursor, error) {
 	if err := f.validate(); err != nil {
 		return nil, "", err
@@ -58,14 +60,28 @@ func (db *DB) ListRecordings(ctx context.Context, f RecordingFilter) ([]*Recordi
 	}
 	limit = min(limit, MaxListLimit)
 
+	country := db.opts.DefaultCountry
+	if c := db.Rules().CompanyCountry(f.CompanyID); c != "" {
+		country = c
+	}
+	ns, err := numberSearchOf(&f, country)
+	if err != nil {
+		return nil, "", err
+	}
+
 	var page []*Recording
 	var next Cursor
-	err := db.view(ctx, func(tx *bolt.Tx) error {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
 		if f.CompanyID != "" && f.BrandID != "" {
 			var c Company
 			if err := getJSON(tx, bCompanies, f.CompanyID, "company", &c); err != nil || c.BrandID != f.BrandID {
 				return nil // another tenant's company: nothing to see
 			}
+		}
+		if ns != nil {
+			var err error
+			page, next, err = db.listByNumber(tx, &f, ns, limit)
+			return err
 		}
 		bucket, prefix := f.index()
 		start, err := f.startKey(prefix)

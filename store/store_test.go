@@ -81,21 +81,27 @@ func newRecording(companyID string, at time.Time) *Recording {
 
 type boltTx = bolt.Tx
 
-// mustInsertRecordings creates rs exactly as CreateRecording does, but in one transaction, so
-// tests can seed thousands of rows without paying a batch delay per row.
+// mustInsertRecordings creates rs exactly as CreateRecording does, but a few hundred per
+// transaction, so tests can seed thousands of rows without paying a batch delay per row. (Not
+// all in one: bbolt splits nodes only at commit, and the number index's keys land all over
+// its tree, so one huge transaction memmoves quadratically.)
 func mustInsertRecordings(tb testing.TB, db *DB, rs ...*Recording) {
 	tb.Helper()
 	for _, r := range rs {
 		must(tb, db.prepareRecording(r))
 	}
-	must(tb, db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, r := range rs {
-			if err := insertRecording(tx, r); err != nil {
-				return err
+	for len(rs) > 0 {
+		n := min(len(rs), 200)
+		must(tb, db.bolt.Update(func(tx *bolt.Tx) error {
+			for _, r := range rs[:n] {
+				if err := insertRecording(tx, r); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	}))
+			return nil
+		}))
+		rs = rs[n:]
+	}
 }
 
 func manyRecordings(companyID string, n int) []*Recording {

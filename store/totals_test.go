@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"testing"
@@ -185,7 +186,13 @@ func TestMigration2_FromAV1Store(t *testing.T) {
 			r := newRecording(companyID, clk.t)
 			must(t, v1.prepareRecording(r))
 			r.State, r.FileSize = state, size
-			must(t, moveEntries(tx, nil, recordingEntries(r)))
+			var v1Entries []entry // schema v1 has no number index (v3)
+			for _, e := range recordingEntries(r) {
+				if !bytes.Equal(e.bucket, ixRecNumber) {
+					v1Entries = append(v1Entries, e)
+				}
+			}
+			must(t, moveEntries(tx, nil, v1Entries))
 			must(t, putRow(tx, bRecordings, r.ID, r, encodeRecording))
 			if job != nil {
 				job.ID, job.RecordingID = v1.newID(clk.t), r.ID

@@ -202,7 +202,7 @@ type archiveRequest struct {
 }
 
 // archiveFilterKeys are the listing's filter parameters a body filter may name.
-var archiveFilterKeys = []string{"from", "to", "type", "trigger", "state", "caller", "callee", "ddi_id", "user_id", "company_id", "min_duration_ms"}
+var archiveFilterKeys = []string{"from", "to", "type", "trigger", "state", "caller", "callee", "number", "ddi_id", "user_id", "company_id", "min_duration_ms"}
 
 // archiveByBody is POST /recordings/archive: ids or a filter in a JSON body.
 func (s *Server) archiveByBody(c *fiber.Ctx) error {

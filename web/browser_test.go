@@ -219,6 +219,17 @@ func TestBrowser_SignInFilterPlaySeekDownloadDeleteEditDDI(t *testing.T) {
 	b.click("#apply-filters")
 	b.waitFor("all recordings again", func() bool { return rows() == 3 })
 
+	// Number search as people type it: the listing follows the box, no button.
+	typeNumber := func(v string) {
+		b.js(`const i = document.querySelector("#filters [name=number]"); i.value = "`+v+`"; i.dispatchEvent(new Event("input")); return null`, nil)
+	}
+	typeNumber("+34 600 111")
+	b.waitFor("a number every recording has", func() bool { return rows() == 3 })
+	typeNumber("600 999")
+	b.waitFor("a number no recording has", func() bool { return rows() == 0 })
+	typeNumber("")
+	b.waitFor("all recordings after clearing the search", func() bool { return rows() == 3 })
+
 	// Play and seek.
 	b.click("#rec-table tr.rec[data-id='" + tc.recDDI.ID + "'] .play")
 	b.waitFor("the player to load the MP3", func() bool {

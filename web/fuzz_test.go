@@ -135,6 +135,8 @@ func FuzzListingQuery(f *testing.F) {
 		"state=ready&type=ondemand&trigger=key", "state=nope", "min_duration_ms=-5", "min_duration_ms=1e9",
 		"company_id=" + a1.co.ID + "&limit=1", "brand_id=" + a1.brand.ID, "user_id=" + a1.user.ID, "ddi_id=" + a1.ddi.ID,
 		"ids=" + a1.recDDI.ID + "," + a1.recOwn.ID, "ids=,,,", "limit=1&limit=2", "%zz", "a=%00",
+		"number=600111&limit=1", "number=%2B34+600+111+222", "number=0034600111222&state=ready", "number=12", "number=6%00%FF",
+		"number=911234501&caller=%2B34600111222&limit=1", "number=999999999999999", "number=(91)-123.45&from=2025-03-01T00:00:00Z",
 	} {
 		f.Add(uint8(i), uint8(i), q)
 	}

@@ -52,7 +52,7 @@ var apiOps = []apiOp{
 	{method: "DELETE", path: "/tokens/{id}", summary: "Revoke a token", tag: "tokens", status: "204"},
 
 	{method: "GET", path: "/recordings", summary: "List recordings, newest first (company users: the on-demand recordings they requested)", tag: "recordings",
-		query: []string{"from", "to", "type", "trigger", "caller", "callee", "ddi_id", "user_id", "company_id", "min_duration_ms", "state", "limit", "cursor"}, reply: "RecordingList"},
+		query: []string{"from", "to", "type", "trigger", "caller", "callee", "number", "ddi_id", "user_id", "company_id", "min_duration_ms", "state", "limit", "cursor"}, reply: "RecordingList"},
 	{method: "GET", path: "/recordings/archive", summary: "ZIP of several ready recordings, streamed", tag: "recordings", query: []string{"ids"}, reply: "binary", media: "application/zip"},
 	{method: "POST", path: "/recordings/archive", summary: "ZIP of ready recordings, streamed: the ids in the body, or every ready match of a filter (the listing's parameters)", tag: "recordings", body: "ArchiveRequest", reply: "binary", media: "application/zip"},
 	{method: "GET", path: "/recordings/{id}", summary: "Get a recording", tag: "recordings", reply: "Recording"},
@@ -83,7 +83,14 @@ var queryDocs = map[string]map[string]any{
 	"min_duration_ms": {"type": "integer", "minimum": 0},
 	"ids":             {"type": "string", "description": "comma-separated recording ids"},
 	"download":        {"type": "string", "enum": []string{"1"}, "description": "1: Content-Disposition attachment with file_name"},
+	"number":          {"type": "string", "example": "+34 600 333 444", "description": numberDoc},
 }
+
+// numberDoc describes the listing's number search.
+const numberDoc = "number search as people type it: partial digits anywhere in the caller, callee or " +
+	"recorder (600333), or a whole number in international (+34 600 333 444, 0034600333444) or national " +
+	"form (read with the company's country); spaces, dots, dashes and parentheses are ignored; 3 to 15 " +
+	"digits, else 400 with field number. An index walk, newest first, combined with the other filters"
 
 func str() map[string]any                 { return map[string]any{"type": "string"} }
 func enum(v ...string) map[string]any     { return map[string]any{"type": "string", "enum": v} }
@@ -124,7 +131,7 @@ func openAPISchemas() map[string]any {
 			"duration_ms": integer(), "state": enum("recording", "processing", "ready", "failed", "discarded"),
 			"file_name": str(), "file_size": integer(), "mime": str(), "error": str()}),
 		"ArchiveRequest": obj(map[string]any{"ids": map[string]any{"type": "array", "items": str()},
-			"filter": map[string]any{"type": "object", "description": "the listing's filters by name (from, to, type, trigger, state=ready, caller, callee, ddi_id, user_id, company_id, min_duration_ms); exactly one of ids and filter"}}),
+			"filter": map[string]any{"type": "object", "description": "the listing's filters by name (from, to, type, trigger, state=ready, caller, callee, number, ddi_id, user_id, company_id, min_duration_ms); exactly one of ids and filter"}}),
 		"Link":      obj(map[string]any{"url": str(), "download_url": str(), "expires_at": map[string]any{"type": "string", "format": "date-time"}}),
 		"BrandList": list("Brand"), "CompanyList": list("Company"), "DDIList": list("DDI"), "UserList": list("User"),
 		"TokenList": list("Token"), "RecordingList": list("Recording"),

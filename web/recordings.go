@@ -44,6 +44,11 @@ func recordingFilter(get func(string) string, p *principal) (f store.RecordingFi
 	}
 	f.Type, f.Trigger, f.State = get("type"), get("trigger"), get("state")
 	f.Caller, f.Callee = get("caller"), get("callee")
+	if f.Number = get("number"); f.Number != "" {
+		if err := store.CheckNumberQuery(f.Number); err != nil {
+			return f, false, err
+		}
+	}
 	f.DDIID, f.UserID = get("ddi_id"), get("user_id")
 	f.CompanyID = get("company_id")
 	if v := get("min_duration_ms"); v != "" {

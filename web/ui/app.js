@@ -146,6 +146,14 @@
     try { await api("DELETE", "/recordings/" + r.id); tr.remove(); } catch (e) { $("#rec-error").textContent = e.message; }
   }
   $("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); state.cursors = [""]; state.page = 0; loadRecordings(); });
+  // Search as people type: once 3 digits are in (the API's minimum) or the box is emptied.
+  let numberTimer;
+  $("#filters [name=number]").addEventListener("input", (ev) => {
+    clearTimeout(numberTimer);
+    const digits = ev.target.value.replace(/\D/g, "").replace(/^00/, "").length; // 00 is the international prefix
+    if (digits > 0 && digits < 3) return;
+    numberTimer = setTimeout(() => { state.cursors = [""]; state.page = 0; loadRecordings(); }, 250);
+  });
   $("#next-page").addEventListener("click", () => { state.cursors[state.page + 1] = state.next; state.page++; loadRecordings(); });
   $("#prev-page").addEventListener("click", () => { if (state.page > 0) { state.page--; loadRecordings(); } });
 
