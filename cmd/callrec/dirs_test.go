@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -102,11 +103,21 @@ func TestPrepareDirs_RefusesWhatFreeSWITCHOrCallrecCannotUse(t *testing.T) {
 			}
 		}, []string{"spool_dir: ", "is not writable by group", "chgrp"}},
 		{"spool not writable by callrec", func(t *testing.T, cfg *Config) {
-			if os.Geteuid() == 0 {
-				t.Skip("root writes any directory: the probe cannot fail")
-			}
 			must(t, os.MkdirAll(cfg.SpoolDir, 0o770))
-			must(t, os.Chmod(cfg.SpoolDir, 0o2570)) // group rwx, owner (callrec) r-x
+			if os.Geteuid() != 0 {
+				must(t, os.Chmod(cfg.SpoolDir, 0o2570)) // group rwx, owner (callrec) r-x
+				return
+			}
+			// Root writes any directory whatever its mode (as .ci/run runs): a read-only
+			// filesystem with the right mode and group is what it cannot write.
+			opts := fmt.Sprintf("mode=2770,gid=%d", os.Getgid())
+			if err := syscall.Mount("tmpfs", cfg.SpoolDir, "tmpfs", syscall.MS_RDONLY, opts); err != nil {
+				if os.Getenv("CI") != "" {
+					t.Fatalf("mount a read-only tmpfs (root, as .ci/run runs): %v", err)
+				}
+				t.Skipf("root here cannot mount a read-only tmpfs (%v)", err)
+			}
+			t.Cleanup(func() { _ = syscall.Unmount(cfg.SpoolDir, syscall.MNT_DETACH) })
 		}, []string{"spool_dir: ", "not writable and readable by callrec"}},
 	}
 	for _, tc := range tests {
@@ -185,5 +196,35 @@ func TestPrepareDirs_ProvesLibraryAndStoreWritable(t *testing.T) {
 				t.Fatalf("prepareDirs: %v, want an error naming %s as not writable", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestPrepareDirs_AFullLibraryIsAWarning: a library_dir whose disk is full does not stop
+// start-up (every call would go unrecorded): it is a warning, the recordings wait in the spool
+// and the audio worker reports the fault (TestDrill_LibraryDiskFullThenSpaceReturns). Before,
+// the writability probe's ENOSPC made serve exit 1.
+func TestPrepareDirs_AFullLibraryIsAWarning(t *testing.T) {
+	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data")}
+	must(t, cfg.fillDerived())
+	must(t, os.MkdirAll(cfg.LibraryDir, 0o750))
+	if err := syscall.Mount("tmpfs", cfg.LibraryDir, "tmpfs", 0, "size=16k,mode=0750"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mount a tmpfs (root, as .ci/run runs): %v", err)
+		}
+		t.Skipf("cannot mount a tmpfs here (%v): run as root", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(cfg.LibraryDir, syscall.MNT_DETACH) })
+	f, err := os.Create(filepath.Join(cfg.LibraryDir, "filler"))
+	must(t, err)
+	for err == nil {
+		_, err = f.Write(make([]byte, 512))
+	}
+	f.Close()
+	warnings, err := prepareDirs(cfg)
+	if err != nil {
+		t.Fatalf("a full library stopped start-up: %v", err)
+	}
+	if !strings.Contains(strings.Join(warnings, "\n"), "library_dir: "+cfg.LibraryDir+" is full") {
+		t.Fatalf("no warning about the full library: %q", warnings)
 	}
 }
