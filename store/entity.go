@@ -94,15 +94,14 @@ type Brand struct {
 	SIPDomain string `json:"sip_domain"`
 }
 
-// Validate reports the first invalid field as an EINVALID error. Anyone may call it.
+// Validate reports every invalid field at once: an EINVALID error naming the first, with the
+// others in its Others (InvalidFields lists them). Anyone may call it.
 func (b *Brand) Validate() error {
-	if err := validName("name", b.Name, true); err != nil {
-		return err
-	}
+	errs := []error{validName("name", b.Name, true)}
 	if b.SIPDomain != "" && !validDomain(b.SIPDomain) {
-		return Invalid("sip_domain", "must be a lower-case DNS name")
+		errs = append(errs, Invalid("sip_domain", "must be a lower-case DNS name"))
 	}
-	return nil
+	return invalidFields(errs...)
 }
 
 // Company is a customer of a brand, with its recording policy.
@@ -127,35 +126,35 @@ func (c *Company) RemovalAllowed() bool {
 	return c.AllowRecordingRemoval == nil || *c.AllowRecordingRemoval
 }
 
-// Validate reports the first invalid field as an EINVALID error. Anyone may call it.
+// Validate reports every invalid field at once: an EINVALID error naming the first, with the
+// others in its Others (InvalidFields lists them). Anyone may call it.
 func (c *Company) Validate() error {
+	var errs []error
 	if c.BrandID == "" {
-		return Invalid("brand_id", "required")
+		errs = append(errs, Invalid("brand_id", "required"))
 	}
-	if err := validName("name", c.Name, true); err != nil {
-		return err
-	}
+	errs = append(errs, validName("name", c.Name, true))
 	switch c.OnDemand {
 	case OnDemandDisabled, OnDemandKey, OnDemandKeyDTMF:
+		if c.OnDemand != OnDemandDisabled && c.OnDemandCode == "" {
+			errs = append(errs, Invalid("on_demand_code", "required when on_demand is not disabled"))
+		}
 	default:
-		return Invalid("on_demand", "must be one of disabled, key, key_dtmf")
+		errs = append(errs, Invalid("on_demand", "must be one of disabled, key, key_dtmf"))
 	}
 	if c.OnDemandCode != "" && !reCode.MatchString(c.OnDemandCode) {
-		return Invalid("on_demand_code", "must be 1 to 3 digits")
-	}
-	if c.OnDemand != OnDemandDisabled && c.OnDemandCode == "" {
-		return Invalid("on_demand_code", "required when on_demand is not disabled")
+		errs = append(errs, Invalid("on_demand_code", "must be 1 to 3 digits"))
 	}
 	if c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays {
-		return Invalid("retention_days", "must be 0 (keep) to %d days", MaxRetentionDays)
+		errs = append(errs, Invalid("retention_days", "must be 0 (keep) to %d days", MaxRetentionDays))
 	}
 	if c.QuotaMB < 0 || c.QuotaMB > MaxQuotaMB {
-		return Invalid("quota_mb", "must be 0 (unlimited) to %d MB", MaxQuotaMB)
+		errs = append(errs, Invalid("quota_mb", "must be 0 (unlimited) to %d MB", MaxQuotaMB))
 	}
 	if c.Country != "" && !e164.ValidRegion(c.Country) {
-		return Invalid("country", "must be an ISO 3166 alpha-2 country code such as ES or US")
+		errs = append(errs, Invalid("country", "must be an ISO 3166 alpha-2 country code such as ES or US"))
 	}
-	return nil
+	return invalidFields(errs...)
 }
 
 // normalize fills defaults and strips a leading '*' from the code.
@@ -181,21 +180,26 @@ type DDI struct {
 	Announcement string `json:"announcement"`
 }
 
-// Validate reports the first invalid field as an EINVALID error. Number must already be in
+// Validate reports every invalid field at once: an EINVALID error naming the first, with the
+// others in its Others (InvalidFields lists them). Number must already be in
 // E.164 form (CreateDDI/UpdateDDI normalise it first). Anyone may call it.
 func (d *DDI) Validate() error {
+	var errs []error
 	if d.CompanyID == "" {
-		return Invalid("company_id", "required")
+		errs = append(errs, Invalid("company_id", "required"))
 	}
-	if !e164.IsE164(d.Number) {
-		return Invalid("number", "must be an E.164 number like +34911234567")
+	switch {
+	case d.Number == "":
+		errs = append(errs, Invalid("number", "required"))
+	case !e164.IsE164(d.Number):
+		errs = append(errs, Invalid("number", "must be an E.164 number like +34911234567"))
 	}
 	switch d.RecordCalls {
 	case RecordNone, RecordInbound, RecordOutbound, RecordAll:
 	default:
-		return Invalid("record_calls", "must be one of none, inbound, outbound, all")
+		errs = append(errs, Invalid("record_calls", "must be one of none, inbound, outbound, all"))
 	}
-	return validAnnouncement(d.Announcement)
+	return invalidFields(append(errs, validAnnouncement(d.Announcement))...)
 }
 
 // validAnnouncement checks a DDI's announcement with dialplan.CheckAnnouncement, the same check
@@ -221,27 +225,33 @@ type User struct {
 	Email     string `json:"email"`
 }
 
-// Validate reports the first invalid field as an EINVALID error. Anyone may call it.
+// Validate reports every invalid field at once: an EINVALID error naming the first, with the
+// others in its Others (InvalidFields lists them). Anyone may call it.
 func (u *User) Validate() error {
+	var errs []error
 	if u.CompanyID == "" {
-		return Invalid("company_id", "required")
+		errs = append(errs, Invalid("company_id", "required"))
 	}
-	if err := validName("name", u.Name, false); err != nil {
-		return err
+	errs = append(errs, validName("name", u.Name, false))
+	switch {
+	case u.Extension == "":
+		errs = append(errs, Invalid("extension", "required"))
+	case !reExtension.MatchString(u.Extension):
+		errs = append(errs, Invalid("extension", "must be 2 to 10 digits"))
 	}
-	if !reExtension.MatchString(u.Extension) {
-		return Invalid("extension", "must be 2 to 10 digits")
-	}
-	if !reSIPUser.MatchString(u.SIPUser) {
-		return Invalid("sip_user", "must be 1 to 64 characters of A-Z a-z 0-9 _ . -")
+	switch {
+	case u.SIPUser == "":
+		errs = append(errs, Invalid("sip_user", "required"))
+	case !reSIPUser.MatchString(u.SIPUser):
+		errs = append(errs, Invalid("sip_user", "must be 1 to 64 characters of A-Z a-z 0-9 _ . -"))
 	}
 	if u.Email != "" {
 		a, err := mail.ParseAddress(u.Email)
 		if err != nil || a.Address != u.Email {
-			return Invalid("email", "must be a plain e-mail address")
+			errs = append(errs, Invalid("email", "must be a plain e-mail address"))
 		}
 	}
-	return nil
+	return invalidFields(errs...)
 }
 
 // Token is an API credential. Only Hash (SHA-256 of the secret) is stored; the secret is shown

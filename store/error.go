@@ -23,6 +23,9 @@ type Error struct {
 	Code    string
 	Field   string
 	Message string
+	// Others are the request's further invalid fields (EINVALID from a Validate that checks
+	// every field): a client fixes them all at once. Nil for any other error.
+	Others []*Error
 }
 
 // Error implements the error interface.
@@ -41,6 +44,41 @@ func Errorf(code, format string, args ...any) *Error {
 // Invalid returns an EINVALID *Error naming field (its JSON name). Anyone may call it.
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// invalidFields joins the EINVALID errors of one validation, nil ones skipped: nil when every
+// field passed, else the first error with the others in Others. Errors that are not *Error are
+// returned as they are.
+func invalidFields(errs ...error) error {
+	var first *Error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			return err
+		}
+		if first == nil {
+			first = e
+			continue
+		}
+		first.Others = append(first.Others, e)
+	}
+	if first == nil {
+		return nil
+	}
+	return first
+}
+
+// InvalidFields returns every invalid field inside err, first the one Error.Field names: the
+// whole list a Validate found. Empty for nil and for an error that is not EINVALID.
+func InvalidFields(err error) []*Error {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != EINVALID {
+		return nil
+	}
+	return append([]*Error{e}, e.Others...)
 }
 
 // Conflict returns an ECONFLICT *Error naming field (may be ""). Anyone may call it.

@@ -28,10 +28,19 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Field     string `json:"field,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	// Fields lists every invalid field of the request, the first being Field's, when the body
+	// failed validation in more than one (a client fixes them all at once).
+	Fields    []fieldError `json:"fields,omitempty"`
+	RequestID string       `json:"request_id,omitempty"`
+}
+
+// fieldError is one invalid field of a request.
+type fieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // httpError is an error that carries its own status (errors the store has no code for:
@@ -66,6 +75,11 @@ func errorStatus(err error) (int, errorDetail) {
 	var se *store.Error
 	if errors.As(err, &se) {
 		d := errorDetail{Code: se.Code, Message: store.ErrorMessage(err), Field: se.Field}
+		if all := store.InvalidFields(err); len(all) > 1 {
+			for _, f := range all {
+				d.Fields = append(d.Fields, fieldError{Field: f.Field, Message: f.Message})
+			}
+		}
 		switch se.Code {
 		case store.EINVALID:
 			return fiber.StatusBadRequest, d

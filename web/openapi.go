@@ -135,7 +135,9 @@ func openAPISchemas() map[string]any {
 		"Link":      obj(map[string]any{"url": str(), "download_url": str(), "expires_at": map[string]any{"type": "string", "format": "date-time"}}),
 		"BrandList": list("Brand"), "CompanyList": list("Company"), "DDIList": list("DDI"), "UserList": list("User"),
 		"TokenList": list("Token"), "RecordingList": list("Recording"),
-		"Error": obj(map[string]any{"error": obj(map[string]any{"code": str(), "message": str(), "field": str(), "request_id": str()})}),
+		"Error": obj(map[string]any{"error": obj(map[string]any{"code": str(), "message": str(), "field": str(), "request_id": str(),
+			"fields": map[string]any{"type": "array", "description": "every invalid field of the request when more than one failed validation, the first being field's",
+				"items": obj(map[string]any{"field": str(), "message": str()})}})}),
 	}
 }
 
