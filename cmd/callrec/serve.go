@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -261,28 +262,54 @@ func ensureBootstrapToken(ctx context.Context, db *store.DB, configured string, 
 	return nil
 }
 
-// backup writes a consistent copy of the store while callrec may be running.
+// backup writes a consistent copy of the store while callrec is stopped. An existing FILE is
+// refused (exit 2, FILE untouched) unless --force is given; the copy is written to a temporary
+// file in FILE's directory, fsynced, renamed over FILE and the directory fsynced, so FILE is at
+// every moment the old copy or the whole new one.
 func backup(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
+	force := fs.Bool("force", false, "replace FILE when it exists")
 	cfg, err := loadConfig(fs, args, environ)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if fs.NArg() != 1 {
-		return &exitError{code: 2, err: errors.New("usage: callrec backup FILE")}
+		return &exitError{code: 2, err: errors.New("usage: callrec backup [--force] FILE")}
 	}
 	target := fs.Arg(0)
+	if _, err := os.Lstat(target); err == nil && !*force {
+		return &exitError{code: 2, err: fmt.Errorf("backup: %s exists: left untouched (--force replaces it)", target)}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("backup: %w", err)
+	}
 	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry, Timeout: 2 * time.Second})
 	if err != nil {
 		return &exitError{code: 3, err: fmt.Errorf("open store %s: %w (a running callrec holds the store: stop it, or back up through GET /api/v1/backup with a platform token)", cfg.dbPath(), err)}
 	}
 	defer db.Close()
-	tmp := target + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	n, err := writeAtomically(target, func(w io.Writer) (int64, error) { return db.Backup(ctx, w) })
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	n, err := db.Backup(ctx, f)
+	fmt.Fprintf(stdout, "callrec: wrote %d bytes to %s\n", n, target)
+	return nil
+}
+
+// writeAtomically replaces target with what write produces: a temporary file in target's
+// directory (so the rename stays on one file system), fsynced, renamed over target, then the
+// directory fsynced so the rename survives a crash. On an error target is unchanged and the
+// temporary file removed.
+func writeAtomically(target string, write func(io.Writer) (int64, error)) (int64, error) {
+	dir := filepath.Dir(target)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
+	if err != nil {
+		return 0, err
+	}
+	tmp := f.Name()
+	n, err := write(f)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -294,10 +321,16 @@ func backup(ctx context.Context, args, environ []string, stdout io.Writer) error
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("backup: %w", err)
+		return 0, err
 	}
-	fmt.Fprintf(stdout, "callrec: wrote %d bytes to %s\n", n, target)
-	return nil
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return n, fmt.Errorf("sync %s: %w", dir, err)
+		}
+	}
+	return n, nil
 }
 
 // warnInvalidAnnouncements names every stored DDI whose announcement the call path refuses (an
