@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callrec/callrec/store"
 )
@@ -102,5 +106,59 @@ func TestBackup_RefusesToOverwriteWithoutForce(t *testing.T) {
 	entries, _ := os.ReadDir(outDir)
 	if len(entries) != 1 {
 		t.Errorf("files beside the copy: %v", entries)
+	}
+}
+
+// lastLogLine is the last JSON line serve logged.
+func lastLogLine(t *testing.T, log string) map[string]any {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	var last map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("last log line %q: %v", lines[len(lines)-1], err)
+	}
+	return last
+}
+
+// TestServe_LastLogLineSaysStoppedWithReasonAndCode (issue 14 item 5): whatever ends serve
+// after its logger exists, the last line it logs is "callrec stopped" with the reason and the
+// exit code the process ends with.
+func TestServe_LastLogLineSaysStoppedWithReasonAndCode(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer busy.Close()
+	for _, tc := range []struct {
+		name     string
+		esl      string
+		signal   bool
+		wantCode float64
+		reason   string
+	}{
+		{"signal", "127.0.0.1:0", true, 0, "canceled"},
+		{"esl.listen in use", busy.Addr().String(), false, 1, "already listens"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stdout, stderr syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--data_dir", t.TempDir(), "--http.listen", "127.0.0.1:0", "--esl.listen", tc.esl, "--log.format", "json"},
+					[]string{"CALLREC_FREESWITCH__NODES="}, &stdout, &stderr)
+			}()
+			if tc.signal {
+				waitForLog(t, &stderr, `"http":"(http://[^"]+)"`, done)
+				cancel()
+			}
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not end")
+			}
+			last := lastLogLine(t, stderr.String())
+			if last["message"] != "callrec stopped" || last["exit_code"] != tc.wantCode || !strings.Contains(fmt.Sprint(last["reason"]), tc.reason) {
+				t.Fatalf("last log line %v, want callrec stopped, exit_code %v, reason with %q\n%s", last, tc.wantCode, tc.reason, stderr.String())
+			}
+		})
 	}
 }

@@ -26,7 +26,10 @@ import (
 
 // serve runs callrec until ctx is cancelled (SIGINT/SIGTERM), then stops taking new calls,
 // leaves live calls running (they fail open), persists queued work and closes the store.
-func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+//
+// Once its logger exists, the last line serve logs is "callrec stopped" with the reason and the
+// exit code (logStopped).
+func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) (err error) {
 	cfg, err := loadConfig(pflag.NewFlagSet("serve", pflag.ContinueOnError), args, environ)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -35,6 +38,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	defer func() { logStopped(ctx, log, err) }()
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
@@ -66,6 +70,17 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	eslMetrics, err := esl.NewMetrics(registry)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
+	}
+	httpMetrics, err := web.NewHTTPMetrics(registry)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	nodeUp, err := newNodeUpGauge(registry)
+	if err != nil {
+		return err
+	}
+	if err := registerBuildInfo(registry, version); err != nil {
+		return err
 	}
 
 	// Rows a previous run left recording are settled before new calls arrive.
@@ -118,7 +133,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		// Calls: the node re-adopts the calls of a previous run and lends itself to a Session
 		// whose own connection is lost (reload mod_event_socket), so control outlives both.
 		node := &esl.Node{Addr: n.Addr, Password: n.Password, DB: db, Logger: log, SpoolDir: cfg.SpoolDir,
-			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout, Calls: calls, Health: parts}
+			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout, Calls: calls,
+			Health: nodeState{HealthReporter: parts, up: nodeUp.WithLabelValues(n.Addr)}}
+		nodeUp.WithLabelValues(n.Addr).Set(0) // down until its first connect
 		wg.Add(1)
 		go func() { defer wg.Done(); node.Run(background) }()
 	}
@@ -161,7 +178,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		}
 	}
 	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log,
-		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken,
+		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
 		Health: parts, RemoveFiles: sweeper.RemoveFiles}
@@ -202,6 +219,27 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return &exitError{code: exitPartFailed, err: errors.Join(append([]error{fatal}, errs...)...)}
 	}
 	return errors.Join(errs...)
+}
+
+// logStopped writes serve's last log line: "callrec stopped", why (the signal, or the error) and
+// the exit code main ends the process with.
+func logStopped(ctx context.Context, log zerolog.Logger, err error) {
+	code, reason := 0, ""
+	switch {
+	case err != nil:
+		code, reason = 1, err.Error()
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+	case ctx.Err() != nil:
+		reason = context.Cause(ctx).Error() // signal.NotifyContext's cause names the signal
+	}
+	ev := log.Info()
+	if code != 0 {
+		ev = log.Error()
+	}
+	ev.Str("reason", reason).Int("exit_code", code).Msg("callrec stopped")
 }
 
 // exitPartFailed is serve's exit code when a part (the ESL listener, HTTP, the audio worker)
