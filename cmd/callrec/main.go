@@ -41,9 +41,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "callrec:", err)
-		}
+		fmt.Fprintln(os.Stderr, "callrec:", err)
 		var ee *exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
@@ -92,7 +90,17 @@ func writeHelp(w io.Writer) {
 }
 
 // run dispatches to a subcommand; it is main without the process around it, so tests can call it.
+// `COMMAND --help` (the flag set has printed its flags) is a success, as `callrec --help` is.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, environ, stdout, stderr)
+	if errors.Is(err, pflag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// dispatch runs the subcommand args name (serve when they name none).
+func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 		cmd, args = "help", args[1:]

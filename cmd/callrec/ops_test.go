@@ -162,3 +162,15 @@ func TestServe_LastLogLineSaysStoppedWithReasonAndCode(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_CommandHelpExitsZero: `callrec COMMAND --help` prints that command's flags and
+// exits 0, as `callrec --help` does.
+func TestRun_CommandHelpExitsZero(t *testing.T) {
+	for _, cmd := range []string{"serve", "backup", "fsconf", "doctor"} {
+		t.Run(cmd, func(t *testing.T) {
+			if err := run(context.Background(), []string{cmd, "--help"}, nil, io.Discard, io.Discard); err != nil {
+				t.Fatalf("%s --help: %v", cmd, err)
+			}
+		})
+	}
+}
