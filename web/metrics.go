@@ -2,8 +2,11 @@ package web
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -63,4 +66,68 @@ func hasTenantLabel(m *dto.Metric) bool {
 		}
 	}
 	return false
+}
+
+// HTTPMetrics are the HTTP surface's own series; NewHTTPMetrics registers them and
+// Server.HTTPMetrics observes every request (logRequests). Labels are bounded: the method (one
+// of the standard ones, else "OTHER"), the route pattern as registered ("/api/v1/recordings/:id",
+// never the raw path; "unmatched" for a URL no route serves) and the status class ("2xx").
+type HTTPMetrics struct {
+	requests *prometheus.CounterVec   // callrec_http_requests_total{method,route,status}
+	duration *prometheus.HistogramVec // callrec_http_request_duration_seconds{method,route}
+}
+
+// NewHTTPMetrics creates the HTTP series and registers them with reg (cmd/callrec calls it once
+// per process); the error is reg's, for a name already registered.
+func NewHTTPMetrics(reg prometheus.Registerer) (*HTTPMetrics, error) {
+	m := &HTTPMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callrec_http_requests_total",
+			Help: "HTTP requests answered, by method, route pattern and status class.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "callrec_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request (a streamed body until its end), by method and route pattern.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method", "route"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("web metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// observe counts one answered request.
+func (m *HTTPMetrics) observe(method, route string, status int, elapsed time.Duration) {
+	switch method {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch,
+		fiber.MethodDelete, fiber.MethodOptions:
+	default:
+		method = "OTHER" // any token is a method to fasthttp: keep the label set bounded
+	}
+	m.requests.WithLabelValues(method, route, statusClass(status)).Inc()
+	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+}
+
+// statusClass is "2xx" for 200–299 and so on; "other" outside 100–599.
+func statusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// routePattern is the pattern of the route that answered c ("/api/v1/recordings/:id"), never
+// its raw path. A request no route matched is "unmatched"; one a middleware answered before its
+// route ran (401, 429 under /api/v1) carries that middleware's prefix ("/api/v1").
+func routePattern(c *fiber.Ctx) string {
+	r := c.Route()
+	// With no route matched, Fiber leaves the last app-wide middleware (path "/") as the route;
+	// the only route whose pattern is "/" itself is the page at "/".
+	if r == nil || r.Path == "" || (r.Path == "/" && c.Path() != "/") {
+		return "unmatched"
+	}
+	return r.Path
 }

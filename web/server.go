@@ -41,6 +41,8 @@ type Server struct {
 	// `Authorization: Bearer <MetricsToken>` and serves every series (metrics.go).
 	Metrics      prometheus.Gatherer
 	MetricsToken string
+	// HTTPMetrics, when set, counts and times every request (NewHTTPMetrics, metrics.go).
+	HTTPMetrics *HTTPMetrics
 	// RateLimit is the number of API requests one token may make per RateWindow
 	// (default 1200); over it the API answers 429.
 	RateLimit int
@@ -251,7 +253,9 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Get("/backup", s.backup)
 }
 
-// logRequests writes one zerolog line per request (never the Authorization header).
+// logRequests writes one zerolog line per request (never the Authorization header) and
+// observes HTTPMetrics. Health probes (/healthz, /readyz) are logged at debug only: a prober
+// calls them every few seconds, and a part that is down logs its own reason.
 func (s *Server) logRequests(c *fiber.Ctx) error {
 	start := time.Now()
 	err := c.Next()
@@ -262,15 +266,25 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		}
 	}
 	status := c.Response().StatusCode()
+	elapsed := time.Since(start)
+	if s.HTTPMetrics != nil {
+		s.HTTPMetrics.observe(c.Method(), routePattern(c), status, elapsed)
+	}
 	if quiet, _ := c.Locals(localsQuiet).(bool); quiet {
 		return nil // a refused authentication beyond the logged sample (authlimit.go)
 	}
-	ev := s.Logger.Info()
-	if status >= 500 {
+	probe := c.Path() == "/healthz" || c.Path() == "/readyz"
+	var ev *zerolog.Event
+	switch {
+	case status == fiber.StatusInternalServerError || (status >= 500 && !probe):
 		ev = s.Logger.Error()
+	case probe:
+		ev = s.Logger.Debug() // a 503 from /readyz too: the part that is down logs its reason
+	default:
+		ev = s.Logger.Info()
 	}
 	ev = ev.Str("request_id", requestID(c)).Str("method", c.Method()).Str("path", c.Path()).
-		Int("status", status).Dur("latency", time.Since(start)).Str("ip", c.IP())
+		Int("status", status).Dur("latency", elapsed).Str("ip", c.IP())
 	if p := caller(c); p != nil {
 		ev = ev.Str("token_id", p.ID).Str("role", p.Role)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -25,7 +26,10 @@ import (
 
 // serve runs callrec until ctx is cancelled (SIGINT/SIGTERM), then stops taking new calls,
 // leaves live calls running (they fail open), persists queued work and closes the store.
-func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+//
+// Once its logger exists, the last line serve logs is "callrec stopped" with the reason and the
+// exit code (logStopped).
+func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) (err error) {
 	cfg, err := loadConfig(pflag.NewFlagSet("serve", pflag.ContinueOnError), args, environ)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -34,6 +38,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	defer func() { logStopped(ctx, log, err) }()
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
@@ -65,6 +70,17 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	eslMetrics, err := esl.NewMetrics(registry)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
+	}
+	httpMetrics, err := web.NewHTTPMetrics(registry)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	nodeUp, err := newNodeUpGauge(registry)
+	if err != nil {
+		return err
+	}
+	if err := registerBuildInfo(registry, version); err != nil {
+		return err
 	}
 
 	// Rows a previous run left recording are settled before new calls arrive.
@@ -117,7 +133,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		// Calls: the node re-adopts the calls of a previous run and lends itself to a Session
 		// whose own connection is lost (reload mod_event_socket), so control outlives both.
 		node := &esl.Node{Addr: n.Addr, Password: n.Password, DB: db, Logger: log, SpoolDir: cfg.SpoolDir,
-			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout, Calls: calls, Health: parts}
+			OnDemandPath: cfg.FreeSWITCH.RecordPath, CommandTimeout: cfg.ESL.CommandTimeout, Calls: calls,
+			Health: nodeState{HealthReporter: parts, up: nodeUp.WithLabelValues(n.Addr)}}
+		nodeUp.WithLabelValues(n.Addr).Set(0) // down until its first connect
 		wg.Add(1)
 		go func() { defer wg.Done(); node.Run(background) }()
 	}
@@ -160,7 +178,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		}
 	}
 	httpServer := &web.Server{Addr: cfg.HTTP.Listen, DB: db, Logger: log,
-		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken,
+		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
 		Health: parts, RemoveFiles: sweeper.RemoveFiles}
@@ -201,6 +219,27 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return &exitError{code: exitPartFailed, err: errors.Join(append([]error{fatal}, errs...)...)}
 	}
 	return errors.Join(errs...)
+}
+
+// logStopped writes serve's last log line: "callrec stopped", why (the signal, or the error) and
+// the exit code main ends the process with.
+func logStopped(ctx context.Context, log zerolog.Logger, err error) {
+	code, reason := 0, ""
+	switch {
+	case err != nil:
+		code, reason = 1, err.Error()
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+	case ctx.Err() != nil:
+		reason = context.Cause(ctx).Error() // signal.NotifyContext's cause names the signal
+	}
+	ev := log.Info()
+	if code != 0 {
+		ev = log.Error()
+	}
+	ev.Str("reason", reason).Int("exit_code", code).Msg("callrec stopped")
 }
 
 // exitPartFailed is serve's exit code when a part (the ESL listener, HTTP, the audio worker)
@@ -261,28 +300,54 @@ func ensureBootstrapToken(ctx context.Context, db *store.DB, configured string, 
 	return nil
 }
 
-// backup writes a consistent copy of the store while callrec may be running.
+// backup writes a consistent copy of the store while callrec is stopped. An existing FILE is
+// refused (exit 2, FILE untouched) unless --force is given; the copy is written to a temporary
+// file in FILE's directory, fsynced, renamed over FILE and the directory fsynced, so FILE is at
+// every moment the old copy or the whole new one.
 func backup(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
+	force := fs.Bool("force", false, "replace FILE when it exists")
 	cfg, err := loadConfig(fs, args, environ)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if fs.NArg() != 1 {
-		return &exitError{code: 2, err: errors.New("usage: callrec backup FILE")}
+		return &exitError{code: 2, err: errors.New("usage: callrec backup [--force] FILE")}
 	}
 	target := fs.Arg(0)
+	if _, err := os.Lstat(target); err == nil && !*force {
+		return &exitError{code: 2, err: fmt.Errorf("backup: %s exists: left untouched (--force replaces it)", target)}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("backup: %w", err)
+	}
 	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry, Timeout: 2 * time.Second})
 	if err != nil {
 		return &exitError{code: 3, err: fmt.Errorf("open store %s: %w (a running callrec holds the store: stop it, or back up through GET /api/v1/backup with a platform token)", cfg.dbPath(), err)}
 	}
 	defer db.Close()
-	tmp := target + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	n, err := writeAtomically(target, func(w io.Writer) (int64, error) { return db.Backup(ctx, w) })
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	n, err := db.Backup(ctx, f)
+	fmt.Fprintf(stdout, "callrec: wrote %d bytes to %s\n", n, target)
+	return nil
+}
+
+// writeAtomically replaces target with what write produces: a temporary file in target's
+// directory (so the rename stays on one file system), fsynced, renamed over target, then the
+// directory fsynced so the rename survives a crash. On an error target is unchanged and the
+// temporary file removed.
+func writeAtomically(target string, write func(io.Writer) (int64, error)) (int64, error) {
+	dir := filepath.Dir(target)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
+	if err != nil {
+		return 0, err
+	}
+	tmp := f.Name()
+	n, err := write(f)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -294,10 +359,16 @@ func backup(ctx context.Context, args, environ []string, stdout io.Writer) error
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("backup: %w", err)
+		return 0, err
 	}
-	fmt.Fprintf(stdout, "callrec: wrote %d bytes to %s\n", n, target)
-	return nil
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return n, fmt.Errorf("sync %s: %w", dir, err)
+		}
+	}
+	return n, nil
 }
 
 // warnInvalidAnnouncements names every stored DDI whose announcement the call path refuses (an
