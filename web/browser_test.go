@@ -282,6 +282,61 @@ func TestBrowser_SignInFilterPlaySeekDownloadDeleteEditDDI(t *testing.T) {
 			.slice(0, 8).map(e => e.tagName + "#" + e.id + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))`, &wide)
 		t.Errorf("page is %v px wider than a phone screen; too wide: %v", over, wide)
 	}
+	// ...and no recording needs sideways scrolling either: each is a card whose actions are in
+	// view (issue 14 item 3), even with a long error text.
+	b.js(`const td = document.querySelector("#rec-table tr.rec td.state"); td.textContent = "failed: " + "a very long reason ".repeat(30); return null`, nil)
+	var hidden []string
+	b.js(`const w = document.documentElement.clientWidth; return [...document.querySelectorAll("#rec-table tr.rec td, #rec-table tr.rec button")]
+		.filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.className + " " + Math.round(e.getBoundingClientRect().right))`, &hidden)
+	if len(hidden) > 0 {
+		b.screenshot("phone-cards")
+		t.Errorf("at phone width parts of a recording are off-screen: %v", hidden)
+	}
+}
+
+// TestBrowser_ColumnsUTCAndProblemCount: the listing shows the DDI, direction and recorder of each
+// recording and its start in UTC (as the download names are), the company only to brand admins;
+// an admin sees how many recordings of the filter failed, with a link that lists them.
+func TestBrowser_ColumnsUTCAndProblemCount(t *testing.T) {
+	b := startBrowser(t, t.TempDir())
+	w := newWorld(t)
+	ctx := context.Background()
+	tc := w.co("A1")
+	failed := &store.Recording{CompanyID: tc.co.ID, CallID: "call-failed", Type: store.TypeDDI, Trigger: store.TriggerDDI,
+		Direction: store.DirectionInbound, DDIID: tc.ddi.ID, Recorder: tc.ddi.Number, Caller: "+34600999888", Callee: tc.ddi.Number}
+	must(t, w.db.CreateRecording(ctx, failed))
+	must(t, w.db.FailRecording(ctx, failed.ID, "the recording file was not found"))
+	b.open(w.srv.URL() + "/")
+	b.typeInto("#token", tc.adminTok)
+	b.click("#signin-button")
+	rows := func() float64 { return b.jsNumber(`return document.querySelectorAll("#rec-table tr.rec").length`) }
+	b.waitFor("recordings listed", func() bool { return rows() == 4 })
+	var cells map[string]string
+	b.js(`const tr = document.querySelector("#rec-table tr.rec[data-id='`+tc.recDDI.ID+`']");
+		return {started: tr.querySelector(".started").textContent, ddi: tr.querySelector(".ddi").textContent,
+			direction: tr.querySelector(".direction").textContent, recorder: tr.querySelector(".recorder").textContent,
+			companyShown: String(!tr.querySelector(".col-company").hidden), header: document.querySelector("#rec-table thead").textContent}`, &cells)
+	wantStart := tc.recDDI.StartedAt.UTC().Format("2006-01-02 15:04:05")
+	if cells["started"] != wantStart || !strings.Contains(cells["header"], "UTC") {
+		t.Errorf("started %q (header %q), want %q in UTC", cells["started"], cells["header"], wantStart)
+	}
+	if cells["ddi"] != tc.ddi.Number || cells["direction"] != tc.recDDI.Direction || cells["recorder"] != tc.recDDI.Recorder {
+		t.Errorf("cells %v, want DDI %s, direction %s, recorder %s", cells, tc.ddi.Number, tc.recDDI.Direction, tc.recDDI.Recorder)
+	}
+	if cells["companyShown"] != "false" {
+		t.Error("a company admin sees the company column")
+	}
+	b.waitFor("the failed count", func() bool {
+		var s string
+		b.js(`return document.querySelector("#rec-problems").hidden ? "" : document.querySelector("#rec-problems").textContent`, &s)
+		return strings.Contains(s, "1 failed")
+	})
+	b.click("#rec-problems a.show-failed")
+	b.waitFor("only the failed recording listed", func() bool {
+		var st string
+		b.js(`const r = document.querySelectorAll("#rec-table tr.rec"); return r.length === 1 ? r[0].querySelector(".state").textContent : ""`, &st)
+		return strings.Contains(st, "not found")
+	})
 }
 
 func TestBrowser_BrandAdminEditsCompanyOnDemand(t *testing.T) {

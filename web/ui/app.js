@@ -4,7 +4,7 @@
   const $ = (sel, el = document) => el.querySelector(sel);
   const ranks = { user: 1, company_admin: 2, brand: 3, platform: 4 };
   const state = { token: sessionStorage.getItem("callrec.token") || "", me: null,
-    companies: new Map(), users: new Map(), cursors: [""], page: 0, next: "" };
+    companies: new Map(), users: new Map(), ddis: new Map(), cursors: [""], page: 0, next: "" };
 
   async function api(method, path, body) {
     const opt = { method, headers: { Authorization: "Bearer " + state.token } };
@@ -54,10 +54,13 @@
     show("recordings");
   }
   async function loadLookups() {
-    state.companies.clear(); state.users.clear();
+    state.companies.clear(); state.users.clear(); state.ddis.clear();
     try {
       for (const c of await listAll("/companies")) state.companies.set(c.id, c);
-      if (can("company_admin")) for (const u of await listAll("/users")) state.users.set(u.id, u);
+      if (can("company_admin")) {
+        for (const u of await listAll("/users")) state.users.set(u.id, u);
+        for (const d of await listAll("/ddis")) state.ddis.set(d.id, d);
+      }
       else if (state.me.user_id) state.users.set(state.me.user_id, await api("GET", "/users/" + state.me.user_id));
     } catch (e) { $("#rec-error").textContent = e.message; }
   }
@@ -78,7 +81,8 @@
     const f = new FormData($("#filters")), q = new URLSearchParams();
     for (const [k, v] of f) {
       if (!v) continue;
-      if (k === "from" || k === "to") q.set(k, new Date(v).toISOString().replace(/\.\d{3}Z$/, "Z"));
+      // The page shows every time in UTC, as the download names do: the inputs are UTC too.
+      if (k === "from" || k === "to") q.set(k, new Date(v + "Z").toISOString().replace(/\.\d{3}Z$/, "Z"));
       else if (k === "min_seconds") q.set("min_duration_ms", String(Math.round(Number(v) * 1000)));
       else q.set(k, v);
     }
@@ -97,31 +101,63 @@
     const tb = $("#rec-table tbody");
     tb.replaceChildren();
     for (const r of page.items) tb.append(recordingRow(r));
-    if (!page.items.length) tb.append(el("tr", {}, el("td", { colSpan: 8, textContent: "No recordings." })));
+    if (!page.items.length) tb.append(el("tr", {}, el("td", { colSpan: 12, textContent: "No recordings." })));
     $("#prev-page").disabled = state.page === 0;
     $("#next-page").disabled = !state.next;
+    document.querySelectorAll(".col-company").forEach((c) => { c.hidden = !can("brand"); });
+    countProblems(q);
+  }
+  // Admins see how many recordings of the current filter failed or were discarded (a recording
+  // that was expected and is missing is what they most need to see), with a link to list them.
+  async function countProblems(q) {
+    const box = $("#rec-problems");
+    if (!can("company_admin") || q.get("state")) { box.hidden = true; return; }
+    const counts = {};
+    try {
+      for (const st of ["failed", "discarded"]) {
+        const c = new URLSearchParams(q); c.delete("cursor"); c.set("state", st); c.set("limit", "200");
+        const page = await api("GET", "/recordings?" + c.toString());
+        counts[st] = page.items.length + (page.next_cursor ? "+" : "");
+      }
+    } catch (e) { box.hidden = true; return; }
+    const parts = [];
+    for (const st of ["failed", "discarded"]) {
+      if (counts[st] === 0) continue;
+      parts.push(el("a", { href: "#", className: "show-" + st, textContent: counts[st] + " " + st, onclick: (ev) => {
+        ev.preventDefault(); $("#filters [name=state]").value = st; state.cursors = [""]; state.page = 0; loadRecordings();
+      } }));
+    }
+    box.replaceChildren(...(parts.length ? ["In this filter: ", ...parts.flatMap((p, i) => i ? [", ", p] : [p]), "."] : []));
+    box.hidden = parts.length === 0;
   }
   function recordingRow(r) {
     const user = r.user_id ? state.users.get(r.user_id) : null;
     const who = r.user_id ? (user ? user.name + " (" + user.extension + ")" : r.user_id) : "—";
     const tr = el("tr", { className: "rec" });
     tr.dataset.id = r.id;
-    const started = new Date(r.started_at);
-    tr.append(el("td", { textContent: started.toLocaleString() }),
-      el("td", { textContent: r.type === "ddi" ? "DDI" : "on demand · " + r.trigger }),
-      el("td", { textContent: r.caller }), el("td", { textContent: r.callee }),
-      el("td", { textContent: fmtDur(r.duration_ms) }), el("td", { className: "requested-by", textContent: who }),
-      el("td", { textContent: r.state + (r.error ? ": " + r.error : "") }));
+    const started = new Date(r.started_at).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, "");
+    const co = state.companies.get(r.company_id);
+    const ddi = r.ddi_id ? state.ddis.get(r.ddi_id) : null;
+    const cell = (label, text, className = "") => el("td", { className, textContent: text, title: label });
     const actions = el("td", { className: "actions" });
     if (r.state === "ready") {
       actions.append(el("button", { className: "play", textContent: "▶ Play", onclick: () => play(r) }),
         el("button", { className: "download", textContent: "⤓ Download", onclick: () => download(r) }));
     }
-    const co = state.companies.get(r.company_id);
     if (can("company_admin") && co && co.allow_recording_removal !== false) {
       actions.append(el("button", { className: "delete danger", textContent: "Delete", onclick: () => remove(r, tr) }));
     }
-    tr.append(actions);
+    // The actions come first, so a long error text can never push them off-screen.
+    tr.append(actions, cell("Started (UTC)", started, "started"),
+      cell("Company", co ? co.name : r.company_id, "col-company"),
+      cell("DDI", ddi ? ddi.number : (r.ddi_id ? "—" : ""), "ddi"),
+      cell("Direction", r.direction || "", "direction"),
+      cell("Type", r.type === "ddi" ? "DDI" : "on demand · " + r.trigger),
+      cell("Caller", r.caller), cell("Callee", r.callee), cell("Recorder", r.recorder || "", "recorder"),
+      cell("Duration", fmtDur(r.duration_ms)), cell("Requested by", who, "requested-by"),
+      cell("State", r.state + (r.error ? ": " + r.error : ""), "state"));
+    tr.querySelector(".col-company").hidden = !can("brand");
+    for (const td of tr.children) if (td.title) td.dataset.label = td.title;
     return tr;
   }
   async function play(r) {
