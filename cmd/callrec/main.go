@@ -4,6 +4,7 @@
 //	callrec version             print the version
 //	callrec backup FILE         write a hot copy of the store to FILE
 //	callrec doctor              check the install: FreeSWITCH's configuration, a self-test recording, callrec's listeners
+//	callrec demo [--keep]       see it work: a throw-away callrec, a FreeSWITCH stand-in and a few recorded calls
 //
 // Configuration: defaults < callrec.yaml (or --config) < CALLREC_* environment < flags; every key
 // is in README.md.
@@ -67,10 +68,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return fsconfCommand(ctx, args, environ, stdout, stderr)
 	case "doctor":
 		return doctorCommand(ctx, args, environ, stdout, stderr)
+	case "demo":
+		return demoCommand(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: callrec [serve|version|backup FILE|fsconf --out DIR [--check]|doctor] [flags]")
+		fmt.Fprintln(stdout, "usage: callrec [serve|version|backup FILE|fsconf --out DIR [--check]|doctor|demo [--keep]] [flags]")
 		return nil
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("unknown command %q (serve, version, backup, fsconf, doctor)", cmd)}
+		return &exitError{code: 2, err: fmt.Errorf("unknown command %q (serve, version, backup, fsconf, doctor, demo)", cmd)}
 	}
 }
