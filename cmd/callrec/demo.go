@@ -289,11 +289,8 @@ func (d *demo) placeCalls(ctx context.Context) {
 // from answer to hangup.
 func (d *demo) inboundDDI(ctx context.Context, spec fstest.CallSpec, ext string) error {
 	starts := d.watch.count("RECORD_START")
-	call, err := d.fs.Inbound(ctx, spec)
+	call, _, err := d.answeredByUser(ctx, spec, ext)
 	if err != nil {
-		return err
-	}
-	if _, err := call.WaitAnswered(ctx, ext); err != nil {
 		return err
 	}
 	if err := d.watch.wait(ctx, "RECORD_START", starts); err != nil {
@@ -311,7 +308,11 @@ func (d *demo) outboundDDI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := call.WaitAnswered(ctx, "+34600999888"); err != nil {
+	carrier, err := call.WaitAnswered(ctx, "+34600999888")
+	if err != nil {
+		return err
+	}
+	if err := followed(ctx, carrier); err != nil {
 		return err
 	}
 	if err := d.watch.wait(ctx, "RECORD_START", starts); err != nil {
@@ -405,7 +406,7 @@ func (d *demo) unrecorded(ctx context.Context) error {
 }
 
 // answeredByUser places an inbound call answered by ext and waits until callrec follows the
-// user's leg: force_transfer_context is the last of the on-demand variables it sets there.
+// user's leg.
 func (d *demo) answeredByUser(ctx context.Context, spec fstest.CallSpec, ext string) (*fstest.Call, *fstest.Leg, error) {
 	call, err := d.fs.Inbound(ctx, spec)
 	if err != nil {
@@ -415,16 +416,26 @@ func (d *demo) answeredByUser(ctx context.Context, spec fstest.CallSpec, ext str
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := followed(ctx, user); err != nil {
+		return nil, nil, err
+	}
+	return call, user, nil
+}
+
+// followed waits until callrec has set its on-demand variables on the bridged leg
+// (force_transfer_context is the last; both demo companies allow transfers), so the call is not
+// hung up under callrec's feet.
+func followed(ctx context.Context, leg *fstest.Leg) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for user.Var("force_transfer_context") == "" {
+	for leg.Var("force_transfer_context") == "" {
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("callrec never followed %s's leg: %w", ext, ctx.Err())
+			return fmt.Errorf("callrec never followed leg %s: %w", leg.Name(), ctx.Err())
 		case <-tick.C:
 		}
 	}
-	return call, user, nil
+	return nil
 }
 
 // talkAndHangUp lets the call talk for demoTalk, then leg hangs up; it returns once every leg

@@ -1,0 +1,218 @@
+//go:build !race
+
+// Built without -race like the drills: the demo's callrec holds eslgo connections (its inbound
+// connection to the stand-in's event socket as freeswitch.nodes, the frustrated transfer's
+// outbound one), and eslgo v1.5.2 reads its responseChannels map in disconnectLoop without the
+// mutex close() holds while deleting from it (.ci/run). .ci/run runs it on the non-race line.
+
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo_RecordsEveryKindOfCall runs `callrec demo` in-process and checks, through the API with
+// the tokens it printed, that every kind of call it placed left a ready, playable MP3 (inbound and
+// outbound DDI, Record key, DTMF code, frustrated transfer), that the unrecorded call reached
+// callrec and left none, that each company's and user's token sees only its own, that the page
+// loads, and that the throw-away directory is gone after Ctrl-C.
+func TestDemo_RecordsEveryKindOfCall(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // the demo's directory lands here even if the test fails
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"demo", "--http.listen", "127.0.0.1:0"}, nil, stdout, stderr) }()
+
+	ready := waitForOutput(t, stdout, `ready: \d+ recordings ready in \S+; open (http://\S+)/ and sign in`, done)
+	out := stdout.String()
+	if strings.Contains(out, "FAILED") || !strings.Contains(out, "ok      unrecorded") {
+		t.Fatalf("demo calls:\n%s\nstderr:\n%s", out, stderr.String())
+	}
+	dir := regexp.MustCompile(`directory (\S+) \(removed on exit`).FindStringSubmatch(out)
+	if dir == nil {
+		t.Fatalf("no directory in:\n%s", out)
+	}
+	tokens := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^  (?:platform|brand|company_admin|user)\s+(.+?)\s+(crt_\S+)$`).FindAllStringSubmatch(out, -1) {
+		tokens[m[1]] = m[2]
+	}
+	as := func(name string) *apiClient {
+		if tokens[name] == "" {
+			t.Fatalf("no token for %q printed:\n%s", name, out)
+		}
+		return &apiClient{t: t, base: ready + "/api/v1", token: tokens[name]}
+	}
+
+	platform := as("platform admin")
+	var companies struct {
+		Items []struct{ ID, Name string } `json:"items"`
+	}
+	platform.get("/companies", &companies)
+	company := map[string]string{} // id → name
+	for _, c := range companies.Items {
+		company[c.ID] = c.Name
+	}
+
+	// Every recording, of every state, as the platform admin sees them: one per recorded call.
+	type kind struct{ company, typ, trigger, direction string }
+	want := map[kind]int{
+		{"Acme", "ddi", "ddi", "inbound"}:            1,
+		{"Acme", "ddi", "ddi", "outbound"}:           1,
+		{"Acme", "ondemand", "key", "inbound"}:       1,
+		{"Acme", "ondemand", "dtmf", "inbound"}:      1,
+		{"Globex", "ddi", "ddi", "inbound"}:          1,
+		{"Globex", "ondemand", "transfer", "inbound"}: 1,
+	}
+	got := map[kind]int{}
+	all := demoRecordings(platform)
+	for _, r := range all {
+		if r.State != "ready" {
+			t.Errorf("recording %+v not ready", r)
+			continue
+		}
+		got[kind{company[r.CompanyID], r.Type, r.Trigger, r.Direction}]++
+		if r.Caller == "+34600777888" || r.Callee == "+34600777888" {
+			t.Errorf("the unrecorded call has a recording: %+v", r)
+		}
+		if d := platform.playableMP3(r.ID, r.FileName); d < 5*time.Second || d > 7*time.Second {
+			t.Errorf("recording %s (%s/%s): MP3 of %v, want about %v", r.ID, r.Type, r.Trigger, d, demoTalk)
+		}
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%+v: %d recordings, want %d; all: %+v", k, got[k], n, got)
+		}
+	}
+	if len(all) != 6 {
+		t.Errorf("%d recordings, want 6", len(all))
+	}
+	// The unrecorded call did reach callrec: three calls to DDIs that record nothing (the Record
+	// key's, the transfer's and the unrecorded one).
+	if m := metricsText(t, ready); !strings.Contains(m, `callrec_calls_total{decision="no_record_mode_none"} 3`) {
+		t.Errorf("/metrics: want three no_record_mode_none decisions:\n%s", metricLines(m, "callrec_calls_total"))
+	}
+
+	// Each token sees its own tenancy only.
+	tests := []struct {
+		token, company string
+		n              int
+		trigger        string // for user tokens: the one recording they asked for
+	}{
+		{"Demo Telecom admin", "", 6, ""},
+		{"Acme admin", "Acme", 4, ""},
+		{"Globex admin", "Globex", 2, ""},
+		{"Ana (Acme 1001)", "Acme", 1, "dtmf"},
+		{"Bo (Acme 1002)", "Acme", 1, "key"},
+		{"Carla (Globex 2001)", "Globex", 1, "transfer"},
+	}
+	for _, tt := range tests {
+		recs := demoRecordings(as(tt.token))
+		if len(recs) != tt.n {
+			t.Errorf("%s sees %d recordings, want %d", tt.token, len(recs), tt.n)
+		}
+		for _, r := range recs {
+			if tt.company != "" && company[r.CompanyID] != tt.company {
+				t.Errorf("%s sees a recording of %s", tt.token, company[r.CompanyID])
+			}
+			if tt.trigger != "" && r.Trigger != tt.trigger {
+				t.Errorf("%s sees a %s recording, want only its %s one", tt.token, r.Trigger, tt.trigger)
+			}
+		}
+	}
+
+	resp, err := http.Get(ready + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<title>callrec") {
+		t.Errorf("page: %d %.200s", resp.StatusCode, page)
+	}
+
+	cancel() // Ctrl-C
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("demo did not stop")
+	}
+	if _, err := os.Stat(dir[1]); !os.IsNotExist(err) {
+		t.Errorf("demo directory %s still there after exit: %v", dir[1], err)
+	}
+}
+
+// demoRecording is the part of a recording the demo test looks at.
+type demoRecording struct {
+	recordingView
+	CompanyID string `json:"company_id"`
+	Direction string `json:"direction"`
+	Caller    string `json:"caller"`
+	Callee    string `json:"callee"`
+}
+
+// demoRecordings lists every recording the client's token sees, in every state.
+func demoRecordings(a *apiClient) []demoRecording {
+	a.t.Helper()
+	var all []demoRecording
+	for _, state := range []string{"recording", "processing", "ready", "failed", "discarded"} {
+		var page struct {
+			Items []demoRecording `json:"items"`
+		}
+		a.get("/recordings?limit=200&state="+state, &page)
+		all = append(all, page.Items...)
+	}
+	return all
+}
+
+// waitForOutput waits (generously: a slow machine) for pattern on buf and returns its first
+// group; it fails the test if the command ends first.
+func waitForOutput(t *testing.T, buf *syncBuffer, pattern string, done chan error) string {
+	t.Helper()
+	re := regexp.MustCompile(pattern)
+	deadline := time.Now().Add(120 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(buf.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended: %v\n%s", err, buf.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("timed out waiting for %q in:\n%s", pattern, buf.String())
+	return ""
+}
+
+func metricsText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// metricLines is the lines of the /metrics text m naming metric.
+func metricLines(m, metric string) string {
+	var out []string
+	for _, l := range strings.Split(m, "\n") {
+		if strings.Contains(l, metric) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
