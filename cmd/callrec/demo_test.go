@@ -64,11 +64,11 @@ func TestDemo_RecordsEveryKindOfCall(t *testing.T) {
 	// Every recording, of every state, as the platform admin sees them: one per recorded call.
 	type kind struct{ company, typ, trigger, direction string }
 	want := map[kind]int{
-		{"Acme", "ddi", "ddi", "inbound"}:            1,
-		{"Acme", "ddi", "ddi", "outbound"}:           1,
-		{"Acme", "ondemand", "key", "inbound"}:       1,
-		{"Acme", "ondemand", "dtmf", "inbound"}:      1,
-		{"Globex", "ddi", "ddi", "inbound"}:          1,
+		{"Acme", "ddi", "ddi", "inbound"}:             1,
+		{"Acme", "ddi", "ddi", "outbound"}:            1,
+		{"Acme", "ondemand", "key", "inbound"}:        1,
+		{"Acme", "ondemand", "dtmf", "inbound"}:       1,
+		{"Globex", "ddi", "ddi", "inbound"}:           1,
 		{"Globex", "ondemand", "transfer", "inbound"}: 1,
 	}
 	got := map[kind]int{}
