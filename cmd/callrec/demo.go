@@ -159,14 +159,17 @@ func (d *demo) run(ctx context.Context, serveArgs []string, stdout, stderr io.Wr
 	case err := <-done:
 		return err
 	}
+	// The calls stop as soon as serve does (Ctrl-C, or a part of callrec failed for good).
+	work, stopWork := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { err := <-done; stopWork(); served <- err }()
 	started := time.Now()
-	if err := d.prepare(ctx, serveArgs, b.http, b.esl); err != nil {
+	if err := d.prepare(work, serveArgs, b.http, b.esl); err != nil {
 		fmt.Fprintf(stdout, "callrec demo: %v\n", err)
-	} else {
-		d.placeCalls(ctx)
-		d.report(ctx, b.http, started)
+	} else if d.placeCalls(work) {
+		d.report(work, b.http, started)
 	}
-	return <-done
+	return <-served
 }
 
 // prepare installs the dialplan and seeds the tenant.
@@ -266,14 +269,16 @@ var demoCalls = []demoCall{
 	{"unrecorded", "+34600777888 → Globex +34931000002 (record none) → Carla 2001, nobody asks", false, (*demo).unrecorded},
 }
 
-// placeCalls places every demo call in turn and says how each went.
-func (d *demo) placeCalls(ctx context.Context) {
+// placeCalls places every demo call in turn and says how each went; false when ctx ended.
+func (d *demo) placeCalls(ctx context.Context) bool {
 	fmt.Fprintln(d.stdout, "callrec demo: placing calls through the FreeSWITCH stand-in:")
 	for _, c := range demoCalls {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := c.place(d, cctx)
 		cancel()
 		switch {
+		case ctx.Err() != nil:
+			return false
 		case err != nil:
 			fmt.Fprintf(d.stdout, "  FAILED  %-19s %s: %v\n", c.kind, c.route, err)
 		case c.recorded:
@@ -283,6 +288,7 @@ func (d *demo) placeCalls(ctx context.Context) {
 			fmt.Fprintf(d.stdout, "  ok      %-19s %s (no recording)\n", c.kind, c.route)
 		}
 	}
+	return true
 }
 
 // inboundDDI: a carrier call to a recorded DDI, answered by ext; callrec records the caller's leg
