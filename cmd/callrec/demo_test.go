@@ -12,10 +12,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callrec/callrec/esl/fstest"
 )
 
 // TestDemo_RecordsEveryKindOfCall runs `callrec demo` in-process and checks, through the API with
@@ -71,20 +75,34 @@ func TestDemo_RecordsEveryKindOfCall(t *testing.T) {
 		{"Globex", "ddi", "ddi", "inbound"}:           1,
 		{"Globex", "ondemand", "transfer", "inbound"}: 1,
 	}
+	// The two parties of each, by their tones (caller or carrier, and the user).
+	tones := map[kind][2]float64{
+		{"Acme", "ddi", "ddi", "inbound"}:             {440, 700},
+		{"Acme", "ddi", "ddi", "outbound"}:            {demoExternalHz, 700},
+		{"Acme", "ondemand", "key", "inbound"}:        {480, 900},
+		{"Acme", "ondemand", "dtmf", "inbound"}:       {560, 700},
+		{"Globex", "ddi", "ddi", "inbound"}:           {520, 1200},
+		{"Globex", "ondemand", "transfer", "inbound"}: {600, 1200},
+	}
 	got := map[kind]int{}
+	mp3s := map[kind]string{} // recording id of each kind
+	mp3Bytes := map[string][]byte{}
 	all := demoRecordings(platform)
 	for _, r := range all {
 		if r.State != "ready" {
 			t.Errorf("recording %+v not ready", r)
 			continue
 		}
-		got[kind{company[r.CompanyID], r.Type, r.Trigger, r.Direction}]++
+		k := kind{company[r.CompanyID], r.Type, r.Trigger, r.Direction}
+		got[k]++
+		mp3s[k] = r.ID
 		if r.Caller == "+34600777888" || r.Callee == "+34600777888" {
 			t.Errorf("the unrecorded call has a recording: %+v", r)
 		}
 		if d := platform.playableMP3(r.ID, r.FileName); d < 5*time.Second || d > 7*time.Second {
 			t.Errorf("recording %s (%s/%s): MP3 of %v, want about %v", r.ID, r.Type, r.Trigger, d, demoTalk)
 		}
+		mp3Bytes[r.ID] = platform.audioBytes(r.ID)
 	}
 	for k, n := range want {
 		if got[k] != n {
@@ -150,6 +168,61 @@ func TestDemo_RecordsEveryKindOfCall(t *testing.T) {
 	if _, err := os.Stat(dir[1]); !os.IsNotExist(err) {
 		t.Errorf("demo directory %s still there after exit: %v", dir[1], err)
 	}
+
+	// Last, as it needs lame (.ci/run installs it): both parties are heard in each MP3, each
+	// with its own tone, and no other party's.
+	lame, err := exec.LookPath("lame")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("lame not in PATH: .ci/run installs it to decode the 8 kHz MP3s")
+		}
+		t.Skip("lame not installed (apt-get install lame): the tones of the MP3s were not checked; everything else was")
+	}
+	every := []float64{440, 480, 520, 560, 600, 700, 900, demoExternalHz, 1200}
+	for k, id := range mp3s {
+		w := decodeMP3(t, lame, mp3Bytes[id])
+		for _, hz := range every {
+			want := hz == tones[k][0] || hz == tones[k][1]
+			if heard := w.Hears(0, hz, time.Second, 5*time.Second); heard != want {
+				t.Errorf("%+v: tone %v Hz heard %v (level %.2f), want %v", k, hz, heard, w.ToneLevel(0, hz, time.Second, 5*time.Second), want)
+			}
+		}
+	}
+}
+
+// decodeMP3 decodes an MP3 with `lame --decode` into a WAV the stand-in's tone checks read.
+func decodeMP3(t *testing.T, lame string, mp3 []byte) *fstest.WAV {
+	t.Helper()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.mp3"), filepath.Join(dir, "out.wav")
+	if err := os.WriteFile(in, mp3, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(lame, "--decode", "--quiet", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("lame --decode: %v %s", err, b)
+	}
+	w, err := fstest.ReadWAV(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// audioBytes downloads recording id's MP3.
+func (a *apiClient) audioBytes(id string) []byte {
+	a.t.Helper()
+	req, _ := http.NewRequest("GET", a.base+"/recordings/"+id+"/audio", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		a.t.Fatalf("audio %s: %d %v", id, resp.StatusCode, err)
+	}
+	return b
 }
 
 // demoRecording is the part of a recording the demo test looks at.
