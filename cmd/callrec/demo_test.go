@@ -289,3 +289,48 @@ func metricLines(m, metric string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestDemo_CtrlCStopsItAndRemovesTheDirectoryUnlessKeep: Ctrl-C while the demo places its calls
+// ends it cleanly (serve's own shutdown, the stand-in closed) and removes its directory; with
+// --keep the directory stays, with the store and the configuration serve ran on.
+func TestDemo_CtrlCStopsItAndRemovesTheDirectoryUnlessKeep(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		kept bool
+	}{
+		{"default", nil, false},
+		{"--keep", []string{"--keep"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("TMPDIR", t.TempDir())
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stdout, stderr := &syncBuffer{}, &syncBuffer{}
+			done := make(chan error, 1)
+			args := append([]string{"demo", "--http.listen", "127.0.0.1:0"}, tt.args...)
+			go func() { done <- run(ctx, args, nil, stdout, stderr) }()
+			dir := waitForOutput(t, stdout, `directory (\S+) \((?:removed|kept) on exit`, done)
+			waitForOutput(t, stdout, `(placing calls)`, done)
+			cancel() // Ctrl-C while the calls are placed
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("demo: %v\n%s", err, stderr.String())
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("demo did not stop")
+			}
+			for _, f := range []string{"", "callrec.yaml", "data/callrec.db"} {
+				_, err := os.Stat(filepath.Join(dir, f))
+				if tt.kept && err != nil {
+					t.Errorf("--keep: %v", err)
+				}
+				if !tt.kept && !os.IsNotExist(err) {
+					t.Errorf("%s still there after exit: %v", filepath.Join(dir, f), err)
+				}
+			}
+		})
+	}
+}
