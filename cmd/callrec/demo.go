@@ -178,7 +178,7 @@ func (d *demo) prepare(ctx context.Context, serveArgs []string, httpURL, eslAddr
 		return err
 	}
 	d.api = newDemoAPI(httpURL+"/api/v1", d.platform)
-	t, err := seedTenant(ctx, d.api)
+	t, err := seedTenant(ctx, d.api, d.stdout)
 	if err != nil {
 		return fmt.Errorf("seed the tenant: %w", err)
 	}

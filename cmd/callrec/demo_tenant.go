@@ -103,50 +103,98 @@ type demoTenant struct {
 	tokens []demoToken
 }
 
-// seedTenant creates, through the API, one brand with two companies, their DDIs and users, and a
-// token for every role. Acme records its main DDI's inbound calls and its sales DDI's outbound
-// calls, and lets users record on demand with the Record key and the DTMF code *7; Globex records
-// every call of its main DDI (after an announcement) and allows the Record key and *8 (by blind
-// transfer). Errors: the first refused request.
-func seedTenant(ctx context.Context, api *demoAPI) (demoTenant, error) {
+// The seeded tenant: one brand, two companies. Acme records its main DDI's inbound calls and its
+// sales DDI's outbound calls and lets users record on demand with the Record key and the DTMF
+// code *7; Globex records every call of its main DDI (after an announcement) and allows the
+// Record key and *8 (by blind transfer). demoCalls and demoOperatorRoutes use these numbers.
+const demoBrand = "Demo Telecom"
+
+type demoDDI struct{ number, mode, announcement string }
+
+type demoUser struct{ name, ext, sees string }
+
+type demoCompany struct {
+	name, onDemand, code, sees string
+	ddis                       []demoDDI
+	users                      []demoUser
+}
+
+var demoCompanies = []demoCompany{
+	{name: "Acme", onDemand: "key_dtmf", code: "7", sees: "Acme only: its 2 DDI and 2 on-demand recordings",
+		ddis: []demoDDI{{"+34911234567", "inbound", ""}, {"+34911234568", "outbound", ""}, {"+34911234569", "none", ""}},
+		users: []demoUser{{"Ana", "1001", "the on-demand recording Ana asked for (DTMF *7)"},
+			{"Bo", "1002", "the on-demand recording Bo asked for (Record key)"}}},
+	{name: "Globex", onDemand: "key", code: "8", sees: "Globex only: its DDI and its transfer recording",
+		ddis:  []demoDDI{{"+34931000001", "all", "ivr/ivr-this_call_may_be_recorded.wav"}, {"+34931000002", "none", ""}},
+		users: []demoUser{{"Carla", "2001", "the on-demand recording Carla asked for (transfer to *8)"}}},
+}
+
+// seedTenant creates demoCompanies through the API, as an operator would, printing each, and a
+// token for every role. Errors: the first refused request.
+func seedTenant(ctx context.Context, api *demoAPI, w io.Writer) (demoTenant, error) {
 	var t demoTenant
-	var err error
-	id := func(kind string, v map[string]any) string {
-		if err != nil {
-			return ""
-		}
-		var got string
-		got, err = api.create(ctx, kind, v)
-		return got
+	brand, err := api.create(ctx, "brands", map[string]any{"name": demoBrand})
+	if err != nil {
+		return t, err
 	}
-	tok := func(role, name, sees string, v map[string]any) {
-		if err != nil {
-			return
-		}
-		v["name"], v["role"] = name, role
-		var secret string
-		if secret, err = api.newToken(ctx, v); err == nil {
-			t.tokens = append(t.tokens, demoToken{role: role, name: name, secret: secret, sees: sees})
+	fmt.Fprintf(w, "callrec demo: tenant: brand %s\n", demoBrand)
+	if err := t.addToken(ctx, api, "brand", demoBrand+" admin", "both companies, every recording (4 Acme + 2 Globex)",
+		map[string]any{"brand_id": brand}); err != nil {
+		return t, err
+	}
+	for _, c := range demoCompanies {
+		if err := t.seedCompany(ctx, api, w, brand, c); err != nil {
+			return t, err
 		}
 	}
-	brand := id("brands", map[string]any{"name": "Demo Telecom"})
-	acme := id("companies", map[string]any{"brand_id": brand, "name": "Acme", "on_demand": "key_dtmf", "on_demand_code": "7", "country": "ES"})
-	globex := id("companies", map[string]any{"brand_id": brand, "name": "Globex", "on_demand": "key", "on_demand_code": "8", "country": "ES"})
-	id("ddis", map[string]any{"company_id": acme, "number": "+34911234567", "record_calls": "inbound"})
-	id("ddis", map[string]any{"company_id": acme, "number": "+34911234568", "record_calls": "outbound"})
-	id("ddis", map[string]any{"company_id": acme, "number": "+34911234569", "record_calls": "none"})
-	id("ddis", map[string]any{"company_id": globex, "number": "+34931000001", "record_calls": "all", "announcement": "ivr/ivr-this_call_may_be_recorded.wav"})
-	id("ddis", map[string]any{"company_id": globex, "number": "+34931000002", "record_calls": "none"})
-	ana := id("users", map[string]any{"company_id": acme, "name": "Ana", "extension": "1001", "sip_user": "1001"})
-	bo := id("users", map[string]any{"company_id": acme, "name": "Bo", "extension": "1002", "sip_user": "1002"})
-	carla := id("users", map[string]any{"company_id": globex, "name": "Carla", "extension": "2001", "sip_user": "2001"})
-	tok("brand", "Demo Telecom admin", "both companies, every recording (4 Acme + 2 Globex)", map[string]any{"brand_id": brand})
-	tok("company_admin", "Acme admin", "Acme only: its 2 DDI and 2 on-demand recordings", map[string]any{"company_id": acme})
-	tok("company_admin", "Globex admin", "Globex only: its DDI and its transfer recording", map[string]any{"company_id": globex})
-	tok("user", "Ana (Acme 1001)", "the on-demand recording Ana asked for (DTMF *7)", map[string]any{"user_id": ana})
-	tok("user", "Bo (Acme 1002)", "the on-demand recording Bo asked for (Record key)", map[string]any{"user_id": bo})
-	tok("user", "Carla (Globex 2001)", "the on-demand recording Carla asked for (transfer to *8)", map[string]any{"user_id": carla})
-	return t, err
+	return t, nil
+}
+
+// seedCompany creates one company with its DDIs, users, admin token and user tokens.
+func (t *demoTenant) seedCompany(ctx context.Context, api *demoAPI, w io.Writer, brand string, c demoCompany) error {
+	id, err := api.create(ctx, "companies", map[string]any{"brand_id": brand, "name": c.name, "on_demand": c.onDemand,
+		"on_demand_code": c.code, "country": "ES"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  company %s: on demand %s, code *%s\n", c.name, c.onDemand, c.code)
+	for _, d := range c.ddis {
+		if _, err := api.create(ctx, "ddis", map[string]any{"company_id": id, "number": d.number, "record_calls": d.mode,
+			"announcement": d.announcement}); err != nil {
+			return err
+		}
+		note := ""
+		if d.announcement != "" {
+			note = ", announcement " + d.announcement
+		}
+		fmt.Fprintf(w, "    DDI %s records %s%s\n", d.number, d.mode, note)
+	}
+	if err := t.addToken(ctx, api, "company_admin", c.name+" admin", c.sees, map[string]any{"company_id": id}); err != nil {
+		return err
+	}
+	for _, u := range c.users {
+		uid, err := api.create(ctx, "users", map[string]any{"company_id": id, "name": u.name, "extension": u.ext, "sip_user": u.ext})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "    user %s, extension and SIP user %s\n", u.name, u.ext)
+		name := fmt.Sprintf("%s (%s %s)", u.name, c.name, u.ext)
+		if err := t.addToken(ctx, api, "user", name, u.sees, map[string]any{"user_id": uid}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addToken creates a token of role with scope and keeps its secret to print.
+func (t *demoTenant) addToken(ctx context.Context, api *demoAPI, role, name, sees string, scope map[string]any) error {
+	scope["name"], scope["role"] = name, role
+	secret, err := api.newToken(ctx, scope)
+	if err != nil {
+		return err
+	}
+	t.tokens = append(t.tokens, demoToken{role: role, name: name, secret: secret, sees: sees})
+	return nil
 }
 
 // demoWatch counts what the stand-in reports through Options.Probe: events fired (by name) and
