@@ -4,6 +4,7 @@
 //	callrec doctor                check the install: FreeSWITCH's configuration, a self-test recording, callrec's listeners
 //	callrec backup [--force] FILE write a consistent copy of the store to FILE
 //	callrec fsconf --out DIR      render the FreeSWITCH configuration
+//	callrec demo [--keep]         see it work: a throw-away callrec, a FreeSWITCH stand-in and a few recorded calls
 //	callrec version               print the version
 //	callrec help                  list the commands (also -h, --help)
 //
@@ -62,6 +63,7 @@ func commands() []command {
 		{"doctor", "[--profile NAME] [--self-test-for D]", "check the install: FreeSWITCH's configuration, a self-test recording, callrec's listeners"},
 		{"backup", "[--force] FILE", "write a consistent copy of the store (callrec stopped) to FILE; --force replaces an existing FILE"},
 		{"fsconf", "--out DIR [--check]", "render (or check) the FreeSWITCH configuration for this callrec"},
+		{"demo", "[--keep]", "see it work: a throw-away callrec, a FreeSWITCH stand-in and a few recorded calls of each kind"},
 		{"version", "", "print the version"},
 		{"help", "", "list the commands (also -h, --help)"},
 	}
@@ -119,6 +121,8 @@ func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return fsconfCommand(ctx, args, environ, stdout, stderr)
 	case "doctor":
 		return doctorCommand(ctx, args, environ, stdout, stderr)
+	case "demo":
+		return demoCommand(ctx, args, stdout, stderr)
 	case "help":
 		writeHelp(stdout)
 		return nil

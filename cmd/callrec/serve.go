@@ -26,10 +26,16 @@ import (
 
 // serve runs callrec until ctx is cancelled (SIGINT/SIGTERM), then stops taking new calls,
 // leaves live calls running (they fail open), persists queued work and closes the store.
+func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	return serveNotify(ctx, args, environ, stdout, stderr, nil)
+}
+
+// serveNotify is serve; serving, when not nil, is called once with the bound HTTP base URL and
+// ESL listener address as soon as both listen (demo wires its FreeSWITCH stand-in to them).
 //
 // Once its logger exists, the last line serve logs is "callrec stopped" with the reason and the
 // exit code (logStopped).
-func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) (err error) {
+func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.Writer, serving func(httpURL, eslAddr string)) (err error) {
 	cfg, err := loadConfig(pflag.NewFlagSet("serve", pflag.ContinueOnError), args, environ)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -188,6 +194,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	parts.Up(health.HTTP)
 	log.Info().Str("http", httpServer.URL()).Str("esl", calls.BoundAddr()).Str("data_dir", cfg.DataDir).Msg("callrec serving")
+	if serving != nil {
+		serving(httpServer.URL(), calls.BoundAddr())
+	}
 
 	// A part that cannot be restored ends the process (exit code 4, README "Exit codes") so its
 	// supervisor restarts callrec; a part that is only down is reported on /readyz meanwhile.
