@@ -122,6 +122,10 @@ func (s *Session) run(ctx context.Context) {
 	// (a connection that stays open but idle parks the caller forever: FAILOPEN.md exp 3b).
 	setup, cancel := context.WithTimeout(ctx, s.srv.PlanDeadline)
 	defer cancel()
+	if s.info.Handovers >= maxHandovers && !s.isTransferCode() {
+		s.releaseLoop(setup)
+		return
+	}
 	// First command after connect: with socket_resume still true, a later close of this
 	// connection mid-bridge hangs up the user and strands the caller (FAILOPEN.md exp 5b).
 	if err := s.cmd.setVar(setup, s.info.UUID, "socket_resume", "false"); err != nil {
@@ -269,7 +273,11 @@ func (s *Session) filter(ctx context.Context, hdr, value string) error {
 // operator's routing runs as before and this connection stays attached until hangup
 // (FAILOPEN.md exp 4).
 func (s *Session) apply(ctx, setup context.Context) error {
-	if err := s.cmd.setVars(setup, s.info.UUID, s.plan.SetVars); err != nil {
+	// The hand-over count travels with the plan's variables (one command): the next arrival of
+	// this channel reads it (handover.go).
+	vars := append(s.plan.SetVars[:len(s.plan.SetVars):len(s.plan.SetVars)],
+		dialplan.Var{Name: VarHandovers, Value: strconv.Itoa(s.info.Handovers + 1)})
+	if err := s.cmd.setVars(setup, s.info.UUID, vars); err != nil {
 		return err
 	}
 	if s.plan.Record.Leg == dialplan.LegControlled {
