@@ -63,12 +63,12 @@ func loopingDialplan(xml string) string {
 
 // TestHandOverLoop_ReleasedAfterMaxHandovers: a dialplan whose context callrec hands calls back
 // into starts with the hand-over again (no callrec_seen guard). callrec hands the call over at
-// most maxHandovers times, then releases it to the fallback with one handover_loop line, and the
-// call still reaches its bridge. Before the guard the call bounced between callrec and the
+// most maxHandovers times, then releases it to the fallback with one handover_loop line, the
+// call still reaches its bridge, and it is recorded once (one Session follows it). Before the guard the call bounced between callrec and the
 // dialplan until FreeSWITCH's max_forwards ran out and hung it up.
 func TestHandOverLoop_ReleasedAfterMaxHandovers(t *testing.T) {
 	logs := &logLines{}
-	h := newHarness(t, harnessOptions{ddiMode: store.RecordNone, dialplanEdit: loopingDialplan, logs: logs})
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, dialplanEdit: loopingDialplan, logs: logs})
 	ctx := ctxT(t, 60*time.Second)
 	call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
 	must(t, err)
@@ -101,6 +101,20 @@ func TestHandOverLoop_ReleasedAfterMaxHandovers(t *testing.T) {
 	if l["call_id"] != call.A.UUID() || l["handovers"] != float64(maxHandovers) || l["context"] != "public" || l["destination"] != "+34911234567" {
 		t.Errorf("handover_loop line %v: want call_id %s, handovers %d, context public, destination +34911234567", l, call.A.UUID(), maxHandovers)
 	}
+	// The release left socket_resume true; the Session that follows the call sets it false again,
+	// else its connection closing mid-call (a callrec restart) would tear the bridge down.
+	for deadline := time.Now().Add(30 * time.Second); call.A.Var("socket_resume") != "false"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("socket_resume = %q after the release, want false again", call.A.Var("socket_resume"))
+		}
+	}
+	h.waitEvent("RECORD_START", 1)
+	h.fs.Advance(2 * time.Second)
 	call.A.Hangup("NORMAL_CLEARING")
 	h.waitSessions()
+	// One Session follows the call whatever the number of arrivals: one recording, not one per hand-over.
+	h.waitRecordings(store.StateProcessing, 1)
+	if n := len(h.allRecordings()); n != 1 {
+		t.Fatalf("%d recordings of one call, want 1", n)
+	}
 }

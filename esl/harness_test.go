@@ -69,7 +69,7 @@ type harnessOptions struct {
 	metrics        *Metrics            // Server.Metrics
 	health         HealthReporter      // Server.Health
 	wrapListener   func(net.Listener) net.Listener
-	noTranscript   bool // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
+	noTranscript   bool      // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
 	logs           io.Writer // also receives the Server's log (JSON lines)
 }
 

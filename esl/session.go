@@ -80,6 +80,8 @@ type Session struct {
 	adopted bool  // rebuilt from FreeSWITCH and the store after a restart: the plan is not applied again
 	home    *Node // the node the call lives on, once known (adopt.go)
 	linger  int   // seconds of `linger` asked for on the outbound connection
+
+	resumeRearm bool // a loop's release left socket_resume true: set it false again (handover.go)
 }
 
 // newSession prepares the Session of a call: conn is its outbound connection, or nil for a call
@@ -134,6 +136,10 @@ func (s *Session) run(ctx context.Context) {
 	}
 	if s.isTransferCode() {
 		s.frustratedTransfer(ctx, setup)
+		return
+	}
+	if s.followedElsewhere() != nil {
+		s.handOnAgain(ctx, setup)
 		return
 	}
 	s.srv.register(s.info.UUID, s)
@@ -302,10 +308,7 @@ func (s *Session) apply(ctx, setup context.Context) error {
 			s.startDDIRecording(ctx, s.info.UUID)
 		}
 	}
-	route := s.srv.RouteContext
-	if route == "" {
-		route = s.info.Context
-	}
+	route := s.routeContext()
 	if _, err := s.cmd.api(setup, "uuid_transfer", s.info.UUID, s.info.Destination, "XML", route); err != nil {
 		return err
 	}
@@ -465,6 +468,7 @@ func (s *Session) recordedLegsUp() int {
 // handle applies one event. Handlers are idempotent: a duplicated or late event changes nothing.
 func (s *Session) handle(ctx context.Context, ev headerReader) {
 	uuid := header(ev, "Unique-ID")
+	s.rearmResume(ctx, ev) // after a loop's release (handover.go)
 	switch header(ev, "Event-Name") {
 	case "CHANNEL_ANSWER":
 		s.onAnswer(ctx, uuid)
