@@ -95,14 +95,28 @@ func parseMix(s string) ([]string, error) {
 	return out, nil
 }
 
+// dialplanFor is the stand-in's dialplan: the hand-over to the controller at addr first in
+// public, guarded the way `callrec fsconf` renders it (callrec_seen: the call a controller hands
+// back into public skips the entry, so callrec, which transfers a call back into the context it
+// came from, needs no esl.route_context and does not loop), then the route. The fallback and
+// the built-in controller go to the route directly.
 func dialplanFor(addr string) *fstest.Dialplan {
 	return fstest.MustParseDialplan([]byte(fmt.Sprintf(`<include>
-<context name="public"><extension name="ddi"><condition field="destination_number" expression="^(\w+)$">
+<context name="public">
+<extension name="callrec_inbound">
+<condition field="${callrec_seen}" expression="^$"/>
+<condition field="destination_number" expression="^(\w+)$">
+  <action application="export" data="callrec_seen=true"/>
+  <action application="set" data="callrec_direction=inbound"/>
   <action application="set" data="socket_resume=true"/>
   <action application="set" data="hangup_after_bridge=true"/>
   <action application="socket" data="%s async full"/>
   <action application="transfer" data="$1 XML route"/>
-</condition></extension></context>
+</condition></extension>
+<extension name="to_route"><condition field="destination_number" expression="^(\w+)$">
+  <action application="transfer" data="$1 XML route"/>
+</condition></extension>
+</context>
 <context name="route">
 <extension name="bridge"><condition field="destination_number" expression="^bridge$">
   <action application="bridge" data="user/1001"/></condition></extension>
