@@ -118,3 +118,15 @@ func TestHandOverLoop_ReleasedAfterMaxHandovers(t *testing.T) {
 		t.Fatalf("%d recordings of one call, want 1", n)
 	}
 }
+
+// TestHandoversOf: the count is callrec's own value; anything else counts as no hand-over.
+func TestHandoversOf(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{{"", 0}, {"0", 0}, {"1", 1}, {"3", 3}, {"-1", 0}, {"2 ", 0}, {"x", 0}, {"99999", 0}, {"1\r\nexit", 0}} {
+		if got := handoversOf(tc.in); got != tc.want {
+			t.Errorf("handoversOf(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
