@@ -74,14 +74,18 @@ func (s *Session) followedElsewhere() *Session {
 // close would tear down the call's routing or bridge (FAILOPEN.md exp 5b). ctx is the connection's
 // (eslgo's), setup the watchdog's.
 func (s *Session) handOnAgain(ctx, setup context.Context) {
-	s.handOn(setup)
+	if !s.handOn(setup) {
+		return // as when a plan is not applied: the connection closes, FreeSWITCH goes on
+	}
 	select {
 	case <-ctx.Done():
 	case <-s.srv.lifetime().Done():
 	}
 }
 
-func (s *Session) handOn(ctx context.Context) {
+// handOn counts the hand-over and transfers the call into its route; false when FreeSWITCH
+// refused either command (logged).
+func (s *Session) handOn(ctx context.Context) bool {
 	route := s.routeContext()
 	err := s.cmd.setVar(ctx, s.info.UUID, VarHandovers, strconv.Itoa(s.info.Handovers+1))
 	if err == nil {
@@ -90,10 +94,11 @@ func (s *Session) handOn(ctx context.Context) {
 	if err != nil {
 		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Int("handovers", s.info.Handovers).
 			Msg("call back at callrec, followed by an earlier session, not handed on again")
-		return
+		return false
 	}
 	s.log.Debug().Str("decision", "handed_on_again").Int("handovers", s.info.Handovers+1).Str("context", route).
 		Msg("call back at callrec, still followed by an earlier session: handed on again")
+	return true
 }
 
 // rearmResumeLater asks the Session that follows a released call to set socket_resume false
