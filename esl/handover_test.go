@@ -3,6 +3,7 @@ package esl
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,4 +130,42 @@ func TestHandoversOf(t *testing.T) {
 			t.Errorf("handoversOf(%q) = %d, want %d", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestHandOverLoop_TransferCodeAfterTheLoopStillWorks: the caller's leg of a call released as a
+// loop carries callrec_handovers at the limit, yet a blind transfer to the company's code is
+// not a hand-over: it arrives through the transfer context, toggles the user's recording and is
+// refused as a frustrated transfer (NOTIFY 403), the parties re-joined. A guard that counted
+// transfer-context arrivals would release it instead and nothing would be recorded.
+func TestHandOverLoop_TransferCodeAfterTheLoopStillWorks(t *testing.T) {
+	logs := &logLines{}
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordNone, onDemand: store.OnDemandKey, code: "7",
+		dialplanEdit: loopingDialplan, logs: logs})
+	ctx := ctxT(t, 60*time.Second)
+	call, user := answeredInbound(t, h)
+	if got := call.A.Var(VarHandovers); got != strconv.Itoa(maxHandovers) {
+		t.Fatalf("%s = %q on the caller's leg, want %d (the loop was cut at the limit)", VarHandovers, got, maxHandovers)
+	}
+	for i := 1; i <= 2; i++ {
+		refer := user.BlindTransfer("*7")
+		if refer.Status != 202 {
+			t.Fatalf("REFER %d answered %d", i, refer.Status)
+		}
+		if st, err := refer.WaitNotify(ctx); err != nil || st != 403 {
+			t.Fatalf("REFER %d: NOTIFY %d %v, want 403", i, st, err)
+		}
+		if s, err := call.A.WaitState(ctx, func(s fstest.LegState) bool { return s.Hungup || s.PeerUUID == user.UUID() }); err != nil || s.Hungup {
+			t.Fatalf("REFER %d: caller not re-joined with the user (%+v, %v)", i, s, err)
+		}
+		if i == 1 {
+			h.waitRecordings(store.StateRecording, 1)
+			h.fs.Advance(time.Second)
+		}
+	}
+	h.waitRecordings(store.StateProcessing, 1)
+	if n := len(logs.decisions(t, "handover_loop")); n != 1 {
+		t.Errorf("%d handover_loop lines, want the one of the loop only", n)
+	}
+	call.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
 }
