@@ -7,9 +7,9 @@
 //	fsload -calls 1000 -concurrency 1000 -rate 200 -hold 2s           # built-in eslgo handler
 //	fsload -controller 127.0.0.1:8084 -calls 500 -mix basic=3,bridge=1  # a running callrec
 //
-// The stand-in's dialplan guards its hand-over entry the way `callrec fsconf` renders it
-// (callrec_seen), so a callrec on its defaults (no esl.route_context) hands each call back into
-// public and on to the route once, without looping.
+// The stand-in's dialplan is the one `callrec fsconf` renders, whose hand-over entry is guarded
+// (callrec_seen): a callrec on its defaults (no esl.route_context) hands each call back into
+// public once, where the operator's extensions route it, without looping.
 package main
 
 import (
