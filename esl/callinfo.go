@@ -41,6 +41,7 @@ type callInfo struct {
 	ChannelName   string
 	CallerProfile string
 	CoreUUID      string // Core-UUID: which FreeSWITCH (node) the call lives on
+	Handovers     int    // variable_callrec_handovers: how often callrec has handed this channel over (handover.go)
 }
 
 func parseCallInfo(r *eslgo.RawResponse) callInfo {
@@ -58,6 +59,7 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 		UserContext:  header(r, "variable_callrec_user_context"),
 		ChannelName:  header(r, "Channel-Name"),
 		CoreUUID:     header(r, "Core-UUID"),
+		Handovers:    handoversOf(header(r, "variable_"+VarHandovers)),
 	}
 	// "user" is what fsconf renders now; "outbound"/"internal" come from a dialplan rendered
 	// before issue 11 that the operator has not replaced (Decide accepts both).

@@ -69,7 +69,8 @@ type harnessOptions struct {
 	metrics        *Metrics            // Server.Metrics
 	health         HealthReporter      // Server.Health
 	wrapListener   func(net.Listener) net.Listener
-	noTranscript   bool // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
+	noTranscript   bool      // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
+	logs           io.Writer // also receives the Server's log (JSON lines)
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -221,7 +222,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		spoolArg, onDemandArg = "./spool/", "ondemand//"
 	}
 	h.srv = &Server{
-		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t),
+		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t, o.logs),
 		SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
 		Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
 		MaxConns: o.maxConns, Health: o.health, wrapListener: o.wrapListener, Metrics: o.metrics,
@@ -285,11 +286,21 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func testLogger(t *testing.T) zerolog.Logger {
-	if os.Getenv("CALLREC_TEST_LOG") != "" {
-		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+// testLogger logs to the test with CALLREC_TEST_LOG set, and to also (when not nil) always.
+func testLogger(t *testing.T, also ...io.Writer) zerolog.Logger {
+	var ws []io.Writer
+	for _, w := range also {
+		if w != nil {
+			ws = append(ws, w)
+		}
 	}
-	return zerolog.Nop()
+	if os.Getenv("CALLREC_TEST_LOG") != "" {
+		ws = append(ws, zerolog.NewTestWriter(t))
+	}
+	if len(ws) == 0 {
+		return zerolog.Nop()
+	}
+	return zerolog.New(zerolog.MultiLevelWriter(ws...)).Level(zerolog.DebugLevel)
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

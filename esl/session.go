@@ -80,6 +80,8 @@ type Session struct {
 	adopted bool  // rebuilt from FreeSWITCH and the store after a restart: the plan is not applied again
 	home    *Node // the node the call lives on, once known (adopt.go)
 	linger  int   // seconds of `linger` asked for on the outbound connection
+
+	resumeRearm bool // a loop's release left socket_resume true: set it false again (handover.go)
 }
 
 // newSession prepares the Session of a call: conn is its outbound connection, or nil for a call
@@ -122,6 +124,10 @@ func (s *Session) run(ctx context.Context) {
 	// (a connection that stays open but idle parks the caller forever: FAILOPEN.md exp 3b).
 	setup, cancel := context.WithTimeout(ctx, s.srv.PlanDeadline)
 	defer cancel()
+	if s.info.Handovers >= maxHandovers && !s.isTransferCode() {
+		s.releaseLoop(setup)
+		return
+	}
 	// First command after connect: with socket_resume still true, a later close of this
 	// connection mid-bridge hangs up the user and strands the caller (FAILOPEN.md exp 5b).
 	if err := s.cmd.setVar(setup, s.info.UUID, "socket_resume", "false"); err != nil {
@@ -130,6 +136,10 @@ func (s *Session) run(ctx context.Context) {
 	}
 	if s.isTransferCode() {
 		s.frustratedTransfer(ctx, setup)
+		return
+	}
+	if s.followedElsewhere() != nil {
+		s.handOnAgain(ctx, setup)
 		return
 	}
 	s.srv.register(s.info.UUID, s)
@@ -269,7 +279,11 @@ func (s *Session) filter(ctx context.Context, hdr, value string) error {
 // operator's routing runs as before and this connection stays attached until hangup
 // (FAILOPEN.md exp 4).
 func (s *Session) apply(ctx, setup context.Context) error {
-	if err := s.cmd.setVars(setup, s.info.UUID, s.plan.SetVars); err != nil {
+	// The hand-over count travels with the plan's variables (one command): the next arrival of
+	// this channel reads it (handover.go).
+	vars := append(s.plan.SetVars[:len(s.plan.SetVars):len(s.plan.SetVars)],
+		dialplan.Var{Name: VarHandovers, Value: strconv.Itoa(s.info.Handovers + 1)})
+	if err := s.cmd.setVars(setup, s.info.UUID, vars); err != nil {
 		return err
 	}
 	if s.plan.Record.Leg == dialplan.LegControlled {
@@ -294,10 +308,7 @@ func (s *Session) apply(ctx, setup context.Context) error {
 			s.startDDIRecording(ctx, s.info.UUID)
 		}
 	}
-	route := s.srv.RouteContext
-	if route == "" {
-		route = s.info.Context
-	}
+	route := s.routeContext()
 	if _, err := s.cmd.api(setup, "uuid_transfer", s.info.UUID, s.info.Destination, "XML", route); err != nil {
 		return err
 	}
@@ -457,6 +468,7 @@ func (s *Session) recordedLegsUp() int {
 // handle applies one event. Handlers are idempotent: a duplicated or late event changes nothing.
 func (s *Session) handle(ctx context.Context, ev headerReader) {
 	uuid := header(ev, "Unique-ID")
+	s.rearmResume(ctx, ev) // after a loop's release (handover.go)
 	switch header(ev, "Event-Name") {
 	case "CHANNEL_ANSWER":
 		s.onAnswer(ctx, uuid)

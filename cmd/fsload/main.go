@@ -6,6 +6,10 @@
 //
 //	fsload -calls 1000 -concurrency 1000 -rate 200 -hold 2s           # built-in eslgo handler
 //	fsload -controller 127.0.0.1:8084 -calls 500 -mix basic=3,bridge=1  # a running callrec
+//
+// The stand-in's dialplan is the one `callrec fsconf` renders, whose hand-over entry is guarded
+// (callrec_seen): a callrec on its defaults (no esl.route_context) hands each call back into
+// public once, where the operator's extensions route it, without looping.
 package main
 
 import (
@@ -19,7 +23,7 @@ import (
 
 func main() {
 	var cfg config
-	flag.StringVar(&cfg.controller, "controller", "", "controller address (host:port); empty starts a trivial built-in eslgo handler")
+	flag.StringVar(&cfg.controller, "controller", "", "controller address (host:port), e.g. a running callrec's esl.listen (its defaults do; no esl.route_context needed); empty starts a trivial built-in eslgo handler")
 	flag.IntVar(&cfg.calls, "calls", 1000, "total calls to place")
 	flag.IntVar(&cfg.concurrency, "concurrency", 1000, "maximum concurrent calls")
 	flag.Float64Var(&cfg.rate, "rate", 200, "calls started per second")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callrec/callrec/esl/fstest"
+	"github.com/callrec/callrec/fsconf"
 	"github.com/percipia/eslgo"
 	"github.com/percipia/eslgo/command"
 )
@@ -95,20 +96,27 @@ func parseMix(s string) ([]string, error) {
 	return out, nil
 }
 
-func dialplanFor(addr string) *fstest.Dialplan {
-	return fstest.MustParseDialplan([]byte(fmt.Sprintf(`<include>
-<context name="public"><extension name="ddi"><condition field="destination_number" expression="^(\w+)$">
-  <action application="set" data="socket_resume=true"/>
-  <action application="set" data="hangup_after_bridge=true"/>
-  <action application="socket" data="%s async full"/>
-  <action application="transfer" data="$1 XML route"/>
-</condition></extension></context>
-<context name="route">
-<extension name="bridge"><condition field="destination_number" expression="^bridge$">
-  <action application="bridge" data="user/1001"/></condition></extension>
-<extension name="other"><condition field="destination_number" expression="^(\w+)$">
-  <action application="answer"/><action application="park"/></condition></extension>
-</context></include>`, addr)))
+// operatorPublic are the operator's own public extensions, after callrec's hand-over entry.
+const operatorPublic = `<extension name="bridge"><condition field="destination_number" expression="^bridge$">` +
+	`<action application="bridge" data="user/1001"/></condition></extension>` +
+	`<extension name="other"><condition field="destination_number" expression="^(\w+)$">` +
+	`<action application="answer"/><action application="park"/></condition></extension>`
+
+// dialplanFor is the stand-in's dialplan: what `callrec fsconf` renders for a controller at
+// addr, installed as its INSTALL.md says (fsconf.Output.InstalledDialplan), with the operator's
+// extensions after it. Its hand-over entry is guarded (callrec_seen): a call the controller
+// transfers back into public, as callrec does on its defaults (no esl.route_context), skips the
+// entry and reaches the operator's extensions, so it is handed over once and does not loop.
+func dialplanFor(addr, recPath string) (*fstest.Dialplan, error) {
+	r, err := fsconf.New(fsconf.Options{ESLListen: addr, RecordPath: recPath, InboundPassword: "ClueCon"})
+	if err != nil {
+		return nil, fmt.Errorf("fsconf: %w", err)
+	}
+	out, err := r.Render()
+	if err != nil {
+		return nil, fmt.Errorf("fsconf: %w", err)
+	}
+	return fstest.ParseDialplan(out.InstalledDialplan(map[string]string{"public": operatorPublic}))
 }
 
 func countFDs() int {
@@ -132,8 +140,9 @@ func standInGoroutines() int {
 	return n
 }
 
-// startBuiltin runs a trivial eslgo controller: it applies the fail-open recipe, records
-// the call on answer and exits after CHANNEL_HANGUP_COMPLETE.
+// startBuiltin runs a trivial eslgo controller: it applies the fail-open recipe (the call is
+// handed back into public, where the guarded hand-over entry lets the operator's extensions
+// route it), records the call on answer and exits after CHANNEL_HANGUP_COMPLETE.
 func startBuiltin(recDir string) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -165,7 +174,7 @@ func startBuiltin(recDir string) (string, error) {
 			!send(command.Filter{EventHeader: "Unique-ID", FilterValue: uuid}) ||
 			!send(command.Event{Format: "plain", Listen: []string{"CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE", "RECORD_STOP", "DTMF"}}) ||
 			!send(command.Linger{Enabled: true, Seconds: 30}) ||
-			!send(command.API{Command: "uuid_transfer", Arguments: uuid + " " + dest + " XML route"}) {
+			!send(command.API{Command: "uuid_transfer", Arguments: uuid + " " + dest + " XML public"}) {
 			return
 		}
 		for {
@@ -216,7 +225,11 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		}
 	}
 	rep := &report{cfg: cfg, errors: map[string]int{}, goroutinesBefore: runtime.NumGoroutine(), fdsBefore: countFDs()}
-	fs, err := fstest.New(fstest.Options{Dialplan: dialplanFor(addr), Phones: map[string]fstest.Phone{"1001": {ToneHz: 700}},
+	dp, err := dialplanFor(addr, recDir)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := fstest.New(fstest.Options{Dialplan: dp, Phones: map[string]fstest.Phone{"1001": {ToneHz: 700}},
 		ConnectTimeout: 25 * time.Second, CollectStats: true})
 	if err != nil {
 		return nil, err
