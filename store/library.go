@@ -56,31 +56,7 @@ func (db *DB) ReleaseJobLeases(ctx context.Context) (int, error) {
 // through a company with it (afterID = the last id of the previous page). Any caller may use
 // it; the web layer does its own tenancy checks. Errors: EINTERNAL (decoding, disk).
 func (db *DB) CompanyRecordingsOldestFirst(ctx context.Context, companyID, afterID string, limit int) ([]*Recording, error) {
-	var out []*Recording
-	err := db.view(ctx, func(tx *bolt.Tx) error {
-		prefix := join(companyID, "")
-		c := tx.Bucket(ixRecCompany).Cursor()
-		start := []byte(prefix + afterID)
-		k, _ := c.Seek(start)
-		if afterID != "" && k != nil && string(k) == string(start) {
-			k, _ = c.Next()
-		}
-		for ; k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == prefix; k, _ = c.Next() {
-			if limit > 0 && len(out) >= limit {
-				return nil
-			}
-			r, err := getRecording(tx, string(k[len(prefix):]))
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return db.companyRecordings(ctx, companyID, afterID, time.Time{}, limit)
 }
 
 // CompanyRecordingsStartedBefore is CompanyRecordingsOldestFirst bounded by age: it returns only
@@ -89,11 +65,16 @@ func (db *DB) CompanyRecordingsOldestFirst(ctx context.Context, companyID, after
 // returns, not what the company holds: the sweeper's retention pass. Errors: EINTERNAL
 // (decoding, disk).
 func (db *DB) CompanyRecordingsStartedBefore(ctx context.Context, companyID, afterID string, before time.Time, limit int) ([]*Recording, error) {
-	var out []*Recording
 	if before.UnixMilli() <= 0 { // no id (a ULID) is older than 1970
 		return nil, ctx.Err()
 	}
-	beforeMS := uint64(before.UnixMilli())
+	return db.companyRecordings(ctx, companyID, afterID, before, limit)
+}
+
+// companyRecordings walks the company index from afterID in id (start) order, up to limit rows
+// (<= 0: all), stopping at the first id that started at or after before (zero: no bound).
+func (db *DB) companyRecordings(ctx context.Context, companyID, afterID string, before time.Time, limit int) ([]*Recording, error) {
+	var out []*Recording
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		prefix := join(companyID, "")
 		c := tx.Bucket(ixRecCompany).Cursor()
@@ -107,14 +88,16 @@ func (db *DB) CompanyRecordingsStartedBefore(ctx context.Context, companyID, aft
 				return nil
 			}
 			id := string(k[len(prefix):])
-			if u, err := ulid.ParseStrict(id); err == nil && u.Time() > beforeMS {
-				return nil // every later id started later still
+			if !before.IsZero() {
+				if u, err := ulid.ParseStrict(id); err == nil && u.Time() > uint64(before.UnixMilli()) {
+					return nil // every later id started later still
+				}
 			}
 			r, err := getRecording(tx, id)
 			if err != nil {
 				return err
 			}
-			if !r.StartedAt.Before(before) {
+			if !before.IsZero() && !r.StartedAt.Before(before) {
 				return nil
 			}
 			out = append(out, r)
