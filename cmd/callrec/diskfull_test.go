@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/callrec/callrec/esl/fstest"
-	"github.com/callrec/callrec/fsconf"
 )
 
 // mountSmallDisk mounts a tmpfs of size bytes at dir for the test's lifetime: a disk that can
@@ -98,18 +97,14 @@ func TestDrill_LibraryDiskFullThenSpaceReturns(t *testing.T) {
 	mountSmallDisk(t, library, 2<<20)
 	const token = "crt_drill-platform-token-0123456789"
 	httpAddr, eslAddr := freeAddr(t), freeAddr(t)
-	fs := renderedFreeSWITCH(t, fsconf.Options{ESLListen: eslAddr, RecordPath: filepath.Join(dir, "spool", "ondemand"), InboundPassword: "ClueCon"},
-		operatorBridge(`^\+34911234567$`, "1001"), fstest.Options{Phones: map[string]fstest.Phone{"1001": {ToneHz: 700}}, InboundPassword: "ClueCon"})
+	fs := drillFreeSWITCH(t, dir, eslAddr)
 	args := []string{"serve", "--data_dir", dir, "--http.listen", httpAddr, "--esl.listen", eslAddr, "--log.format", "json"}
 	env := []string{"CALLREC_BOOTSTRAP_TOKEN=" + token, "CALLREC_FREESWITCH__NODES=" + fs.InboundAddr() + "=ClueCon", "CALLREC_AUDIO__MAX_ATTEMPTS=1", "CALLREC_LIBRARY_DIR=" + library}
 
 	filler := fillDisk(t, library)
 	first := startDrillCallrec(t, args, env)
 	api := &apiClient{t: t, base: "http://" + httpAddr + "/api/v1", token: token}
-	brand := api.create("brands", map[string]any{"name": "Brand"})
-	company := api.create("companies", map[string]any{"brand_id": brand, "name": "Acme"})
-	api.create("ddis", map[string]any{"company_id": company, "number": "+34911234567", "record_calls": "inbound"})
-	api.create("users", map[string]any{"company_id": company, "name": "Ana", "extension": "1001", "sip_user": "1001"})
+	seedDrillTenant(api)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -145,12 +140,7 @@ func TestDrill_LibraryDiskFullThenSpaceReturns(t *testing.T) {
 	assertAllProcessing(t, api, calls, "disk full")
 
 	// A restart while the disk is still full changes nothing: the recordings keep waiting.
-	_ = first.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-first.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("callrec did not stop within 20 s of SIGTERM")
-	}
+	first.stop(t)
 	second := startDrillCallrec(t, args, env)
 	waitDrill(t, 30*time.Second, func() bool {
 		code, body := plainGet(t, base+"/readyz")
@@ -198,15 +188,7 @@ func TestDrill_LibraryDiskFullThenSpaceReturns(t *testing.T) {
 	if wavs, _ := filepath.Glob(filepath.Join(dir, "spool", "*.wav")); len(wavs) != 0 {
 		t.Errorf("%d WAVs left in the spool, e.g. %s", len(wavs), wavs[0])
 	}
-	_ = second.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-second.done:
-		if second.err != nil {
-			t.Errorf("callrec after SIGTERM: %v\n%s", second.err, tail(second.stderr.String()))
-		}
-	case <-time.After(20 * time.Second):
-		t.Error("callrec did not stop within 20 s of SIGTERM")
-	}
+	second.stop(t)
 }
 
 // assertAllProcessing fails the test unless all n recordings are still processing.

@@ -68,6 +68,36 @@ func startDrillCallrec(t *testing.T, args []string, env []string) *drillCallrec 
 	return c
 }
 
+// stop sends SIGTERM and waits up to 20 s: callrec must exit cleanly (code 0).
+func (c *drillCallrec) stop(t *testing.T) {
+	t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+		if c.err != nil {
+			t.Errorf("callrec after SIGTERM: %v\n%s", c.err, tail(c.stderr.String()))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("callrec did not stop within 20 s of SIGTERM")
+	}
+}
+
+// drillFreeSWITCH is the stand-in of the drills, on fsconf's dialplan for a callrec at eslAddr
+// with dir's spool: DDI +34911234567 rings user 1001, its inbound socket takes password ClueCon.
+func drillFreeSWITCH(t *testing.T, dir, eslAddr string) *fstest.FS {
+	return renderedFreeSWITCH(t, fsconf.Options{ESLListen: eslAddr, RecordPath: filepath.Join(dir, "spool", "ondemand"), InboundPassword: "ClueCon"},
+		operatorBridge(`^\+34911234567$`, "1001"), fstest.Options{Phones: map[string]fstest.Phone{"1001": {ToneHz: 700}}, InboundPassword: "ClueCon"})
+}
+
+// seedDrillTenant creates the drills' tenant: a company whose DDI +34911234567 records inbound
+// calls, and its user 1001.
+func seedDrillTenant(api *apiClient) {
+	brand := api.create("brands", map[string]any{"name": "Brand"})
+	company := api.create("companies", map[string]any{"brand_id": brand, "name": "Acme"})
+	api.create("ddis", map[string]any{"company_id": company, "number": "+34911234567", "record_calls": "inbound"})
+	api.create("users", map[string]any{"company_id": company, "name": "Ana", "extension": "1001", "sip_user": "1001"})
+}
+
 // count is how many log lines match re.
 func (c *drillCallrec) count(re *regexp.Regexp) int {
 	return len(re.FindAllStringIndex(c.stderr.String(), -1))
@@ -87,17 +117,13 @@ func TestDrill_SIGKILLUnderLiveRecordedCallsThenRestart(t *testing.T) {
 	dir := t.TempDir()
 	const token = "crt_drill-platform-token-0123456789"
 	httpAddr, eslAddr := freeAddr(t), freeAddr(t)
-	fs := renderedFreeSWITCH(t, fsconf.Options{ESLListen: eslAddr, RecordPath: filepath.Join(dir, "spool", "ondemand"), InboundPassword: "ClueCon"},
-		operatorBridge(`^\+34911234567$`, "1001"), fstest.Options{Phones: map[string]fstest.Phone{"1001": {ToneHz: 700}}, InboundPassword: "ClueCon"})
+	fs := drillFreeSWITCH(t, dir, eslAddr)
 	args := []string{"serve", "--data_dir", dir, "--http.listen", httpAddr, "--esl.listen", eslAddr, "--log.format", "json"}
 	env := []string{"CALLREC_BOOTSTRAP_TOKEN=" + token, "CALLREC_FREESWITCH__NODES=" + fs.InboundAddr() + "=ClueCon"}
 
 	first := startDrillCallrec(t, args, env)
 	api := &apiClient{t: t, base: "http://" + httpAddr + "/api/v1", token: token}
-	brand := api.create("brands", map[string]any{"name": "Brand"})
-	company := api.create("companies", map[string]any{"brand_id": brand, "name": "Acme"})
-	api.create("ddis", map[string]any{"company_id": company, "number": "+34911234567", "record_calls": "inbound"})
-	api.create("users", map[string]any{"company_id": company, "name": "Ana", "extension": "1001", "sip_user": "1001"})
+	seedDrillTenant(api)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -188,15 +214,7 @@ func TestDrill_SIGKILLUnderLiveRecordedCallsThenRestart(t *testing.T) {
 	if len(wavs) != 0 {
 		t.Errorf("%d WAVs left in the spool, e.g. %s", len(wavs), wavs[0])
 	}
-	_ = second.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-second.done:
-		if second.err != nil {
-			t.Errorf("callrec after SIGTERM: %v\n%s", second.err, tail(second.stderr.String()))
-		}
-	case <-time.After(20 * time.Second):
-		t.Error("callrec did not stop within 20 s of SIGTERM")
-	}
+	second.stop(t)
 }
 
 // allRecordings pages through every recording in state ("" = any).
