@@ -234,6 +234,9 @@ func (s *Session) resync(ctx context.Context) {
 // finished is left as it is.
 func (s *Session) settleMissed(ctx context.Context, r *activeRec) {
 	delete(s.recs, r.path)
+	if !s.rowStored(r) {
+		return
+	}
 	wctx := context.WithoutCancel(ctx)
 	if row, err := s.srv.DB.Recording(wctx, r.id); err != nil || row.State != store.StateRecording {
 		return

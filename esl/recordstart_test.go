@@ -1,9 +1,11 @@
 package esl
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/callrec/callrec/esl/fstest"
 	"github.com/callrec/callrec/store"
 )
 
@@ -19,6 +21,26 @@ func TestRecordingStartsBeforeItsRowIsCommitted(t *testing.T) {
 	h.waitEvent("RECORD_START", 1)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("RECORD_START %v after the call was placed: it waited for the store's 5 s batch", took)
+	}
+	// Nor does the Session wait for it: the bridged user's leg is followed and gated while the
+	// commit is still pending (before, the Session sat in the commit for the whole batch).
+	b := call.Legs()
+	gated := func() bool {
+		for _, f := range h.fs.Transcript() {
+			if f.Dir == fstest.ToFS && strings.HasPrefix(f.Command(), "api uuid_setvar") && len(b) > 1 && strings.Contains(f.Command(), b[1].UUID()) {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(4 * time.Second); !gated() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b = call.Legs()
+	}
+	if !gated() {
+		t.Fatalf("the bridged leg was not gated within 4 s: the Session waited for the store's 5 s batch")
+	}
+	if n, _ := h.db.RecordingsInState(ctxT(t, time.Second), store.StateRecording, 0); len(n) != 0 {
+		t.Fatalf("the row is committed already (%d rows): the test's batch delay did not hold it", len(n))
 	}
 	rows := h.waitRecordings(store.StateRecording, 1)
 	if rows[0].Type != store.TypeDDI {

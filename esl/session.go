@@ -48,6 +48,10 @@ type activeRec struct {
 	requester string // on-demand: the requesting user's leg
 	startedAt time.Time
 	stopping  bool
+	// stored, until rowStored has asked it, waits for the commit of the row (store.StartRecording);
+	// nil for a row already stored. unbooked: the row could not be stored.
+	stored   func() error
+	unbooked bool
 }
 
 // Session follows one call handed to callrec: connect → facts → plan → apply → follow events →
@@ -639,10 +643,10 @@ func (s *Session) startDDIRecording(ctx context.Context, leg string) {
 
 // startRecording books the recording and starts the media bug. The row's intent is written
 // first (store.StartRecording: it survives a SIGKILL of callrec), then `uuid_record start` goes
-// to FreeSWITCH while the row commits in the store's batch: FreeSWITCH does not wait for an fsync
-// before the first frame of audio (issue 13). A failed commit stops the media bug and removes its
-// WAV (the call proceeds unrecorded, as when the row cannot be made); a failed start marks the
-// row failed.
+// to FreeSWITCH while the row commits in the store's batch: neither FreeSWITCH nor the Session
+// waits for that fsync (issue 13). The Session learns the commit's outcome when it next writes
+// the row (rowStored), by when it is long known; a row that could not be stored leaves the
+// recording unbooked and its WAV is removed when it stops. A failed start marks the row failed.
 func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Recording, requester string) *activeRec {
 	if s.company == nil {
 		return nil
@@ -660,33 +664,41 @@ func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Rec
 		return nil
 	}
 	path := filepath.Join(s.srv.SpoolDir, rec.ID+".wav")
-	r := &activeRec{id: rec.ID, leg: leg, path: path, typ: rec.Type, trigger: rec.Trigger, requester: requester, startedAt: rec.StartedAt}
+	r := &activeRec{id: rec.ID, leg: leg, path: path, typ: rec.Type, trigger: rec.Trigger, requester: requester, startedAt: rec.StartedAt, stored: commit}
 	s.recs[path] = r
 	if s.company.Stereo {
 		_ = s.cmd.setVar(ctx, leg, "RECORD_STEREO", "true")
 	}
-	_, err = s.cmd.api(ctx, "uuid_record", leg, "start", path)
-	if cerr := commit(); cerr != nil {
-		delete(s.recs, path)
-		if err == nil {
-			s.duplicates[path] = true // its RECORD_STOP removes the WAV: a recording without a row
-			_, _ = s.cmd.api(ctx, "uuid_record", leg, "stop", path)
-		}
-		s.log.Error().Err(cerr).Str("recording", rec.ID).Str("decision", "record_failed").Msg("recording row not stored; recording stopped, call proceeds unrecorded")
-		s.srv.Metrics.recording("failed", rec.Type)
-		return nil
-	}
-	if err != nil {
+	if _, err = s.cmd.api(ctx, "uuid_record", leg, "start", path); err != nil {
 		delete(s.recs, path)
 		s.log.Error().Err(err).Str("recording", rec.ID).Str("decision", "record_failed").Msg("uuid_record start failed")
-		_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), rec.ID, "FreeSWITCH did not start the recording") // err is logged above
-		s.srv.Metrics.recording("failed", rec.Type)
+		if s.rowStored(r) {
+			_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), rec.ID, "FreeSWITCH did not start the recording") // err is logged above
+			s.srv.Metrics.recording("failed", rec.Type)
+		}
 		return nil
 	}
 	s.srv.Metrics.recording("started", rec.Type)
 	s.log.Info().Str("recording", rec.ID).Str("type", rec.Type).Str("trigger", rec.Trigger).Str("recorded_leg", leg).
 		Str("decision", "record_start").Msg("recording started")
 	return r
+}
+
+// rowStored reports whether r's row is in the store, waiting for its commit if it is still
+// running (only for a recording that stops within the store's batch delay of its start). A row
+// that could not be stored is told once, here: the recording is unbooked.
+func (s *Session) rowStored(r *activeRec) bool {
+	if r.stored == nil {
+		return true
+	}
+	err := r.stored()
+	r.stored = nil
+	if err != nil {
+		r.unbooked = true
+		s.log.Error().Err(err).Str("recording", r.id).Str("decision", "record_failed").Msg("recording row not stored; the recording is not kept")
+		s.srv.Metrics.recording("failed", r.typ)
+	}
+	return !r.unbooked
 }
 
 // stopRecording stops one media bug by its exact path (REFERENCE.md §2); RECORD_STOP finishes
@@ -722,6 +734,10 @@ func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 		return
 	}
 	delete(s.recs, path)
+	if !s.rowStored(r) {
+		_ = os.Remove(path) // a recording without a row: never kept
+		return
+	}
 	wctx := context.WithoutCancel(ctx)
 	if discardedByFreeSWITCH(ev, path) {
 		_ = s.srv.DB.DiscardRecording(wctx, r.id, discardReason(ev))
@@ -748,7 +764,9 @@ func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 // abandonRecordings marks recordings the Session can no longer follow.
 func (s *Session) abandonRecordings(ctx context.Context, why string) {
 	for path, r := range s.recs {
-		_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), r.id, why)
+		if s.rowStored(r) {
+			_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), r.id, why)
+		}
 		delete(s.recs, path)
 	}
 }
@@ -764,6 +782,10 @@ func (s *Session) finish(ctx context.Context) {
 		leg, known := s.legs[r.leg]
 		if !s.hungUp || (known && !leg.gone) {
 			s.log.Warn().Str("recording", r.id).Str("decision", "left_to_node").Msg("session ends while the recorded leg is up: recording left to the node connection and reconcile")
+			continue
+		}
+		if !s.rowStored(r) {
+			delete(s.recs, path)
 			continue
 		}
 		end := s.hangupAt

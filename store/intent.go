@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -30,8 +31,8 @@ func intentsDir(dbPath string) string { return dbPath + ".intents" }
 
 // StartRecording is CreateRecording for the call path: it fills r as CreateRecording does and
 // returns as soon as the row's intent is written, before the row is committed. commit waits for
-// the commit and returns its error (EINVALID when the company does not exist any more); the
-// caller must not change r before commit returns. Errors (then nothing is stored): EINVALID
+// the commit and returns its error (EINVALID when the company does not exist any more), the same
+// each time it is called; the caller must not change r before commit returns. Errors (then nothing is stored): EINVALID
 // (field) as CreateRecording, or the intent's write (the data_dir's disk).
 func (db *DB) StartRecording(ctx context.Context, r *Recording) (commit func() error, err error) {
 	if err := ctx.Err(); err != nil {
@@ -56,7 +57,7 @@ func (db *DB) StartRecording(ctx context.Context, r *Recording) (commit func() e
 		_ = os.Remove(name)
 		done <- err
 	}()
-	return func() error { return <-done }, nil
+	return sync.OnceValue(func() error { return <-done }), nil
 }
 
 // writeIntent writes b as a new file: one write(2) of a small file, so a process killed after it
