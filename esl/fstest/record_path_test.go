@@ -48,17 +48,10 @@ func TestUUIDRecord_RelativePathIsWrittenUnderSoundPrefixOrBaseDir(t *testing.T)
 				extra = `<action application="set" data="sound_prefix=` + channel + `"/>`
 			}
 			base := filepath.Join(root, "usr")
-			ctl := newRawCtl(t)
-			fs := Start(t, Options{Dialplan: socketDialplan(ctl.addr(), extra), BaseDir: base, SoundPrefix: global})
+			fs, ctl, call := answeredUnderControl(t, Options{BaseDir: base, SoundPrefix: global}, extra)
 			if fs.BaseDir() != base {
 				t.Fatalf("BaseDir %q", fs.BaseDir())
 			}
-			call := mustInbound(t, fs, CallSpec{From: "1000", To: "1000"})
-			ctl.accept()
-			ctl.cmd("connect")
-			ctl.cmd("event plain RECORD_START RECORD_STOP")
-			ctl.cmd("sendmsg\ncall-command: execute\nexecute-app-name: answer")
-			call.A.WaitAnswer(ctx(t))
 			want := tc.want(base, global, channel)
 			uuid := call.A.UUID()
 			reply, evs := ctl.cmd("api uuid_record " + uuid + " start " + tc.path)
@@ -100,15 +93,7 @@ func TestUUIDRecord_RelativePathIsWrittenUnderSoundPrefixOrBaseDir(t *testing.T)
 func TestSIPInfoRecord_RelativeRecordPath(t *testing.T) {
 	t.Chdir(t.TempDir())
 	base := filepath.Join(t.TempDir(), "usr")
-	ctl := newRawCtl(t)
-	fs := Start(t, Options{BaseDir: base, Profile: Profile{Name: "internal", RecordPath: "data/spool/ondemand", RecordTemplate: "od-${uuid}.wav"},
-		Dialplan: socketDialplan(ctl.addr(), "")})
-	call := mustInbound(t, fs, CallSpec{From: "1000", To: "1000"})
-	ctl.accept()
-	ctl.cmd("connect")
-	ctl.cmd("event plain RECORD_START RECORD_STOP")
-	ctl.cmd("sendmsg\ncall-command: execute\nexecute-app-name: answer")
-	call.A.WaitAnswer(ctx(t))
+	fs, ctl, call := answeredUnderControl(t, Options{BaseDir: base, Profile: Profile{Name: "internal", RecordPath: "data/spool/ondemand", RecordTemplate: "od-${uuid}.wav"}}, "")
 	want := base + "/data/spool/ondemand/od-" + call.A.UUID() + ".wav"
 	if st, reason := call.A.SendInfoRecord(true); st != 200 {
 		t.Fatalf("on: %d %s", st, reason)
@@ -192,15 +177,7 @@ func TestSIPInfoRecord_RecordPathIsNotCleaned(t *testing.T) {
 	must(os.MkdirAll(filepath.Join(dir, "outside", "sub"), 0o750))
 	must(os.MkdirAll(filepath.Join(dir, "ondemand"), 0o750))
 	must(os.Symlink(filepath.Join(dir, "outside", "sub"), filepath.Join(dir, "ondemand", "link")))
-	ctl := newRawCtl(t)
-	fs := Start(t, Options{Profile: Profile{Name: "internal", RecordPath: dir + "/ondemand/link/..", RecordTemplate: "od-${uuid}.wav"},
-		Dialplan: socketDialplan(ctl.addr(), "")})
-	call := mustInbound(t, fs, CallSpec{From: "1000", To: "1000"})
-	ctl.accept()
-	ctl.cmd("connect")
-	ctl.cmd("event plain RECORD_START RECORD_STOP")
-	ctl.cmd("sendmsg\ncall-command: execute\nexecute-app-name: answer")
-	call.A.WaitAnswer(ctx(t))
+	fs, ctl, call := answeredUnderControl(t, Options{Profile: Profile{Name: "internal", RecordPath: dir + "/ondemand/link/..", RecordTemplate: "od-${uuid}.wav"}}, "")
 	raw := dir + "/ondemand/link/../od-" + call.A.UUID() + ".wav"
 	if st, reason := call.A.SendInfoRecord(true); st != 200 {
 		t.Fatalf("on: %d %s", st, reason)
@@ -218,4 +195,21 @@ func TestSIPInfoRecord_RecordPathIsNotCleaned(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ondemand", "od-"+call.A.UUID()+".wav")); err == nil {
 		t.Error("WAV written where filepath.Clean points, FreeSWITCH does not clean")
 	}
+}
+
+// answeredUnderControl starts the stand-in on opts with the socket dialplan (extra: its further
+// extensions), places a call from 1000 that a raw controller takes, subscribes it to RECORD_START
+// and RECORD_STOP and answers it.
+func answeredUnderControl(t *testing.T, opts Options, extra string) (*FS, *rawCtl, *Call) {
+	t.Helper()
+	ctl := newRawCtl(t)
+	opts.Dialplan = socketDialplan(ctl.addr(), extra)
+	fs := Start(t, opts)
+	call := mustInbound(t, fs, CallSpec{From: "1000", To: "1000"})
+	ctl.accept()
+	ctl.cmd("connect")
+	ctl.cmd("event plain RECORD_START RECORD_STOP")
+	ctl.cmd("sendmsg\ncall-command: execute\nexecute-app-name: answer")
+	call.A.WaitAnswer(ctx(t))
+	return fs, ctl, call
 }
