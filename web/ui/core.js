@@ -1,0 +1,66 @@
+// Shared pieces of the callrec page: the API client, the signed-in identity, DOM helpers and the
+// views' registry. Plain ES modules against /api/v1, no build step.
+export const $ = (sel, el = document) => el.querySelector(sel);
+export const $$ = (sel, el = document) => [...el.querySelectorAll(sel)];
+
+const ranks = { user: 1, company_admin: 2, brand: 3, platform: 4 };
+
+// state is the page's one mutable object: the token (kept in sessionStorage), the identity
+// (/me) and the lookups every view uses to show names instead of ids.
+export const state = { token: sessionStorage.getItem("callrec.token") || "", me: null,
+  companies: new Map(), users: new Map(), ddis: new Map(), brands: new Map() };
+
+// api calls /api/v1 with the token. A non-2xx reply throws an Error whose message is the API's
+// message (with its field), carrying status and fields (every invalid field, name → message).
+export async function api(method, path, body) {
+  const opt = { method, headers: { Authorization: "Bearer " + state.token } };
+  if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
+  const resp = await fetch("/api/v1" + path, opt);
+  if (resp.status === 204) return null;
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const e = (data && data.error) || {};
+    const err = new Error((e.message || resp.statusText) + (e.field ? " (" + e.field + ")" : ""));
+    err.status = resp.status;
+    err.fields = e.fields || (e.field ? { [e.field]: e.message } : {});
+    throw err;
+  }
+  return data;
+}
+
+// can reports whether the signed-in role is at least role.
+export const can = (role) => state.me && ranks[state.me.role] >= ranks[role];
+
+// el builds an element with properties and children.
+export const el = (tag, props = {}, ...kids) => {
+  const e = Object.assign(document.createElement(tag), props);
+  for (const k of kids) e.append(k);
+  return e;
+};
+
+// listAll follows next_cursor to the end of a listing.
+export async function listAll(path) {
+  let out = [], cursor = "";
+  do {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api("GET", path + sep + "limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+    out = out.concat(page.items); cursor = page.next_cursor;
+  } while (cursor);
+  return out;
+}
+
+// views maps a view's name (its section id) to the function that loads it when shown.
+export const views = new Map();
+export const registerView = (name, load) => views.set(name, load);
+
+// loadLookups fills state's maps for the signed-in role.
+export async function loadLookups() {
+  state.companies.clear(); state.users.clear(); state.ddis.clear(); state.brands.clear();
+  if (can("brand")) for (const b of await listAll("/brands")) state.brands.set(b.id, b);
+  for (const c of await listAll("/companies")) state.companies.set(c.id, c);
+  if (can("company_admin")) {
+    for (const u of await listAll("/users")) state.users.set(u.id, u);
+    for (const d of await listAll("/ddis")) state.ddis.set(d.id, d);
+  }
+  else if (state.me.user_id) state.users.set(state.me.user_id, await api("GET", "/users/" + state.me.user_id));
+}
