@@ -71,6 +71,7 @@ func startBrowser(t *testing.T, downloads string) *browser {
 				"--autoplay-policy=no-user-gesture-required", "--window-size=1280,900"},
 			"prefs": map[string]any{"download.default_directory": downloads, "download.prompt_for_download": false},
 		},
+		"goog:loggingPrefs": map[string]any{"browser": "ALL"},
 	}}}
 	var sess struct {
 		SessionID string `json:"sessionId"`
@@ -162,6 +163,20 @@ func (b *browser) waitFor(what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// consoleErrors returns the browser's SEVERE log entries (script errors, failed loads) since the
+// last call; chromedriver keeps them because startBrowser asks for goog:loggingPrefs.
+func (b *browser) consoleErrors() []string {
+	var entries []struct{ Level, Message string }
+	b.call("POST", b.s("/se/log"), map[string]any{"type": "browser"}, &entries)
+	var out []string
+	for _, e := range entries {
+		if e.Level == "SEVERE" {
+			out = append(out, e.Message)
+		}
+	}
+	return out
 }
 
 // screenshot saves a PNG as a test artifact (go test -artifacts keeps them).
