@@ -49,6 +49,9 @@ type Gate struct {
 	AllowInfo bool
 	// AllowTransfer: a blind transfer to "*"+Code toggles a recording and is rejected.
 	AllowTransfer bool
+	// MaskCode is the valid mask code (digits, no '*', not Code), set only when InspectDTMF:
+	// "*"+MaskCode typed by a user masks every recording of the call, and typed again unmasks.
+	MaskCode string
 	// InspectDTMF: the controller inspects the digits of DTMFLegs (key_dtmf with a valid code only).
 	InspectDTMF bool
 	// DTMFLegs are the user legs whose digits are inspected, one CodeMatcher per leg. Digits of
@@ -100,6 +103,9 @@ func newGate(c *CompanyRule, d Direction, transferContext, userContext string) G
 	}
 	if g.Mode == OnDemandKeyDTMF {
 		g.InspectDTMF = true
+		if ValidCode(c.MaskCode) && c.MaskCode != c.Code {
+			g.MaskCode = c.MaskCode
+		}
 		switch d {
 		case DirectionInbound:
 			g.DTMFLegs = []Leg{LegUserPeer}

@@ -289,3 +289,53 @@ func TestCompanyGate_DecidesFromTheCompanyAsItStandsNow(t *testing.T) {
 		}
 	}
 }
+
+// The mask code is honoured only where digits are inspected (key_dtmf), only when valid and not
+// the on-demand code itself, and the matcher then recognises both codes.
+func TestDecide_MaskCode(t *testing.T) {
+	tests := []struct {
+		name     string
+		mode     OnDemandMode
+		code     string
+		mask     string
+		wantMask string
+	}{
+		{"key_dtmf with a mask code", OnDemandKeyDTMF, "7", "8", "8"},
+		{"key: no digits are inspected", OnDemandKey, "7", "8", ""},
+		{"disabled", OnDemandDisabled, "7", "8", ""},
+		{"invalid stored mask code", OnDemandKeyDTMF, "7", "8x", ""},
+		{"the on-demand code itself", OnDemandKeyDTMF, "7", "7", ""},
+		{"none", OnDemandKeyDTMF, "7", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &CompanyRule{ID: "C1", OnDemand: tt.mode, Code: tt.code, MaskCode: tt.mask}
+			g := CompanyGate(c, "")
+			if g.MaskCode != tt.wantMask {
+				t.Fatalf("MaskCode %q, want %q", g.MaskCode, tt.wantMask)
+			}
+			if !g.InspectDTMF {
+				return
+			}
+			m, err := g.NewMatcher(DefaultInterDigit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			for _, code := range []string{tt.code, tt.wantMask} {
+				if code == "" {
+					continue
+				}
+				var got string
+				for _, d := range "*" + code + "#" {
+					if c, ok := m.Feed(d, now); ok {
+						got = c
+					}
+				}
+				if got != code {
+					t.Errorf("typed *%s#: matched %q", code, got)
+				}
+			}
+		})
+	}
+}

@@ -59,13 +59,17 @@ func NewCodeMatcher(codes []string, interDigit time.Duration) (*CodeMatcher, err
 	return m, nil
 }
 
-// NewMatcher returns a CodeMatcher for the gate's code. The error wraps ErrNoDTMF when the gate
+// NewMatcher returns a CodeMatcher for the gate's code and its MaskCode, if any. The error wraps ErrNoDTMF when the gate
 // does not inspect DTMF (the call must not pay for digit inspection), ErrInvalidTimeout otherwise.
 func (g Gate) NewMatcher(interDigit time.Duration) (*CodeMatcher, error) {
 	if !g.InspectDTMF || !ValidCode(g.Code) {
 		return nil, ErrNoDTMF
 	}
-	return NewCodeMatcher([]string{g.Code}, interDigit)
+	codes := []string{g.Code}
+	if g.MaskCode != "" {
+		codes = append(codes, g.MaskCode)
+	}
+	return NewCodeMatcher(codes, interDigit)
 }
 
 // Feed hands the matcher one digit typed at time at ('0'–'9', '*', '#', 'A'–'D'; anything else is

@@ -83,6 +83,7 @@ type CompanyRule struct {
 	ID       string
 	OnDemand OnDemandMode
 	Code     string
+	MaskCode string // key_dtmf only: "*"+MaskCode masks and unmasks the call's recordings
 	Stereo   bool
 }
 

@@ -351,7 +351,10 @@ func (s *Session) rebuildRecordings(rows []*store.Recording) {
 			leg = s.info.UUID
 		}
 		s.recs[path] = &activeRec{id: row.ID, leg: leg, path: path, typ: row.Type, trigger: row.Trigger,
-			requester: row.RequesterLeg, startedAt: row.StartedAt}
+			requester: row.RequesterLeg, startedAt: row.StartedAt, masks: row.Masks}
+		if n := len(row.Masks); n > 0 && row.Masks[n-1].Open {
+			s.masked, s.maskedBy = true, row.Masks[n-1].By // FreeSWITCH kept the bug's mask
+		}
 		if leg != "" && s.legs[leg] == nil {
 			s.legs[leg] = &legInfo{uuid: leg, answered: true}
 		}

@@ -51,6 +51,7 @@ type harnessOptions struct {
 	announcement   string
 	onDemand       string
 	code           string
+	maskCode       string // the company's mask code (key_dtmf)
 	tone           string
 	serverDown     bool
 	noAnswer       bool                // user 1001 rings and never answers
@@ -207,6 +208,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.company = &store.Company{BrandID: h.brand.ID, Name: "Acme", OnDemand: o.onDemand, Country: o.country}
 	if o.onDemand != store.OnDemandDisabled {
 		h.company.OnDemandCode = o.code
+		h.company.MaskCode = o.maskCode
 	}
 	must(t, db.CreateCompany(ctx, h.company))
 	h.ddi = &store.DDI{CompanyID: h.company.ID, Number: "+34911234567", RecordCalls: o.ddiMode, Announcement: o.announcement}

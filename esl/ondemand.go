@@ -39,22 +39,32 @@ func (s *Session) onDTMF(ctx context.Context, ev headerReader) {
 		return
 	}
 	now := time.Now()
-	if _, ok := leg.matcher.Feed(rune(digit[0]), now); ok {
-		s.toggle(ctx, leg, store.TriggerDTMF)
+	if code, ok := leg.matcher.Feed(rune(digit[0]), now); ok {
+		s.onCode(ctx, leg, code)
 		return
 	}
 	if at, ok := leg.matcher.Deadline(); ok {
 		time.AfterFunc(time.Until(at), func() {
 			select {
 			case s.requests <- func(ctx context.Context) {
-				if _, ok := leg.matcher.Flush(time.Now()); ok {
-					s.toggle(ctx, leg, store.TriggerDTMF)
+				if code, ok := leg.matcher.Flush(time.Now()); ok {
+					s.onCode(ctx, leg, code)
 				}
 			}:
 			default:
 			}
 		})
 	}
+}
+
+// onCode acts on a code the user of leg typed: the mask code masks or unmasks the call's
+// recordings, the on-demand code toggles the user's recording.
+func (s *Session) onCode(ctx context.Context, leg *legInfo, code string) {
+	if code == s.plan.OnDemand.MaskCode {
+		s.toggleMask(ctx, leg)
+		return
+	}
+	s.toggle(ctx, leg, store.TriggerDTMF)
 }
 
 // toggle starts or stops the on-demand recording the user of leg started with trigger: the same
@@ -163,6 +173,7 @@ func (s *Session) onKeyRecordStart(ctx context.Context, ev headerReader, path st
 	s.recs[path] = &activeRec{id: rec.ID, leg: legUUID, path: path, typ: rec.Type, trigger: rec.Trigger, requester: legUUID, startedAt: rec.StartedAt}
 	s.srv.Metrics.recording("started", rec.Type)
 	s.log.Info().Str("recording", rec.ID).Str("trigger", "key").Str("decision", "record_start").Msg("Record key recording booked")
+	s.maskNew(ctx, s.recs[path])
 	s.tone(ctx, legUUID)
 }
 
@@ -262,7 +273,7 @@ func (s *Session) transferRequest(ctx context.Context, transferor, dest string, 
 	c, ok := s.srv.DB.Rules().Company(leg.user.CompanyID)
 	var rule *dialplan.CompanyRule
 	if ok {
-		rule = &dialplan.CompanyRule{ID: c.ID, OnDemand: dialplan.OnDemandMode(c.OnDemand), Code: c.OnDemandCode, Stereo: c.Stereo}
+		rule = companyRule(&c)
 	}
 	if !dialplan.CompanyGate(rule, s.srv.TransferContext).IsTransferCode(dest) {
 		return v

@@ -52,6 +52,7 @@ type activeRec struct {
 	// nil for a row already stored. unbooked: the row could not be stored.
 	stored   func() error
 	unbooked bool
+	masks    []store.MaskSpan // spans masked so far (mask.go), as stored on the row
 }
 
 // Session follows one call handed to callrec: connect → facts → plan → apply → follow events →
@@ -75,6 +76,8 @@ type Session struct {
 	recs        map[string]*activeRec // by path
 	duplicates  map[string]bool       // media bugs stopped unbooked (a repeated Record key `on`, a row not stored): RECORD_STOP removes their WAV
 	ddiStarted  bool                  // one automatic recording per external party
+	masked      bool                  // a user masked the call's recordings (mask.go)
+	maskedBy    string                // the user who did
 	announcing  bool                  // the announcement plays: the answer it caused must not start the recording
 	hungUp      bool
 	hangupAt    time.Time
@@ -213,8 +216,7 @@ func (s *Session) decide() {
 			Record: dialplan.RecordMode(s.ddi.RecordCalls), Announcement: s.ddi.Announcement}
 	}
 	if s.company != nil {
-		f.Company = &dialplan.CompanyRule{ID: s.company.ID, OnDemand: dialplan.OnDemandMode(s.company.OnDemand),
-			Code: s.company.OnDemandCode, Stereo: s.company.Stereo}
+		f.Company = companyRule(s.company)
 		s.log = s.log.With().Str("company", s.company.ID).Logger()
 	}
 	s.plan = dialplan.Decide(f)
@@ -681,6 +683,7 @@ func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Rec
 	s.srv.Metrics.recording("started", rec.Type)
 	s.log.Info().Str("recording", rec.ID).Str("type", rec.Type).Str("trigger", rec.Trigger).Str("recorded_leg", leg).
 		Str("decision", "record_start").Msg("recording started")
+	s.maskNew(ctx, r)
 	return r
 }
 
@@ -749,6 +752,7 @@ func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 	if err != nil {
 		ms = time.Since(r.startedAt).Milliseconds()
 	}
+	s.endMask(ctx, r, ms)
 	if err := s.srv.DB.FinishRecording(wctx, r.id, time.Now().UTC(), ms, path); err != nil {
 		s.log.Error().Err(err).Str("recording", r.id).Msg("recording not finished in the store")
 		return
@@ -800,6 +804,12 @@ func (s *Session) finish(ctx context.Context) {
 	for uuid := range s.legs {
 		s.srv.unregister(uuid, s)
 	}
+}
+
+// companyRule is the part of company c the call's policy needs.
+func companyRule(c *store.Company) *dialplan.CompanyRule {
+	return &dialplan.CompanyRule{ID: c.ID, OnDemand: dialplan.OnDemandMode(c.OnDemand), Code: c.OnDemandCode,
+		MaskCode: c.MaskCode, Stereo: c.Stereo}
 }
 
 // lookupDDI finds the DDI a number FreeSWITCH reported stands for. Carriers send DDIs as

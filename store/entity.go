@@ -106,11 +106,15 @@ func (b *Brand) Validate() error {
 
 // Company is a customer of a brand, with its recording policy.
 type Company struct {
-	ID                    string `json:"id"`
-	BrandID               string `json:"brand_id"`
-	Name                  string `json:"name"`
-	OnDemand              string `json:"on_demand"`
-	OnDemandCode          string `json:"on_demand_code"`
+	ID           string `json:"id"`
+	BrandID      string `json:"brand_id"`
+	Name         string `json:"name"`
+	OnDemand     string `json:"on_demand"`
+	OnDemandCode string `json:"on_demand_code"`
+	// MaskCode (optional, key_dtmf companies only) is the second DTMF code: a user typing
+	// "*"+MaskCode during a call masks every recording of the call (silence in the file, the
+	// timeline kept: for card numbers, PCI DSS) and typing it again unmasks them.
+	MaskCode              string `json:"mask_code"`
 	AllowRecordingRemoval *bool  `json:"allow_recording_removal"`
 	Stereo                bool   `json:"stereo"`
 	RetentionDays         int    `json:"retention_days"`
@@ -145,6 +149,15 @@ func (c *Company) Validate() error {
 	if c.OnDemandCode != "" && !reCode.MatchString(c.OnDemandCode) {
 		errs = append(errs, Invalid("on_demand_code", "must be 1 to 3 digits"))
 	}
+	switch {
+	case c.MaskCode == "":
+	case !reCode.MatchString(c.MaskCode):
+		errs = append(errs, Invalid("mask_code", "must be 1 to 3 digits"))
+	case c.OnDemand != OnDemandKeyDTMF:
+		errs = append(errs, Invalid("mask_code", "needs on_demand key_dtmf: the code is typed as DTMF"))
+	case c.MaskCode == c.OnDemandCode:
+		errs = append(errs, Invalid("mask_code", "must differ from on_demand_code"))
+	}
 	if c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays {
 		errs = append(errs, Invalid("retention_days", "must be 0 (keep) to %d days", MaxRetentionDays))
 	}
@@ -164,6 +177,7 @@ func (c *Company) normalize() {
 		c.OnDemand = OnDemandDisabled
 	}
 	c.OnDemandCode = strings.TrimPrefix(strings.TrimSpace(c.OnDemandCode), "*")
+	c.MaskCode = strings.TrimPrefix(strings.TrimSpace(c.MaskCode), "*")
 	c.Country = strings.ToUpper(strings.TrimSpace(c.Country))
 	if c.AllowRecordingRemoval == nil {
 		t := true
@@ -319,13 +333,26 @@ type Recording struct {
 	FileSize   int64      `json:"file_size"`
 	MIME       string     `json:"mime"`
 	Error      string     `json:"error"`
-	WAVPath    string     `json:"-"`
-	MP3Path    string     `json:"-"`
+	// Masks are the spans of the recording that are silence because a user masked the call
+	// (Company.MaskCode), in the order they began.
+	Masks   []MaskSpan `json:"masks"`
+	WAVPath string     `json:"-"`
+	MP3Path string     `json:"-"`
 	// RecordedLeg is the FreeSWITCH channel whose media bug records, RequesterLeg the leg of the
 	// user who asked for an on-demand recording: esl rebuilds a call's recordings from them when
 	// it re-adopts the call after a restart. Internal, like WAVPath.
 	RecordedLeg  string `json:"-"`
 	RequesterLeg string `json:"-"`
+}
+
+// MaskSpan is one masked span of a recording: silence in the file from OffsetMS after the
+// recording's start for LengthMS. Open is true while the mask is still on (LengthMS is then 0).
+type MaskSpan struct {
+	OffsetMS int64 `json:"offset_ms"`
+	LengthMS int64 `json:"length_ms"`
+	Open     bool  `json:"open,omitempty"`
+	// By is who masked it: the user id of the user who typed the code.
+	By string `json:"by"`
 }
 
 // Validate reports the first invalid field as an EINVALID error. Anyone may call it.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -101,6 +102,31 @@ func (db *DB) FinishRecording(ctx context.Context, id string, endedAt time.Time,
 			return err
 		}
 		return putJob(tx, nil, job)
+	})
+}
+
+// SetRecordingMasks stores the masked spans of a recording that is still `recording` (esl
+// calls it at each mask and unmask, so the spans survive a restart of callrec mid-call).
+// Errors: ENOTFOUND, ECONFLICT "state" once the recording has stopped, EINVALID "masks" for a
+// span with a negative offset or length.
+func (db *DB) SetRecordingMasks(ctx context.Context, id string, masks []MaskSpan) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, m := range masks {
+		if m.OffsetMS < 0 || m.LengthMS < 0 {
+			return Invalid("masks", "a masked span starts and lasts 0 ms or more")
+		}
+	}
+	masks = slices.Clone(masks)
+	return db.bolt.Batch(func(tx *bolt.Tx) error {
+		return updateRecording(tx, id, func(r *Recording) (bool, error) {
+			if r.State != StateRecording {
+				return false, Conflict("state", "recording is %s", r.State)
+			}
+			r.Masks = masks
+			return true, nil
+		})
 	})
 }
 
