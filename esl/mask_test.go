@@ -60,3 +60,39 @@ func TestMask_CodeSilencesEveryRecordingOfTheCall(t *testing.T) {
 		}
 	}
 }
+
+// TestMask_SurvivesACallrecRestart: callrec restarts while the call is masked; the re-adopted
+// call knows it is masked (the open span is on the row, FreeSWITCH kept the bug's flag), so the
+// next mask code unmasks, and the row ends with one closed span.
+func TestMask_SurvivesACallrecRestart(t *testing.T) {
+	fwd := newForwarder(t)
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, onDemand: store.OnDemandKeyDTMF, code: "7", maskCode: "8",
+		inbound: true, dialplanEdit: fwd.dialplanEdit})
+	stopNode := h.startNode(h.srv)
+	call, b := answeredInbound(t, h)
+	h.waitRecordings(store.StateRecording, 1)
+	h.fs.Advance(time.Second)
+	b.SendDTMF("*8")
+	waitFor(t, func() bool { return countCommands(h, "api uuid_record "+call.A.UUID()+" mask") == 1 }, "the mask command")
+	h.waitQuiet()
+
+	stopNode()
+	srv := h.restart()
+	fwd.point(srv.BoundAddr())
+	h.startNode(srv)
+	h.waitFollowedInbound(b.UUID())
+	h.fs.Advance(2 * time.Second)
+	b.SendDTMF("*8")
+	waitFor(t, func() bool { return countCommands(h, "api uuid_record "+call.A.UUID()+" unmask") == 1 }, "unmask after the restart")
+	h.waitQuiet()
+	if n := countCommands(h, "api uuid_record "+call.A.UUID()+" mask"); n != 1 {
+		t.Errorf("%d mask commands, want 1: the re-adopted call masked again instead of unmasking", n)
+	}
+	h.fs.Advance(time.Second)
+	call.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
+	r := h.waitRecordings(store.StateProcessing, 1)[0]
+	if len(r.Masks) != 1 || r.Masks[0].Open || r.Masks[0].LengthMS <= 0 {
+		t.Errorf("masks %+v, want one closed span", r.Masks)
+	}
+}

@@ -304,3 +304,37 @@ func TestRecording_LegsAreKeptButNotPublished(t *testing.T) {
 		t.Fatalf("legs published: %s", b)
 	}
 }
+
+// The masked spans of a live recording are stored as given, kept when it finishes, refused once
+// it has stopped, and a span with a negative offset or length is refused.
+func TestRecording_MasksStoredWhileRecording(t *testing.T) {
+	ctx := context.Background()
+	db, clk := openWithClock(t)
+	tn := mustTenant(t, db, "1")
+	r := &Recording{CompanyID: tn.company.ID, CallID: "abc", Type: TypeDDI, Trigger: TriggerDDI, Direction: DirectionInbound,
+		Recorder: "+34911234567", Caller: "+34600111222", Callee: "+34911234567"}
+	must(t, db.CreateRecording(ctx, r))
+	open := []MaskSpan{{OffsetMS: 1200, Open: true, By: tn.user.ID}}
+	must(t, db.SetRecordingMasks(ctx, r.ID, open))
+	open[0].OffsetMS = 9 // the caller's slice is not kept by reference
+	got, err := db.Recording(ctx, r.ID)
+	must(t, err)
+	if len(got.Masks) != 1 || got.Masks[0].OffsetMS != 1200 || !got.Masks[0].Open || got.Masks[0].By != tn.user.ID {
+		t.Fatalf("masks %+v", got.Masks)
+	}
+	closed := []MaskSpan{{OffsetMS: 1200, LengthMS: 3000, By: tn.user.ID}}
+	must(t, db.SetRecordingMasks(ctx, r.ID, closed))
+	wantCode(t, db.SetRecordingMasks(ctx, r.ID, []MaskSpan{{OffsetMS: -1}}), EINVALID, "masks")
+	wantCode(t, db.SetRecordingMasks(ctx, "missing", closed), ENOTFOUND, "")
+	must(t, db.FinishRecording(ctx, r.ID, clk.t.Add(time.Minute), 60000, "/spool/a.wav"))
+	wantCode(t, db.SetRecordingMasks(ctx, r.ID, nil), ECONFLICT, "state")
+	got, err = db.Recording(ctx, r.ID)
+	must(t, err)
+	if len(got.Masks) != 1 || got.Masks[0].LengthMS != 3000 || got.Masks[0].Open {
+		t.Fatalf("after finish, masks %+v", got.Masks)
+	}
+	b, _ := json.Marshal(got)
+	if !strings.Contains(string(b), `"masks":[{"offset_ms":1200,"length_ms":3000,"by":"`+tn.user.ID+`"}]`) {
+		t.Errorf("JSON %s", b)
+	}
+}
