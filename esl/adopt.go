@@ -309,6 +309,7 @@ func (s *Session) runAdopted(ctx context.Context, dump *eslgo.Event, rows []*sto
 		}
 	}
 	s.logAdopted("restart")
+	s.publish()
 	s.follow(ctx)
 	s.finish(ctx)
 }

@@ -24,26 +24,35 @@ func (s *Session) toggleMask(ctx context.Context, leg *legInfo) {
 		return
 	}
 	on := !s.masked
-	n := 0
-	for _, r := range s.recs {
-		if r.stopping || !s.rowStored(r) {
-			continue
-		}
-		if s.setMask(ctx, r, on, leg.user.ID) {
-			n++
-		}
-	}
+	n := s.setCallMask(ctx, on, leg.user.ID)
 	if n == 0 {
 		s.log.Info().Str("decision", "mask_refused").Str("user", leg.user.ID).Msg("mask code typed with nothing recording")
 		return
 	}
-	s.masked, s.maskedBy = on, leg.user.ID
 	decision := "mask_off"
 	if on {
 		decision = "mask_on"
 	}
 	s.log.Info().Str("decision", decision).Str("user", leg.user.ID).Int("recordings", n).Msg("recordings masked or unmasked")
 	s.tone(ctx, leg.uuid)
+}
+
+// setCallMask masks (on) or unmasks every running recording of the call for by, and returns
+// how many FreeSWITCH took; the call counts as masked once one was.
+func (s *Session) setCallMask(ctx context.Context, on bool, by string) int {
+	n := 0
+	for _, r := range s.recs {
+		if r.stopping || !s.rowStored(r) {
+			continue
+		}
+		if s.setMask(ctx, r, on, by) {
+			n++
+		}
+	}
+	if n > 0 {
+		s.masked, s.maskedBy = on, by
+	}
+	return n
 }
 
 // setMask masks or unmasks one recording in FreeSWITCH and records the span on its row. It

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -73,12 +74,14 @@ type Session struct {
 	plan    dialplan.Plan
 
 	legs        map[string]*legInfo
-	recs        map[string]*activeRec // by path
-	duplicates  map[string]bool       // media bugs stopped unbooked (a repeated Record key `on`, a row not stored): RECORD_STOP removes their WAV
-	ddiStarted  bool                  // one automatic recording per external party
-	masked      bool                  // a user masked the call's recordings (mask.go)
-	maskedBy    string                // the user who did
-	announcing  bool                  // the announcement plays: the answer it caused must not start the recording
+	recs        map[string]*activeRec    // by path
+	duplicates  map[string]bool          // media bugs stopped unbooked (a repeated Record key `on`, a row not stored): RECORD_STOP removes their WAV
+	ddiStarted  bool                     // one automatic recording per external party
+	masked      bool                     // a user masked the call's recordings (mask.go)
+	startedAt   time.Time                // when the Session took the call
+	snap        atomic.Pointer[LiveCall] // the call as LiveCalls shows it (live.go)
+	maskedBy    string                   // the user who did
+	announcing  bool                     // the announcement plays: the answer it caused must not start the recording
 	hungUp      bool
 	hangupAt    time.Time
 	requests    chan func(context.Context)
@@ -104,6 +107,7 @@ func newSession(srv *Server, conn *eslgo.Conn, g *guardConn, connect *eslgo.RawR
 		recs:       map[string]*activeRec{},
 		duplicates: map[string]bool{},
 		requests:   make(chan func(context.Context), 8),
+		startedAt:  time.Now().UTC(),
 	}
 	s.queue.overflow = queueOverflow(s.log, srv.Metrics)
 	if conn != nil {
@@ -167,6 +171,7 @@ func (s *Session) run(ctx context.Context) {
 		return
 	}
 	cancel()
+	s.publish()
 	life := s.srv.lifetime()
 	s.follow(life)
 	s.finish(life)
@@ -355,9 +360,11 @@ func (s *Session) pump(ctx context.Context, until func() bool) error {
 		case <-s.queue.ready:
 			if ev := s.queue.pop(); ev != nil {
 				s.handle(ctx, ev)
+				s.publish()
 			}
 		case req := <-s.requests:
 			req(ctx)
+			s.publish()
 		case <-s.att.lost:
 			return ErrConnDead
 		case <-ctx.Done():
@@ -397,9 +404,11 @@ func (s *Session) follow(ctx context.Context) {
 		case <-s.queue.ready:
 			if ev := s.queue.pop(); ev != nil {
 				s.handle(ctx, ev)
+				s.publish()
 			}
 		case req := <-s.requests:
 			req(ctx)
+			s.publish()
 		case <-heartbeat.C:
 			// A connection can die without a word (no FIN): a probe either answers or times
 			// out, and a timeout closes the connection, which att.lost then reports.

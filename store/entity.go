@@ -59,6 +59,7 @@ const (
 	TriggerKey      = "key"
 	TriggerDTMF     = "dtmf"
 	TriggerTransfer = "transfer"
+	TriggerAPI      = "api" // POST /calls/{id}/recording (a CRM or softphone button)
 )
 
 // Call directions (Recording.Direction).
@@ -367,9 +368,9 @@ func (r *Recording) Validate() error {
 		}
 	case TypeOnDemand:
 		switch r.Trigger {
-		case TriggerKey, TriggerDTMF, TriggerTransfer:
+		case TriggerKey, TriggerDTMF, TriggerTransfer, TriggerAPI:
 		default:
-			return Invalid("trigger", "an ondemand recording has trigger key, dtmf or transfer")
+			return Invalid("trigger", "an ondemand recording has trigger key, dtmf, transfer or api")
 		}
 	default:
 		return Invalid("type", "must be ddi or ondemand")

@@ -191,9 +191,9 @@ func (f *RecordingFilter) validate() error {
 		return Invalid("type", "must be ddi or ondemand")
 	}
 	switch f.Trigger {
-	case "", TriggerDDI, TriggerKey, TriggerDTMF, TriggerTransfer:
+	case "", TriggerDDI, TriggerKey, TriggerDTMF, TriggerTransfer, TriggerAPI:
 	default:
-		return Invalid("trigger", "must be ddi, key, dtmf or transfer")
+		return Invalid("trigger", "must be ddi, key, dtmf, transfer or api")
 	}
 	if f.Limit < 0 {
 		return Invalid("limit", "must not be negative")

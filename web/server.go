@@ -64,6 +64,9 @@ type Server struct {
 	// 429 before its token is looked at, until the window ends.
 	AuthFailLimit  int
 	AuthFailWindow time.Duration
+	// Calls, when set, is the call controller behind GET /calls and POST /calls/{id}/recording
+	// (cmd wires the esl.Server); without it no call is live.
+	Calls CallController
 	// Listener, when set, is served instead of listening on Addr (Open then owns it).
 	Listener net.Listener
 
@@ -249,6 +252,9 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Post("/recordings/:id/retry", s.retryRecording)
 	r.Get("/recordings/:id/audio", s.audio)
 	r.Get("/recordings/:id/link", s.audioLink)
+
+	r.Get("/calls", s.listCalls)
+	r.Post("/calls/:id/recording", s.controlCall)
 
 	r.Get("/backup", s.backup)
 }

@@ -187,7 +187,7 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
-		Health: parts, RemoveFiles: sweeper.RemoveFiles}
+		Health: parts, RemoveFiles: sweeper.RemoveFiles, Calls: calls}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
