@@ -30,7 +30,9 @@ func TestLiveCalls_ListedAndControlledThroughTheServer(t *testing.T) {
 	}
 	ctx := context.Background()
 	by := "token:T1"
-	control := func(action string) (LiveCall, error) { return h.srv.ControlCall(ctx, lc.ID, ControlRequest{Action: action, By: by}) }
+	control := func(action string) (LiveCall, error) {
+		return h.srv.ControlCall(ctx, lc.ID, ControlRequest{Action: action, By: by})
+	}
 
 	got, err := control(ActionPause)
 	if err != nil || !got.Masked {
