@@ -313,6 +313,8 @@ func (l *Leg) appLocked(app, data string) {
 			t.context = f[2]
 		}
 		l.transferLocked(t)
+	case "play_and_get_digits":
+		l.playAndGetDigitsLocked(data)
 	case "playback", "gentones", "sleep", "endless_playback", "say", "phrase":
 		l.flushDTMFLocked()
 	case "blind_transfer_ack":

@@ -35,6 +35,10 @@ func (l *Leg) readingLocked() bool {
 }
 
 func (l *Leg) flushDTMFLocked() {
+	if l.collecting { // an application reads them (play_and_get_digits)
+		l.cond.Broadcast()
+		return
+	}
 	if !l.readingLocked() {
 		return
 	}
@@ -84,11 +88,17 @@ func (l *Leg) processDigitLocked(d, source string) {
 	l.deliverDigitLocked(d, source)
 }
 
-func (l *Leg) deliverDigitLocked(d, source string) {
+// dtmfEvent is the DTMF event switch_channel_dequeue_dtmf fires for digit d.
+func (l *Leg) dtmfEvent(d, source string) *Event {
 	ev := l.chanEvent("DTMF", "switch_channel.c", "switch_channel_dequeue_dtmf", 677)
 	ev.add("DTMF-Digit", d)
 	ev.add("DTMF-Duration", "2000")
 	ev.add("DTMF-Source", source)
+	return ev
+}
+
+func (l *Leg) deliverDigitLocked(d, source string) {
+	ev := l.dtmfEvent(d, source)
 	if c := l.diverter(); c != nil {
 		c.deliverLocked(ev)
 	} else {

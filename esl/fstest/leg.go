@@ -140,6 +140,7 @@ type Leg struct {
 	inline      []Action
 	stack       []appFrame
 	dtmfQ       []string
+	collecting  bool // an application (play_and_get_digits) takes the digits from dtmfQ
 	heardDigits []string
 	bindings    []binding
 	bindRealm   string
