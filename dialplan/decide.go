@@ -19,6 +19,7 @@ const (
 	DecisionCompanyMismatch      Decision = "company_mismatch"                   // DDI, user and company do not belong together
 	DecisionInvalidRecordMode    Decision = "invalid_record_mode"                // a stored mode this version does not know
 	DecisionInvalidAnnouncement  Decision = "invalid_announcement"               // the announcement fails ValidAnnouncement: not recorded, since the disclaimer cannot be played
+	DecisionOptInUnavailable     Decision = "no_record_opt_in_unavailable"       // the DDI records only after the caller opts in, which only an inbound call with an announcement can ask
 )
 
 // Records reports whether the decision starts an automatic recording.
@@ -48,6 +49,9 @@ type RecordPlan struct {
 	// Announcement, when not empty, is played to the external party (on Leg) before recording
 	// starts. It always satisfies ValidAnnouncement.
 	Announcement string
+	// OptIn: record only if the caller presses 1 during or right after the Announcement (the
+	// DDI's consent "press_1"); otherwise staying on the line past it is the consent.
+	OptIn bool
 	// Stereo puts each party on its own channel (the company's stereo setting).
 	Stereo bool
 	// Trigger is TriggerDDI when Leg is set.
@@ -251,6 +255,8 @@ func ddiDecision(ddi *DDIRule, d Direction) Decision {
 		return DecisionNoRecordInboundOnly
 	case ddi.Announcement != "" && !ValidAnnouncement(ddi.Announcement):
 		return DecisionInvalidAnnouncement
+	case ddi.OptIn && (d != DirectionInbound || ddi.Announcement == ""):
+		return DecisionOptInUnavailable
 	case d == DirectionInbound:
 		return DecisionRecordInbound
 	}
@@ -262,6 +268,7 @@ func recordPlan(leg Leg, ddi *DDIRule, c *CompanyRule) RecordPlan {
 		Leg:          leg,
 		StartOn:      StartOnAnswer,
 		Announcement: ddi.Announcement, // checked by ddiDecision
+		OptIn:        ddi.OptIn,
 		Stereo:       c.Stereo,
 		Trigger:      TriggerDDI,
 	}

@@ -75,6 +75,7 @@ type DDIRule struct {
 	CompanyID    string
 	Record       RecordMode
 	Announcement string // FreeSWITCH playback string; see ValidAnnouncement
+	OptIn        bool   // record only after the caller presses 1 (the announcement asks for it)
 }
 
 // CompanyRule is the part of a stored company the policy needs. Code is the on-demand code

@@ -12,6 +12,13 @@ import (
 // REFERENCE.md §1.3) when the call arrives at callrec again.
 const VarHandovers = "callrec_handovers"
 
+// VarConsent is the channel variable play_and_get_digits leaves the caller's opt-in digit in
+// (Session.announce).
+const VarConsent = "callrec_consent"
+
+// OptInTimeout is how long the caller of an opt-in DDI has, after the announcement, to press 1.
+const OptInTimeout = 5 * time.Second
+
 // maxHandovers is how many times callrec hands one channel over before it refuses it as a loop.
 // The dialplan fsconf renders hands a channel over once (its callrec_seen guard skips the entry on
 // the way back), and a frustrated transfer or a re-adopted call is never handed over again; a

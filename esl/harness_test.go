@@ -49,6 +49,7 @@ type harnessOptions struct {
 	batchDelay     time.Duration // the store's MaxBatchDelay (default bbolt's 10 ms)
 	ddiMode        string
 	announcement   string
+	consent        string // the DDI's consent (store.ConsentNotice, ConsentPress1)
 	onDemand       string
 	code           string
 	maskCode       string // the company's mask code (key_dtmf)
@@ -211,7 +212,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		h.company.MaskCode = o.maskCode
 	}
 	must(t, db.CreateCompany(ctx, h.company))
-	h.ddi = &store.DDI{CompanyID: h.company.ID, Number: "+34911234567", RecordCalls: o.ddiMode, Announcement: o.announcement}
+	h.ddi = &store.DDI{CompanyID: h.company.ID, Number: "+34911234567", RecordCalls: o.ddiMode, Announcement: o.announcement, Consent: o.consent}
 	must(t, db.CreateDDI(ctx, h.ddi))
 	h.u1001 = &store.User{CompanyID: h.company.ID, Name: "Ana", Extension: "1001", SIPUser: "1001"}
 	must(t, db.CreateUser(ctx, h.u1001))

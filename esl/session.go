@@ -78,9 +78,11 @@ type Session struct {
 	duplicates  map[string]bool          // media bugs stopped unbooked (a repeated Record key `on`, a row not stored): RECORD_STOP removes their WAV
 	ddiStarted  bool                     // one automatic recording per external party
 	masked      bool                     // a user masked the call's recordings (mask.go)
+	maskedBy    string                   // the user who did
 	startedAt   time.Time                // when the Session took the call
 	snap        atomic.Pointer[LiveCall] // the call as LiveCalls shows it (live.go)
-	maskedBy    string                   // the user who did
+	consent     *store.Consent           // how the caller consented to the DDI recording (announce)
+	consentKey  string                   // the digit play_and_get_digits left in VarConsent (OptIn)
 	announcing  bool                     // the announcement plays: the answer it caused must not start the recording
 	hungUp      bool
 	hangupAt    time.Time
@@ -218,7 +220,8 @@ func (s *Session) decide() {
 	}
 	if s.ddi != nil {
 		f.DDI = &dialplan.DDIRule{ID: s.ddi.ID, Number: s.ddi.Number, CompanyID: s.ddi.CompanyID,
-			Record: dialplan.RecordMode(s.ddi.RecordCalls), Announcement: s.ddi.Announcement}
+			Record: dialplan.RecordMode(s.ddi.RecordCalls), Announcement: s.ddi.Announcement,
+			OptIn: s.ddi.Consent == store.ConsentPress1}
 	}
 	if s.company != nil {
 		f.Company = companyRule(s.company)
@@ -312,7 +315,7 @@ func (s *Session) apply(ctx, setup context.Context) error {
 			var cancel context.CancelFunc
 			setup, cancel = context.WithTimeout(ctx, s.srv.PlanDeadline)
 			defer cancel()
-			if !s.ddiStarted {
+			if !s.ddiStarted && s.consent != nil {
 				s.startDDIRecording(ctx, s.info.UUID)
 			}
 		} else if s.info.Answered {
@@ -328,7 +331,12 @@ func (s *Session) apply(ctx, setup context.Context) error {
 }
 
 // announce answers the caller and plays the DDI's announcement before the recording starts
-// (SPEC.md §3.1). It waits for CHANNEL_EXECUTE_COMPLETE of the playback, handling other events
+// (SPEC.md §3.1), and records the caller's consent in s.consent: by staying on the line
+// (ConsentNotice), or, for an OptIn DDI, by pressing 1 — the announcement is then played by
+// play_and_get_digits (1 digit, 1 try, OptInTimeout after the prompt, regex ^1$), which leaves
+// the digit in VarConsent only when it is a 1 (switch_ivr_play_say.c switch_play_and_get_digits
+// ~2630); CHANNEL_EXECUTE_COMPLETE carries the channel's variables. No 1: s.consent stays nil
+// and the call is not recorded. It waits for CHANNEL_EXECUTE_COMPLETE, handling other events
 // meanwhile; the watchdog covers only queueing the two applications.
 func (s *Session) announce(ctx, setup context.Context, ann string) error {
 	if err := s.cmd.execute(setup, s.info.UUID, "answer", "", ""); err != nil {
@@ -337,13 +345,19 @@ func (s *Session) announce(ctx, setup context.Context, ann string) error {
 	appID := ulid.Make().String()
 	done := make(chan struct{})
 	s.pendingApps = map[string]chan struct{}{appID: done}
-	if err := s.cmd.execute(setup, s.info.UUID, "playback", ann, appID); err != nil {
+	app, arg, method := "playback", ann, store.ConsentNotice
+	if s.plan.Record.OptIn {
+		app, method = "play_and_get_digits", store.ConsentPress1
+		arg = fmt.Sprintf("1 1 1 %d # %s silence_stream://250 %s ^1$", OptInTimeout.Milliseconds(), ann, VarConsent)
+	}
+	if err := s.cmd.execute(setup, s.info.UUID, app, arg, appID); err != nil {
 		return err
 	}
-	s.log.Info().Str("decision", "announcement").Str("sound", ann).Msg("announcement before recording")
+	playedAt := time.Now().UTC()
+	s.log.Info().Str("decision", "announcement").Str("sound", ann).Str("consent", method).Msg("announcement before recording")
 	wait, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	return s.pump(wait, func() bool {
+	err := s.pump(wait, func() bool {
 		select {
 		case <-done:
 			return true
@@ -351,6 +365,15 @@ func (s *Session) announce(ctx, setup context.Context, ann string) error {
 			return s.hungUp
 		}
 	})
+	if err != nil || s.hungUp {
+		return err
+	}
+	if method == store.ConsentPress1 && s.consentKey != "1" {
+		s.log.Info().Str("decision", "consent_declined").Msg("the caller did not press 1: the call is not recorded")
+		return nil
+	}
+	s.consent = &store.Consent{Method: method, Announcement: ann, PlayedAt: playedAt}
+	return nil
 }
 
 // pump handles events until until() holds, the connection ends or ctx ends.
@@ -499,6 +522,7 @@ func (s *Session) handle(ctx context.Context, ev headerReader) {
 		}
 	case "CHANNEL_EXECUTE_COMPLETE":
 		if done, ok := s.pendingApps[header(ev, "Application-UUID")]; ok {
+			s.consentKey = header(ev, "variable_"+VarConsent)
 			close(done)
 			delete(s.pendingApps, header(ev, "Application-UUID"))
 		}
@@ -644,7 +668,7 @@ func (s *Session) onLegGone(ctx context.Context, uuid string) {
 func (s *Session) startDDIRecording(ctx context.Context, leg string) {
 	s.ddiStarted = true
 	rec := &store.Recording{
-		Type: store.TypeDDI, Trigger: store.TriggerDDI, Recorder: s.plan.Recorder,
+		Type: store.TypeDDI, Trigger: store.TriggerDDI, Recorder: s.plan.Recorder, Consent: s.consent,
 	}
 	if s.ddi != nil {
 		rec.DDIID = s.ddi.ID

@@ -249,6 +249,9 @@ func (db *DB) normalizeDDI(d *DDI) error {
 	if d.RecordCalls == "" {
 		d.RecordCalls = RecordNone
 	}
+	if d.Consent == "" {
+		d.Consent = ConsentNotice
+	}
 	d.Announcement = strings.TrimSpace(d.Announcement)
 	n, err := NormalizeNumber(d.Number, db.opts.DefaultCountry)
 	if err != nil {

@@ -193,6 +193,25 @@ type DDI struct {
 	Number       string `json:"number"`
 	RecordCalls  string `json:"record_calls"`
 	Announcement string `json:"announcement"`
+	// Consent is how callers consent to an automatic recording: ConsentNotice (the default:
+	// the announcement informs, staying on the line is consent) or ConsentPress1 (the
+	// announcement asks the caller to press 1, and only then is the call recorded).
+	Consent string `json:"consent"`
+}
+
+// DDI consent modes (DDI.Consent).
+const (
+	ConsentNotice = "notice"
+	ConsentPress1 = "press_1"
+)
+
+// Consent is the consent record of an automatic recording: the announcement played before it,
+// when, and how the caller consented (Method: ConsentNotice by staying on the line,
+// ConsentPress1 by pressing 1).
+type Consent struct {
+	Method       string    `json:"method"`
+	Announcement string    `json:"announcement"`
+	PlayedAt     time.Time `json:"played_at"`
 }
 
 // Validate reports every invalid field at once: an EINVALID error naming the first, with the
@@ -213,6 +232,18 @@ func (d *DDI) Validate() error {
 	case RecordNone, RecordInbound, RecordOutbound, RecordAll:
 	default:
 		errs = append(errs, Invalid("record_calls", "must be one of none, inbound, outbound, all"))
+	}
+	switch d.Consent {
+	case "", ConsentNotice: // "": stored before consent existed
+	case ConsentPress1:
+		if d.Announcement == "" {
+			errs = append(errs, Invalid("consent", "press_1 needs an announcement that asks the caller to press 1"))
+		}
+		if d.RecordCalls == RecordOutbound || d.RecordCalls == RecordAll {
+			errs = append(errs, Invalid("consent", "press_1 is asked of inbound callers only: record_calls must be inbound (or none)"))
+		}
+	default:
+		errs = append(errs, Invalid("consent", "must be one of notice, press_1"))
 	}
 	return invalidFields(append(errs, validAnnouncement(d.Announcement))...)
 }
@@ -336,9 +367,11 @@ type Recording struct {
 	Error      string     `json:"error"`
 	// Masks are the spans of the recording that are silence because a user masked the call
 	// (Company.MaskCode), in the order they began.
-	Masks   []MaskSpan `json:"masks"`
-	WAVPath string     `json:"-"`
-	MP3Path string     `json:"-"`
+	Masks []MaskSpan `json:"masks,omitempty"`
+	// Consent is the consent record of an automatic recording made after an announcement.
+	Consent *Consent `json:"consent,omitempty"`
+	WAVPath string   `json:"-"`
+	MP3Path string   `json:"-"`
 	// RecordedLeg is the FreeSWITCH channel whose media bug records, RequesterLeg the leg of the
 	// user who asked for an on-demand recording: esl rebuilds a call's recordings from them when
 	// it re-adopts the call after a restart. Internal, like WAVPath.
