@@ -40,7 +40,10 @@ func TestConsent_OptInRecordsOnlyAfterTheCallerPresses1(t *testing.T) {
 				if tt.press != "" {
 					call.A.SendDTMF(tt.press)
 				} else {
-					waitFor(t, func() bool { h.fs.Advance(time.Second); return call.A.Var("current_application") != "play_and_get_digits" }, "the opt-in timeout")
+					waitFor(t, func() bool {
+						h.fs.Advance(time.Second)
+						return call.A.Var("current_application") != "play_and_get_digits"
+					}, "the opt-in timeout")
 				}
 			}
 			b, err := call.WaitLeg(ctx, "1001")

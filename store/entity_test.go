@@ -81,7 +81,9 @@ func TestValidate_ReportsCodeAndField(t *testing.T) {
 		{"ddi valid", okDDI(func(*DDI) {}), ""},
 		{"ddi company required", okDDI(func(d *DDI) { d.CompanyID = "" }), "company_id"},
 		{"ddi number E.164", okDDI(func(d *DDI) { d.Number = "0034911234567" }), "number"},
-		{"ddi consent press_1 with an announcement", okDDI(func(d *DDI) { d.Consent, d.Announcement, d.RecordCalls = ConsentPress1, "ivr/consent.wav", RecordInbound }), ""},
+		{"ddi consent press_1 with an announcement", okDDI(func(d *DDI) {
+			d.Consent, d.Announcement, d.RecordCalls = ConsentPress1, "ivr/consent.wav", RecordInbound
+		}), ""},
 		{"ddi consent press_1 needs an announcement", okDDI(func(d *DDI) { d.Consent, d.RecordCalls = ConsentPress1, RecordInbound }), "consent"},
 		{"ddi consent press_1 only for inbound", okDDI(func(d *DDI) { d.Consent, d.Announcement, d.RecordCalls = ConsentPress1, "ivr/consent.wav", RecordAll }), "consent"},
 		{"ddi consent enum", okDDI(func(d *DDI) { d.Consent = "maybe" }), "consent"},
