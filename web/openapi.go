@@ -122,7 +122,8 @@ func openAPISchemas() map[string]any {
 			"allow_recording_removal": boolean(), "stereo": boolean(), "retention_days": integer(), "quota_mb": integer(),
 			"country": map[string]any{"type": "string", "description": "ISO 3166 alpha-2 country where the users dial national numbers (optional; empty: the country of the company's DDIs, else default_country)"}}),
 		"DDI": obj(map[string]any{"id": str(), "company_id": str(), "number": str(),
-			"record_calls": enum("none", "inbound", "outbound", "all"), "announcement": str()}),
+			"record_calls": enum("none", "inbound", "outbound", "all"), "announcement": str(),
+			"consent": map[string]any{"type": "string", "enum": []string{"notice", "press_1"}, "description": "notice (default): staying on the line past the announcement is consent; press_1: recorded only if the caller presses 1 (needs an announcement and record_calls inbound)"}}),
 		"User":         obj(map[string]any{"id": str(), "company_id": str(), "name": str(), "extension": str(), "sip_user": str(), "email": str()}),
 		"Token":        obj(token),
 		"CreatedToken": obj(created),
@@ -134,6 +135,7 @@ func openAPISchemas() map[string]any {
 			"started_at": map[string]any{"type": "string", "format": "date-time"}, "ended_at": map[string]any{"type": "string", "format": "date-time"},
 			"duration_ms": integer(), "state": enum("recording", "processing", "ready", "failed", "discarded"),
 			"file_name": str(), "file_size": integer(), "mime": str(), "error": str(),
+			"consent": obj(map[string]any{"method": enum("notice", "press_1"), "announcement": str(), "played_at": map[string]any{"type": "string", "format": "date-time"}}),
 			"masks": map[string]any{"type": "array", "description": "masked spans: silence in the file", "items": obj(map[string]any{
 				"offset_ms": integer(), "length_ms": integer(), "open": boolean(), "by": str()})}}),
 		"LiveCall": obj(map[string]any{"id": str(), "company_id": str(), "direction": enum("inbound", "outbound", "internal"),
