@@ -102,7 +102,7 @@ function companyRow(c) {
   const status = el("span", { className: "status" });
   const name = el("input", { className: "name", value: c.name, size: 14 });
   const stereo = el("input", { type: "checkbox", className: "stereo", checked: !!c.stereo });
-  const country = el("input", { className: "country", value: c.country || "", size: 3, maxLength: 2, placeholder: "from DDIs" });
+  const country = el("input", { className: "country", value: c.country || "", size: 3, maxLength: 2, placeholder: "auto" });
   const cells = [el("td", { title: "Company" }, field("Name", name, "name"))];
   if (state.me.role === "platform") cells.push(el("td", { title: "Brand", textContent: (state.brands.get(c.brand_id) || {}).name || c.brand_id }));
   let read;
@@ -124,7 +124,7 @@ function companyRow(c) {
       retention_days: Number(retention.value), quota_mb: Number(quota.value) });
   } else {
     // A company admin may not change these (403 from the API): shown, not offered.
-    const ro = (label, text, cls) => el("td", { title: label, className: "readonly " + cls }, el("span", { className: "ro-label", textContent: label + ": " }), text);
+    const ro = (label, text, cls) => el("td", { title: label + " (set by your brand)", className: "readonly " + cls }, el("span", { className: "ro-label", textContent: label + ": " }), text);
     cells.push(ro("On-demand", modeLabel(c.on_demand) + (c.on_demand !== "disabled" ? " · *" + c.on_demand_code : ""), "ro-on-demand"),
       ro("Removal allowed", c.allow_recording_removal !== false ? "yes" : "no", "ro-removal"),
       ro("Retention", c.retention_days ? c.retention_days + " days" : "kept", "ro-retention"),

@@ -94,7 +94,7 @@ export function field(label, control, name) {
   const err = el("span", { className: "field-error error" });
   err.dataset.field = name;
   control.name = control.name || name;
-  return el("label", { className: "field" }, label, control, err);
+  return el("label", { className: "field" }, el("span", { className: "field-label", textContent: label }), control, err);
 }
 
 // clearErrors empties every field error in box; showErrors puts err's field errors next to

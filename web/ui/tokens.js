@@ -87,7 +87,7 @@ $("#token-create").addEventListener("submit", async (ev) => {
     f.elements.namedItem("name").value = "";
     setStatus(status, "ok", "Created.");
     await listTokens();
-    $("#token-secret-name").textContent = t.name || roleLabel(t.role);
+    $("#token-secret-name").textContent = t.name ? "“" + t.name + "” (" + roleLabel(t.role) + ")" : "(" + roleLabel(t.role) + ")";
     $("#token-secret").textContent = t.secret;
     $("#token-copy-status").textContent = "";
     $("#token-secret-box").hidden = false;
