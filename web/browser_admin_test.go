@@ -447,3 +447,70 @@ func TestBrowser_AdminViewsAtPhoneWidth(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowser_PlatformAdminPicksBrandsAndDeletesDDI: the platform admin picks the brand of a new
+// company and of a brand token (its scope pickers), and deletes a DDI.
+func TestBrowser_PlatformAdminPicksBrandsAndDeletesDDI(t *testing.T) {
+	b := startBrowser(t, t.TempDir())
+	w := newWorld(t)
+	ctx := context.Background()
+	brandB := w.brands["B"]
+	b.signIn(w.srv.URL(), w.platform)
+
+	b.click("nav .tab[data-view=companies]")
+	b.find("#co-table tr.company")
+	if n := b.jsNumber(`return document.querySelectorAll("#co-table tr.company").length`); n != 4 {
+		t.Errorf("platform admin sees %v companies, want 4", n)
+	}
+	b.typeInto("#co-create [name=name]", "Company B9")
+	b.setValue("#co-create [name=brand_id]", brandB.ID)
+	b.click("#co-create button.create-company")
+	b.waitText("#co-create .status.ok", "Created")
+	cos, err := w.db.Companies(ctx, brandB.ID)
+	must(t, err)
+	var names []string
+	for _, c := range cos {
+		names = append(names, c.Name)
+	}
+	if !strings.Contains(strings.Join(names, ","), "Company B9") {
+		t.Fatalf("companies of brand B %v, want Company B9 among them", names)
+	}
+
+	b.click("nav .tab[data-view=tokens]")
+	b.find("#token-table tr.token")
+	b.setValue("#token-create [name=role]", "brand")
+	if b.jsNumber(`return document.querySelector("#token-create .scope-brand").hidden ? 0 : 1`) != 1 {
+		t.Fatal("no brand picker for a brand token")
+	}
+	b.typeInto("#token-create [name=name]", "Brand B ops")
+	b.setValue("#token-create [name=brand_id]", brandB.ID)
+	b.click("#token-create button.create-token")
+	b.find("#token-secret-box:not([hidden])")
+	secret := b.jsString(`return document.querySelector("#token-secret").textContent`)
+	if st, role := meStatus(t, w.srv.URL(), secret); st != 200 || role != store.RoleBrand {
+		t.Fatalf("new brand token on /me: %d %s", st, role)
+	}
+	toks, err := w.db.Tokens(ctx, store.TokenFilter{BrandID: brandB.ID})
+	must(t, err)
+	found := false
+	for _, tk := range toks {
+		found = found || tk.Name == "Brand B ops" && tk.Role == store.RoleBrand
+	}
+	if !found {
+		t.Fatal("the brand token is not stored in brand B")
+	}
+
+	a1 := w.co("A1")
+	// A1's DDI has recordings: deleting it keeps them (the DDI goes, its recordings stay).
+	b.click("nav .tab[data-view=ddis]")
+	row := "#ddi-table tr.ddi[data-id='" + a1.ddi.ID + "']"
+	b.click(row + " button.delete")
+	b.acceptConfirm()
+	b.waitFor("the DDI's row to go", func() bool { return b.jsNumber(`return document.querySelectorAll("`+row+`").length`) == 0 })
+	if _, err := w.db.DDI(ctx, a1.ddi.ID); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Fatalf("deleted DDI still stored: %v", err)
+	}
+	if _, err := w.db.Recording(ctx, a1.recDDI.ID); err != nil {
+		t.Fatalf("the DDI's recording went with it: %v", err)
+	}
+}
