@@ -401,6 +401,15 @@ func TestArchiveLink(t *testing.T) {
 		t.Errorf("expired grant: %d %.200s, want 404", resp.StatusCode, b)
 	}
 
+	// A recording deleted after the link was issued is left out; none left is 409, not an empty ZIP.
+	_, l, _ = archiveLinkOf(t, admin, map[string]any{"ids": []string{a1.recOther.ID}})
+	if resp, b := admin.do("POST", "/api/v1/recordings/delete", map[string]any{"ids": []string{a1.recOther.ID}}); resp.StatusCode != 200 {
+		t.Fatalf("delete: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := anon.do("GET", l.URL, nil); resp.StatusCode != 409 {
+		t.Errorf("link whose only recording was deleted: %d %.200s, want 409", resp.StatusCode, b)
+	}
+
 	// Revoking the token kills its links.
 	_, l, _ = archiveLinkOf(t, admin, map[string]any{"ids": []string{a1.recDDI.ID}})
 	if resp, _ := newClient(t, w.srv, w.platform).do("DELETE", "/api/v1/tokens/"+a1.adminTokID, nil); resp.StatusCode != 204 {

@@ -208,7 +208,8 @@ func (s *Server) archiveLink(c *fiber.Ctx) error {
 
 // archiveByLink is GET /recordings/archive/{id} (the handle of archiveLink, reached through its
 // signed URL): the ZIP of the grant's recordings. An unknown, expired or another token's handle
-// is 404. A recording deleted or re-queued since the link was issued is left out (logged).
+// is 404. A recording deleted or re-queued since the link was issued is left out (logged); none
+// left is 409.
 func (s *Server) archiveByLink(c *fiber.Ctx) error {
 	p := caller(c)
 	g, ok := s.grants.get(c.Params("id"), p.ID, time.Now())
@@ -226,6 +227,9 @@ func (s *Server) archiveByLink(c *fiber.Ctx) error {
 			continue
 		}
 		recs = append(recs, r)
+	}
+	if len(recs) == 0 {
+		return store.Conflict("id", "None of the link's recordings is ready any more.")
 	}
 	return s.streamArchive(c, "id", recs)
 }
