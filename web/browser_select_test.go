@@ -225,6 +225,11 @@ func TestBrowser_SelectAsUserAndAtPhoneWidth(t *testing.T) {
 	b := startBrowser(t, t.TempDir())
 	w := newWorld(t)
 	a1 := w.co("A1")
+	ctx := context.Background()
+	failed := &store.Recording{CompanyID: a1.co.ID, CallID: "call-failed", Type: store.TypeDDI, Trigger: store.TriggerDDI,
+		Direction: store.DirectionInbound, DDIID: a1.ddi.ID, Recorder: a1.ddi.Number, Caller: "+34600999888", Callee: a1.ddi.Number}
+	must(t, w.db.CreateRecording(ctx, failed))
+	must(t, w.db.FailRecording(ctx, failed.ID, "the recording file was not found"))
 	rows := func() float64 { return b.jsNumber(`return document.querySelectorAll("#rec-table tr.rec").length`) }
 	signIn := func(tok string, n float64) {
 		b.open(w.srv.URL() + "/")
@@ -250,12 +255,17 @@ func TestBrowser_SelectAsUserAndAtPhoneWidth(t *testing.T) {
 	}
 
 	b.call("POST", b.s("/window/rect"), map[string]any{"width": 390, "height": 844}, nil)
-	signIn(a1.adminTok, 3)
+	signIn(a1.adminTok, 4)
+	// The problem counts name only what there is: "1 failed", not "0 discarded" beside it.
+	b.waitFor("the problem counts", func() bool { return strings.Contains(b.text("#rec-problems"), "1 failed") })
+	if s := b.text("#rec-problems"); strings.Contains(s, "discarded") {
+		t.Errorf("problem counts %q name a state with no recording", s)
+	}
 	b.waitFor("the page's select box at phone width", func() bool { return visible("#sel-page") })
 	b.click("#sel-page")
-	b.waitFor("3 selected at phone width", func() bool { return b.text("#sel-count") == "3 selected" })
+	b.waitFor("4 selected at phone width", func() bool { return b.text("#sel-count") == "4 selected" })
 	b.click("#rec-table tr.rec[data-id='" + a1.recOwn.ID + "'] td.sel input")
-	b.waitFor("2 selected at phone width", func() bool { return b.text("#sel-count") == "2 selected" })
+	b.waitFor("3 selected at phone width", func() bool { return b.text("#sel-count") == "3 selected" })
 	for _, css := range []string{"#sel-zip", "#sel-delete", "#sel-clear", "#sel-page", "#rec-table tr.rec td.sel input"} {
 		if !visible(css) {
 			t.Errorf("%s is not shown at phone width", css)

@@ -145,7 +145,7 @@ async function countProblems(q) {
     for (const st of ["failed", "discarded"]) {
       const c = new URLSearchParams(q); c.delete("cursor"); c.set("state", st); c.set("limit", "200");
       const page = await api("GET", "/recordings?" + c.toString());
-      counts[st] = page.items.length + (page.next_cursor ? "+" : "");
+      counts[st] = page.next_cursor ? page.items.length + "+" : page.items.length; // a number when exact: 0 is left out below
     }
   } catch (e) { box.hidden = true; return; }
   const parts = [];
