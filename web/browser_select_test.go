@@ -288,3 +288,48 @@ func TestBrowser_SelectAsUserAndAtPhoneWidth(t *testing.T) {
 	}
 	b.screenshot("phone-selection")
 }
+
+// TestBrowser_SelectAllMatchingBeyondOneListingPage: past one listing page (200) the offer says
+// "more than 200" rather than guess, and Delete still confirms the exact count (a dry run);
+// dismissing the confirmation deletes nothing.
+func TestBrowser_SelectAllMatchingBeyondOneListingPage(t *testing.T) {
+	b := startBrowser(t, t.TempDir())
+	w := newWorld(t)
+	a1 := w.co("A1")
+	may := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
+	for i := range 201 {
+		w.recording(t, a1, store.TypeDDI, "", may.Add(time.Duration(i)*time.Minute))
+	}
+	b.open(w.srv.URL() + "/")
+	b.typeInto("#token", a1.adminTok)
+	b.click("#signin-button")
+	b.waitFor("a page of 25", func() bool {
+		return b.jsNumber(`return document.querySelectorAll("#rec-table tr.rec").length`) == 25
+	})
+	b.click("#sel-page")
+	b.waitFor("the offer of more than 200", func() bool {
+		return b.text("#sel-all-matching") == "Select all matching (more than 200)" &&
+			b.jsNumber(`return document.querySelector("#sel-all-matching").hidden ? 0 : 1`) == 1
+	})
+	b.click("#sel-all-matching")
+	b.waitFor("all matching selected", func() bool { return b.text("#sel-count") == "All matching selected (more than 200)" })
+	b.click("#sel-delete")
+	var text string
+	b.waitFor("the confirmation", func() bool {
+		var ok bool
+		text, ok = b.alertText()
+		return ok
+	})
+	if !strings.HasPrefix(text, "Delete 204 recordings?") {
+		t.Errorf("confirmation %q, want the exact count 204", text)
+	}
+	b.call("POST", b.s("/alert/dismiss"), map[string]any{}, nil)
+	recs, _, err := w.db.ListRecordings(context.Background(), store.RecordingFilter{CompanyID: a1.co.ID, Limit: store.MaxListLimit})
+	must(t, err)
+	if len(recs) != 200 { // one full page: nothing went
+		t.Errorf("%d recordings on the first store page after dismissing, want 200", len(recs))
+	}
+	if _, err := w.db.Recording(context.Background(), a1.recDDI.ID); err != nil {
+		t.Errorf("dismissed, yet deleted: %v", err)
+	}
+}

@@ -5,7 +5,8 @@ import { $, $$, state, api, can, el, registerView } from "./core.js";
 // pager holds the cursors of the pages seen so far, so "Newer" can go back.
 const pager = { cursors: [""], page: 0, next: "" };
 // sel is the selection: ids picked row by row (kept across pages), or, when all is set, every
-// recording the filter all.filter matches (all.label says how many, as counted).
+// recording the filter all.filter matches (all.label says how many, as counted; all.many: more
+// than one listing page of 200, not counted further).
 const sel = { ids: new Set(), all: null, rows: [] };
 
 function filterQuery() {
@@ -64,7 +65,7 @@ function showSelection() {
   page.disabled = sel.rows.length === 0;
   const n = sel.all ? sel.all.label : sel.ids.size;
   $("#sel-bar").hidden = !sel.all && sel.ids.size === 0;
-  $("#sel-count").textContent = sel.all ? "All " + n + " matching selected" : n + " selected";
+  $("#sel-count").textContent = !sel.all ? n + " selected" : sel.all.many ? "All matching selected (more than 200)" : "All " + n + " matching selected";
   $("#sel-delete").hidden = !canDelete();
   offerAllMatching(page.checked && !sel.all && (pager.next || pager.page > 0));
 }
@@ -81,11 +82,11 @@ async function offerAllMatching(show) {
   let label;
   try {
     const page = await api("GET", "/recordings?" + q.toString());
-    label = page.next_cursor ? "more than 200" : String(page.items.length);
+    label = page.next_cursor ? "" : String(page.items.length);
   } catch (e) { b.hidden = true; return; }
   if (seq !== offerSeq) return;
-  b.textContent = "Select all " + label + " matching";
-  b.onclick = () => { sel.all = { filter: filterBody(), label }; sel.ids.clear(); showSelection(); };
+  b.textContent = label ? "Select all " + label + " matching" : "Select all matching (more than 200)";
+  b.onclick = () => { sel.all = { filter: filterBody(), label, many: !label }; sel.ids.clear(); showSelection(); };
   b.hidden = false;
 }
 function toggleRow(id, on) {
