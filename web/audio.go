@@ -223,10 +223,23 @@ func (s *Server) archiveByBody(c *fiber.Ctx) error {
 
 // archiveFilter archives every ready recording the filter matches in the caller's tenancy.
 func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
+	recs, err := s.filterRecordings(c, caller(c), raw, true)
+	if err != nil {
+		return err
+	}
+	return s.streamArchive(c, "filter", recs)
+}
+
+// filterRecordings lists every recording a body filter (archiveRequest.Filter) matches in the
+// caller's tenancy, newest first: the whole listing, not a page. onlyReady narrows it to ready
+// recordings (a state other than ready is then EINVALID on filter.state). More than ArchiveLimit
+// matches is EINVALID on "filter"; a bad filter value is EINVALID on "filter.<name>". Callers:
+// the archive, its signed link and the bulk delete.
+func (s *Server) filterRecordings(c *fiber.Ctx, p *principal, raw map[string]any, onlyReady bool) ([]*store.Recording, error) {
 	params := map[string]string{}
 	for k, v := range raw {
 		if !slices.Contains(archiveFilterKeys, k) {
-			return store.Invalid("filter."+k, "unknown filter %q", k)
+			return nil, store.Invalid("filter."+k, "unknown filter %q", k)
 		}
 		switch v := v.(type) {
 		case string:
@@ -235,21 +248,22 @@ func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
 			params[k] = strconv.FormatFloat(v, 'f', -1, 64)
 		case nil:
 		default:
-			return store.Invalid("filter."+k, "filter.%s must be a string or a number", k)
+			return nil, store.Invalid("filter."+k, "filter.%s must be a string or a number", k)
 		}
 	}
-	if st := params["state"]; st != "" && st != store.StateReady {
-		return store.Invalid("filter.state", "only ready recordings are archived: leave state out or give ready")
+	if onlyReady {
+		if st := params["state"]; st != "" && st != store.StateReady {
+			return nil, store.Invalid("filter.state", "only ready recordings are archived: leave state out or give ready")
+		}
+		params["state"] = store.StateReady
 	}
-	params["state"] = store.StateReady
-	p := caller(c)
 	f, ok, err := recordingFilter(func(k string) string { return params[k] }, p)
 	if err != nil {
 		var se *store.Error
 		if errors.As(err, &se) && se.Field != "" {
 			se.Field = "filter." + se.Field
 		}
-		return err
+		return nil, err
 	}
 	limit := orDefault(s.ArchiveLimit, maxArchiveIDs)
 	var recs []*store.Recording
@@ -257,7 +271,7 @@ func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
 	for ok {
 		page, next, err := s.DB.ListRecordings(c.UserContext(), f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, r := range page {
 			if s.recordingVisible(p, r) {
@@ -265,20 +279,19 @@ func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
 			}
 		}
 		if len(recs) > limit {
-			return store.Invalid("filter", "the filter matches more than %d recordings: narrow it (from, to)", limit)
+			return nil, store.Invalid("filter", "the filter matches more than %d recordings: narrow it (from, to)", limit)
 		}
 		if next == "" {
 			break
 		}
 		f.Cursor = next
 	}
-	return s.streamArchive(c, "filter", recs)
+	return recs, nil
 }
 
-// archiveIDs archives the recordings named by ids (blank and repeated ids are ignored); every
-// one must be the caller's and ready.
-func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
-	p := caller(c)
+// uniqueIDs trims raw and drops blank and repeated ids, keeping the order. None left is
+// EINVALID on "ids", and so is more than ArchiveLimit.
+func (s *Server) uniqueIDs(raw []string) ([]string, error) {
 	var ids []string
 	seen := map[string]bool{}
 	for _, id := range raw {
@@ -288,10 +301,21 @@ func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
 		}
 	}
 	if len(ids) == 0 {
-		return store.Invalid("ids", "ids is required (comma-separated recording ids)")
+		return nil, store.Invalid("ids", "ids is required (comma-separated recording ids)")
 	}
 	if limit := orDefault(s.ArchiveLimit, maxArchiveIDs); len(ids) > limit {
-		return store.Invalid("ids", "at most %d recordings per archive", limit)
+		return nil, store.Invalid("ids", "at most %d recordings per request", limit)
+	}
+	return ids, nil
+}
+
+// archiveIDs archives the recordings named by ids (blank and repeated ids are ignored); every
+// one must be the caller's and ready.
+func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
+	p := caller(c)
+	ids, err := s.uniqueIDs(raw)
+	if err != nil {
+		return err
 	}
 	recs := make([]*store.Recording, 0, len(ids))
 	for _, id := range ids {

@@ -29,6 +29,8 @@ func TestStrictJSON_OneObjectOnEveryBodyRoute(t *testing.T) {
 		{"PATCH", "/api/v1/users/" + a1.user.ID},
 		{"POST", "/api/v1/tokens"},
 		{"POST", "/api/v1/recordings/archive"},
+		{"POST", "/api/v1/recordings/archive/link"},
+		{"POST", "/api/v1/recordings/delete"},
 	}
 	bodies := []struct{ name, body string }{
 		{"trailing brace", `{}}`},

@@ -71,7 +71,8 @@ type Server struct {
 	ln    net.Listener
 	guard *guardedListener // ln with the accept retry and the connection caps (listener.go)
 
-	linkKey []byte // signs audio links (link.go)
+	linkKey []byte        // signs audio and archive links (link.go)
+	grants  archiveGrants // issued archive links (link.go)
 
 	authFail *authFailures // failed authentications per client address (authlimit.go)
 
@@ -244,6 +245,9 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Get("/recordings", s.listRecordings)
 	r.Get("/recordings/archive", s.archive)
 	r.Post("/recordings/archive", s.archiveByBody)
+	r.Post("/recordings/archive/link", s.archiveLink)
+	r.Get("/recordings/archive/:id", s.archiveByLink)
+	r.Post("/recordings/delete", s.deleteRecordings)
 	r.Get("/recordings/:id", s.getRecording)
 	r.Delete("/recordings/:id", s.deleteRecording)
 	r.Post("/recordings/:id/retry", s.retryRecording)
