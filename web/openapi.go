@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -325,7 +326,9 @@ func opParameters(op apiOp) []any {
 		params = append(params, p)
 	}
 	for _, q := range op.query {
-		p := map[string]any{"name": q, "in": "query", "schema": queryDocs[q], "description": queryDocs[q]["description"]}
+		schema := maps.Clone(queryDocs[q])
+		delete(schema, "description") // the parameter's, not repeated in its schema
+		p := map[string]any{"name": q, "in": "query", "schema": schema, "description": queryDocs[q]["description"]}
 		if v, ok := op.ex.query[q]; ok {
 			p["example"] = v
 		}
