@@ -701,6 +701,7 @@ func sameShape(path string, want, got any, subset bool) []string {
 func TestOpenAPI_ExamplesRun(t *testing.T) {
 	for _, op := range apiOps {
 		t.Run(op.method+" "+op.path, func(t *testing.T) {
+			t.Parallel() // each its own world; building one mostly waits for the store's batches
 			w := newExampleWorld(t)
 			doc := servedDoc(t, w.srv)
 			responses := docOp(t, doc, op)["responses"].(map[string]any)
@@ -733,6 +734,11 @@ func TestOpenAPI_ExamplesRun(t *testing.T) {
 			for _, a := range actors {
 				resp, b := newClient(t, w.srv, a.token).do(op.method, path, body)
 				status := strconv.Itoa(resp.StatusCode)
+				if resp.StatusCode >= 400 {
+					if errs := validate(doc, ref("Error"), mustJSON(string(b)), false); errs != nil {
+						t.Errorf("%s: %s does not fit the Error schema: %v\n%s", a.name, status, errs, b)
+					}
+				}
 				switch {
 				case responses[status] == nil:
 					t.Errorf("%s: %s, not documented: %s", a.name, status, b)
@@ -784,6 +790,9 @@ func TestOpenAPI_RequiredIsWhatACreateNeeds(t *testing.T) {
 				if resp.StatusCode != 400 {
 					t.Errorf("without %s: %d %s, want 400", r, resp.StatusCode, b)
 					continue
+				}
+				if errs := validate(doc, ref("Error"), mustJSON(string(b)), false); errs != nil {
+					t.Errorf("without %s: the 400 does not fit the Error schema: %v\n%s", r, errs, b)
 				}
 				e := apiErr(t, b)
 				named := e.Field == r
