@@ -254,14 +254,10 @@ func opErrors(op apiOp) map[string]string {
 // opDescription is op's description: who may call it and which errors come back.
 func opDescription(op apiOp, errs map[string]string) string {
 	who := op.who
-	switch {
-	case who != "":
-	case op.role == "":
-		who = "anyone, without a token"
-	case op.role == store.RolePlatform:
-		who = "platform admins"
-	default:
-		who = strings.ReplaceAll(op.role, "_", " ") + "s and above"
+	if who == "" {
+		who = map[string]string{"": "anyone, without a token", store.RolePlatform: "platform admins",
+			store.RoleBrand: "brand and platform admins", store.RoleCompanyAdmin: "company admins and above",
+			store.RoleUser: "every role"}[op.role]
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s.\n\nCallers: %s.", op.summary, who)

@@ -198,12 +198,12 @@ func openAPISchemas() map[string]any {
 				"user_id":    about(str(), "the user of a user token"),
 			}, "role"),
 		"Recording": recording,
-		"ArchiveRequest": object("Exactly one of ids and filter.", map[string]any{
+		"ArchiveRequest": with(object("Exactly one of ids and filter.", map[string]any{
 			"ids": about(arrayOf(str()), fmt.Sprintf("recording ids, each the caller's and ready (blank and repeated ids are ignored), at most %d by default", maxArchiveIDs)),
 			"filter": about(map[string]any{"type": "object", "additionalProperties": true}, "the listing's filters by name, values as strings "+
 				"(min_duration_ms may be a number): from, to, type, trigger, state (ready only), caller, callee, number, ddi_id, user_id, "+
 				"company_id, min_duration_ms; every ready match in the caller's tenancy is archived"),
-		}),
+		}), "minProperties", 1, "maxProperties", 1),
 		"Link": object("Signed audio URLs: they work without an Authorization header until expires_at and die with the token.", map[string]any{
 			"url":          about(str(), "the audio path with its signature, for an <audio> element"),
 			"download_url": about(str(), "the same with download=1: served as an attachment named file_name"),

@@ -134,6 +134,12 @@ func (c *schemaCheck) check(path string, s map[string]any, v any) {
 }
 
 func (c *schemaCheck) checkObject(path string, s map[string]any, o map[string]any) {
+	if n, ok := s["minProperties"].(float64); ok && float64(len(o)) < n {
+		c.fail(path, "%d properties, at least %v required", len(o), n)
+	}
+	if n, ok := s["maxProperties"].(float64); ok && float64(len(o)) > n {
+		c.fail(path, "%d properties, at most %v allowed", len(o), n)
+	}
 	props, _ := s["properties"].(map[string]any)
 	required, _ := s["required"].([]any)
 	for _, r := range required {
@@ -197,8 +203,19 @@ func TestSchemaCheck_RefusesWhatItShould(t *testing.T) {
 			"p":    map[string]any{"type": "string", "pattern": "^[0-9]{2}$"},
 			"at":   map[string]any{"type": "string", "format": "date-time", "nullable": true},
 			"list": map[string]any{"type": "array", "items": map[string]any{"type": "boolean"}},
-		}}}}}
-	ref := map[string]any{"$ref": "#/components/schemas/T"}
+		}},
+		"OneOf": map[string]any{"type": "object", "minProperties": 1.0, "maxProperties": 1.0, "properties": map[string]any{
+			"a": map[string]any{"type": "integer"}, "b": map[string]any{"type": "integer"}}},
+	}}}
+	for _, tc := range []struct {
+		v  string
+		ok bool
+	}{{`{"a":1}`, true}, {`{}`, false}, {`{"a":1,"b":2}`, false}} {
+		if errs := validate(doc, ref("OneOf"), mustJSON(tc.v), true); (len(errs) == 0) != tc.ok {
+			t.Errorf("min/maxProperties: %s: errors %v, want ok=%v", tc.v, errs, tc.ok)
+		}
+	}
+	schemaT := ref("T")
 	for _, tc := range []struct {
 		name    string
 		v       string
@@ -220,7 +237,7 @@ func TestSchemaCheck_RefusesWhatItShould(t *testing.T) {
 		{"undocumented", `{"id":"x","n":1,"extra":true}`, false, false},
 		{"not nullable", `{"id":null,"n":1}`, false, false},
 	} {
-		errs := validate(doc, ref, mustJSON(tc.v), tc.request)
+		errs := validate(doc, schemaT, mustJSON(tc.v), tc.request)
 		if (len(errs) == 0) != tc.ok {
 			t.Errorf("%s: %s: errors %v, want ok=%v", tc.name, tc.v, errs, tc.ok)
 		}
@@ -530,8 +547,12 @@ func TestOpenAPI_EveryOperationIsDescribedWithAnExample(t *testing.T) {
 			t.Errorf("%s: a body, yet no 400", name)
 		}
 		for _, p := range opParameters(op) {
-			if p := p.(map[string]any); p["in"] == "path" && p["example"] == nil {
+			p := p.(map[string]any)
+			if p["in"] == "path" && p["example"] == nil {
 				t.Errorf("%s: no example for path parameter %v", name, p["name"])
+			}
+			if d, _ := p["description"].(string); d == "" {
+				t.Errorf("%s: parameter %v without a description", name, p["name"])
 			}
 		}
 		if op.body != "" {
@@ -692,6 +713,18 @@ func sameShape(path string, want, got any, subset bool) []string {
 	return nil
 }
 
+// echoed checks that reply carries every top-level value of the request body it answers (a
+// create or change shows what it stored): the example pairs must agree, and so must the server.
+func echoed(t *testing.T, what string, body, reply any) {
+	t.Helper()
+	r, _ := reply.(map[string]any)
+	for k, v := range body.(map[string]any) {
+		if !reflect.DeepEqual(r[k], v) {
+			t.Errorf("%s has %s = %v, the request %v", what, k, r[k], v)
+		}
+	}
+}
+
 // TestOpenAPI_ExamplesRun: every operation's documented example, sent to a fresh test world
 // with the world's ids (a token of the lowest role the operation names, of the company the
 // ids belong to), answers the documented success status and a reply valid against the
@@ -726,6 +759,10 @@ func TestOpenAPI_ExamplesRun(t *testing.T) {
 				}
 				if diff := sameShape("$", ok["example"], got, op.reply == "object"); diff != nil {
 					t.Errorf("the documented reply example is not shaped like the reply: %v\n%s", diff, b)
+				}
+				if body != nil {
+					echoed(t, "the documented reply example", mustJSON(w.ids.Replace(op.ex.body)), mustJSON(w.ids.Replace(op.ex.reply)))
+					echoed(t, "the reply", mustJSON(body.(string)), got)
 				}
 			}
 
