@@ -113,7 +113,7 @@ func openAPISchemas() map[string]any {
 	}, "id", "name")
 	company := object("A customer of a brand, with its recording policy.", map[string]any{
 		"id":       ro(about(str(), idDoc)),
-		"brand_id": about(str(), "the owning brand, required for a platform admin; a brand admin's own brand when left out. Only brand and platform admins may change it"),
+		"brand_id": about(str(), "the owning brand, required for a platform admin; a brand admin's own brand when left out. Fixed once created: a change is 400 (403 for a company admin)"),
 		"name":     about(with(str(), "minLength", 1, "maxLength", store.MaxNameLen), "display name, required: "+fmt.Sprintf(nameBoundsDoc, store.MaxNameLen)+", not blank"),
 		"on_demand": about(with(enum(enumOnDemand), "default", store.OnDemandDisabled), "on-demand recording: disabled (none), key (the phone's Record key, "+
 			"a SIP INFO, and a frustrated blind transfer to the code), key_dtmf (also the DTMF code dialled during the call, which "+
@@ -131,7 +131,7 @@ func openAPISchemas() map[string]any {
 	}, "id", "brand_id", "name")
 	ddi := object("A public number of a company and its automatic recording mode.", map[string]any{
 		"id":         ro(about(str(), idDoc)),
-		"company_id": about(str(), "the owning company, required (one the caller administers). Only brand and platform admins may change it"),
+		"company_id": about(str(), "the owning company, required (one the caller administers). Brand and platform admins may move the DDI to another company of theirs"),
 		"number": about(str(), "the number, required and unique: E.164 (+34911234567); a national number is read with the configured "+
 			"default_country and stored in E.164. Only brand and platform admins may change it"),
 		"record_calls": about(with(enum(enumRecordMode), "default", store.RecordNone), "which calls of this number are recorded automatically: "+
@@ -143,7 +143,7 @@ func openAPISchemas() map[string]any {
 	}, "id", "company_id", "number")
 	user := object("A phone user of a company.", map[string]any{
 		"id":         ro(about(str(), idDoc)),
-		"company_id": about(str(), "the user's company, required for brand and platform admins; a company admin's own company when left out"),
+		"company_id": about(str(), "the user's company, required for brand and platform admins; a company admin's own company when left out. Fixed once created: a change is 400"),
 		"name":       about(with(str(), "maxLength", store.MaxNameLen), "display name ("+fmt.Sprintf(nameBoundsDoc, store.MaxNameLen)+"; may be empty)"),
 		"extension":  about(with(str(), "pattern", "^[0-9]{2,10}$"), "the internal number colleagues dial, required: 2 to 10 digits, unique in the company"),
 		"sip_user": about(with(str(), "pattern", `^[A-Za-z0-9_.-]{1,64}$`), "the FreeSWITCH directory user the phone authenticates as, required: "+
@@ -162,8 +162,8 @@ func openAPISchemas() map[string]any {
 		"ddi_id":      about(str(), "the DDI of a ddi recording; empty for on-demand ones"),
 		"user_id":     about(str(), "the user who asked for an on-demand recording; empty for ddi ones"),
 		"recorder":    about(str(), fmt.Sprintf("who recorded: the DDI's number or the requesting user's extension, at most %d bytes", store.MaxPartyLen)),
-		"caller":      about(str(), fmt.Sprintf("the calling party's number, at most %d bytes", store.MaxPartyLen)),
-		"callee":      about(str(), fmt.Sprintf("the called party's number, at most %d bytes", store.MaxPartyLen)),
+		"caller":      about(str(), fmt.Sprintf("the calling party as the call presented it (a number, or the extension of a company phone), at most %d bytes", store.MaxPartyLen)),
+		"callee":      about(str(), fmt.Sprintf("the called party as the call presented it (a number, or the extension of a company phone), at most %d bytes", store.MaxPartyLen)),
 		"started_at":  about(dateTime(), "when recording started (RFC 3339, UTC)"),
 		"ended_at":    about(with(dateTime(), "nullable", true), "when recording stopped; null while it runs"),
 		"duration_ms": about(with(integer(), "minimum", 0), "the length of the audio in milliseconds (0 until it is known)"),
