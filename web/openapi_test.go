@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -564,7 +565,7 @@ func TestOpenAPI_EveryOperationIsDescribedWithAnExample(t *testing.T) {
 			}
 		}
 		if op.reply != "" && op.reply != "binary" {
-			ok := responses[cmpOr(op.status, "200")].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)
+			ok := responses[cmp.Or(op.status, "200")].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)
 			if ex, has := ok["example"]; !has {
 				t.Errorf("%s: no reply example", name)
 			} else if errs := validate(doc, ok["schema"].(map[string]any), ex, false); errs != nil {
@@ -575,13 +576,6 @@ func TestOpenAPI_EveryOperationIsDescribedWithAnExample(t *testing.T) {
 			t.Errorf("%s: documented as callable without a token", name)
 		}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // exampleWorld is a test world with the objects the examples name, and the replacer from the
@@ -739,11 +733,11 @@ func TestOpenAPI_ExamplesRun(t *testing.T) {
 			doc := servedDoc(t, w.srv)
 			responses := docOp(t, doc, op)["responses"].(map[string]any)
 			path, body := w.exampleRequest(t, doc, op)
-			success := cmpOr(op.status, "200")
+			success := cmp.Or(op.status, "200")
 
 			resp, b := newClient(t, w.srv, w.exampleActor(op.role)).do(op.method, path, body)
 			if strconv.Itoa(resp.StatusCode) != success {
-				t.Fatalf("%s %s as %q: %d %s, documented %s", op.method, path, cmpOr(op.role, "anyone"), resp.StatusCode, b, success)
+				t.Fatalf("%s %s as %q: %d %s, documented %s", op.method, path, cmp.Or(op.role, "anyone"), resp.StatusCode, b, success)
 			}
 			switch {
 			case op.reply == "binary":
