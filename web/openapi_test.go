@@ -844,3 +844,63 @@ func TestOpenAPI_RequiredIsWhatACreateNeeds(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenAPI_PatternsAgreeWithTheStore: the document's patterns are the store's rules: a value
+// the store accepts matches, and (for the patterns that are the whole rule) a value it refuses
+// does not. Values go through the store's create, which normalises them first as the API does.
+func TestOpenAPI_PatternsAgreeWithTheStore(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenStore(t)
+	b := &store.Brand{Name: "B", SIPDomain: "pbx.example.com"}
+	must(t, db.CreateBrand(ctx, b))
+	co := &store.Company{BrandID: b.ID, Name: "C"}
+	must(t, db.CreateCompany(ctx, co))
+	n := 0
+	accepts := map[string]func(v string) error{
+		"Company.on_demand_code": func(v string) error {
+			return db.CreateCompany(ctx, &store.Company{BrandID: b.ID, Name: "C", OnDemand: store.OnDemandKeyDTMF, OnDemandCode: v})
+		},
+		"Company.country": func(v string) error {
+			return db.CreateCompany(ctx, &store.Company{BrandID: b.ID, Name: "C", Country: v})
+		},
+		"User.extension": func(v string) error {
+			n++
+			return db.CreateUser(ctx, &store.User{CompanyID: co.ID, Extension: v, SIPUser: fmt.Sprintf("u%d", n)})
+		},
+		"User.sip_user": func(v string) error {
+			n++
+			return db.CreateUser(ctx, &store.User{CompanyID: co.ID, Extension: fmt.Sprintf("%d", 100+n), SIPUser: v})
+		},
+	}
+	// exact: the pattern is the store's whole rule (country's is not: it does not know which
+	// two letters are countries).
+	exact := map[string]bool{"Company.on_demand_code": true, "User.extension": true, "User.sip_user": true}
+	samples := map[string][]string{
+		"Company.on_demand_code": {"7", "*7", "123", "*123", "1234", "a", "**7", "7*"},
+		"Company.country":        {"ES", "es", "XX", "ESP", "E"},
+		"User.extension":         {"1", "10", "1234567890", "12345678901", "1a", "+34"},
+		"User.sip_user":          {"a", "A.b-c_9", strings.Repeat("x", 64), strings.Repeat("y", 65), "a b", "ñ", "a@b"},
+	}
+	schemas := docSchemas(servedDoc(t, MustServe(t, MustOpenStore(t))))
+	for where, vs := range samples {
+		schema, prop, _ := strings.Cut(where, ".")
+		p := schemas[schema].(map[string]any)["properties"].(map[string]any)[prop].(map[string]any)
+		re := regexp.MustCompile(p["pattern"].(string))
+		for _, v := range vs {
+			err := accepts[where](v)
+			refused := false
+			for _, f := range store.InvalidFields(err) {
+				refused = refused || f.Field == prop
+			}
+			if err != nil && !refused {
+				t.Fatalf("%s %q: %v (not about the field)", where, v, err)
+			}
+			switch matches := re.MatchString(v); {
+			case !refused && !matches:
+				t.Errorf("%s: the store accepts %q, the pattern %s refuses it", where, v, re)
+			case refused && matches && exact[where]:
+				t.Errorf("%s: the store refuses %q, the pattern %s accepts it", where, v, re)
+			}
+		}
+	}
+}
