@@ -745,6 +745,9 @@ func TestOpenAPI_ExamplesRun(t *testing.T) {
 					t.Errorf("reply %q, %d bytes; documented %s", ct, len(b), op.media)
 				}
 			case op.reply != "":
+				if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("reply %q, documented application/json", ct)
+				}
 				ok := responses[success].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)
 				var got any
 				must(t, json.Unmarshal(b, &got))
