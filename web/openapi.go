@@ -20,6 +20,7 @@ type apiOp struct {
 // checks it against the app's routes both ways.
 var apiOps = []apiOp{
 	{method: "GET", path: "/openapi.json", summary: "This OpenAPI document (no token needed)", tag: "meta", reply: "object"},
+	{method: "GET", path: "/signing-key", summary: "The Ed25519 public key that signs every archive's manifest.json (no token needed): algorithm, key_id, public_key (raw, base64), public_key_pem", tag: "meta", reply: "object"},
 	{method: "GET", path: "/me", summary: "The calling token: role and scope", tag: "meta", reply: "Token"},
 
 	{method: "GET", path: "/brands", summary: "List brands (platform: all; brand admin: its own)", tag: "brands", query: []string{"limit", "cursor"}, reply: "BrandList"},
@@ -129,7 +130,9 @@ func openAPISchemas() map[string]any {
 			"ddi_id": str(), "user_id": str(), "recorder": str(), "caller": str(), "callee": str(),
 			"started_at": map[string]any{"type": "string", "format": "date-time"}, "ended_at": map[string]any{"type": "string", "format": "date-time"},
 			"duration_ms": integer(), "state": enum("recording", "processing", "ready", "failed", "discarded"),
-			"file_name": str(), "file_size": integer(), "mime": str(), "error": str()}),
+			"file_name": str(), "file_size": integer(), "mime": str(), "error": str(),
+			"sha256":    map[string]any{"type": "string", "description": "hex SHA-256 of the MP3 (empty until an older recording is hashed); full audio responses carry it as Repr-Digest"},
+			"integrity": map[string]any{"type": "string", "enum": []string{"", "mismatch"}, "description": "mismatch: the file no longer matches sha256 and is not served (409)"}}),
 		"ArchiveRequest": obj(map[string]any{"ids": map[string]any{"type": "array", "items": str()},
 			"filter": map[string]any{"type": "object", "description": "the listing's filters by name (from, to, type, trigger, state=ready, caller, callee, number, ddi_id, user_id, company_id, min_duration_ms); exactly one of ids and filter"}}),
 		"Link":      obj(map[string]any{"url": str(), "download_url": str(), "expires_at": map[string]any{"type": "string", "format": "date-time"}}),
