@@ -413,7 +413,9 @@ func warnInvalidAnnouncements(ctx context.Context, db *store.DB, log zerolog.Log
 }
 
 // signingKeyPath is where the archive signing key lives: next to the store.
-func (c Config) signingKeyPath() string { return filepath.Join(filepath.Dir(c.dbPath()), "signing.key") }
+func (c Config) signingKeyPath() string {
+	return filepath.Join(filepath.Dir(c.dbPath()), "signing.key")
+}
 
 // loadSigningKey loads the archive signing key, creating it at the first start. A key file that
 // exists but cannot be used is an error: callrec never replaces a signing key.
