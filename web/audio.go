@@ -25,14 +25,17 @@ import (
 const maxArchiveIDs = 500
 
 // openAudio opens the MP3 of a ready recording. A recording in another state is ECONFLICT on
-// "state"; one whose file is known not to match its SHA-256 is a 409 integrity_mismatch; a
-// ready row whose file vanished is ENOTFOUND (logged: the library lost a file).
+// "state"; one whose file is known not to match its SHA-256 (and still does not: recheck) is a
+// 409 integrity_mismatch; a ready row whose file vanished is ENOTFOUND (logged: the library
+// lost a file).
 func (s *Server) openAudio(r *store.Recording) (*os.File, os.FileInfo, error) {
 	if r.State != store.StateReady || r.MP3Path == "" {
 		return nil, nil, store.Conflict("state", "The recording is %s, not ready.", r.State)
 	}
 	if r.Integrity == store.IntegrityMismatch {
-		return nil, nil, errIntegrity(r)
+		if err := s.recheck(r); err != nil {
+			return nil, nil, err
+		}
 	}
 	f, err := os.Open(r.MP3Path)
 	if err != nil {
@@ -340,7 +343,9 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 	names := map[string]int{}
 	for _, r := range recs {
 		if r.Integrity == store.IntegrityMismatch {
-			return errIntegrity(r)
+			if err := s.recheck(r); err != nil {
+				return err
+			}
 		}
 		if _, err := os.Stat(r.MP3Path); err != nil {
 			// Checked before the first byte: once streaming, an error can only truncate the ZIP.

@@ -228,21 +228,21 @@ func NewIntegrityMetrics(reg prometheus.Registerer) (*IntegrityMetrics, error) {
 	return m, nil
 }
 
-// verifiedFiles remembers the ETags of files hashed in full and found matching, so a Range
-// request hashes a file once per version, not once per range.
-type verifiedFiles struct {
+// etagSet is a bounded set of ETags: of files hashed in full and found matching (a Range
+// request hashes a file once per version, not once per range), or found still bad.
+type etagSet struct {
 	mu sync.Mutex
 	m  map[string]struct{}
 }
 
-func (v *verifiedFiles) has(etag string) bool {
+func (v *etagSet) has(etag string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	_, ok := v.m[etag]
 	return ok
 }
 
-func (v *verifiedFiles) add(etag string) {
+func (v *etagSet) add(etag string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.m == nil || len(v.m) >= verifiedCap {
@@ -295,6 +295,39 @@ func (s *Server) checked(r *store.Recording, sum, etag, where string) error {
 	if etag != "" {
 		s.verified.add(etag)
 	}
+	return nil
+}
+
+// recheck decides about a row marked IntegrityMismatch: its file is hashed again (once per
+// ETag: a file still bad is not read again until it changes) and, when it matches its SHA-256
+// again (an operator restored it), the mark is cleared and nil returned; otherwise the 409.
+func (s *Server) recheck(r *store.Recording) error {
+	f, err := os.Open(r.MP3Path)
+	if err != nil {
+		return errIntegrity(r)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return errIntegrity(r)
+	}
+	etag := audioETag(r.ID, fi)
+	if s.stillBad.has(etag) {
+		return errIntegrity(r)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil || hex.EncodeToString(h.Sum(nil)) != r.SHA256 {
+		s.stillBad.add(etag)
+		return errIntegrity(r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.DB.SetRecordingIntegrity(ctx, r.ID, r.MP3Path, ""); err != nil {
+		return fmt.Errorf("integrity: clear the mark: %w", err)
+	}
+	r.Integrity = ""
+	s.Logger.Info().Str("recording_id", r.ID).Str("company_id", r.CompanyID).Str("decision", "integrity_restored").
+		Msg("integrity: the MP3 matches its SHA-256 again: served")
 	return nil
 }
 

@@ -174,6 +174,24 @@ func TestAudio_TamperedMP3IsRefusedFlaggedAndCounted(t *testing.T) {
 	if resp.StatusCode != 409 || apiErr(t, b).Code != "integrity_mismatch" {
 		t.Errorf("archive with the altered file: %d %s, want 409", resp.StatusCode, b)
 	}
+
+	// An operator restores the file from a backup: it matches again, is served, the mark goes.
+	must(t, os.WriteFile(rec.MP3Path, iw.mp3, 0o644))
+	later := time.Now().Add(4 * time.Second)
+	must(t, os.Chtimes(rec.MP3Path, later, later))
+	resp, body, err = rawGet(t, url, a1.adminTok)
+	if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, iw.mp3) {
+		t.Fatalf("restored file: %v %d, %d bytes", err, resp.StatusCode, len(body))
+	}
+	if row := rowOf(t, admin, rec.ID); row["integrity"] != "" {
+		t.Errorf("row integrity %v after the restore, want empty", row["integrity"])
+	}
+	if !strings.Contains(iw.logs.String(), `"decision":"integrity_restored"`) {
+		t.Error("the restore is not logged")
+	}
+	if n := iw.mismatches(t, "audio"); n != 1 {
+		t.Errorf("mismatches %v after the restore, want still 1", n)
+	}
 }
 
 // A Range request cannot hash the file per range: the whole file is verified once per version

@@ -84,7 +84,8 @@ type Server struct {
 	touchMu sync.Mutex
 	touched map[string]time.Time // token id → last TouchToken
 
-	verified verifiedFiles // ETags of files hashed in full and found matching (integrity.go)
+	verified etagSet // ETags of files hashed in full and found matching (integrity.go)
+	stillBad etagSet // ETags of files of rows marked mismatch, hashed again and still bad
 }
 
 // Open listens on Addr and starts serving in the background. It returns the listen error
