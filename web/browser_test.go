@@ -200,7 +200,7 @@ func TestBrowser_SignInFilterPlaySeekDownloadDeleteEditDDI(t *testing.T) {
 	ctx := context.Background()
 	tc := w.co("A1")
 	long := testMP3(t, 6)
-	must(t, os.WriteFile(tc.recDDI.MP3Path, long, 0o644))
+	w.replaceMP3(t, tc.recDDI, long)
 
 	b.open(w.srv.URL() + "/")
 	b.typeInto("#token", "crt_wrong")

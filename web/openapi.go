@@ -59,6 +59,8 @@ const (
 var apiOps = []apiOp{
 	{method: "GET", path: "/openapi.json", summary: "This OpenAPI document (no token needed)", tag: "meta", reply: "object",
 		ex: opExample{reply: exOpenAPI}},
+	{method: "GET", path: "/signing-key", summary: "The Ed25519 public key that signs every archive's manifest.json (no token needed): algorithm, key_id, public_key (raw, base64), public_key_pem", tag: "meta", reply: "SigningKey",
+		ex: opExample{reply: exSigningKey}},
 	{method: "GET", path: "/me", summary: "The calling token: role and scope", tag: "meta", reply: "Token", role: store.RoleUser,
 		ex: opExample{reply: exToken}},
 
@@ -193,7 +195,7 @@ var apiOps = []apiOp{
 	{method: "GET", path: "/recordings/{id}/audio", summary: "The MP3: Range/206, ETag/If-None-Match, inline or attachment with ?download=1", tag: "recordings", query: []string{"download"}, reply: "binary", media: "audio/mpeg",
 		role: store.RoleUser, who: "every role, for recordings it may get; also without a token through a signed link (GET /recordings/{id}/link)",
 		errs: map[string]string{"404": fmt.Sprintf(why404, "recording") + "; also a ready recording whose file is missing",
-			"409": "the recording is not ready (error.field state)", "416": "the Range lies outside the file"},
+			"409": "the recording is not ready (error.field state), or its file no longer matches its sha256 (code integrity_mismatch)", "416": "the Range lies outside the file"},
 		ex: opExample{id: exRecordingID, query: map[string]string{"download": "1"}}},
 
 	{method: "POST", path: "/recordings/{id}/retry", summary: "Queue a failed recording for encoding again, with fresh attempts (company admin and above)", tag: "recordings", reply: "Recording",

@@ -59,12 +59,13 @@ const (
 		`"type":"ondemand","trigger":"key","direction":"inbound","ddi_id":"","user_id":"` + exUserID + `","recorder":"1001",` +
 		`"caller":"+34600111222","callee":"+34911234567","started_at":"2025-03-01T09:02:00Z","ended_at":"2025-03-01T09:02:05Z",` +
 		`"duration_ms":5000,"state":"ready","file_name":"20250301090200_ondemand-1001_+34600111222_+34911234567.mp3",` +
-		`"file_size":20480,"mime":"audio/mpeg","error":""}`
+		`"file_size":20480,"mime":"audio/mpeg","error":"","sha256":"4ec67b2855e30b3d2fdcbf76d3f118a9d1de1113fdb8897a67d00894b7ff9dd5","integrity":""}`
 	exRetried = `{"id":"` + exFailedID + `","company_id":"` + exCompanyID + `","call_id":"6f1c2d9e-8b7a-4c3d-9e2f-1a0b3c4d5e6f",` +
 		`"type":"ddi","trigger":"ddi","direction":"inbound","ddi_id":"` + exDDIID + `","user_id":"","recorder":"+34911234567",` +
 		`"caller":"+34600111222","callee":"+34911234567","started_at":"2025-03-01T09:02:00Z","ended_at":"2025-03-01T09:02:05Z",` +
-		`"duration_ms":5000,"state":"processing","file_name":"","file_size":0,"mime":"","error":""}`
+		`"duration_ms":5000,"state":"processing","file_name":"","file_size":0,"mime":"","error":"","sha256":"","integrity":""}`
 
+	exSigningKey  = `{"algorithm":"ed25519","key_id":"3f1a9c0d2b7e4f56","public_key":"MCowBQYDK2VwAyEA","public_key_pem":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"}`
 	exArchiveLink = `{"url":"/api/v1/recordings/archive/AbC123?tid=` + exTokenID + `&exp=1740823200&sig=Zk3q9w1X0b7v5sRt2yU8pA4cE6gH1jK3mN5oQ7rS9tU","expires_at":"2025-03-01T10:15:00Z","count":1,"left_out":[]}`
 	exArchiveBody = `{"filter":{"from":"2025-03-01T00:00:00Z","to":"2025-03-31T23:59:59Z","trigger":"key"}}`
 

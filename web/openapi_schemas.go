@@ -22,7 +22,7 @@ var (
 	// enumErrorCode is every error.code the API answers: the store's vocabulary (ESCHEMA leaves
 	// as internal, errorStatus) and the HTTP layer's own codes.
 	enumErrorCode = []string{store.EINVALID, store.ENOTFOUND, store.ECONFLICT, store.EFORBIDDEN, store.EINTERNAL,
-		codeUnauthorized, codeTooLarge, codeRateLimited, codeNotAllowed, codeRange}
+		codeUnauthorized, codeTooLarge, codeRateLimited, codeNotAllowed, codeRange, codeIntegrity}
 )
 
 // Schema building blocks. Each returns a fresh map, so a property can be changed in place.
@@ -173,6 +173,9 @@ func openAPISchemas() map[string]any {
 		"file_size": about(with(integer(), "minimum", 0), "the MP3's size in bytes (0 until ready)"),
 		"mime":      about(str(), "the audio's media type, audio/mpeg once ready; empty before"),
 		"error":     about(str(), "why a failed or discarded recording has no audio, in plain words; empty otherwise"),
+		"sha256": about(with(str(), "pattern", "^([0-9a-f]{64})?$"), "hex SHA-256 of the MP3 as the audio worker wrote it (empty until an "+
+			"older recording is hashed); full audio responses carry it as Repr-Digest, archives in their signed manifest.json"),
+		"integrity": about(enum([]string{"", store.IntegrityMismatch}), "mismatch: the file no longer matches sha256 and is not served (409 integrity_mismatch); empty otherwise"),
 	}, "id", "company_id", "call_id", "type", "trigger", "direction", "ddi_id", "user_id", "recorder", "caller", "callee",
 		"started_at", "ended_at", "duration_ms", "state", "file_name", "file_size", "mime", "error")
 	for _, p := range recording["properties"].(map[string]any) {
@@ -225,6 +228,12 @@ func openAPISchemas() map[string]any {
 			}, "id", "status", "code", "message")), "the recordings not deleted"),
 			"dry_run": about(boolean(), "true when nothing was deleted"),
 		}, "deleted", "refused"),
+		"SigningKey": object("The archive signing key's public half: verify manifest.json.sig (base64 Ed25519 over manifest.json's exact bytes) with it.", map[string]any{
+			"algorithm":      about(enum([]string{"ed25519"}), "the signature algorithm"),
+			"key_id":         about(str(), "the first 8 bytes of the public key's SHA-256, hex; manifest.json names it"),
+			"public_key":     about(str(), "the raw 32-byte public key, base64"),
+			"public_key_pem": about(str(), "the same as a PEM SubjectPublicKeyInfo (for openssl)"),
+		}, "algorithm", "key_id", "public_key", "public_key_pem"),
 		"Link": object("Signed audio URLs: they work without an Authorization header until expires_at and die with the token.", map[string]any{
 			"url":          about(str(), "the audio path with its signature, for an <audio> element"),
 			"download_url": about(str(), "the same with download=1: served as an attachment named file_name"),
