@@ -2,8 +2,11 @@ package library
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -278,14 +281,14 @@ func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
 		return
 	}
 	stopRenew := w.renewLease(ctx, c, job)
-	res, size, err := w.encode(ctx, c, job, rec, dst)
+	res, size, sum, err := w.encode(ctx, c, job, rec, dst)
 	stopRenew()
 	if err != nil {
 		_ = removeFile(markerPath(c.lib, rec.ID))
 		w.encodeFailed(ctx, c, job, rec, err)
 		return
 	}
-	err = w.DB.CompleteRecording(bg, job.ID, store.RecordingResult{MP3Path: dst, DurationMS: res.DurationMS, FileSize: size, MIME: res.MIME})
+	err = w.DB.CompleteRecording(bg, job.ID, store.RecordingResult{MP3Path: dst, DurationMS: res.DurationMS, FileSize: size, MIME: res.MIME, SHA256: sum})
 	switch store.ErrorCode(err) {
 	case "":
 	case store.ENOTFOUND, store.ECONFLICT:
@@ -315,7 +318,7 @@ func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
 	w.Metrics.job("ready")
 	w.Metrics.addBytes(rec.CompanyID, size)
 	w.Logger.Info().Str("recording_id", rec.ID).Str("company_id", rec.CompanyID).Str("decision", "ready").
-		Int64("duration_ms", res.DurationMS).Int64("file_size", size).Str("encoder", res.Encoder).Msg("recording ready")
+		Int64("duration_ms", res.DurationMS).Int64("file_size", size).Str("sha256", sum).Str("encoder", res.Encoder).Msg("recording ready")
 }
 
 // renewLease extends job's lease every third of the lease while the job is being encoded (an
@@ -350,67 +353,71 @@ func (w *Worker) renewLease(ctx context.Context, c runConfig, job *store.Job) (s
 var errMissingWAV = errors.New("WAV missing or without audio")
 
 // encode writes the MP3 of job's WAV to dst atomically: encode into .tmp, write the marker,
-// rename, fsync the directory. It returns the encoder's result and the final file size. The
+// rename, fsync the directory. It returns the encoder's result, the final file size and the
+// hex SHA-256 of the bytes written (hashed as they are written: the MP3 is never read back). The
 // file work runs under a watchdog: when it makes no progress for the file timeout (a hung
 // mount, issue 12 point 6) encode returns errFileTimeout and leaves the stuck goroutine behind,
 // so one job cannot hold the worker (what that goroutine may still do later is harmless: its
 // MP3 is complete or in .tmp, and a marker settles it at the next start-up).
-func (w *Worker) encode(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, dst string) (audio.Result, int64, error) {
+func (w *Worker) encode(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, dst string) (audio.Result, int64, string, error) {
 	wav, err := c.spoolPath(job.WAVPath)
 	if err != nil {
-		return audio.Result{}, 0, fmt.Errorf("WAV %q: %w", job.WAVPath, err)
+		return audio.Result{}, 0, "", fmt.Errorf("WAV %q: %w", job.WAVPath, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type outcome struct {
 		res  audio.Result
 		size int64
+		sum  string
 		err  error
 	}
 	p := &progress{}
 	p.touch()
 	done := make(chan outcome, 1)
 	go func() {
-		res, size, err := w.encodeFile(ctx, c, p, job, rec, wav, dst)
-		done <- outcome{res, size, err}
+		res, size, sum, err := w.encodeFile(ctx, c, p, job, rec, wav, dst)
+		done <- outcome{res, size, sum, err}
 	}()
 	tick := time.NewTicker(max(min(c.fileTimeout/4, time.Second), time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
 		case o := <-done:
-			return o.res, o.size, o.err
+			return o.res, o.size, o.sum, o.err
 		case <-tick.C:
 			if p.since() > c.fileTimeout {
-				return audio.Result{}, 0, fmt.Errorf("WAV %s: %w: no progress for %v", wav, errFileTimeout, c.fileTimeout)
+				return audio.Result{}, 0, "", fmt.Errorf("WAV %s: %w: no progress for %v", wav, errFileTimeout, c.fileTimeout)
 			}
 		}
 	}
 }
 
-// encodeFile is encode's file work on the spool-contained WAV path wav, touching p as it goes.
-func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *store.Job, rec *store.Recording, wav, dst string) (audio.Result, int64, error) {
+// encodeFile is encode's file work on the spool-contained WAV path wav, touching p as it goes;
+// it returns what encode returns.
+func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *store.Job, rec *store.Recording, wav, dst string) (audio.Result, int64, string, error) {
 	f, err := c.openSpoolWAV(wav)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return audio.Result{}, 0, fmt.Errorf("%w: %s", errMissingWAV, wav)
+			return audio.Result{}, 0, "", fmt.Errorf("%w: %s", errMissingWAV, wav)
 		}
-		return audio.Result{}, 0, fmt.Errorf("open WAV %s: %w", wav, err)
+		return audio.Result{}, 0, "", fmt.Errorf("open WAV %s: %w", wav, err)
 	}
 	defer f.Close()
 	p.touch()
 	src, err := audio.NewWAV(progressReader{f, p})
 	if err != nil {
-		return audio.Result{}, 0, fmt.Errorf("%s: %w", wav, err)
+		return audio.Result{}, 0, "", fmt.Errorf("%s: %w", wav, err)
 	}
 	start := time.Now()
 	tf, err := os.CreateTemp(filepath.Join(c.lib, tmpDirName), rec.ID+".*.mp3")
 	if err != nil {
-		return audio.Result{}, 0, libraryErr(fmt.Errorf("library temp file: %w", err))
+		return audio.Result{}, 0, "", libraryErr(fmt.Errorf("library temp file: %w", err))
 	}
 	tmp := tf.Name()
 	p.touch()
-	res, err := c.enc.Encode(ctx, progressWriter{tf, p}, src)
+	h := sha256.New() // hashed on the way to the file, so the MP3 is not read a second time
+	res, err := c.enc.Encode(ctx, progressWriter{io.MultiWriter(tf, h), p}, src)
 	if err == nil {
 		err = libraryErr(tf.Sync())
 	}
@@ -420,9 +427,9 @@ func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *
 	if err != nil {
 		_ = removeFile(tmp)
 		if errors.Is(err, audio.ErrNoAudio) {
-			return res, 0, fmt.Errorf("%w: %s: %w", errMissingWAV, wav, err)
+			return res, 0, "", fmt.Errorf("%w: %s: %w", errMissingWAV, wav, err)
 		}
-		return res, 0, fmt.Errorf("encode %s with %s: %w", wav, c.enc.Name(), err)
+		return res, 0, "", fmt.Errorf("encode %s with %s: %w", wav, c.enc.Name(), err)
 	}
 	w.at("encoded")
 	p.touch()
@@ -438,15 +445,15 @@ func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *
 	}
 	if err != nil {
 		_ = removeFile(tmp)
-		return res, 0, libraryErr(fmt.Errorf("place MP3: %w", err))
+		return res, 0, "", libraryErr(fmt.Errorf("place MP3: %w", err))
 	}
 	w.at("renamed")
 	p.touch()
 	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return res, 0, libraryErr(err)
+		return res, 0, "", libraryErr(err)
 	}
 	w.Metrics.encoded(time.Since(start))
-	return res, fi.Size(), nil
+	return res, fi.Size(), hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // encodeFailed decides what an encoding error means for the job.

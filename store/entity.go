@@ -78,6 +78,9 @@ const (
 	StateDiscarded  = "discarded"
 )
 
+// IntegrityMismatch is Recording.Integrity for an MP3 whose bytes no longer match its SHA256.
+const IntegrityMismatch = "mismatch"
+
 // Limits on free-text fields.
 const (
 	MaxNameLen         = 200
@@ -365,6 +368,13 @@ type Recording struct {
 	FileSize   int64      `json:"file_size"`
 	MIME       string     `json:"mime"`
 	Error      string     `json:"error"`
+	// SHA256 is the lower-case hex SHA-256 of the MP3 as the audio worker wrote it; empty on a
+	// row made ready by a version before schema 4 until the hash backfill (or its first full
+	// serve) stores it.
+	SHA256 string `json:"sha256"`
+	// Integrity is "" while nothing is known against the file, IntegrityMismatch once a served
+	// or verified MP3 no longer matched SHA256 (the file is then refused, never served).
+	Integrity string `json:"integrity"`
 	// Masks are the spans of the recording that are silence because a user masked the call
 	// (Company.MaskCode), in the order they began.
 	Masks []MaskSpan `json:"masks,omitempty"`
@@ -433,7 +443,26 @@ func (r *Recording) Validate() error {
 	if r.FileSize < 0 {
 		return Invalid("file_size", "must not be negative")
 	}
+	if r.SHA256 != "" && !ValidSHA256(r.SHA256) {
+		return Invalid("sha256", "must be 64 lower-case hex digits")
+	}
+	if r.Integrity != "" && r.Integrity != IntegrityMismatch {
+		return Invalid("integrity", "must be empty or %s", IntegrityMismatch)
+	}
 	return nil
+}
+
+// ValidSHA256 reports whether s is a SHA-256 in lower-case hex (64 digits). Anyone may call it.
+func ValidSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // DownloadName returns the download file name `YYYYmmddHHMMSS_<type>-<recorder>_<caller>_<callee>.mp3`
@@ -465,6 +494,7 @@ type RecordingResult struct {
 	DurationMS int64
 	FileSize   int64
 	MIME       string // default "audio/mpeg"
+	SHA256     string // lower-case hex SHA-256 of the MP3's bytes (empty: unhashed, as before schema 4)
 }
 
 // Job is a unit of durable work for the audio worker: encode RecordingID's WAV to MP3.

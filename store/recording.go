@@ -178,7 +178,7 @@ func (db *DB) DiscardRecording(ctx context.Context, id, reason string) error {
 }
 
 // CompleteRecording records the audio worker's result for job jobID: the recording becomes
-// "ready" with MP3Path, DurationMS, FileSize and MIME (default "audio/mpeg") and the job is
+// "ready" with MP3Path, DurationMS, FileSize, MIME (default "audio/mpeg") and SHA256 and the job is
 // acked, in one transaction. Errors: ENOTFOUND when the job is gone (its recording was
 // deleted: remove the MP3); ECONFLICT "state" when the recording left "processing" meanwhile
 // (discarded or failed): the job is acked anyway and the caller should remove the MP3.
@@ -202,6 +202,7 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res Recording
 				return false, nil
 			}
 			r.State, r.MP3Path, r.DurationMS, r.FileSize, r.MIME, r.Error = StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, ""
+			r.SHA256, r.Integrity = res.SHA256, ""
 			return true, r.Validate()
 		})
 		if err != nil && ErrorCode(err) != ENOTFOUND {

@@ -3,6 +3,8 @@ package web
 import (
 	"archive/zip"
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,10 +25,17 @@ import (
 const maxArchiveIDs = 500
 
 // openAudio opens the MP3 of a ready recording. A recording in another state is ECONFLICT on
-// "state"; a ready row whose file vanished is ENOTFOUND (logged: the library lost a file).
+// "state"; one whose file is known not to match its SHA-256 (and still does not: recheck) is a
+// 409 integrity_mismatch; a ready row whose file vanished is ENOTFOUND (logged: the library
+// lost a file).
 func (s *Server) openAudio(r *store.Recording) (*os.File, os.FileInfo, error) {
 	if r.State != store.StateReady || r.MP3Path == "" {
 		return nil, nil, store.Conflict("state", "The recording is %s, not ready.", r.State)
+	}
+	if r.Integrity == store.IntegrityMismatch {
+		if err := s.recheck(r); err != nil {
+			return nil, nil, err
+		}
 	}
 	f, err := os.Open(r.MP3Path)
 	if err != nil {
@@ -112,7 +121,9 @@ func contentDisposition(kind, name string) string {
 }
 
 // audio streams a recording's MP3: Range/206 for seeking, ETag with If-None-Match (304) and
-// If-Range, Content-Disposition inline, or attachment with file_name when ?download=1.
+// If-Range, Content-Disposition inline, or attachment with file_name when ?download=1. The file
+// is checked against its SHA-256 (integrity.go: while streaming a full body, once per ETag
+// before a range) and its Repr-Digest (RFC 9530) sent when the row has one.
 func (s *Server) audio(c *fiber.Ctx) error {
 	r, err := s.scopedRecording(c, caller(c), c.Params("id"))
 	if err != nil {
@@ -127,6 +138,9 @@ func (s *Server) audio(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderAcceptRanges, "bytes")
 	c.Set(fiber.HeaderCacheControl, "private, no-cache")
 	c.Set(fiber.HeaderLastModified, fi.ModTime().UTC().Format(http.TimeFormat))
+	if d := reprDigest(r.SHA256); d != "" {
+		c.Set("Repr-Digest", d) // of the whole representation, on 206 too (RFC 9530 §3)
+	}
 	name := r.FileName
 	if name == "" {
 		name = r.DownloadName()
@@ -158,6 +172,12 @@ func (s *Server) audio(c *fiber.Ctx) error {
 			}
 		}
 	}
+	if partial {
+		if err := s.verifyOnce(r, f, size, etag); err != nil {
+			f.Close()
+			return err
+		}
+	}
 	c.Set(fiber.HeaderContentType, mt)
 	n := end - start + 1
 	if partial {
@@ -168,7 +188,12 @@ func (s *Server) audio(c *fiber.Ctx) error {
 		f.Close()
 		return c.Send(nil)
 	}
-	c.Context().SetBodyStream(&sectionFile{SectionReader: io.NewSectionReader(f, start, n), f: f}, int(n))
+	if partial {
+		c.Context().SetBodyStream(&sectionFile{SectionReader: io.NewSectionReader(f, start, n), f: f}, int(n))
+		return nil
+	}
+	c.Context().SetBodyStream(&hashingBody{r: f, c: f, h: sha256.New(), left: size,
+		check: func(sum string) error { return s.checked(r, sum, etag, "audio") }}, int(n))
 	return nil
 }
 
@@ -223,10 +248,23 @@ func (s *Server) archiveByBody(c *fiber.Ctx) error {
 
 // archiveFilter archives every ready recording the filter matches in the caller's tenancy.
 func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
+	recs, err := s.filterRecordings(c, caller(c), raw, true)
+	if err != nil {
+		return err
+	}
+	return s.streamArchive(c, "filter", recs)
+}
+
+// filterRecordings lists every recording a body filter (archiveRequest.Filter) matches in the
+// caller's tenancy, newest first: the whole listing, not a page. onlyReady narrows it to ready
+// recordings (a state other than ready is then EINVALID on filter.state). More than ArchiveLimit
+// matches is EINVALID on "filter"; a bad filter value is EINVALID on "filter.<name>". Callers:
+// the archive, its signed link and the bulk delete.
+func (s *Server) filterRecordings(c *fiber.Ctx, p *principal, raw map[string]any, onlyReady bool) ([]*store.Recording, error) {
 	params := map[string]string{}
 	for k, v := range raw {
 		if !slices.Contains(archiveFilterKeys, k) {
-			return store.Invalid("filter."+k, "unknown filter %q", k)
+			return nil, store.Invalid("filter."+k, "unknown filter %q", k)
 		}
 		switch v := v.(type) {
 		case string:
@@ -235,21 +273,22 @@ func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
 			params[k] = strconv.FormatFloat(v, 'f', -1, 64)
 		case nil:
 		default:
-			return store.Invalid("filter."+k, "filter.%s must be a string or a number", k)
+			return nil, store.Invalid("filter."+k, "filter.%s must be a string or a number", k)
 		}
 	}
-	if st := params["state"]; st != "" && st != store.StateReady {
-		return store.Invalid("filter.state", "only ready recordings are archived: leave state out or give ready")
+	if onlyReady {
+		if st := params["state"]; st != "" && st != store.StateReady {
+			return nil, store.Invalid("filter.state", "only ready recordings are archived: leave state out or give ready")
+		}
+		params["state"] = store.StateReady
 	}
-	params["state"] = store.StateReady
-	p := caller(c)
 	f, ok, err := recordingFilter(func(k string) string { return params[k] }, p)
 	if err != nil {
 		var se *store.Error
 		if errors.As(err, &se) && se.Field != "" {
 			se.Field = "filter." + se.Field
 		}
-		return err
+		return nil, err
 	}
 	limit := orDefault(s.ArchiveLimit, maxArchiveIDs)
 	var recs []*store.Recording
@@ -257,7 +296,7 @@ func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
 	for ok {
 		page, next, err := s.DB.ListRecordings(c.UserContext(), f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, r := range page {
 			if s.recordingVisible(p, r) {
@@ -265,20 +304,19 @@ func (s *Server) archiveFilter(c *fiber.Ctx, raw map[string]any) error {
 			}
 		}
 		if len(recs) > limit {
-			return store.Invalid("filter", "the filter matches more than %d recordings: narrow it (from, to)", limit)
+			return nil, store.Invalid("filter", "the filter matches more than %d recordings: narrow it (from, to)", limit)
 		}
 		if next == "" {
 			break
 		}
 		f.Cursor = next
 	}
-	return s.streamArchive(c, "filter", recs)
+	return recs, nil
 }
 
-// archiveIDs archives the recordings named by ids (blank and repeated ids are ignored); every
-// one must be the caller's and ready.
-func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
-	p := caller(c)
+// uniqueIDs trims raw and drops blank and repeated ids, keeping the order. None left is
+// EINVALID on "ids", and so is more than ArchiveLimit.
+func (s *Server) uniqueIDs(raw []string) ([]string, error) {
 	var ids []string
 	seen := map[string]bool{}
 	for _, id := range raw {
@@ -288,10 +326,21 @@ func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
 		}
 	}
 	if len(ids) == 0 {
-		return store.Invalid("ids", "ids is required (comma-separated recording ids)")
+		return nil, store.Invalid("ids", "ids is required (comma-separated recording ids)")
 	}
 	if limit := orDefault(s.ArchiveLimit, maxArchiveIDs); len(ids) > limit {
-		return store.Invalid("ids", "at most %d recordings per archive", limit)
+		return nil, store.Invalid("ids", "at most %d recordings per request", limit)
+	}
+	return ids, nil
+}
+
+// archiveIDs archives the recordings named by ids (blank and repeated ids are ignored); every
+// one must be the caller's and ready.
+func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
+	p := caller(c)
+	ids, err := s.uniqueIDs(raw)
+	if err != nil {
+		return err
 	}
 	recs := make([]*store.Recording, 0, len(ids))
 	for _, id := range ids {
@@ -310,10 +359,18 @@ func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
 // streamArchive checks that every recording's MP3 is there, then streams the ZIP. field names
 // the request part an error refers to.
 func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recording) error {
-	type entry struct{ name, path string }
+	type entry struct {
+		name, path string
+		rec        *store.Recording
+	}
 	entries := make([]entry, 0, len(recs))
 	names := map[string]int{}
 	for _, r := range recs {
+		if r.Integrity == store.IntegrityMismatch {
+			if err := s.recheck(r); err != nil {
+				return err
+			}
+		}
 		if _, err := os.Stat(r.MP3Path); err != nil {
 			// Checked before the first byte: once streaming, an error can only truncate the ZIP.
 			s.Logger.Error().Err(err).Str("recording_id", r.ID).Msg("ready recording without its MP3")
@@ -329,7 +386,7 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 		} else {
 			names[name] = 1
 		}
-		entries = append(entries, entry{name: name, path: r.MP3Path})
+		entries = append(entries, entry{name: name, path: r.MP3Path, rec: r})
 	}
 	c.Set(fiber.HeaderContentType, "application/zip")
 	c.Set(fiber.HeaderContentDisposition, contentDisposition("attachment",
@@ -338,15 +395,25 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 	log := s.Logger
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		zw := zip.NewWriter(w)
+		files := make([]ManifestFile, 0, len(entries))
 		for _, e := range entries {
-			if err := addFile(zw, e.name, e.path); err != nil {
+			size, sum, err := addFile(zw, e.name, e.path, func(sum string) error {
+				return s.checked(e.rec, sum, "", "archive") // a mismatch cuts the ZIP short
+			})
+			if err != nil {
 				// Headers are gone already: the client sees a truncated ZIP; the log says why.
 				log.Error().Err(err).Str("file", e.path).Msg("archive stream aborted")
 				return
 			}
+			files = append(files, ManifestFile{Name: e.name, RecordingID: e.rec.ID, CompanyID: e.rec.CompanyID,
+				StartedAt: e.rec.StartedAt, Size: size, SHA256: sum})
 			if err := w.Flush(); err != nil {
 				return // client went away
 			}
+		}
+		if err := s.addManifest(zw, files); err != nil {
+			log.Error().Err(err).Msg("archive stream aborted")
+			return
 		}
 		if err := zw.Close(); err != nil {
 			log.Error().Err(err).Msg("archive close failed")
@@ -356,25 +423,36 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 	return nil
 }
 
-// addFile copies the file at path into zw as an uncompressed entry called name.
-func addFile(zw *zip.Writer, name, path string) error {
+// addFile copies the file at path into zw as an uncompressed entry called name and returns its
+// size and hex SHA-256, hashed as it is copied and given to check before the last chunk is
+// written (an error from check leaves the entry short and is returned).
+func addFile(zw *zip.Writer, name, path string, check func(sum string) error) (int64, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("archive: %w", err)
+		return 0, "", fmt.Errorf("archive: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("archive: %w", err)
+		return 0, "", fmt.Errorf("archive: %w", err)
 	}
 	hdr := &zip.FileHeader{Name: name, Method: zip.Store, Modified: fi.ModTime()}
 	hdr.SetMode(0o644)
 	dst, err := zw.CreateHeader(hdr)
 	if err != nil {
-		return fmt.Errorf("archive: %w", err)
+		return 0, "", fmt.Errorf("archive: %w", err)
 	}
-	if _, err := io.Copy(dst, f); err != nil {
-		return fmt.Errorf("archive %s: %w", name, err)
+	var sum string
+	src := &hashingBody{r: f, c: f, h: sha256.New(), left: fi.Size(), check: func(s string) error { sum = s; return check(s) }}
+	n, err := io.Copy(dst, src)
+	if err != nil {
+		return 0, "", fmt.Errorf("archive %s: %w", name, err)
 	}
-	return nil
+	if sum == "" { // an empty file: nothing was read to hash
+		sum = hex.EncodeToString(src.h.Sum(nil))
+		if err := check(sum); err != nil {
+			return 0, "", err
+		}
+	}
+	return n, sum, nil
 }

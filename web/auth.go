@@ -23,7 +23,7 @@ type principal struct {
 // hash compared in constant time. Unknown, malformed or revoked tokens are 401.
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
-	if h == "" && strings.HasSuffix(c.Path(), "/audio") && c.Method() == fiber.MethodGet {
+	if h == "" && signedPath(c) {
 		if p, ok, err := s.signedPrincipal(c); ok {
 			if err != nil {
 				return err
@@ -53,6 +53,14 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	c.Locals(localsPrincipal, &principal{Token: *tok})
 	s.touch(c, tok.ID)
 	return c.Next()
+}
+
+// signedPath reports whether the request may be authenticated by a signed link instead of a
+// token: a GET of a recording's audio or of an archive link's ZIP (link.go).
+func signedPath(c *fiber.Ctx) bool {
+	p := c.Path()
+	return c.Method() == fiber.MethodGet &&
+		(strings.HasSuffix(p, "/audio") || strings.HasPrefix(p, "/api/v1/recordings/archive/"))
 }
 
 // touchEvery is how stale a token's last_used_at may get: TouchToken is a batched write that

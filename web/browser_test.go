@@ -200,7 +200,7 @@ func TestBrowser_SignInFilterPlaySeekDownloadDeleteEditDDI(t *testing.T) {
 	ctx := context.Background()
 	tc := w.co("A1")
 	long := testMP3(t, 6)
-	must(t, os.WriteFile(tc.recDDI.MP3Path, long, 0o644))
+	w.replaceMP3(t, tc.recDDI, long)
 
 	b.open(w.srv.URL() + "/")
 	b.typeInto("#token", "crt_wrong")
@@ -279,7 +279,8 @@ func TestBrowser_SignInFilterPlaySeekDownloadDeleteEditDDI(t *testing.T) {
 	b.click("nav .tab[data-view=ddis]")
 	b.find("#ddi-table tr.ddi[data-id='" + tc.ddi.ID + "'] select.record-calls")
 	b.js(`const s = document.querySelector("#ddi-table tr.ddi[data-id='`+tc.ddi.ID+`'] select.record-calls");
-		s.value = "inbound"; s.dispatchEvent(new Event("change")); return null`, nil)
+		s.value = "inbound"; return null`, nil)
+	b.click("#ddi-table tr.ddi[data-id='" + tc.ddi.ID + "'] button.save")
 	b.waitFor("the DDI mode stored", func() bool {
 		d, err := w.db.DDI(ctx, tc.ddi.ID)
 		return err == nil && d.RecordCalls == store.RecordInbound

@@ -70,6 +70,8 @@ var bodyRoutes = []struct{ method, path string }{
 	{"PATCH", "/api/v1/users/{user}"},
 	{"POST", "/api/v1/tokens"},
 	{"POST", "/api/v1/recordings/archive"},
+	{"POST", "/api/v1/recordings/archive/link"},
+	{"POST", "/api/v1/recordings/delete"},
 }
 
 // FuzzAPIBodies sends any bytes as the body of every body-reading route, as every role: no

@@ -3,7 +3,9 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"math"
@@ -120,8 +122,22 @@ func testMP3(tb testing.TB, seconds int) []byte {
 }
 
 // mustReadyRecording stores r and walks it through the real lifecycle (recording → processing →
-// ready) with content as its MP3 file in dir.
+// ready) with content as its MP3 file in dir and its SHA-256 on the row, as the audio worker
+// leaves it.
 func mustReadyRecording(tb testing.TB, db *store.DB, dir string, r *store.Recording, content []byte) *store.Recording {
+	tb.Helper()
+	return readyRecording(tb, db, dir, r, content, hexSHA256(content))
+}
+
+// hexSHA256 is the lower-case hex SHA-256 of b.
+func hexSHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// readyRecording is mustReadyRecording with sum as the row's SHA-256 ("": a row made ready
+// before hashes were stored).
+func readyRecording(tb testing.TB, db *store.DB, dir string, r *store.Recording, content []byte, sum string) *store.Recording {
 	tb.Helper()
 	ctx := context.Background()
 	must(tb, db.CreateRecording(ctx, r))
@@ -135,7 +151,7 @@ func mustReadyRecording(tb testing.TB, db *store.DB, dir string, r *store.Record
 	}
 	mp3 := filepath.Join(dir, r.ID+".mp3")
 	must(tb, os.WriteFile(mp3, content, 0o644))
-	must(tb, db.CompleteRecording(ctx, job.ID, store.RecordingResult{MP3Path: mp3, DurationMS: 5000, FileSize: int64(len(content))}))
+	must(tb, db.CompleteRecording(ctx, job.ID, store.RecordingResult{MP3Path: mp3, DurationMS: 5000, FileSize: int64(len(content)), SHA256: sum}))
 	must(tb, os.Remove(wav))
 	got, err := db.Recording(ctx, r.ID)
 	must(tb, err)

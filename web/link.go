@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -81,4 +82,181 @@ func (s *Server) signedPrincipal(c *fiber.Ctx) (p *principal, ok bool, err error
 		return nil, true, err
 	}
 	return &principal{Token: *tok}, true, nil
+}
+
+// Archive links. A ZIP of many recordings can be gigabytes: the page must let the browser stream
+// it to disk through <a download>, which cannot send the Authorization header, so the page asks
+// POST /recordings/archive/link for a signed URL, as it does for one recording's audio.
+//
+// The selection cannot travel in that URL: 500 ids of 26 characters outgrow fasthttp's header
+// buffer (GET /recordings/archive answers 431 from ~150 ids). So the link request is resolved
+// when it is issued — ids checked against the caller's tenancy, a filter expanded to the ids it
+// matches then, so the ZIP holds exactly what the page was told — and the ready ids are kept in
+// this Server under a random handle for linkTTL (archiveGrants; they die with a restart, like
+// the link key). The URL carries only the handle, the token id, the expiry and the HMAC. On
+// download the grant must belong to the calling token and every id is scoped to it again.
+
+// Bounds of the archive grants kept in memory: per token, and in all.
+const (
+	maxGrantsPerToken = 20
+	maxGrants         = 4096
+)
+
+// archiveGrant is one issued archive link: who asked, which ready recordings, until when.
+type archiveGrant struct {
+	tokenID string
+	ids     []string
+	exp     time.Time
+}
+
+// archiveGrants holds the issued archive links of one Server. Safe for concurrent use.
+type archiveGrants struct {
+	mu sync.Mutex
+	m  map[string]archiveGrant
+}
+
+// add stores g under a new random handle. Over the bounds (after dropping expired grants) it is
+// a 429: the caller has too many archive links outstanding.
+func (a *archiveGrants) add(g archiveGrant, now time.Time) (string, error) {
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("web: archive handle: %w", err)
+	}
+	handle := base64.RawURLEncoding.EncodeToString(raw[:])
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string]archiveGrant{}
+	}
+	mine := 0
+	for h, old := range a.m {
+		switch {
+		case now.After(old.exp):
+			delete(a.m, h)
+		case old.tokenID == g.tokenID:
+			mine++
+		}
+	}
+	if mine >= maxGrantsPerToken || len(a.m) >= maxGrants {
+		return "", &httpError{status: fiber.StatusTooManyRequests, code: codeRateLimited,
+			message: "Too many archive links outstanding; they expire after " + linkTTL.String() + "."}
+	}
+	a.m[handle] = g
+	return handle, nil
+}
+
+// get returns the grant of handle if it exists, has not expired and belongs to tokenID.
+func (a *archiveGrants) get(handle, tokenID string, now time.Time) (archiveGrant, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	g, ok := a.m[handle]
+	if !ok || now.After(g.exp) || g.tokenID != tokenID {
+		return archiveGrant{}, false
+	}
+	return g, true
+}
+
+// archiveLinkReply is the reply of POST /recordings/archive/link.
+type archiveLinkReply struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Count is the number of recordings in the ZIP; LeftOut the selected ones left out because
+	// they are not ready (recording, processing, failed, discarded).
+	Count   int      `json:"count"`
+	LeftOut []string `json:"left_out"`
+}
+
+// archiveLink is POST /recordings/archive/link: the body of POST /recordings/archive (ids or a
+// filter; a filter here may name any state: what is not ready is left out, not refused). An id
+// outside the tenancy is 404 as in the archive; none ready is 409; more than ArchiveLimit is 400.
+func (s *Server) archiveLink(c *fiber.Ctx) error {
+	var req archiveRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p := caller(c)
+	recs, err := s.selectedRecordings(c, p, req.IDs, req.Filter)
+	if err != nil {
+		return err
+	}
+	reply := archiveLinkReply{LeftOut: []string{}}
+	var ready []string
+	for _, r := range recs {
+		if r.State == store.StateReady && r.MP3Path != "" {
+			ready = append(ready, r.ID)
+		} else {
+			reply.LeftOut = append(reply.LeftOut, r.ID)
+		}
+	}
+	if len(ready) == 0 {
+		return store.Conflict("ids", "None of the %d selected recordings is ready.", len(recs))
+	}
+	now := time.Now()
+	exp := now.Add(linkTTL).Truncate(time.Second)
+	handle, err := s.grants.add(archiveGrant{tokenID: p.ID, ids: ready, exp: exp}, now)
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/recordings/archive/" + handle
+	reply.URL = path + "?tid=" + p.ID + "&exp=" + strconv.FormatInt(exp.Unix(), 10) + "&sig=" + s.linkSig(path, p.ID, exp.Unix())
+	reply.ExpiresAt, reply.Count = exp, len(ready)
+	s.Logger.Info().Str("token_id", p.ID).Int("count", len(ready)).Int("left_out", len(reply.LeftOut)).
+		Msg("archive link issued")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(reply)
+}
+
+// archiveByLink is GET /recordings/archive/{id} (the handle of archiveLink, reached through its
+// signed URL): the ZIP of the grant's recordings. An unknown, expired or another token's handle
+// is 404. A recording deleted or re-queued since the link was issued is left out (logged); none
+// left is 409.
+func (s *Server) archiveByLink(c *fiber.Ctx) error {
+	p := caller(c)
+	g, ok := s.grants.get(c.Params("id"), p.ID, time.Now())
+	if !ok {
+		return store.NotFound("archive link not found")
+	}
+	recs := make([]*store.Recording, 0, len(g.ids))
+	for _, id := range g.ids {
+		r, err := s.scopedRecording(c, p, id)
+		if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+			return err
+		}
+		if err != nil || r.State != store.StateReady || r.MP3Path == "" {
+			s.Logger.Info().Str("recording_id", id).Str("token_id", p.ID).Msg("archive link: recording no longer ready, left out")
+			continue
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) == 0 {
+		return store.Conflict("id", "None of the link's recordings is ready any more.")
+	}
+	return s.streamArchive(c, "id", recs)
+}
+
+// selectedRecordings resolves a selection body — ids or a filter, exactly one — to the caller's
+// recordings (any state). An id outside the tenancy is ENOTFOUND, as a single GET is; the bounds
+// and errors are uniqueIDs' and filterRecordings'.
+func (s *Server) selectedRecordings(c *fiber.Ctx, p *principal, ids []string, filter map[string]any) ([]*store.Recording, error) {
+	switch {
+	case len(ids) == 0 && filter == nil:
+		return nil, store.Invalid("body", "give ids (recording ids) or filter (the listing's filters)")
+	case len(ids) > 0 && filter != nil:
+		return nil, store.Invalid("body", "give ids or filter, not both")
+	case filter != nil:
+		return s.filterRecordings(c, p, filter, false)
+	}
+	ids, err := s.uniqueIDs(ids)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]*store.Recording, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.scopedRecording(c, p, id)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
 }

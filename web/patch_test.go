@@ -29,6 +29,8 @@ func TestStrictJSON_OneObjectOnEveryBodyRoute(t *testing.T) {
 		{"PATCH", "/api/v1/users/" + a1.user.ID},
 		{"POST", "/api/v1/tokens"},
 		{"POST", "/api/v1/recordings/archive"},
+		{"POST", "/api/v1/recordings/archive/link"},
+		{"POST", "/api/v1/recordings/delete"},
 	}
 	bodies := []struct{ name, body string }{
 		{"trailing brace", `{}}`},
@@ -199,9 +201,9 @@ func TestPatched_RoundTripIsLossless(t *testing.T) {
 	yes := true
 	for _, v := range []any{
 		&store.Brand{ID: "b", Name: "n", SIPDomain: "d.example.com"},
-		&store.Company{ID: "c", BrandID: "b", Name: "n", OnDemand: "key", OnDemandCode: "7", AllowRecordingRemoval: &yes,
+		&store.Company{ID: "c", BrandID: "b", Name: "n", OnDemand: "key", OnDemandCode: "7", MaskCode: "8", AllowRecordingRemoval: &yes,
 			Stereo: true, RetentionDays: 1, QuotaMB: 2, Country: "ES"},
-		&store.DDI{ID: "d", CompanyID: "c", Number: "+34911234567", RecordCalls: "all", Announcement: "a"},
+		&store.DDI{ID: "d", CompanyID: "c", Number: "+34911234567", RecordCalls: "all", Announcement: "a", Consent: "press_1"},
 		&store.User{ID: "u", CompanyID: "c", Name: "n", Extension: "101", SIPUser: "s", Email: "e@example.com"},
 	} {
 		typ := reflect.TypeOf(v).Elem()

@@ -152,7 +152,20 @@ func (s *Server) deleteRecording(c *fiber.Ctx) error {
 	if err := requireRole(p, store.RoleCompanyAdmin, "delete recordings"); err != nil {
 		return err
 	}
-	co, err := s.DB.Company(c.UserContext(), r.CompanyID)
+	if err := s.checkDeletable(c.UserContext(), r); err != nil {
+		return err
+	}
+	if err := s.removeRecording(c.UserContext(), p, r); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// checkDeletable says whether recording r (already scoped to a caller whose role may delete)
+// may be removed: EFORBIDDEN when its company does not allow removal, ECONFLICT while it is
+// still being recorded. Callers: the single and the bulk delete.
+func (s *Server) checkDeletable(ctx context.Context, r *store.Recording) error {
+	co, err := s.DB.Company(ctx, r.CompanyID)
 	if err != nil {
 		return err
 	}
@@ -164,18 +177,117 @@ func (s *Server) deleteRecording(c *fiber.Ctx) error {
 		// spool with no row, unlisted and never swept.
 		return store.Conflict("state", "The recording is still running; delete it once it has stopped.")
 	}
-	del, err := s.DB.DeleteRecording(c.UserContext(), r.ID)
+	return nil
+}
+
+// removeRecording deletes r (checked by checkDeletable) from the store, then its files through
+// RemoveFiles (a file that cannot be removed is logged, not an error: the row is gone). Errors:
+// the store's (ENOTFOUND when it went meanwhile).
+func (s *Server) removeRecording(ctx context.Context, p *principal, r *store.Recording) error {
+	del, err := s.DB.DeleteRecording(ctx, r.ID)
 	if err != nil {
 		return err
 	}
 	if s.RemoveFiles == nil {
 		s.Logger.Error().Str("recording_id", del.ID).Msg("recording files not removed: no RemoveFiles configured")
-	} else if err := s.RemoveFiles(c.UserContext(), del); err != nil {
+	} else if err := s.RemoveFiles(ctx, del); err != nil {
 		s.Logger.Error().Err(err).Str("recording_id", del.ID).Msg("recording file not removed")
 	}
 	s.Logger.Info().Str("recording_id", del.ID).Str("company_id", del.CompanyID).Str("token_id", p.ID).
 		Msg("recording deleted")
-	return c.SendStatus(fiber.StatusNoContent)
+	return nil
+}
+
+// bulkDeleteRequest is the body of POST /recordings/delete: exactly one of ids and filter (the
+// shapes and bounds of POST /recordings/archive). DryRun answers what would be deleted and
+// refused without deleting: the page asks it first for a filter, shows the exact count, then
+// deletes the ids it was shown (so a recording arriving meanwhile is never deleted unseen).
+type bulkDeleteRequest struct {
+	IDs    []string       `json:"ids"`
+	Filter map[string]any `json:"filter"`
+	DryRun bool           `json:"dry_run"`
+}
+
+// bulkDeleteReply is the answer of POST /recordings/delete.
+type bulkDeleteReply struct {
+	Deleted []string      `json:"deleted"`
+	Refused []bulkRefusal `json:"refused"`
+	DryRun  bool          `json:"dry_run,omitempty"`
+}
+
+// bulkRefusal is one recording not deleted and why, with the status and error a single DELETE
+// of it would have answered (404 outside the tenancy, with the same body as a missing one).
+type bulkRefusal struct {
+	ID      string `json:"id"`
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// deleteRecordings is POST /recordings/delete: every selected recording is deleted as DELETE
+// /recordings/{id} would (checkDeletable, removeRecording) or refused with that call's answer.
+// A role below company admin is 403 for the whole request; a bad body or a filter over
+// ArchiveLimit is 400; only a store failure is an error reply once the work has begun.
+func (s *Server) deleteRecordings(c *fiber.Ctx) error {
+	p := caller(c)
+	if err := requireRole(p, store.RoleCompanyAdmin, "delete recordings"); err != nil {
+		return err
+	}
+	var req bulkDeleteRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	reply := bulkDeleteReply{Deleted: []string{}, Refused: []bulkRefusal{}, DryRun: req.DryRun}
+	refuse := func(id string, err error) {
+		status, d := errorStatus(err)
+		reply.Refused = append(reply.Refused, bulkRefusal{ID: id, Status: status, Code: d.Code, Message: d.Message})
+		s.Logger.Info().Str("recording_id", id).Str("token_id", p.ID).Int("status", status).
+			Str("reason", d.Message).Msg("recording not deleted")
+	}
+	var recs []*store.Recording
+	switch {
+	case req.Filter != nil && len(req.IDs) == 0:
+		var err error
+		if recs, err = s.filterRecordings(c, p, req.Filter, false); err != nil {
+			return err
+		}
+	case req.Filter != nil:
+		return store.Invalid("body", "give ids or filter, not both")
+	case len(req.IDs) == 0:
+		return store.Invalid("body", "give ids (recording ids) or filter (the listing's filters)")
+	default:
+		ids, err := s.uniqueIDs(req.IDs)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r, err := s.scopedRecording(c, p, id)
+			switch {
+			case store.ErrorCode(err) == store.ENOTFOUND:
+				refuse(id, err)
+			case err != nil:
+				return err
+			default:
+				recs = append(recs, r)
+			}
+		}
+	}
+	for _, r := range recs {
+		err := s.checkDeletable(c.UserContext(), r)
+		if err == nil && !req.DryRun {
+			err = s.removeRecording(c.UserContext(), p, r)
+		}
+		switch code := store.ErrorCode(err); {
+		case err == nil:
+			reply.Deleted = append(reply.Deleted, r.ID)
+		case code == store.EFORBIDDEN || code == store.ECONFLICT || code == store.ENOTFOUND:
+			refuse(r.ID, err)
+		default:
+			return err
+		}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(reply)
 }
 
 // backup streams a consistent copy of the store (platform admins only), for operators whose

@@ -69,17 +69,27 @@ type Server struct {
 	Calls CallController
 	// Listener, when set, is served instead of listening on Addr (Open then owns it).
 	Listener net.Listener
+	// SigningKey signs every archive's manifest; its public half is GET /api/v1/signing-key
+	// (cmd wires the data directory's key, LoadSigningKey). Nil: Open makes a key of this
+	// process only, logged as a warning (archives then verify only against it).
+	SigningKey *SigningKey
+	// IntegrityMetrics, when set, counts the served files that did not match their SHA-256.
+	IntegrityMetrics *IntegrityMetrics
 
 	app   *fiber.App
 	ln    net.Listener
 	guard *guardedListener // ln with the accept retry and the connection caps (listener.go)
 
-	linkKey []byte // signs audio links (link.go)
+	linkKey []byte        // signs audio and archive links (link.go)
+	grants  archiveGrants // issued archive links (link.go)
 
 	authFail *authFailures // failed authentications per client address (authlimit.go)
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // token id → last TouchToken
+
+	verified etagSet // ETags of files hashed in full and found matching (integrity.go)
+	stillBad etagSet // ETags of files of rows marked mismatch, hashed again and still bad
 }
 
 // Open listens on Addr and starts serving in the background. It returns the listen error
@@ -147,6 +157,14 @@ func (s *Server) newApp() *fiber.App {
 			panic(err) // the system's random source failed: nothing can be signed safely
 		}
 	}
+	if s.SigningKey == nil {
+		k, err := NewSigningKey()
+		if err != nil {
+			panic(err) // as for the link key
+		}
+		s.SigningKey = k
+		s.Logger.Warn().Str("key_id", k.ID()).Msg("web: no signing key configured: archives are signed with a key of this process only")
+	}
 	bodyLimit := s.BodyLimit
 	if bodyLimit <= 0 {
 		bodyLimit = 1 << 20
@@ -188,6 +206,7 @@ func (s *Server) newApp() *fiber.App {
 
 	api := app.Group("/api/v1")
 	api.Get("/openapi.json", s.openAPI)
+	api.Get("/signing-key", s.signingKey) // public, like openapi.json: the archive signing key's public half
 	s.authFail = newAuthFailures(orDefault(s.AuthFailLimit, 30), orDefault(s.AuthFailWindow, time.Minute))
 	s.mountAPI(api.Group("", s.limitAuthFailures, s.authenticate, s.rateLimiter()))
 	return app
@@ -247,6 +266,9 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Get("/recordings", s.listRecordings)
 	r.Get("/recordings/archive", s.archive)
 	r.Post("/recordings/archive", s.archiveByBody)
+	r.Post("/recordings/archive/link", s.archiveLink)
+	r.Get("/recordings/archive/:id", s.archiveByLink)
+	r.Post("/recordings/delete", s.deleteRecordings)
 	r.Get("/recordings/:id", s.getRecording)
 	r.Delete("/recordings/:id", s.deleteRecording)
 	r.Post("/recordings/:id/retry", s.retryRecording)

@@ -99,6 +99,18 @@ func (w *world) recording(t testing.TB, tc *tenantCo, typ, userID string, at tim
 	return mustReadyRecording(t, w.db, w.dir, r, w.mp3)
 }
 
+// replaceMP3 gives recording r content as its MP3, as the audio worker would have made it: the
+// row is deleted and made again (same fields, a new id, *r updated), since a stored SHA-256 is
+// never replaced and a file rewritten under it is an altered file.
+func (w *world) replaceMP3(t testing.TB, r *store.Recording, content []byte) {
+	t.Helper()
+	_, err := w.db.DeleteRecording(context.Background(), r.ID)
+	must(t, err)
+	fresh := &store.Recording{CompanyID: r.CompanyID, CallID: r.CallID, Type: r.Type, Trigger: r.Trigger, Direction: r.Direction,
+		DDIID: r.DDIID, UserID: r.UserID, Recorder: r.Recorder, Caller: r.Caller, Callee: r.Callee, StartedAt: r.StartedAt}
+	*r = *mustReadyRecording(t, w.db, w.dir, fresh, content)
+}
+
 func (w *world) co(key string) *tenantCo {
 	for _, c := range w.cos {
 		if c.key == key {

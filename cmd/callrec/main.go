@@ -5,6 +5,7 @@
 //	callrec backup [--force] FILE write a consistent copy of the store to FILE
 //	callrec fsconf --out DIR      render the FreeSWITCH configuration
 //	callrec demo [--keep]         see it work: a throw-away callrec, a FreeSWITCH stand-in and a few recorded calls
+//	callrec verify --key K ZIP    check an archive's signed manifest and every file's SHA-256
 //	callrec version               print the version
 //	callrec help                  list the commands (also -h, --help)
 //
@@ -64,6 +65,7 @@ func commands() []command {
 		{"backup", "[--force] FILE", "write a consistent copy of the store (callrec stopped) to FILE; --force replaces an existing FILE"},
 		{"fsconf", "--out DIR [--check]", "render (or check) the FreeSWITCH configuration for this callrec"},
 		{"demo", "[--keep]", "see it work: a throw-away callrec, a FreeSWITCH stand-in and a few recorded calls of each kind"},
+		{"verify", "(--key K | --key-url URL) ARCHIVE.zip", "check an archive's signed manifest and every file's SHA-256"},
 		{"version", "", "print the version"},
 		{"help", "", "list the commands (also -h, --help)"},
 	}
@@ -123,6 +125,8 @@ func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return doctorCommand(ctx, args, environ, stdout, stderr)
 	case "demo":
 		return demoCommand(ctx, args, stdout, stderr)
+	case "verify":
+		return verifyCommand(ctx, args, stdout)
 	case "help":
 		writeHelp(stdout)
 		return nil

@@ -17,7 +17,7 @@ import (
 )
 
 // subcommands are every command main dispatches, as an operator types them (issue 14 item 5).
-var subcommands = []string{"serve", "doctor", "backup", "fsconf", "version", "help"}
+var subcommands = []string{"serve", "doctor", "backup", "fsconf", "verify", "version", "help"}
 
 // TestRun_HelpListsEverySubcommand: `callrec --help`, `-h` and `help` list every subcommand with
 // a line of its own and exit 0; an unknown command exits 2 and names the same list.

@@ -57,6 +57,10 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	for _, w := range warnings {
 		log.Warn().Str("decision", "directory_check").Msg(w)
 	}
+	signingKey, err := loadSigningKey(cfg, log)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
 	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry})
 	if err != nil {
 		return &exitError{code: 3, err: fmt.Errorf("open store %s: %w", cfg.dbPath(), err)}
@@ -87,6 +91,10 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	}
 	if err := registerBuildInfo(registry, version); err != nil {
 		return err
+	}
+	integrityMetrics, err := web.NewIntegrityMetrics(registry)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 
 	// Rows a previous run left recording are settled before new calls arrive.
@@ -176,6 +184,16 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		}
 	}()
 	go func() { defer wg.Done(); sweeper.Run(background) }()
+	// Recordings made ready before SHA-256s were stored get theirs in the background (the store's
+	// open never waits for it; progress in the log, resumed after a restart).
+	backfill := &library.HashBackfill{DB: db, LibraryDir: cfg.LibraryDir, Logger: log}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := backfill.Run(background); err != nil && background.Err() == nil {
+			log.Error().Err(err).Str("decision", "hash_backfill").Msg("hash backfill stopped; it resumes at the next start")
+		}
+	}()
 
 	if cfg.Debug.PprofListen != "" {
 		if _, err := startDebug(background, cfg.Debug.PprofListen, log); err != nil {
@@ -187,7 +205,7 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
-		Health: parts, RemoveFiles: sweeper.RemoveFiles, Calls: calls}
+		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, IntegrityMetrics: integrityMetrics, Calls: calls}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
@@ -392,4 +410,26 @@ func warnInvalidAnnouncements(ctx context.Context, db *store.DB, log zerolog.Log
 		log.Warn().Str("company", d.CompanyID).Str("ddi", d.ID).Str("number", d.Number).Str("decision", "invalid_announcement").
 			Msg("this DDI's announcement cannot be played safely, so its calls are not recorded: set a valid announcement (see README, Announcements)")
 	}
+}
+
+// signingKeyPath is where the archive signing key lives: next to the store.
+func (c Config) signingKeyPath() string {
+	return filepath.Join(filepath.Dir(c.dbPath()), "signing.key")
+}
+
+// loadSigningKey loads the archive signing key, creating it at the first start. A key file that
+// exists but cannot be used is an error: callrec never replaces a signing key.
+func loadSigningKey(cfg Config, log zerolog.Logger) (*web.SigningKey, error) {
+	path := cfg.signingKeyPath()
+	key, created, err := web.LoadSigningKey(path)
+	if err != nil {
+		return nil, err
+	}
+	ev := log.Info()
+	if created {
+		ev = log.Warn() // once per installation: the key to back up with the store
+	}
+	ev.Str("key_id", key.ID()).Str("path", path).Bool("created", created).Str("decision", "signing_key").
+		Msg("archive signing key loaded (back it up with the store; its public key is GET /api/v1/signing-key)")
+	return key, nil
 }

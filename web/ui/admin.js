@@ -1,54 +1,189 @@
-// The administration views: DDIs (company admins and above) and companies (brand admins and above).
-import { $, state, api, el, listAll, registerView } from "./core.js";
+// The administration views: DDIs (company admins and above) and companies (brand admins and
+// above edit everything; a company admin sees its own company and edits what the API lets it:
+// name, stereo, country — web/admin.go companyAdminLocked).
+import { $, state, api, can, el, listAll, registerView, clearErrors, showErrors, setStatus, field, val } from "./core.js";
+import { changed, savedText } from "./honour.js";
+
+const modeLabel = (m) => ({ disabled: "disabled", key: "key", key_dtmf: "key + DTMF" })[m] || m;
+// One line per mode, next to the select (README "On demand" and the DTMF paragraph).
+const modeHint = {
+  disabled: "Nobody records on demand; the phone's Record key is refused.",
+  key: "Record key on the phone, or a blind transfer to *code. No extra cost.",
+  key_dtmf: "Also *code typed during the call. Cost: callrec receives every digit users type; the other party hears the code.",
+};
+
+const option = (value, text, selected) => el("option", { value, textContent: text, selected });
+const companyName = (id) => (state.companies.get(id) || {}).name || id;
+
+// companyOptions fills a select with the companies the caller sees.
+function companyOptions(sel, selected) {
+  sel.replaceChildren(...[...state.companies.values()].map((c) => option(c.id, c.name, c.id === selected)));
+  return sel;
+}
+
+// save PATCHes the fields of obj that differ in upd and reports in status what calls do with
+// them; only a 2xx answer says "Saved". It returns the stored object, or null.
+async function save(kind, path, obj, upd, box, status) {
+  const fields = changed(obj, upd);
+  clearErrors(box);
+  if (!fields.length) { setStatus(status, "", "Nothing changed."); return null; }
+  const body = {};
+  for (const f of fields) body[f] = upd[f];
+  setStatus(status, "", "saving…");
+  try {
+    const stored = await api("PATCH", path, body);
+    setStatus(status, "ok", savedText(kind, fields));
+    return stored;
+  } catch (e) { setStatus(status, "error", showErrors(box, e)); return null; }
+}
 
 // ---- DDIs ----
+const ANNOUNCEMENT_HELP = "Empty: none. A sound name (ivr/recording_notice.wav), a path in FreeSWITCH's sounds directories, tone_stream://…, silence_stream://MS, or file_string:// of those joined by !";
+
+function ddiRow(d) {
+  const mode = el("select", { className: "record-calls" });
+  for (const m of ["none", "inbound", "outbound", "all"]) mode.append(option(m, m, d.record_calls === m));
+  const ann = el("input", { className: "announcement", value: d.announcement || "", placeholder: "none", title: ANNOUNCEMENT_HELP });
+  const status = el("span", { className: "status" });
+  const tr = el("tr", { className: "ddi" });
+  tr.dataset.id = d.id;
+  const actions = el("td", { className: "actions" },
+    el("button", { className: "save", textContent: "Save", onclick: async () => {
+      const stored = await save("ddi", "/ddis/" + d.id, d, { ...d, record_calls: mode.value, announcement: ann.value.trim() }, tr, status);
+      if (stored) { d = stored; state.ddis.set(d.id, d); }
+    } }));
+  if (can("brand")) {
+    actions.append(el("button", { className: "delete danger", textContent: "Delete", onclick: async () => {
+      if (!confirm("Delete the DDI " + d.number + "? Its calls are no longer recorded; its recordings stay.")) return;
+      try { await api("DELETE", "/ddis/" + d.id); state.ddis.delete(d.id); tr.remove(); }
+      catch (e) { setStatus(status, "error", "Not deleted: " + e.message); }
+    } }));
+  }
+  actions.append(status);
+  tr.append(el("td", { className: "number", textContent: d.number, title: "Number" }),
+    el("td", { textContent: companyName(d.company_id), title: "Company", className: "ddi-company" }),
+    el("td", { title: "Record calls" }, field("Record calls", mode, "record_calls")),
+    el("td", { title: "Announcement", className: "wide" }, field("Announcement", ann, "announcement")),
+    actions);
+  return tr;
+}
+
 async function loadDDIs() {
   const tb = $("#ddi-table tbody");
   tb.replaceChildren();
   $("#ddi-error").textContent = "";
+  $("#ddi-create").hidden = !can("brand");
+  if (can("brand")) companyOptions($("#ddi-create [name=company_id]"));
   let ddis;
   try { ddis = await listAll("/ddis"); } catch (e) { $("#ddi-error").textContent = e.message; return; }
-  for (const d of ddis) {
-    const sel = el("select", { className: "record-calls" });
-    for (const m of ["none", "inbound", "outbound", "all"]) sel.append(el("option", { value: m, textContent: m, selected: d.record_calls === m }));
-    const status = el("span", { className: "status" });
-    sel.addEventListener("change", async () => {
-      status.className = "status"; status.textContent = "saving…";
-      try { await api("PATCH", "/ddis/" + d.id, { record_calls: sel.value }); status.className = "status ok"; status.textContent = "saved"; }
-      catch (e) { status.className = "status error"; status.textContent = e.message; sel.value = d.record_calls; }
-    });
-    const co = state.companies.get(d.company_id);
-    const tr = el("tr", { className: "ddi" }, el("td", { textContent: d.number }), el("td", { textContent: co ? co.name : d.company_id }), el("td", {}, sel), el("td", {}, status));
-    tr.dataset.id = d.id;
-    tb.append(tr);
-  }
+  for (const d of ddis) { state.ddis.set(d.id, d); tb.append(ddiRow(d)); }
+  if (!ddis.length) tb.append(el("tr", {}, el("td", { colSpan: 5, textContent: "No DDIs." })));
 }
 
-// ---- companies (brand and platform admins: on-demand setting) ----
+$("#ddi-create").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target, status = $(".status", f);
+  const body = { number: val(f, "number"), company_id: val(f, "company_id"), record_calls: val(f, "record_calls"), announcement: val(f, "announcement") };
+  clearErrors(f); setStatus(status, "", "creating…");
+  try {
+    const d = await api("POST", "/ddis", body);
+    state.ddis.set(d.id, d);
+    f.elements.namedItem("number").value = ""; f.elements.namedItem("announcement").value = "";
+    await loadDDIs();
+    setStatus($("#ddi-create .status"), "ok", "Created " + d.number + " — calls to it that start from now follow its mode.");
+  } catch (e) { setStatus(status, "error", showErrors(f, e)); }
+});
+
+// ---- companies ----
+function companyRow(c) {
+  const full = can("brand");
+  const tr = el("tr", { className: "company" });
+  tr.dataset.id = c.id;
+  const status = el("span", { className: "status" });
+  const name = el("input", { className: "name", value: c.name, size: 14 });
+  const stereo = el("input", { type: "checkbox", className: "stereo", checked: !!c.stereo });
+  const country = el("input", { className: "country", value: c.country || "", size: 3, maxLength: 2, placeholder: "auto" });
+  const cells = [el("td", { title: "Company" }, field("Name", name, "name"))];
+  if (state.me.role === "platform") cells.push(el("td", { title: "Brand", textContent: (state.brands.get(c.brand_id) || {}).name || c.brand_id }));
+  let read;
+  if (full) {
+    const mode = el("select", { className: "on-demand" });
+    for (const m of ["disabled", "key", "key_dtmf"]) mode.append(option(m, modeLabel(m), c.on_demand === m));
+    const hint = el("span", { className: "hint on-demand-hint", textContent: modeHint[c.on_demand] || "" });
+    mode.addEventListener("change", () => { hint.textContent = modeHint[mode.value] || ""; });
+    const code = el("input", { className: "on-demand-code", value: c.on_demand_code || "", size: 3, inputMode: "numeric", maxLength: 4, placeholder: "7" });
+    const removal = el("input", { type: "checkbox", className: "removal", checked: c.allow_recording_removal !== false });
+    const retention = el("input", { type: "number", className: "retention", value: String(c.retention_days || 0), min: 0, size: 5 });
+    const quota = el("input", { type: "number", className: "quota", value: String(c.quota_mb || 0), min: 0, size: 7 });
+    cells.push(el("td", { title: "On-demand", className: "wide" }, field("On-demand", mode, "on_demand"), hint),
+      el("td", { title: "Code" }, field("Code (*…)", code, "on_demand_code")),
+      el("td", { title: "Removal allowed" }, field("Removal allowed", removal, "allow_recording_removal")),
+      el("td", { title: "Retention" }, field("Retention days (0 keeps)", retention, "retention_days")),
+      el("td", { title: "Quota" }, field("Quota MB (0 unlimited)", quota, "quota_mb")));
+    read = () => ({ on_demand: mode.value, on_demand_code: code.value.trim().replace(/^\*/, ""), allow_recording_removal: removal.checked,
+      retention_days: Number(retention.value), quota_mb: Number(quota.value) });
+  } else {
+    // A company admin may not change these (403 from the API): shown, not offered.
+    const ro = (label, text, cls) => el("td", { title: label + " (set by your brand)", className: "readonly " + cls }, el("span", { className: "ro-label", textContent: label + ": " }), text);
+    cells.push(ro("On-demand", modeLabel(c.on_demand) + (c.on_demand !== "disabled" ? " · *" + c.on_demand_code : ""), "ro-on-demand"),
+      ro("Removal allowed", c.allow_recording_removal !== false ? "yes" : "no", "ro-removal"),
+      ro("Retention", c.retention_days ? c.retention_days + " days" : "kept", "ro-retention"),
+      ro("Quota", c.quota_mb ? c.quota_mb + " MB" : "unlimited", "ro-quota"));
+    read = () => ({});
+  }
+  cells.push(el("td", { title: "Stereo" }, field("Stereo", stereo, "stereo")),
+    el("td", { title: "Country" }, field("Country", country, "country")));
+  const actions = el("td", { className: "actions" },
+    el("button", { className: "save", textContent: "Save", onclick: async () => {
+      const upd = { ...c, name: name.value.trim(), stereo: stereo.checked, country: country.value.trim().toUpperCase(), ...read() };
+      const stored = await save("company", "/companies/" + c.id, c, upd, tr, status);
+      if (stored) { c = stored; state.companies.set(c.id, c); }
+    } }));
+  if (full) {
+    actions.append(el("button", { className: "delete danger", textContent: "Delete", onclick: async () => {
+      if (!confirm("Delete the company " + c.name + "? Only a company without DDIs, users and recordings can be deleted; its tokens are revoked.")) return;
+      try { await api("DELETE", "/companies/" + c.id); state.companies.delete(c.id); tr.remove(); }
+      catch (e) { setStatus(status, "error", "Not deleted: " + e.message); }
+    } }));
+  }
+  actions.append(status);
+  tr.append(...cells, actions);
+  return tr;
+}
+
 async function loadCompanies() {
   const tb = $("#co-table tbody");
   tb.replaceChildren();
   $("#co-error").textContent = "";
+  const full = can("brand");
+  $("#co-create").hidden = !full;
+  $("#on-demand-help").hidden = !full;
+  $$co(".col-brand").forEach((th) => { th.hidden = state.me.role !== "platform"; });
+  $$co(".col-full").forEach((th) => { th.hidden = !full; });
+  $$co(".col-ro").forEach((th) => { th.hidden = full; });
+  const brandSel = $("#co-create [name=brand_id]");
+  brandSel.closest("label").hidden = state.me.role !== "platform";
+  brandSel.replaceChildren(...[...state.brands.values()].map((b) => option(b.id, b.name, false)));
   let cos;
   try { cos = await listAll("/companies"); } catch (e) { $("#co-error").textContent = e.message; return; }
-  for (const c of cos) {
-    const mode = el("select", { className: "on-demand" });
-    for (const m of ["disabled", "key", "key_dtmf"]) mode.append(el("option", { value: m, textContent: m.replace("_", " + "), selected: c.on_demand === m }));
-    const code = el("input", { className: "on-demand-code", value: c.on_demand_code || "", size: 3, inputMode: "numeric", maxLength: 3 });
-    const removal = el("input", { type: "checkbox", className: "removal", checked: c.allow_recording_removal !== false });
-    const status = el("span", { className: "status" });
-    const save = el("button", { className: "save", textContent: "Save", onclick: async () => {
-      status.className = "status"; status.textContent = "saving…";
-      try {
-        const upd = await api("PATCH", "/companies/" + c.id, { on_demand: mode.value, on_demand_code: code.value, allow_recording_removal: removal.checked });
-        state.companies.set(c.id, upd); status.className = "status ok"; status.textContent = "saved";
-      } catch (e) { status.className = "status error"; status.textContent = e.message; }
-    } });
-    const tr = el("tr", { className: "company" }, el("td", { textContent: c.name }), el("td", {}, mode), el("td", {}, code), el("td", {}, removal), el("td", { className: "actions" }, save, status));
-    tr.dataset.id = c.id;
-    tb.append(tr);
-  }
+  for (const c of cos) { state.companies.set(c.id, c); tb.append(companyRow(c)); }
 }
+const $$co = (sel) => [...document.querySelectorAll("#co-table thead " + sel)];
+
+$("#co-create").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target, status = $(".status", f);
+  const body = { name: val(f, "name") };
+  if (state.me.role === "platform") body.brand_id = val(f, "brand_id");
+  clearErrors(f); setStatus(status, "", "creating…");
+  try {
+    const c = await api("POST", "/companies", body);
+    state.companies.set(c.id, c);
+    f.elements.namedItem("name").value = "";
+    await loadCompanies();
+    setStatus($("#co-create .status"), "ok", "Created " + c.name + " (on-demand disabled until you change it).");
+  } catch (e) { setStatus(status, "error", showErrors(f, e)); }
+});
 
 registerView("ddis", loadDDIs);
 registerView("companies", loadCompanies);

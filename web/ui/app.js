@@ -1,7 +1,9 @@
 // callrec web page: sign-in and navigation; each view is its own module.
-import { $, $$, state, api, can, views, loadLookups } from "./core.js";
+import { $, $$, state, api, can, views, loadLookups, identity, roleLabel } from "./core.js";
 import "./recordings.js";
 import "./admin.js";
+import "./users.js";
+import "./tokens.js";
 
 async function signIn(token) {
   state.token = token;
@@ -14,9 +16,11 @@ async function signIn(token) {
   }
   sessionStorage.setItem("callrec.token", token);
   $("#signin").hidden = true; $("#nav").hidden = false;
-  $("#whoami").textContent = "signed in as " + state.me.role.replace("_", " ") + (state.me.name ? " (" + state.me.name + ")" : "");
+  $("#whoami").textContent = roleLabel(state.me.role);
   $$("nav .tab").forEach((b) => { b.hidden = b.dataset.min && !can(b.dataset.min); });
+  $("nav .tab[data-view=companies]").textContent = can("brand") ? "Companies" : "Company";
   try { await loadLookups(); } catch (e) { $("#rec-error").textContent = e.message; }
+  $("#whoami").textContent = identity(); // by name, now that the lookups are in
   show("recordings");
 }
 

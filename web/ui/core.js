@@ -22,7 +22,11 @@ export async function api(method, path, body) {
     const e = (data && data.error) || {};
     const err = new Error((e.message || resp.statusText) + (e.field ? " (" + e.field + ")" : ""));
     err.status = resp.status;
-    err.fields = e.fields || (e.field ? { [e.field]: e.message } : {});
+    // The API lists every invalid field as [{field, message}] when there are several, else
+    // names the one in e.field: fields is always a map, field name → message.
+    err.fields = {};
+    for (const f of e.fields || []) if (f.field) err.fields[f.field] = f.message;
+    if (e.field && !err.fields[e.field]) err.fields[e.field] = e.message;
     throw err;
   }
   return data;
@@ -64,3 +68,51 @@ export async function loadLookups() {
   }
   else if (state.me.user_id) state.users.set(state.me.user_id, await api("GET", "/users/" + state.me.user_id));
 }
+
+// roleLabel is how the page names a role.
+export const roleLabel = (role) => ({ platform: "platform admin", brand: "brand admin", company_admin: "company admin", user: "user" })[role] || role;
+
+// identity says who is signed in, by name, from /me and the lookups: "Ana García · user · Acme",
+// "Acme · company admin", "Brand B · brand admin", "platform admin"; the token's name follows.
+export function identity() {
+  const me = state.me;
+  if (!me) return "";
+  const name = (m, id) => (m.get(id) || {}).name || id;
+  let parts;
+  switch (me.role) {
+    case "user": parts = [name(state.users, me.user_id), "user", name(state.companies, me.company_id)]; break;
+    case "company_admin": parts = [name(state.companies, me.company_id), "company admin"]; break;
+    case "brand": parts = [name(state.brands, me.brand_id), "brand admin"]; break;
+    default: parts = ["platform admin"];
+  }
+  return parts.join(" · ") + (me.name ? " — token “" + me.name + "”" : "");
+}
+
+// field wraps a control in a label with the place its API field error goes (data-field = the
+// API's field name).
+export function field(label, control, name) {
+  const err = el("span", { className: "field-error error" });
+  err.dataset.field = name;
+  control.name = control.name || name;
+  return el("label", { className: "field" }, el("span", { className: "field-label", textContent: label }), control, err);
+}
+
+// clearErrors empties every field error in box; showErrors puts err's field errors next to
+// their inputs (all at once) and returns the message of any error no input shows.
+export function clearErrors(box) { for (const e of $$(".field-error", box)) e.textContent = ""; }
+export function showErrors(box, err) {
+  clearErrors(box);
+  const elsewhere = [];
+  for (const [f, msg] of Object.entries(err.fields || {})) {
+    const slot = $(".field-error[data-field='" + f + "']", box);
+    if (slot) slot.textContent = msg; else elsewhere.push(msg + " (" + f + ")");
+  }
+  if (Object.keys(err.fields || {}).length === 0) return "Not saved: " + err.message;
+  return "Not saved: " + (elsewhere.length ? elsewhere.join("; ") : "fix the fields marked.");
+}
+
+// setStatus shows the outcome of a save or delete next to its button.
+export function setStatus(span, kind, text) { span.className = "status " + kind; span.textContent = text; }
+
+// val is the trimmed value of form f's control named n.
+export const val = (f, n) => f.elements.namedItem(n).value.trim();

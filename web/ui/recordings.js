@@ -1,8 +1,13 @@
-// The recordings view: filters, number search as people type, play, download, delete.
+// The recordings view: filters, number search as people type, play, download, delete, and a
+// selection (rows, a page, or every match of the filter) to download as one ZIP or delete.
 import { $, $$, state, api, can, el, registerView } from "./core.js";
 
 // pager holds the cursors of the pages seen so far, so "Newer" can go back.
 const pager = { cursors: [""], page: 0, next: "" };
+// sel is the selection: ids picked row by row (kept across pages), or, when all is set, every
+// recording the filter all.filter matches (all.label says how many, as counted; all.many: more
+// than one listing page of 200, not counted further).
+const sel = { ids: new Set(), all: null, rows: [] };
 
 function filterQuery() {
   const f = new FormData($("#filters")), q = new URLSearchParams();
@@ -28,11 +33,108 @@ async function loadRecordings() {
   const tb = $("#rec-table tbody");
   tb.replaceChildren();
   for (const r of page.items) tb.append(recordingRow(r));
-  if (!page.items.length) tb.append(el("tr", {}, el("td", { colSpan: 12, textContent: "No recordings." })));
+  if (!page.items.length) tb.append(el("tr", {}, el("td", { colSpan: 13, textContent: "No recordings." })));
+  sel.rows = page.items.map((r) => r.id);
   $("#prev-page").disabled = pager.page === 0;
   $("#next-page").disabled = !pager.next;
   $$(".col-company").forEach((c) => { c.hidden = !can("brand"); });
   countProblems(q);
+  showSelection();
+}
+// newListing starts the listing over (a new filter): the old selection does not carry over.
+function newListing() {
+  pager.cursors = [""]; pager.page = 0;
+  sel.ids.clear(); sel.all = null; $("#sel-note").textContent = "";
+  loadRecordings();
+}
+// filterBody is the filter of the listing as the API's bulk calls take it (no paging).
+function filterBody() {
+  const q = filterQuery();
+  return Object.fromEntries(q);
+}
+// selectionBody is what archive/link and delete are asked for: the ids, or the filter.
+const selectionBody = () => sel.all ? { filter: sel.all.filter } : { ids: [...sel.ids] };
+const isSelected = (id) => sel.all !== null || sel.ids.has(id);
+// showSelection syncs the checkboxes and the bar with sel.
+function showSelection() {
+  for (const cb of $$("#rec-table tr.rec td.sel input")) cb.checked = isSelected(cb.closest("tr").dataset.id);
+  const onPage = sel.rows.filter(isSelected).length;
+  const page = $("#sel-page");
+  page.checked = sel.rows.length > 0 && onPage === sel.rows.length;
+  page.indeterminate = onPage > 0 && onPage < sel.rows.length;
+  page.disabled = sel.rows.length === 0;
+  const n = sel.all ? sel.all.label : sel.ids.size;
+  $("#sel-bar").hidden = !sel.all && sel.ids.size === 0;
+  $("#sel-count").textContent = !sel.all ? n + " selected" : sel.all.many ? "All matching selected (more than 200)" : "All " + n + " matching selected";
+  $("#sel-delete").hidden = !canDelete();
+  offerAllMatching(page.checked && !sel.all && (pager.next || pager.page > 0));
+}
+// canDelete: the row's Delete rule, for the selection: company admins and above, when a company
+// in view allows removal (the API refuses, per recording, what its company does not allow).
+const canDelete = () => can("company_admin") && [...state.companies.values()].some((c) => c.allow_recording_removal !== false);
+// offerAllMatching offers, once the page is all selected, every match of the filter, with the
+// count of the listing (200 at most per page: beyond it the page says so, not a guess).
+let offerSeq = 0;
+async function offerAllMatching(show) {
+  const b = $("#sel-all-matching"), seq = ++offerSeq;
+  if (!show) { b.hidden = true; return; }
+  const q = filterQuery(); q.set("limit", "200");
+  let label;
+  try {
+    const page = await api("GET", "/recordings?" + q.toString());
+    label = page.next_cursor ? "" : String(page.items.length);
+  } catch (e) { b.hidden = true; return; }
+  if (seq !== offerSeq) return;
+  b.textContent = label ? "Select all " + label + " matching" : "Select all matching (more than 200)";
+  b.onclick = () => { sel.all = { filter: filterBody(), label, many: !label }; sel.ids.clear(); showSelection(); };
+  b.hidden = false;
+}
+function toggleRow(id, on) {
+  if (sel.all) { sel.ids = new Set(sel.rows); sel.all = null; } // leaving "all matching": this page, less the row
+  if (on) sel.ids.add(id); else sel.ids.delete(id);
+  showSelection();
+}
+$("#sel-page").addEventListener("change", (ev) => {
+  if (sel.all && !ev.target.checked) { sel.all = null; sel.ids.clear(); }
+  for (const id of sel.rows) { if (ev.target.checked) sel.ids.add(id); else sel.ids.delete(id); }
+  showSelection();
+});
+$("#sel-clear").addEventListener("click", () => { sel.ids.clear(); sel.all = null; $("#sel-note").textContent = ""; showSelection(); });
+// Download ZIP: the server resolves the selection and answers a signed URL, which the browser
+// downloads itself, streamed to disk (a ZIP of every match can be gigabytes: never a Blob here).
+$("#sel-zip").addEventListener("click", async () => {
+  const note = $("#sel-note");
+  note.textContent = "Preparing the ZIP…";
+  try {
+    const link = await api("POST", "/recordings/archive/link", selectionBody());
+    const a = el("a", { href: link.url, download: "" });
+    document.body.append(a); a.click(); a.remove();
+    const left = link.left_out.length;
+    note.textContent = "Downloading " + link.count + " recording" + (link.count === 1 ? "" : "s") + " as a ZIP" +
+      (left ? "; " + left + " selected left out (not ready)." : ".");
+  } catch (e) { note.textContent = e.message; }
+});
+// Delete: a dry run first gives the exact count to confirm; then exactly the ids confirmed are
+// deleted (a recording arriving meanwhile is never deleted unseen).
+$("#sel-delete").addEventListener("click", async () => {
+  const note = $("#sel-note");
+  try {
+    const dry = await api("POST", "/recordings/delete", { ...selectionBody(), dry_run: true });
+    const n = dry.deleted.length, refused = dry.refused.length;
+    if (!n) { note.textContent = "None of the selected recordings can be deleted" + reasons(dry.refused); return; }
+    if (!confirm("Delete " + n + " recording" + (n === 1 ? "" : "s") + "?" +
+      (refused ? " (" + refused + " selected cannot be deleted.)" : "") + " This cannot be undone.")) return;
+    const done = await api("POST", "/recordings/delete", { ids: dry.deleted });
+    note.textContent = "Deleted " + done.deleted.length + "." + (done.refused.length || refused ? " Not deleted" + reasons(dry.refused.concat(done.refused)) : "");
+    sel.ids.clear(); sel.all = null;
+    loadRecordings();
+  } catch (e) { note.textContent = e.message; }
+});
+// reasons summarises refusals: ": 2 — This company does not allow… ; 1 — The recording is still running…".
+function reasons(refused) {
+  const by = new Map();
+  for (const r of refused) by.set(r.message, (by.get(r.message) || 0) + 1);
+  return by.size ? ": " + [...by].map(([m, k]) => k + " — " + m).join("; ") : ".";
 }
 // Admins see how many recordings of the current filter failed or were discarded (a recording
 // that was expected and is missing is what they most need to see), with a link to list them.
@@ -44,14 +146,14 @@ async function countProblems(q) {
     for (const st of ["failed", "discarded"]) {
       const c = new URLSearchParams(q); c.delete("cursor"); c.set("state", st); c.set("limit", "200");
       const page = await api("GET", "/recordings?" + c.toString());
-      counts[st] = page.items.length + (page.next_cursor ? "+" : "");
+      counts[st] = page.next_cursor ? page.items.length + "+" : page.items.length; // a number when exact: 0 is left out below
     }
   } catch (e) { box.hidden = true; return; }
   const parts = [];
   for (const st of ["failed", "discarded"]) {
     if (counts[st] === 0) continue;
     parts.push(el("a", { href: "#", className: "show-" + st, textContent: counts[st] + " " + st, onclick: (ev) => {
-      ev.preventDefault(); $("#filters [name=state]").value = st; pager.cursors = [""]; pager.page = 0; loadRecordings();
+      ev.preventDefault(); $("#filters [name=state]").value = st; newListing();
     } }));
   }
   box.replaceChildren(...(parts.length ? ["In this filter: ", ...parts.flatMap((p, i) => i ? [", ", p] : [p]), "."] : []));
@@ -66,6 +168,8 @@ function recordingRow(r) {
   const co = state.companies.get(r.company_id);
   const ddi = r.ddi_id ? state.ddis.get(r.ddi_id) : null;
   const cell = (label, text, className = "") => el("td", { className, textContent: text, title: label });
+  const pick = el("input", { type: "checkbox", className: "pick", checked: isSelected(r.id), onchange: (ev) => toggleRow(r.id, ev.target.checked) });
+  pick.setAttribute("aria-label", "Select " + r.file_name);
   const actions = el("td", { className: "actions" });
   if (r.state === "ready") {
     actions.append(el("button", { className: "play", textContent: "▶ Play", onclick: () => play(r) }),
@@ -75,7 +179,7 @@ function recordingRow(r) {
     actions.append(el("button", { className: "delete danger", textContent: "Delete", onclick: () => remove(r, tr) }));
   }
   // The actions come first, so a long error text can never push them off-screen.
-  tr.append(actions, cell("Started (UTC)", started, "started"),
+  tr.append(el("td", { className: "sel", title: "Select" }, pick), actions, cell("Started (UTC)", started, "started"),
     cell("Company", co ? co.name : r.company_id, "col-company"),
     cell("DDI", ddi ? ddi.number : (r.ddi_id ? "—" : ""), "ddi"),
     cell("Direction", r.direction || "", "direction"),
@@ -106,18 +210,18 @@ async function download(r) {
 }
 async function remove(r, tr) {
   if (!confirm("Delete the recording " + r.file_name + "? This cannot be undone.")) return;
-  try { await api("DELETE", "/recordings/" + r.id); tr.remove(); } catch (e) { $("#rec-error").textContent = e.message; }
+  try { await api("DELETE", "/recordings/" + r.id); tr.remove(); sel.ids.delete(r.id); sel.rows = sel.rows.filter((id) => id !== r.id); showSelection(); } catch (e) { $("#rec-error").textContent = e.message; }
 }
-$("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); pager.cursors = [""]; pager.page = 0; loadRecordings(); });
+$("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); newListing(); });
 // Search as people type: once 3 digits are in (the API's minimum) or the box is emptied.
 let numberTimer;
 $("#filters [name=number]").addEventListener("input", (ev) => {
   clearTimeout(numberTimer);
   const digits = ev.target.value.replace(/\D/g, "").replace(/^00/, "").length; // 00 is the international prefix
   if (digits > 0 && digits < 3) return;
-  numberTimer = setTimeout(() => { pager.cursors = [""]; pager.page = 0; loadRecordings(); }, 250);
+  numberTimer = setTimeout(newListing, 250);
 });
 $("#next-page").addEventListener("click", () => { pager.cursors[pager.page + 1] = pager.next; pager.page++; loadRecordings(); });
 $("#prev-page").addEventListener("click", () => { if (pager.page > 0) { pager.page--; loadRecordings(); } });
 
-registerView("recordings", () => { pager.cursors = [""]; pager.page = 0; loadRecordings(); });
+registerView("recordings", newListing);
