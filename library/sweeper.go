@@ -118,7 +118,7 @@ func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company
 		n, err := s.walkOldest(ctx, func(after string) ([]*store.Recording, error) {
 			return s.DB.CompanyRecordingsStartedBefore(ctx, c.ID, after, cutoff, sweepPage)
 		}, func(r *store.Recording) (bool, string) {
-			if !settled(r) {
+			if !settled(r) || s.held(ctx, r) {
 				return true, ""
 			}
 			return true, fmt.Sprintf("retention: started %s, more than %d days before %s", r.StartedAt.Format(time.RFC3339), c.RetentionDays, s.now().Format(time.RFC3339))
@@ -140,8 +140,8 @@ func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company
 			if total <= limit {
 				return false, ""
 			}
-			if r.State != store.StateReady {
-				return true, ""
+			if r.State != store.StateReady || s.held(ctx, r) {
+				return true, "" // a held recording stays, and still counts against the quota
 			}
 			reason := fmt.Sprintf("quota: company keeps %d bytes, more than its %d MB (%d bytes); oldest removed first", total, c.QuotaMB, limit)
 			total -= r.FileSize
@@ -155,6 +155,20 @@ func (s *Sweeper) sweepCompany(ctx context.Context, lib string, c *store.Company
 	}
 	s.Metrics.setBytes(c.ID, u.Bytes)
 	return removed, errors.Join(errs...)
+}
+
+// held reports whether a legal hold covers r (store.HoldOn): retention and quota pass it by.
+// A hold that cannot be read counts as a hold: nothing is removed on a doubt.
+func (s *Sweeper) held(ctx context.Context, r *store.Recording) bool {
+	h, err := s.DB.HoldOn(ctx, r)
+	if err != nil {
+		s.Logger.Error().Err(err).Str("recording_id", r.ID).Msg("library: legal holds not read; the recording is kept")
+		return true
+	}
+	if h != nil {
+		s.Logger.Debug().Str("recording_id", r.ID).Str("company_id", r.CompanyID).Str("hold", h.ID).Str("decision", "kept_on_hold").Msg("recording on legal hold kept")
+	}
+	return h != nil
 }
 
 // quotaBytes is c's quota in bytes; ok is false when c has none (or one too large to count).

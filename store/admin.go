@@ -233,6 +233,9 @@ func (db *DB) DeleteCompany(ctx context.Context, id string) error {
 				return Conflict("", "company %s still has %s", id, dep.what)
 			}
 		}
+		if err := deleteCompanyHolds(tx, id); err != nil {
+			return err
+		}
 		if err := deleteTokensWhere(tx, func(t *Token) bool { return t.CompanyID == id }); err != nil {
 			return err
 		}

@@ -229,7 +229,8 @@ func (db *DB) Recording(ctx context.Context, id string) (*Recording, error) {
 }
 
 // DeleteRecording removes the recording, its index entries and its queued job in one
-// transaction and returns the deleted row so the caller can remove its files. Errors: ENOTFOUND.
+// transaction and returns the deleted row so the caller can remove its files. Errors: ENOTFOUND,
+// ECONFLICT "hold" while a legal hold covers it (the message names the hold).
 func (db *DB) DeleteRecording(ctx context.Context, id string) (*Recording, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -239,6 +240,11 @@ func (db *DB) DeleteRecording(ctx context.Context, id string) (*Recording, error
 		var err error
 		if old, err = getRecording(tx, id); err != nil {
 			return err
+		}
+		if h, err := holdOn(tx, old); err != nil {
+			return err
+		} else if h != nil {
+			return heldConflict(h)
 		}
 		if err := moveEntries(tx, recordingEntries(old), nil); err != nil {
 			return err

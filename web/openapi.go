@@ -207,6 +207,19 @@ var apiOps = []apiOp{
 		errs: map[string]string{"404": fmt.Sprintf(why404, "recording")},
 		ex:   opExample{id: exRecordingID, reply: exLink}},
 
+	{method: "GET", path: "/holds", summary: "List legal holds, active and released (active=true: active only)", tag: "holds", query: []string{"company_id", "active", "limit", "cursor"}, reply: "HoldList",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400query, "403": why403role},
+		ex: opExample{query: map[string]string{"active": "true"}, reply: exList(exHold)}},
+	{method: "POST", path: "/holds", summary: "Put a recording, a call, a phone number or a date range of a company on legal hold", tag: "holds", body: "HoldRequest", reply: "Hold", status: "201",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400body + "; company_id or recording_id not in the caller's tenancy reads as no such one", "403": why403role},
+		ex: opExample{body: exHoldBody, reply: exHold}},
+	{method: "GET", path: "/holds/{id}", summary: "Get a legal hold", tag: "holds", reply: "Hold",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"403": why403role, "404": fmt.Sprintf(why404, "hold")},
+		ex: opExample{id: exHoldID, reply: exHold}},
+	{method: "POST", path: "/holds/{id}/release", summary: "Release a legal hold: what it held follows retention, quota and deletion again; the hold is kept as history", tag: "holds", reply: "Hold",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"403": why403role, "404": fmt.Sprintf(why404, "hold"), "409": "the hold was already released (error.field hold)"},
+		ex: opExample{id: exHoldID, reply: exHoldReleased}},
+
 	{method: "GET", path: "/calls", summary: "The live calls in the caller's tenancy with their running recordings (a company user: the calls it is on)", tag: "calls", reply: "LiveCallList",
 		role: store.RoleUser, who: "every role, within its tenancy; a company user the calls it is on",
 		ex: opExample{reply: `{"items":[` + exLiveCall + `]}`}},
@@ -237,6 +250,7 @@ var queryDocs = map[string]map[string]any{
 	"brand_id":        {"type": "string", "description": "companies of this brand (one outside the caller's tenancy: an empty page)"},
 	"min_duration_ms": {"type": "integer", "minimum": 0, "description": "recordings at least this long"},
 	"ids":             {"type": "string", "description": fmt.Sprintf("comma-separated recording ids (the parameter may repeat), at most %d by default; POST takes more", maxArchiveIDs)},
+	"active":          {"type": "string", "enum": []string{"true"}, "description": "true: active holds only"},
 	"download":        {"type": "string", "enum": []string{"1"}, "description": "1: Content-Disposition attachment with file_name"},
 	"number":          {"type": "string", "description": numberDoc},
 }

@@ -19,6 +19,7 @@ var (
 	enumRecType    = []string{store.TypeDDI, store.TypeOnDemand}
 	enumTrigger    = []string{store.TriggerDDI, store.TriggerKey, store.TriggerDTMF, store.TriggerTransfer, store.TriggerAPI}
 	enumConsent    = []string{store.ConsentNotice, store.ConsentPress1}
+	enumHoldKind   = []string{store.HoldRecording, store.HoldCall, store.HoldNumber, store.HoldRange}
 	enumActions    = []string{esl.ActionStart, esl.ActionStop, esl.ActionPause, esl.ActionResume}
 	enumDirection  = []string{store.DirectionInbound, store.DirectionOutbound, store.DirectionInternal}
 	enumState      = []string{store.StateRecording, store.StateProcessing, store.StateReady, store.StateFailed, store.StateDiscarded}
@@ -254,6 +255,32 @@ func openAPISchemas() map[string]any {
 			"public_key":     about(str(), "the raw 32-byte public key, base64"),
 			"public_key_pem": about(str(), "the same as a PEM SubjectPublicKeyInfo (for openssl)"),
 		}, "algorithm", "key_id", "public_key", "public_key_pem"),
+		"Hold": object("A legal hold: while active, the recordings it covers survive retention, quota and deletion (409 naming it).", map[string]any{
+			"id":           ro(about(str(), idDoc)),
+			"company_id":   ro(about(str(), "the company whose recordings it holds")),
+			"kind":         ro(about(enum(enumHoldKind), "recording, call (every recording of the call), number (every recording where it is the caller, callee or recorder), range (every recording started in [from, to))")),
+			"recording_id": ro(about(str(), "kind recording: the recording")),
+			"call_id":      ro(about(str(), "kind call: the recordings' call_id")),
+			"number":       ro(about(str(), "kind number: the phone number, E.164")),
+			"from":         ro(about(dateTime(), "kind range: from (inclusive)")),
+			"to":           ro(about(dateTime(), "kind range: to (exclusive)")),
+			"reason":       ro(about(str(), "why: a case or matter reference")),
+			"created_by":   ro(about(str(), "token:<id> of who placed it")),
+			"created_at":   ro(about(dateTime(), "when it was placed")),
+			"released_by":  ro(about(str(), "token:<id> of who released it; absent while active")),
+			"released_at":  ro(about(dateTime(), "when it was released; absent while active")),
+		}, "id", "company_id", "kind", "reason", "created_by", "created_at"),
+		"HoldList": list("Hold"),
+		"HoldRequest": object("What to hold and why.", map[string]any{
+			"company_id":   about(str(), "the company, required for brand and platform admins; a company admin's own company when left out"),
+			"kind":         about(enum(enumHoldKind), "recording, call, number or range"),
+			"recording_id": about(str(), "kind recording: one of the company's recordings"),
+			"call_id":      about(str(), "kind call: a call_id of the company's recordings"),
+			"number":       about(str(), "kind number: a complete phone number, international or national form (read with the company's country)"),
+			"from":         about(dateTime(), "kind range: from (inclusive, RFC 3339)"),
+			"to":           about(dateTime(), "kind range: to (exclusive, after from)"),
+			"reason":       about(with(str(), "minLength", 1, "maxLength", store.MaxHoldReason), "why, required: a case or matter reference, one line"),
+		}, "company_id", "kind", "reason"),
 		"LiveCall": object("A call callrec follows now.", map[string]any{
 			"id":         about(str(), "the call's id for POST /calls/{id}/recording (its controlled FreeSWITCH channel)"),
 			"company_id": about(str(), "the call's company"),

@@ -261,8 +261,9 @@ var openAPITypes = map[string]reflect.Type{
 	"BulkDeleteReply": reflect.TypeFor[bulkDeleteReply](), "SigningKey": reflect.TypeFor[signingKeyReply](),
 	"LiveCall": reflect.TypeFor[esl.LiveCall](), "LiveCallList": reflect.TypeFor[liveCallList](),
 	"CallRecordingRequest": reflect.TypeFor[callRecordingRequest](),
-	"Error":                reflect.TypeFor[errorBody](),
-	"BrandList":            reflect.TypeFor[listReply[*store.Brand]](), "CompanyList": reflect.TypeFor[listReply[*store.Company]](),
+	"Hold":                 reflect.TypeFor[store.Hold](), "HoldRequest": reflect.TypeFor[holdRequest](), "HoldList": reflect.TypeFor[listReply[*store.Hold]](),
+	"Error":     reflect.TypeFor[errorBody](),
+	"BrandList": reflect.TypeFor[listReply[*store.Brand]](), "CompanyList": reflect.TypeFor[listReply[*store.Company]](),
 	"DDIList": reflect.TypeFor[listReply[*store.DDI]](), "UserList": reflect.TypeFor[listReply[*store.User]](),
 	"TokenList": reflect.TypeFor[listReply[*store.Token]](), "RecordingList": reflect.TypeFor[recordingsReply](),
 }
@@ -482,7 +483,9 @@ func TestOpenAPI_EnumsAreTheStoresSets(t *testing.T) {
 		// ESCHEMA never leaves the server as such: errorStatus answers it as internal.
 		"Error.error.code": append(constSet(sc, `^E[A-Z]+$`, "ESCHEMA"), constSet(wc, `^code[A-Z]`)...),
 		"query.download":   {"1"}, // not a store value: the flag's one value
-		"DDI.consent":      constSet(sc, `^Consent[A-Z]`), "Recording.consent.method": constSet(sc, `^Consent[A-Z]`),
+		"Hold.kind":        constSet(sc, `^Hold[A-Z][a-z]+$`), "HoldRequest.kind": constSet(sc, `^Hold[A-Z][a-z]+$`),
+		"query.active": {"true"},
+		"DDI.consent":  constSet(sc, `^Consent[A-Z]`), "Recording.consent.method": constSet(sc, `^Consent[A-Z]`),
 		"LiveCall.direction": constSet(sc, `^Direction[A-Z]`), "LiveCall.recordings[].type": constSet(sc, `^Type[A-Z]`),
 		"LiveCall.recordings[].trigger":  constSet(sc, `^Trigger[A-Z]`),
 		"CallRecordingRequest.action":    constSet(declaredConsts(t, "../esl"), `^Action[A-Z]`),
@@ -622,9 +625,11 @@ func newExampleWorld(t *testing.T) *exampleWorld {
 	if len(toks) != 1 {
 		t.Fatalf("user A1 has %d tokens, want 1", len(toks))
 	}
+	hold := &store.Hold{CompanyID: a1.co.ID, Kind: store.HoldNumber, Number: "+34699000111", Reason: "claim 2025-031, customer dispute"}
+	must(t, w.db.PlaceHold(ctx, hold, "token:"+toks[0].ID))
 	return &exampleWorld{world: w, ids: strings.NewReplacer(
 		exBrandID, a1.brand.ID, exEmptyBrandID, emptyBrand.ID, exCompanyID, a1.co.ID, exEmptyCompanyID, emptyCo.ID,
-		exDDIID, a1.ddi.ID, exUserID, a1.user.ID, exTokenID, toks[0].ID, exRecordingID, a1.recOwn.ID, exFailedID, failed.ID)}
+		exDDIID, a1.ddi.ID, exUserID, a1.user.ID, exTokenID, toks[0].ID, exRecordingID, a1.recOwn.ID, exFailedID, failed.ID, exHoldID, hold.ID)}
 }
 
 // exampleActor is the caller an operation's example runs as: the lowest role allowed, of
@@ -813,7 +818,7 @@ func TestOpenAPI_ExamplesRun(t *testing.T) {
 func TestOpenAPI_RequiredIsWhatACreateNeeds(t *testing.T) {
 	// Required only with some values of another field (their schema says when): the cut-down
 	// example keeps them.
-	conditional := map[string][]string{"TokenRequest": {"user_id"}}
+	conditional := map[string][]string{"TokenRequest": {"user_id"}, "HoldRequest": {"recording_id", "call_id", "number", "from", "to"}}
 	w := newExampleWorld(t)
 	doc := servedDoc(t, w.srv)
 	platform := newClient(t, w.srv, w.platform)

@@ -275,6 +275,11 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Get("/recordings/:id/audio", s.audio)
 	r.Get("/recordings/:id/link", s.audioLink)
 
+	r.Get("/holds", s.listHolds)
+	r.Post("/holds", s.placeHold)
+	r.Get("/holds/:id", s.getHold)
+	r.Post("/holds/:id/release", s.releaseHold)
+
 	r.Get("/calls", s.listCalls)
 	r.Post("/calls/:id/recording", s.controlCall)
 
