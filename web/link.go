@@ -179,6 +179,13 @@ func (s *Server) archiveLink(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return s.issueArchiveLink(c, p, recs)
+}
+
+// issueArchiveLink answers the signed archive link of the ready ones of recs (already in the
+// caller's tenancy), listing the others as left out; none ready is 409. Callers: archiveLink and
+// the subject export.
+func (s *Server) issueArchiveLink(c *fiber.Ctx, p *principal, recs []*store.Recording) error {
 	reply := archiveLinkReply{LeftOut: []string{}}
 	var ready []string
 	for _, r := range recs {

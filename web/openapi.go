@@ -207,6 +207,16 @@ var apiOps = []apiOp{
 		errs: map[string]string{"404": fmt.Sprintf(why404, "recording")},
 		ex:   opExample{id: exRecordingID, reply: exLink}},
 
+	{method: "GET", path: "/subjects/recordings", summary: "Every recording of the company that involves one phone number (caller, callee or recorder, exactly), any state: a person's access request (GDPR art. 15)", tag: "subjects", query: []string{"number", "company_id"}, reply: "SubjectList",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"400": "number missing or not a complete phone number; company_id missing (brand and platform admins) or not in the tenancy", "403": why403role},
+		ex: opExample{query: map[string]string{"number": "+34600111222"}, reply: `{"number":"+34600111222","items":[` + exRecording + `]}`}},
+	{method: "POST", path: "/subjects/archive/link", summary: "The signed archive link (as POST /recordings/archive/link) of every ready recording of one phone number: its signed manifest lists and hashes each file", tag: "subjects", body: "SubjectRequest", reply: "ArchiveLink",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400body, "403": why403role, "409": "none of the person's recordings is ready", "429": "the token holds too many outstanding archive links"},
+		ex: opExample{body: `{"number":"+34600111222"}`, reply: exArchiveLinkLeftOut, action: true}},
+	{method: "POST", path: "/subjects/erase", summary: "Erase every recording of one phone number (rows, files, index entries: GDPR art. 17); a legal hold wins (409 naming it); dry_run erases nothing", tag: "subjects", body: "SubjectRequest", reply: "SubjectErasure",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400body, "403": why403role},
+		ex: opExample{body: `{"number":"+34699000999","dry_run":true}`, reply: `{"number":"+34699000999","erased":[],"refused":[],"dry_run":true}`, action: true}},
+
 	{method: "GET", path: "/holds", summary: "List legal holds, active and released (active=true: active only)", tag: "holds", query: []string{"company_id", "active", "limit", "cursor"}, reply: "HoldList",
 		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400query, "403": why403role},
 		ex: opExample{query: map[string]string{"active": "true"}, reply: exList(exHold)}},

@@ -69,12 +69,13 @@ const (
 	exLiveCall   = `{"id":"7c987d17-f093-4882-8b55-5f81cb3d49d9","company_id":"` + exCompanyID + `","direction":"inbound","caller":"+34600111222",` +
 		`"callee":"+34911234567","ddi_id":"` + exDDIID + `","user_ids":["` + exUserID + `"],"started_at":"2025-03-01T09:00:00Z","masked":true,` +
 		`"recordings":[{"id":"` + exRecordingID + `","type":"ddi","trigger":"ddi","started_at":"2025-03-01T09:00:01Z"}]}`
-	exHoldID       = "01JNB0000000000000000H0LD1"
-	exHoldBody     = `{"company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute"}`
-	exHold         = `{"id":"` + exHoldID + `","company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute","created_by":"token:` + exTokenID + `","created_at":"2025-03-02T10:00:00Z"}`
-	exHoldReleased = `{"id":"` + exHoldID + `","company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute","created_by":"token:` + exTokenID + `","created_at":"2025-03-02T10:00:00Z","released_by":"token:` + exTokenID + `","released_at":"2025-06-02T10:00:00Z"}`
-	exArchiveLink  = `{"url":"/api/v1/recordings/archive/AbC123?tid=` + exTokenID + `&exp=1740823200&sig=Zk3q9w1X0b7v5sRt2yU8pA4cE6gH1jK3mN5oQ7rS9tU","expires_at":"2025-03-01T10:15:00Z","count":1,"left_out":[]}`
-	exArchiveBody  = `{"filter":{"from":"2025-03-01T00:00:00Z","to":"2025-03-31T23:59:59Z","trigger":"key"}}`
+	exHoldID             = "01JNB0000000000000000H0LD1"
+	exHoldBody           = `{"company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute"}`
+	exHold               = `{"id":"` + exHoldID + `","company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute","created_by":"token:` + exTokenID + `","created_at":"2025-03-02T10:00:00Z"}`
+	exHoldReleased       = `{"id":"` + exHoldID + `","company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute","created_by":"token:` + exTokenID + `","created_at":"2025-03-02T10:00:00Z","released_by":"token:` + exTokenID + `","released_at":"2025-06-02T10:00:00Z"}`
+	exArchiveLink        = `{"url":"/api/v1/recordings/archive/AbC123?tid=` + exTokenID + `&exp=1740823200&sig=Zk3q9w1X0b7v5sRt2yU8pA4cE6gH1jK3mN5oQ7rS9tU","expires_at":"2025-03-01T10:15:00Z","count":1,"left_out":[]}`
+	exArchiveLinkLeftOut = `{"url":"/api/v1/recordings/archive/AbC123?tid=` + exTokenID + `&exp=1740823200&sig=Zk3q9w1X0b7v5sRt2yU8pA4cE6gH1jK3mN5oQ7rS9tU","expires_at":"2025-03-01T10:15:00Z","count":3,"left_out":["` + exFailedID + `"]}`
+	exArchiveBody        = `{"filter":{"from":"2025-03-01T00:00:00Z","to":"2025-03-31T23:59:59Z","trigger":"key"}}`
 
 	exLink = `{"url":"/api/v1/recordings/` + exRecordingID + `/audio?tid=` + exTokenID + `&exp=1740823200&sig=Zk3q9w1X0b7v5sRt2yU8pA4cE6gH1jK3mN5oQ7rS9tU",` +
 		`"download_url":"/api/v1/recordings/` + exRecordingID + `/audio?tid=` + exTokenID + `&exp=1740823200&sig=Zk3q9w1X0b7v5sRt2yU8pA4cE6gH1jK3mN5oQ7rS9tU&download=1",` +

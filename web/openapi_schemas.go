@@ -255,6 +255,26 @@ func openAPISchemas() map[string]any {
 			"public_key":     about(str(), "the raw 32-byte public key, base64"),
 			"public_key_pem": about(str(), "the same as a PEM SubjectPublicKeyInfo (for openssl)"),
 		}, "algorithm", "key_id", "public_key", "public_key_pem"),
+		"SubjectRequest": object("Whose recordings.", map[string]any{
+			"number":     about(str(), "the person's phone number, required: international or national form (read with the company's country)"),
+			"company_id": about(str(), "the company, required for brand and platform admins; a company admin's own company when left out"),
+			"dry_run":    about(boolean(), "erase: answer what would be erased and refused, erasing nothing"),
+		}, "number"),
+		"SubjectList": object("A person's recordings in the company, newest first.", map[string]any{
+			"number": about(str(), "the number, E.164"),
+			"items":  about(arrayOf(ref("Recording")), "every recording where it is exactly the caller, callee or recorder, any state"),
+		}, "number", "items"),
+		"SubjectErasure": object("What an erasure did.", map[string]any{
+			"number": about(str(), "the number, E.164"),
+			"erased": about(arrayOf(str()), "ids erased (with dry_run: that would be)"),
+			"refused": about(arrayOf(object("One recording not erased.", map[string]any{
+				"id":      about(str(), "the recording"),
+				"status":  about(integer(), "409 on legal hold (the message names it) or still running, 403 the company does not allow removal"),
+				"code":    about(enum(enumErrorCode), "the error code"),
+				"message": about(str(), "the plain reason"),
+			}, "id", "status", "code", "message")), "the recordings kept"),
+			"dry_run": about(boolean(), "true when nothing was erased"),
+		}, "number", "erased", "refused"),
 		"Hold": object("A legal hold: while active, the recordings it covers survive retention, quota and deletion (409 naming it).", map[string]any{
 			"id":           ro(about(str(), idDoc)),
 			"company_id":   ro(about(str(), "the company whose recordings it holds")),

@@ -261,7 +261,8 @@ var openAPITypes = map[string]reflect.Type{
 	"BulkDeleteReply": reflect.TypeFor[bulkDeleteReply](), "SigningKey": reflect.TypeFor[signingKeyReply](),
 	"LiveCall": reflect.TypeFor[esl.LiveCall](), "LiveCallList": reflect.TypeFor[liveCallList](),
 	"CallRecordingRequest": reflect.TypeFor[callRecordingRequest](),
-	"Hold":                 reflect.TypeFor[store.Hold](), "HoldRequest": reflect.TypeFor[holdRequest](), "HoldList": reflect.TypeFor[listReply[*store.Hold]](),
+	"SubjectRequest":       reflect.TypeFor[subjectRequest](), "SubjectList": reflect.TypeFor[subjectReply](), "SubjectErasure": reflect.TypeFor[subjectErasure](),
+	"Hold": reflect.TypeFor[store.Hold](), "HoldRequest": reflect.TypeFor[holdRequest](), "HoldList": reflect.TypeFor[listReply[*store.Hold]](),
 	"Error":     reflect.TypeFor[errorBody](),
 	"BrandList": reflect.TypeFor[listReply[*store.Brand]](), "CompanyList": reflect.TypeFor[listReply[*store.Company]](),
 	"DDIList": reflect.TypeFor[listReply[*store.DDI]](), "UserList": reflect.TypeFor[listReply[*store.User]](),
@@ -481,9 +482,10 @@ func TestOpenAPI_EnumsAreTheStoresSets(t *testing.T) {
 	}
 	want := map[string][]string{
 		// ESCHEMA never leaves the server as such: errorStatus answers it as internal.
-		"Error.error.code": append(constSet(sc, `^E[A-Z]+$`, "ESCHEMA"), constSet(wc, `^code[A-Z]`)...),
-		"query.download":   {"1"}, // not a store value: the flag's one value
-		"Hold.kind":        constSet(sc, `^Hold[A-Z][a-z]+$`), "HoldRequest.kind": constSet(sc, `^Hold[A-Z][a-z]+$`),
+		"Error.error.code":              append(constSet(sc, `^E[A-Z]+$`, "ESCHEMA"), constSet(wc, `^code[A-Z]`)...),
+		"query.download":                {"1"}, // not a store value: the flag's one value
+		"SubjectErasure.refused[].code": append(constSet(sc, `^E[A-Z]+$`, "ESCHEMA"), constSet(wc, `^code[A-Z]`)...),
+		"Hold.kind":                     constSet(sc, `^Hold[A-Z][a-z]+$`), "HoldRequest.kind": constSet(sc, `^Hold[A-Z][a-z]+$`),
 		"query.active": {"true"},
 		"DDI.consent":  constSet(sc, `^Consent[A-Z]`), "Recording.consent.method": constSet(sc, `^Consent[A-Z]`),
 		"LiveCall.direction": constSet(sc, `^Direction[A-Z]`), "LiveCall.recordings[].type": constSet(sc, `^Type[A-Z]`),

@@ -275,6 +275,10 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Get("/recordings/:id/audio", s.audio)
 	r.Get("/recordings/:id/link", s.audioLink)
 
+	r.Get("/subjects/recordings", s.subjectList)
+	r.Post("/subjects/archive/link", s.subjectArchiveLink)
+	r.Post("/subjects/erase", s.subjectErase)
+
 	r.Get("/holds", s.listHolds)
 	r.Post("/holds", s.placeHold)
 	r.Get("/holds/:id", s.getHold)
