@@ -108,6 +108,24 @@ func objRoutes() []objRoute {
 			r := w.recording(w.srvTB(), tc, store.TypeOnDemand, tc.user.ID, time.Date(2025, 4, 1, 0, 0, next(), 0, time.UTC))
 			return "/recordings/" + r.ID
 		}, min: store.RoleCompanyAdmin, ok: 204, below: 403},
+
+		{name: "get hold", method: "GET", path: func(w *world, tc *tenantCo) string {
+			h := &store.Hold{CompanyID: tc.co.ID, Kind: store.HoldCall, CallID: fmt.Sprintf("held-%d", next()), Reason: "matrix"}
+			must(w.srvTB(), w.db.PlaceHold(ctx, h, "test"))
+			return "/holds/" + h.ID
+		}, min: store.RoleCompanyAdmin, ok: 200, below: 403},
+		{name: "release hold", method: "POST", path: func(w *world, tc *tenantCo) string {
+			h := &store.Hold{CompanyID: tc.co.ID, Kind: store.HoldCall, CallID: fmt.Sprintf("held-%d", next()), Reason: "matrix"}
+			must(w.srvTB(), w.db.PlaceHold(ctx, h, "test"))
+			return "/holds/" + h.ID + "/release"
+		}, body: empty, min: store.RoleCompanyAdmin, ok: 200, below: 403},
+		{name: "place hold", method: "POST", path: id(func(*tenantCo) string { return "/holds" }), create: true,
+			body: func(_ *world, tc *tenantCo) any {
+				return map[string]any{"company_id": tc.co.ID, "kind": "call", "call_id": fmt.Sprintf("c-%d", next()), "reason": "matrix"}
+			}, min: store.RoleCompanyAdmin, ok: 201, below: 403},
+		{name: "recordings of a person", method: "GET", path: id(func(tc *tenantCo) string {
+			return "/subjects/recordings?number=%2B34600999000&company_id=" + tc.co.ID
+		}), create: true, min: store.RoleCompanyAdmin, ok: 200, below: 403},
 	}
 }
 
