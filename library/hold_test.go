@@ -37,6 +37,19 @@ func TestSweeper_LegalHoldsSurviveRetentionAndQuota(t *testing.T) {
 		t.Fatalf("removed %d: free gone=%v, held gone=%v/%v, recent gone=%v/%v", n, gone(t, e, free.ID),
 			gone(t, e, heldByID.ID), gone(t, e, heldByNumber.ID), gone(t, e, recent[0].ID), gone(t, e, recent[1].ID))
 	}
+	// Each removal is in the company's audit log, by callrec, with its reason.
+	entries, _, err := e.db.AuditPage(ctx, store.AuditChain("", c.ID), 0, 10)
+	must(t, err)
+	byRec := map[string]string{}
+	for _, en := range entries {
+		byRec[en.RecordingID] = en.Action
+		if en.Role != "callrec" || en.Detail == "" {
+			t.Errorf("removal entry %+v", en)
+		}
+	}
+	if len(entries) != 2 || byRec[free.ID] != store.AuditRetentionRemoval || byRec[recent[0].ID] != store.AuditQuotaRemoval {
+		t.Errorf("audit entries %v, want the retention and the quota removal", byRec)
+	}
 	if _, err := e.db.DeleteRecording(ctx, heldByID.ID); store.ErrorCode(err) != store.ECONFLICT {
 		t.Fatalf("deleting a held recording: %v, want a conflict naming the hold", err)
 	}

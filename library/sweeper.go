@@ -282,6 +282,13 @@ func (s *Sweeper) remove(ctx context.Context, lib string, r *store.Recording, ki
 	if err != nil {
 		return false, fmt.Errorf("delete recording %s: %w", r.ID, err)
 	}
+	action := store.AuditRetentionRemoval
+	if kind == "quota" {
+		action = store.AuditQuotaRemoval
+	}
+	if aerr := s.DB.AppendAudit(ctx, &store.AuditEntry{Action: action, CompanyID: old.CompanyID, RecordingID: old.ID, Role: "callrec", Detail: reason}); aerr != nil {
+		s.Logger.Error().Err(aerr).Str("recording_id", old.ID).Msg("library: audit entry of the removal not written")
+	}
 	err = s.removeFiles(ctx, lib, old)
 	s.Metrics.removed(kind)
 	ev := s.Logger.Info()

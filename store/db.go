@@ -112,6 +112,7 @@ var migrations = []migration{
 	{3, "index recording numbers", migrateNumberIndex}, // rows indexed by buildNumberIndex
 	{4, "SHA-256 of every MP3", migrateHashBackfill},   // old rows hashed by library.HashBackfill, in the background
 	{5, "legal holds", migrateHolds},
+	{6, "audit log", migrateAudit},
 }
 
 // Open opens (creating it and its directory if needed) the database at path and migrates it

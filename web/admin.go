@@ -214,6 +214,7 @@ func (s *Server) createCompany(c *fiber.Ctx) error {
 	if err := s.DB.CreateCompany(c.UserContext(), &co); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSettingChange, CompanyID: co.ID, Target: "company:" + co.ID, Detail: "created"}))
 	return c.Status(fiber.StatusCreated).JSON(co)
 }
 
@@ -259,6 +260,7 @@ func (s *Server) updateCompany(c *fiber.Ctx) error {
 	if err := s.DB.UpdateCompany(c.UserContext(), upd); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSettingChange, CompanyID: upd.ID, Target: "company:" + upd.ID, Detail: changedFields(old, upd)}))
 	return c.JSON(upd)
 }
 
@@ -274,6 +276,7 @@ func (s *Server) deleteCompany(c *fiber.Ctx) error {
 	if err := s.DB.DeleteCompany(c.UserContext(), co.ID); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSettingChange, CompanyID: co.ID, Target: "company:" + co.ID, Detail: "deleted"}))
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -378,6 +381,7 @@ func (s *Server) createDDI(c *fiber.Ctx) error {
 	if err := s.DB.CreateDDI(c.UserContext(), &d); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSettingChange, CompanyID: d.CompanyID, Target: "ddi:" + d.ID, Detail: "created " + d.Number}))
 	return c.Status(fiber.StatusCreated).JSON(d)
 }
 
@@ -410,6 +414,7 @@ func (s *Server) updateDDI(c *fiber.Ctx) error {
 	if err := s.DB.UpdateDDI(c.UserContext(), upd); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSettingChange, CompanyID: upd.CompanyID, Target: "ddi:" + upd.ID, Detail: changedFields(old, upd)}))
 	return c.JSON(upd)
 }
 
@@ -425,6 +430,7 @@ func (s *Server) deleteDDI(c *fiber.Ctx) error {
 	if err := s.DB.DeleteDDI(c.UserContext(), d.ID); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSettingChange, CompanyID: d.CompanyID, Target: "ddi:" + d.ID, Detail: "deleted " + d.Number}))
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -652,6 +658,7 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 	if err := s.DB.CreateToken(c.UserContext(), t); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditTokenCreated, BrandID: t.BrandID, CompanyID: tokenCompany(s, c, t), Target: "token:" + t.ID, Detail: "role " + t.Role}))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Status(fiber.StatusCreated).JSON(createdToken{Token: t, Secret: secret})
 }
@@ -664,5 +671,18 @@ func (s *Server) deleteToken(c *fiber.Ctx) error {
 	if err := s.DB.DeleteToken(c.UserContext(), t.ID); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditTokenRevoked, BrandID: t.BrandID, CompanyID: tokenCompany(s, c, t), Target: "token:" + t.ID, Detail: "role " + t.Role}))
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// tokenCompany is the company whose audit chain a token's creation or revocation goes to: its
+// own, or its user's ("" for brand and platform tokens, which go to the brand's or platform's).
+func tokenCompany(s *Server, c *fiber.Ctx, t *store.Token) string {
+	if t.CompanyID != "" || t.UserID == "" {
+		return t.CompanyID
+	}
+	if u, err := s.DB.User(c.UserContext(), t.UserID); err == nil {
+		return u.CompanyID
+	}
+	return ""
 }

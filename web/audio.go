@@ -158,6 +158,16 @@ func (s *Server) audio(c *fiber.Ctx) error {
 		f.Close()
 		return c.SendStatus(fiber.StatusNotModified)
 	}
+	if auditPlayback(c.Get(fiber.HeaderRange)) {
+		action := store.AuditPlay
+		if kind == "attachment" {
+			action = store.AuditDownload
+		}
+		if err := s.audit(c, auditEntry(c, store.AuditEntry{Action: action, CompanyID: r.CompanyID, RecordingID: r.ID})); err != nil {
+			f.Close()
+			return err // not served unaudited
+		}
+	}
 	start, end, partial := int64(0), size-1, false
 	if h := c.Get(fiber.HeaderRange); h != "" {
 		if ir := c.Get(fiber.HeaderIfRange); ir == "" || ir == etag {
@@ -387,6 +397,13 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 			names[name] = 1
 		}
 		entries = append(entries, entry{name: name, path: r.MP3Path, rec: r})
+	}
+	audits := make([]*store.AuditEntry, 0, len(entries))
+	for _, e := range entries {
+		audits = append(audits, auditEntry(c, store.AuditEntry{Action: store.AuditArchive, CompanyID: e.rec.CompanyID, RecordingID: e.rec.ID}))
+	}
+	if err := s.audit(c, audits...); err != nil {
+		return err // not archived unaudited
 	}
 	c.Set(fiber.HeaderContentType, "application/zip")
 	c.Set(fiber.HeaderContentDisposition, contentDisposition("attachment",

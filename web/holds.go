@@ -81,6 +81,8 @@ func (s *Server) placeHold(c *fiber.Ctx) error {
 	if err := s.DB.PlaceHold(c.UserContext(), h, "token:"+p.ID); err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditHoldPlaced, CompanyID: h.CompanyID, RecordingID: h.RecordingID,
+		Target: "hold:" + h.ID, Detail: h.Kind + ": " + h.Reason}))
 	s.Logger.Info().Str("hold", h.ID).Str("company_id", h.CompanyID).Str("kind", h.Kind).Str("by", h.CreatedBy).
 		Str("decision", "hold_placed").Msg("legal hold placed")
 	return c.Status(fiber.StatusCreated).JSON(h)
@@ -97,6 +99,8 @@ func (s *Server) releaseHold(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditHoldReleased, CompanyID: out.CompanyID, RecordingID: out.RecordingID,
+		Target: "hold:" + out.ID, Detail: out.Kind + ": " + out.Reason}))
 	s.Logger.Info().Str("hold", out.ID).Str("company_id", out.CompanyID).Str("by", out.ReleasedBy).
 		Str("decision", "hold_released").Msg("legal hold released")
 	return c.JSON(out)

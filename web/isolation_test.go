@@ -123,6 +123,10 @@ func objRoutes() []objRoute {
 			body: func(_ *world, tc *tenantCo) any {
 				return map[string]any{"company_id": tc.co.ID, "kind": "call", "call_id": fmt.Sprintf("c-%d", next()), "reason": "matrix"}
 			}, min: store.RoleCompanyAdmin, ok: 201, below: 403},
+		{name: "audit log", method: "GET", path: id(func(tc *tenantCo) string { return "/audit?company_id=" + tc.co.ID }),
+			create: true, min: store.RoleCompanyAdmin, ok: 200, below: 403},
+		{name: "audit verification", method: "GET", path: id(func(tc *tenantCo) string { return "/audit/verify?company_id=" + tc.co.ID }),
+			create: true, min: store.RoleCompanyAdmin, ok: 200, below: 403},
 		{name: "recordings of a person", method: "GET", path: id(func(tc *tenantCo) string {
 			return "/subjects/recordings?number=%2B34600999000&company_id=" + tc.co.ID
 		}), create: true, min: store.RoleCompanyAdmin, ok: 200, below: 403},

@@ -217,6 +217,13 @@ var apiOps = []apiOp{
 		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400body, "403": why403role},
 		ex: opExample{body: `{"number":"+34699000999","dry_run":true}`, reply: `{"number":"+34699000999","erased":[],"refused":[],"dry_run":true}`, action: true}},
 
+	{method: "GET", path: "/audit", summary: "The audit log of a tenancy, newest first: every play, download, archive, deletion, retention or quota removal, recording setting or token change, hold and request by person, with who (token, role), when and from which address; append-only and hash-chained", tag: "audit", query: []string{"company_id", "brand_id", "limit", "cursor"}, reply: "AuditList",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400query + "; company_id or brand_id outside the tenancy reads as no such one", "403": why403role},
+		ex: opExample{query: map[string]string{"limit": "20"}, reply: `{"items":[` + exAuditEntry + `],"next_cursor":""}`}},
+	{method: "GET", path: "/audit/verify", summary: "Check the tenancy's audit chain from its first entry to its head: an edited, removed or inserted entry is found", tag: "audit", query: []string{"company_id", "brand_id"}, reply: "AuditVerification",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400query, "403": why403role},
+		ex: opExample{reply: `{"chain":"company:` + exCompanyID + `","entries":1,"ok":true}`}},
+
 	{method: "GET", path: "/holds", summary: "List legal holds, active and released (active=true: active only)", tag: "holds", query: []string{"company_id", "active", "limit", "cursor"}, reply: "HoldList",
 		role: store.RoleCompanyAdmin, errs: map[string]string{"400": why400query, "403": why403role},
 		ex: opExample{query: map[string]string{"active": "true"}, reply: exList(exHold)}},

@@ -69,6 +69,9 @@ const (
 	exLiveCall   = `{"id":"7c987d17-f093-4882-8b55-5f81cb3d49d9","company_id":"` + exCompanyID + `","direction":"inbound","caller":"+34600111222",` +
 		`"callee":"+34911234567","ddi_id":"` + exDDIID + `","user_ids":["` + exUserID + `"],"started_at":"2025-03-01T09:00:00Z","masked":true,` +
 		`"recordings":[{"id":"` + exRecordingID + `","type":"ddi","trigger":"ddi","started_at":"2025-03-01T09:00:01Z"}]}`
+	exAuditEntry = `{"seq":1,"chain":"company:` + exCompanyID + `","at":"2025-03-02T10:00:00Z","action":"play","company_id":"` + exCompanyID +
+		`","recording_id":"` + exRecordingID + `","token_id":"` + exTokenID + `","role":"user","address":"192.0.2.10",` +
+		`"prev_hash":"","hash":"5f0c1d9e2b7a4c3d9e2f1a0b3c4d5e6f5f0c1d9e2b7a4c3d9e2f1a0b3c4d5e6f"}`
 	exHoldID             = "01JNB0000000000000000H0LD1"
 	exHoldBody           = `{"company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute"}`
 	exHold               = `{"id":"` + exHoldID + `","company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute","created_by":"token:` + exTokenID + `","created_at":"2025-03-02T10:00:00Z"}`

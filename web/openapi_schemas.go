@@ -13,16 +13,19 @@ import (
 // constants so that a new value cannot be forgotten here; TestOpenAPI_EnumsAreTheStoresSets
 // compares them with the constants the store declares.
 var (
-	enumRoles      = []string{store.RolePlatform, store.RoleBrand, store.RoleCompanyAdmin, store.RoleUser}
-	enumOnDemand   = []string{store.OnDemandDisabled, store.OnDemandKey, store.OnDemandKeyDTMF}
-	enumRecordMode = []string{store.RecordNone, store.RecordInbound, store.RecordOutbound, store.RecordAll}
-	enumRecType    = []string{store.TypeDDI, store.TypeOnDemand}
-	enumTrigger    = []string{store.TriggerDDI, store.TriggerKey, store.TriggerDTMF, store.TriggerTransfer, store.TriggerAPI}
-	enumConsent    = []string{store.ConsentNotice, store.ConsentPress1}
-	enumHoldKind   = []string{store.HoldRecording, store.HoldCall, store.HoldNumber, store.HoldRange}
-	enumActions    = []string{esl.ActionStart, esl.ActionStop, esl.ActionPause, esl.ActionResume}
-	enumDirection  = []string{store.DirectionInbound, store.DirectionOutbound, store.DirectionInternal}
-	enumState      = []string{store.StateRecording, store.StateProcessing, store.StateReady, store.StateFailed, store.StateDiscarded}
+	enumRoles       = []string{store.RolePlatform, store.RoleBrand, store.RoleCompanyAdmin, store.RoleUser}
+	enumOnDemand    = []string{store.OnDemandDisabled, store.OnDemandKey, store.OnDemandKeyDTMF}
+	enumRecordMode  = []string{store.RecordNone, store.RecordInbound, store.RecordOutbound, store.RecordAll}
+	enumRecType     = []string{store.TypeDDI, store.TypeOnDemand}
+	enumTrigger     = []string{store.TriggerDDI, store.TriggerKey, store.TriggerDTMF, store.TriggerTransfer, store.TriggerAPI}
+	enumConsent     = []string{store.ConsentNotice, store.ConsentPress1}
+	enumAuditAction = []string{store.AuditPlay, store.AuditDownload, store.AuditArchive, store.AuditDelete, store.AuditErase,
+		store.AuditRetentionRemoval, store.AuditQuotaRemoval, store.AuditSettingChange, store.AuditTokenCreated, store.AuditTokenRevoked,
+		store.AuditHoldPlaced, store.AuditHoldReleased, store.AuditSubjectListed, store.AuditSubjectExported}
+	enumHoldKind  = []string{store.HoldRecording, store.HoldCall, store.HoldNumber, store.HoldRange}
+	enumActions   = []string{esl.ActionStart, esl.ActionStop, esl.ActionPause, esl.ActionResume}
+	enumDirection = []string{store.DirectionInbound, store.DirectionOutbound, store.DirectionInternal}
+	enumState     = []string{store.StateRecording, store.StateProcessing, store.StateReady, store.StateFailed, store.StateDiscarded}
 	// enumErrorCode is every error.code the API answers: the store's vocabulary (ESCHEMA leaves
 	// as internal, errorStatus) and the HTTP layer's own codes.
 	enumErrorCode = []string{store.EINVALID, store.ENOTFOUND, store.ECONFLICT, store.EFORBIDDEN, store.EINTERNAL,
@@ -275,6 +278,33 @@ func openAPISchemas() map[string]any {
 			}, "id", "status", "code", "message")), "the recordings kept"),
 			"dry_run": about(boolean(), "true when nothing was erased"),
 		}, "number", "erased", "refused"),
+		"AuditEntry": object("One entry of the audit log.", map[string]any{
+			"seq":          about(with(integer(), "minimum", 1), "its place in the chain, from 1"),
+			"chain":        about(str(), "the tenancy's chain: company:<id>, brand:<id> or platform"),
+			"at":           about(dateTime(), "when (RFC 3339, UTC)"),
+			"action":       about(enum(enumAuditAction), "what was done"),
+			"brand_id":     about(str(), "the brand, for brand-level entries"),
+			"company_id":   about(str(), "the company"),
+			"recording_id": about(str(), "the recording it touched, if one"),
+			"target":       about(str(), "what else it is about: company:<id>, ddi:<id>, token:<id>, hold:<id>"),
+			"detail":       about(str(), "short and plain: the fields changed (names only), a reason; never audio, a number or a secret"),
+			"token_id":     about(str(), "the token that did it (empty for callrec's own sweeps)"),
+			"role":         about(str(), "the token's role, or callrec for its own sweeps"),
+			"address":      about(str(), "the client's address"),
+			"prev_hash":    about(str(), "the hash of the entry before it in the chain (empty for the first)"),
+			"hash":         about(str(), "SHA-256 (hex) over prev_hash and this entry's JSON with hash empty"),
+		}, "seq", "chain", "at", "action", "role", "prev_hash", "hash"),
+		"AuditList": object("One page of a chain, newest first.", map[string]any{
+			"items":       about(arrayOf(ref("AuditEntry")), "the entries"),
+			"next_cursor": about(str(), "the cursor parameter of the next (older) page; empty on the last"),
+		}, "items", "next_cursor"),
+		"AuditVerification": object("The outcome of checking a chain.", map[string]any{
+			"chain":     about(str(), "the chain checked"),
+			"entries":   about(with(integer(), "minimum", 0), "entries found in order"),
+			"ok":        about(boolean(), "every link and hash holds and the chain reaches its head"),
+			"broken_at": about(integer(), "the first entry missing, altered or out of place (absent when ok)"),
+			"problem":   about(str(), "what is wrong there (absent when ok)"),
+		}, "chain", "entries", "ok"),
 		"Hold": object("A legal hold: while active, the recordings it covers survive retention, quota and deletion (409 naming it).", map[string]any{
 			"id":           ro(about(str(), idDoc)),
 			"company_id":   ro(about(str(), "the company whose recordings it holds")),

@@ -155,7 +155,7 @@ func (s *Server) deleteRecording(c *fiber.Ctx) error {
 	if err := s.checkDeletable(c.UserContext(), r); err != nil {
 		return err
 	}
-	if err := s.removeRecording(c.UserContext(), p, r); err != nil {
+	if err := s.removeRecording(c, p, r, store.AuditDelete); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -183,11 +183,14 @@ func (s *Server) checkDeletable(ctx context.Context, r *store.Recording) error {
 // removeRecording deletes r (checked by checkDeletable) from the store, then its files through
 // RemoveFiles (a file that cannot be removed is logged, not an error: the row is gone). Errors:
 // the store's (ENOTFOUND when it went meanwhile).
-func (s *Server) removeRecording(ctx context.Context, p *principal, r *store.Recording) error {
+func (s *Server) removeRecording(c *fiber.Ctx, p *principal, r *store.Recording, action string) error {
+	ctx := c.UserContext()
 	del, err := s.DB.DeleteRecording(ctx, r.ID)
 	if err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: action, CompanyID: del.CompanyID, RecordingID: del.ID,
+		Detail: "started " + del.StartedAt.UTC().Format(time.RFC3339) + ", " + del.Type + ", " + del.State}))
 	if s.RemoveFiles == nil {
 		s.Logger.Error().Str("recording_id", del.ID).Msg("recording files not removed: no RemoveFiles configured")
 	} else if err := s.RemoveFiles(ctx, del); err != nil {
@@ -275,7 +278,7 @@ func (s *Server) deleteRecordings(c *fiber.Ctx) error {
 	for _, r := range recs {
 		err := s.checkDeletable(c.UserContext(), r)
 		if err == nil && !req.DryRun {
-			err = s.removeRecording(c.UserContext(), p, r)
+			err = s.removeRecording(c, p, r, store.AuditDelete)
 		}
 		switch code := store.ErrorCode(err); {
 		case err == nil:

@@ -279,6 +279,9 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Post("/subjects/archive/link", s.subjectArchiveLink)
 	r.Post("/subjects/erase", s.subjectErase)
 
+	r.Get("/audit", s.listAudit)
+	r.Get("/audit/verify", s.verifyAudit)
+
 	r.Get("/holds", s.listHolds)
 	r.Post("/holds", s.placeHold)
 	r.Get("/holds/:id", s.getHold)

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -72,6 +74,8 @@ func (s *Server) subjectList(c *fiber.Ctx) error {
 	if recs == nil {
 		recs = []*store.Recording{}
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSubjectListed, CompanyID: cmp.Or(c.Query("company_id"), p.CompanyID),
+		Detail: fmt.Sprintf("number sha256 %s: %d recordings", numberHash(n), len(recs))}))
 	s.Logger.Info().Str("token_id", p.ID).Str("number_sha256", numberHash(n)).Int("recordings", len(recs)).
 		Str("decision", "subject_listed").Msg("recordings of a person listed")
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -90,6 +94,8 @@ func (s *Server) subjectArchiveLink(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSubjectExported, CompanyID: cmp.Or(req.CompanyID, p.CompanyID),
+		Detail: fmt.Sprintf("number sha256 %s: %d recordings", numberHash(n), len(recs))}))
 	s.Logger.Info().Str("token_id", p.ID).Str("number_sha256", numberHash(n)).Int("recordings", len(recs)).
 		Str("decision", "subject_exported").Msg("recordings of a person exported")
 	return s.issueArchiveLink(c, p, recs)
@@ -118,7 +124,7 @@ func (s *Server) subjectErase(c *fiber.Ctx) error {
 			}
 		}
 		if err == nil && !req.DryRun {
-			err = s.removeRecording(c.UserContext(), p, r)
+			err = s.removeRecording(c, p, r, store.AuditErase)
 		}
 		switch code := store.ErrorCode(err); {
 		case err == nil:
