@@ -110,6 +110,7 @@ var migrations = []migration{
 	}},
 	{2, "running totals and job-queue indexes", migrateRunningTotals},
 	{3, "index recording numbers", migrateNumberIndex}, // rows indexed by buildNumberIndex
+	{4, "webhooks and their delivery queue", migrateWebhooks}, // store/webhook.go
 }
 
 // Open opens (creating it and its directory if needed) the database at path and migrates it

@@ -113,6 +113,7 @@ func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
 		return err
 	}
 	return db.bolt.Batch(func(tx *bolt.Tx) error {
+		var changed *Recording
 		err := updateRecording(tx, id, func(r *Recording) (bool, error) {
 			switch r.State {
 			case StateFailed:
@@ -121,10 +122,16 @@ func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
 				return false, Conflict("state", "recording is %s", r.State)
 			}
 			r.State, r.Error = StateFailed, reason
+			changed = r
 			return true, nil
 		})
 		if err != nil {
 			return err
+		}
+		if changed != nil { // the event is enqueued with the change (store/webhook.go)
+			if err := db.enqueueRecordingEvent(tx, changed); err != nil {
+				return err
+			}
 		}
 		return ackRecordingJob(tx, id)
 	})
@@ -137,15 +144,22 @@ func (db *DB) DiscardRecording(ctx context.Context, id, reason string) error {
 		return err
 	}
 	return db.bolt.Batch(func(tx *bolt.Tx) error {
+		var changed *Recording
 		err := updateRecording(tx, id, func(r *Recording) (bool, error) {
 			if r.State == StateDiscarded {
 				return false, nil
 			}
 			r.State, r.Error = StateDiscarded, reason
+			changed = r
 			return true, nil
 		})
 		if err != nil {
 			return err
+		}
+		if changed != nil { // the event is enqueued with the change (store/webhook.go)
+			if err := db.enqueueRecordingEvent(tx, changed); err != nil {
+				return err
+			}
 		}
 		return ackRecordingJob(tx, id)
 	})
@@ -166,6 +180,7 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res Recording
 	var late error
 	err := db.bolt.Batch(func(tx *bolt.Tx) error {
 		late = nil
+		var ready *Recording
 		var j Job
 		if err := getJSON(tx, bJobs, jobID, "job", &j); err != nil {
 			return err
@@ -176,10 +191,16 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res Recording
 				return false, nil
 			}
 			r.State, r.MP3Path, r.DurationMS, r.FileSize, r.MIME, r.Error = StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, ""
+			ready = r
 			return true, r.Validate()
 		})
 		if err != nil && ErrorCode(err) != ENOTFOUND {
 			return err
+		}
+		if err == nil && ready != nil { // the event is enqueued with the change (store/webhook.go)
+			if err := db.enqueueRecordingEvent(tx, ready); err != nil {
+				return err
+			}
 		}
 		return deleteJob(tx, &j)
 	})
