@@ -109,7 +109,7 @@ var migrations = []migration{
 		return nil
 	}},
 	{2, "running totals and job-queue indexes", migrateRunningTotals},
-	{3, "index recording numbers", migrateNumberIndex}, // rows indexed by buildNumberIndex
+	{3, "index recording numbers", migrateNumberIndex},        // rows indexed by buildNumberIndex
 	{4, "webhooks and their delivery queue", migrateWebhooks}, // store/webhook.go
 }
 

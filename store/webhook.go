@@ -153,11 +153,11 @@ type MissingCall struct {
 // Buckets of schema v4 (webhooks).
 var (
 	bWebhooks     = []byte("webhooks")
-	bDeliveries   = []byte("deliveries")              // id (a ULID of created_at) -> Delivery JSON
-	ixWebhookCo   = []byte("ix_webhook_company")      // company|webhook -> ""
-	ixDlvWebhook  = []byte("ix_delivery_webhook")     // webhook|delivery -> ""
-	ixDlvDue      = []byte("ix_delivery_due")         // timeKey(claimable at)+delivery -> "" (pending only)
-	ixDlvOnce     = []byte("ix_delivery_once")        // webhook|event|subject -> delivery id (events sent once per subject)
+	bDeliveries   = []byte("deliveries")          // id (a ULID of created_at) -> Delivery JSON
+	ixWebhookCo   = []byte("ix_webhook_company")  // company|webhook -> ""
+	ixDlvWebhook  = []byte("ix_delivery_webhook") // webhook|delivery -> ""
+	ixDlvDue      = []byte("ix_delivery_due")     // timeKey(claimable at)+delivery -> "" (pending only)
+	ixDlvOnce     = []byte("ix_delivery_once")    // webhook|event|subject -> delivery id (events sent once per subject)
 	webhookBucket = [][]byte{bWebhooks, bDeliveries, ixWebhookCo, ixDlvWebhook, ixDlvDue, ixDlvOnce}
 )
 
