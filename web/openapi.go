@@ -62,6 +62,14 @@ var apiOps = []apiOp{
 	{method: "POST", path: "/recordings/{id}/retry", summary: "Queue a failed recording for encoding again, with fresh attempts (company admin and above)", tag: "recordings", reply: "Recording"},
 	{method: "GET", path: "/recordings/{id}/link", summary: "Signed, short-lived URLs of the audio (for <audio> elements, which cannot send a token)", tag: "recordings", reply: "Link"},
 
+	{method: "GET", path: "/webhooks", summary: "List the webhooks in scope (company admin and above; never their secrets)", tag: "webhooks", query: []string{"company_id", "limit", "cursor"}, reply: "WebhookList"},
+	{method: "POST", path: "/webhooks", summary: "Create a webhook (company admin and above); the reply carries the signing secret, once", tag: "webhooks", body: "WebhookRequest", reply: "CreatedWebhook", status: "201"},
+	{method: "GET", path: "/webhooks/{id}", summary: "Get a webhook", tag: "webhooks", reply: "Webhook"},
+	{method: "PATCH", path: "/webhooks/{id}", summary: "Change a webhook's url, events or active", tag: "webhooks", body: "WebhookPatch", reply: "Webhook"},
+	{method: "DELETE", path: "/webhooks/{id}", summary: "Delete a webhook and its deliveries", tag: "webhooks", status: "204"},
+	{method: "GET", path: "/webhooks/{id}/deliveries", summary: "The webhook's delivery log, newest first (kept 30 days)", tag: "webhooks", query: []string{"limit", "cursor"}, reply: "DeliveryList"},
+	{method: "POST", path: "/webhooks/{id}/test", summary: "Queue a ping delivery to the webhook", tag: "webhooks", reply: "Delivery", status: "202"},
+
 	{method: "GET", path: "/backup", summary: "Hot backup of the store (platform admin)", tag: "meta", reply: "binary", media: "application/octet-stream"},
 }
 
@@ -135,10 +143,40 @@ func openAPISchemas() map[string]any {
 		"Link":      obj(map[string]any{"url": str(), "download_url": str(), "expires_at": map[string]any{"type": "string", "format": "date-time"}}),
 		"BrandList": list("Brand"), "CompanyList": list("Company"), "DDIList": list("DDI"), "UserList": list("User"),
 		"TokenList": list("Token"), "RecordingList": list("Recording"),
+		"Webhook": obj(webhookSchema), "CreatedWebhook": obj(withProps(webhookSchema, map[string]any{"secret": str()})),
+		"WebhookRequest": obj(map[string]any{"company_id": str(), "url": str(), "events": webhookEvents, "active": boolean()}),
+		"WebhookPatch":   obj(map[string]any{"url": str(), "events": webhookEvents, "active": boolean()}),
+		"Delivery":       obj(deliverySchema), "WebhookList": list("Webhook"), "DeliveryList": list("Delivery"),
 		"Error": obj(map[string]any{"error": obj(map[string]any{"code": str(), "message": str(), "field": str(), "request_id": str(),
 			"fields": map[string]any{"type": "array", "description": "every invalid field of the request when more than one failed validation, the first being field's",
 				"items": obj(map[string]any{"field": str(), "message": str()})}})}),
 	}
+}
+
+// Webhook schemas (web/webhooks.go).
+var (
+	dateTime      = map[string]any{"type": "string", "format": "date-time"}
+	webhookEvents = map[string]any{"type": "array", "description": "empty: every event",
+		"items": enum("recording.ready", "recording.failed", "recording.discarded", "recording.missing")}
+	webhookSchema = map[string]any{"id": str(), "company_id": str(), "url": str(), "events": webhookEvents, "active": boolean(),
+		"created_at": dateTime, "secret_hint": map[string]any{"type": "string", "description": "last 4 characters of the signing secret"}}
+	deliverySchema = map[string]any{"id": str(), "webhook_id": str(), "company_id": str(),
+		"event":        enum("recording.ready", "recording.failed", "recording.discarded", "recording.missing", "ping"),
+		"recording_id": str(), "call_id": str(), "payload": map[string]any{"type": "object", "description": "the JSON body POSTed"},
+		"attempts": integer(), "state": enum("pending", "delivered", "failed"), "next_attempt_at": dateTime,
+		"last_status": integer(), "last_error": str(), "created_at": dateTime, "delivered_at": dateTime}
+)
+
+// withProps returns a copy of a with the properties of b added.
+func withProps(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }
 
 // openAPIDocument builds the OpenAPI 3 document from apiOps.

@@ -66,6 +66,9 @@ type Server struct {
 	AuthFailWindow time.Duration
 	// Listener, when set, is served instead of listening on Addr (Open then owns it).
 	Listener net.Listener
+	// WebhookAllowHTTP lets webhooks use plain http:// URLs (config webhooks.allow_http);
+	// otherwise only https:// is accepted.
+	WebhookAllowHTTP bool
 
 	app   *fiber.App
 	ln    net.Listener
@@ -249,6 +252,14 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Post("/recordings/:id/retry", s.retryRecording)
 	r.Get("/recordings/:id/audio", s.audio)
 	r.Get("/recordings/:id/link", s.audioLink)
+
+	r.Get("/webhooks", s.listWebhooks)
+	r.Post("/webhooks", s.createWebhook)
+	r.Get("/webhooks/:id", s.getWebhook)
+	r.Patch("/webhooks/:id", s.updateWebhook)
+	r.Delete("/webhooks/:id", s.deleteWebhook)
+	r.Get("/webhooks/:id/deliveries", s.webhookDeliveries)
+	r.Post("/webhooks/:id/test", s.testWebhook)
 
 	r.Get("/backup", s.backup)
 }
