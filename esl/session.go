@@ -154,6 +154,7 @@ func (s *Session) run(ctx context.Context) {
 	defer func() { s.att.release() }() // the attachment in use at the end
 
 	s.decide()
+	defer s.reportMissing(ctx, time.Now()) // recording.missing when a due recording never came (missing.go)
 	if err := s.subscribe(setup); err != nil {
 		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Msg("subscribe failed")
 		return

@@ -450,6 +450,15 @@ func (db *DB) ReportMissing(ctx context.Context, mc MissingCall) (bool, error) {
 		return false, Invalid("call_id", "required")
 	}
 	mc.Since = mc.Since.UTC()
+	// Most calls were recorded: a read answers them without a write transaction (and its fsync).
+	has := false
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		has, err = callHasRecording(tx, mc)
+		return err
+	}); err != nil || has {
+		return false, err
+	}
 	reported := false
 	err := db.bolt.Batch(func(tx *bolt.Tx) error {
 		reported = false
