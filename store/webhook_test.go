@@ -291,7 +291,7 @@ func TestWebhook_MigratesAStoreOfSchemaV3(t *testing.T) {
 	db, err := Open(ctx, path, Options{NoSync: true})
 	must(t, err)
 	defer db.Close()
-	if db.SchemaVersion() != 4 {
+	if db.SchemaVersion() != len(migrations) {
 		t.Fatalf("schema %d", db.SchemaVersion())
 	}
 	w := mustWebhook(t, db, tn.company.ID)
