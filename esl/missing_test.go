@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callrec/callrec/esl/fstest"
 	"github.com/callrec/callrec/store"
 )
 
@@ -21,10 +22,14 @@ func TestSession_ReportsRecordingMissing(t *testing.T) {
 		name        string
 		refuse      bool // the spool cannot be written: uuid_record is refused
 		noAnswer    bool
+		closeOn     string // the stand-in drops the connection on this command (fstest.Faults.CloseOn)
 		wantMissing int
+		wantReason  string
 		wantFailed  int
 	}{
-		{name: "uuid_record refused", refuse: true, wantMissing: 1, wantFailed: 1},
+		{name: "uuid_record refused", refuse: true, wantMissing: 1, wantFailed: 1, wantReason: MissingNotRecorded},
+		// The hand-over fails: FreeSWITCH runs the fallback, which bridges the caller unrecorded.
+		{name: "released to the fallback", closeOn: "api uuid_transfer", wantMissing: 1, wantReason: MissingReleased},
 		{name: "recorded"},
 		{name: "never answered", noAnswer: true},
 	}
@@ -39,7 +44,13 @@ func TestSession_ReportsRecordingMissing(t *testing.T) {
 				must(t, os.RemoveAll(h.spool))
 				must(t, os.WriteFile(h.spool, []byte("not a directory"), 0o600))
 			}
-			if tc.noAnswer {
+			if tc.closeOn != "" {
+				h.fs.SetFaults(fstest.Faults{CloseOn: tc.closeOn})
+				call, _ := h.callAnswered("+34600111222", "+34911234567", "1001")
+				h.fs.SetFaults(fstest.Faults{})
+				h.fs.Advance(2 * time.Second)
+				call.A.Hangup("NORMAL_CLEARING")
+			} else if tc.noAnswer {
 				call, err := h.fs.Inbound(ctxT(t, 30*time.Second), fstestSpec("+34600111222", "+34911234567"))
 				must(t, err)
 				_, err = call.WaitLeg(ctxT(t, 30*time.Second), "1001")
@@ -76,7 +87,7 @@ func TestSession_ReportsRecordingMissing(t *testing.T) {
 			}
 			d := byEvent[store.EventRecordingMissing][0]
 			must(t, json.Unmarshal(d.Payload, &body))
-			if body.Type != store.EventRecordingMissing || body.Data.Reason != MissingNotRecorded || body.Data.DDIID != h.ddi.ID ||
+			if body.Type != store.EventRecordingMissing || body.Data.Reason != tc.wantReason || body.Data.DDIID != h.ddi.ID ||
 				body.Data.CallID == "" || body.Data.CallID != d.CallID || body.Data.Caller != "+34600111222" || body.Data.Direction != "inbound" {
 				t.Errorf("missing payload %s", d.Payload)
 			}
