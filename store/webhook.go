@@ -158,7 +158,8 @@ var (
 	ixDlvWebhook  = []byte("ix_delivery_webhook") // webhook|delivery -> ""
 	ixDlvDue      = []byte("ix_delivery_due")     // timeKey(claimable at)+delivery -> "" (pending only)
 	ixDlvOnce     = []byte("ix_delivery_once")    // webhook|event|subject -> delivery id (events sent once per subject)
-	webhookBucket = [][]byte{bWebhooks, bDeliveries, ixWebhookCo, ixDlvWebhook, ixDlvDue, ixDlvOnce}
+	ixDlvLeased   = []byte("ix_delivery_leased")  // delivery -> "" (pending with a lease: an attempt under way)
+	webhookBucket = [][]byte{bWebhooks, bDeliveries, ixWebhookCo, ixDlvWebhook, ixDlvDue, ixDlvOnce, ixDlvLeased}
 )
 
 // migrateWebhooks (schema v4) creates the webhook buckets; existing stores have no webhooks.
@@ -539,8 +540,43 @@ func deliveryEntries(d *Delivery) []entry {
 			at = *d.NextAttemptAt
 		}
 		es = append(es, entry{ixDlvDue, string(timeKey(at)) + d.ID, "", ""})
+		if !d.LeaseUntil.IsZero() {
+			es = append(es, entry{ixDlvLeased, d.ID, "", ""})
+		}
 	}
 	return es
+}
+
+// ReleaseDeliveryLeases clears the lease of every pending delivery, so that attempts a process
+// that died left under way are made again at once instead of when their lease ends, and returns
+// how many it cleared. Only the webhook dispatcher calls it, at start, before it claims
+// anything: the store's file lock makes this process the only one using the queue. It walks
+// only the leased set (at most the workers of the dead process). Errors: EINTERNAL (disk).
+func (db *DB) ReleaseDeliveryLeases(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		var ids []string
+		if err := tx.Bucket(ixDlvLeased).ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil }); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			old, err := getRow(tx, bDeliveries, id, "delivery", decodeDelivery)
+			if err != nil {
+				return err
+			}
+			d := *old
+			d.LeaseUntil = time.Time{}
+			if err := putDelivery(tx, old, &d); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
 }
 
 // putDelivery stores d (old: its stored form, nil for a new one) with its index entries moved.

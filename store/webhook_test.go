@@ -215,7 +215,20 @@ func TestWebhook_DeliveryQueue(t *testing.T) {
 	if got.Attempts != 2 {
 		t.Fatalf("attempts %d", got.Attempts)
 	}
+	n, err := db.ReleaseDeliveryLeases(ctx) // a restart: the attempt under way is made again at once
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("released %d leases, want 1", n)
+	}
+	got, _, err = db.ClaimDelivery(ctx, time.Minute)
+	must(t, err)
+	if got.Attempts != 3 {
+		t.Fatalf("attempts %d", got.Attempts)
+	}
 	must(t, db.DeliveryDone(ctx, got.ID, DeliveryOutcome{Status: 500, Error: "HTTP 500", RetryAt: clk.now().Add(time.Hour)}))
+	if n, err := db.ReleaseDeliveryLeases(ctx); err != nil || n != 0 {
+		t.Fatalf("released %d leases of a delivery waiting for its retry (%v)", n, err)
+	}
 	_, _, err = db.ClaimDelivery(ctx, time.Minute)
 	wantCode(t, err, ENOTFOUND, "")
 	clk.t = clk.t.Add(time.Hour)
@@ -224,7 +237,7 @@ func TestWebhook_DeliveryQueue(t *testing.T) {
 	must(t, db.DeliveryDone(ctx, got.ID, DeliveryOutcome{Status: 500, Error: "HTTP 500"}))
 	final, err := db.Delivery(ctx, got.ID)
 	must(t, err)
-	if final.State != DeliveryFailed || final.Attempts != 3 || final.LastStatus != 500 || final.NextAttemptAt != nil {
+	if final.State != DeliveryFailed || final.Attempts != 4 || final.LastStatus != 500 || final.NextAttemptAt != nil {
 		t.Errorf("final %+v", final)
 	}
 	clk.t = clk.t.Add(24 * time.Hour)

@@ -161,6 +161,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Attempts a killed process left under way are made again now, not when their lease ends.
+	if n, err := d.DB.ReleaseDeliveryLeases(ctx); err != nil {
+		d.Logger.Error().Err(err).Msg("webhook: releasing the leases of a previous run failed; they end by themselves")
+	} else if n > 0 {
+		d.Logger.Info().Int("deliveries", n).Str("decision", "leases_released").Msg("webhook: attempts of a previous run will be made again")
+	}
 	var wg sync.WaitGroup
 	for range c.workers {
 		wg.Go(func() { d.loop(ctx, c) })
