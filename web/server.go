@@ -69,6 +69,9 @@ type Server struct {
 	// WebhookAllowHTTP lets webhooks use plain http:// URLs (config webhooks.allow_http);
 	// otherwise only https:// is accepted.
 	WebhookAllowHTTP bool
+	// WebhookAllowPrivateNetworks accepts webhook URLs whose host is a loopback, private or
+	// link-local IP (config webhooks.allow_private_networks).
+	WebhookAllowPrivateNetworks bool
 
 	app   *fiber.App
 	ln    net.Listener

@@ -2,11 +2,14 @@ package web
 
 import (
 	"encoding/base64"
+	"net/netip"
 	"net/url"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/callrec/callrec/store"
+	"github.com/callrec/callrec/webhook"
 )
 
 // Webhooks of a company (issue 15 item 7): company admins manage their company's, brand and
@@ -33,10 +36,28 @@ type createdWebhook struct {
 	Secret string `json:"secret"`
 }
 
-// checkWebhookURL refuses plain http unless the configuration allows it (WebhookAllowHTTP).
+// checkWebhookURL refuses plain http unless the configuration allows it (WebhookAllowHTTP),
+// and, unless WebhookAllowPrivateNetworks, a host that is a non-public IP literal or localhost:
+// early feedback only — the dispatcher checks every address it connects to (webhook.NewClient).
 func (s *Server) checkWebhookURL(raw string) error {
-	if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && !s.WebhookAllowHTTP {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // the store's validation names it
+	}
+	if u.Scheme == "http" && !s.WebhookAllowHTTP {
 		return store.Invalid("url", "must be an https:// URL (webhooks.allow_http is off)")
+	}
+	if s.WebhookAllowPrivateNetworks {
+		return nil
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return store.Invalid("url", "must not point at this host (webhooks.allow_private_networks is off)")
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if why := webhook.NonPublic(ip); why != "" {
+			return store.Invalid("url", "%s is a %s address (webhooks.allow_private_networks is off)", ip, why)
+		}
 	}
 	return nil
 }

@@ -47,7 +47,8 @@ func TestWebhooks_CreateShowsTheSecretOnceThenOnlyAHint(t *testing.T) {
 
 func TestWebhooks_ValidatesURLAndEvents(t *testing.T) {
 	for _, allowHTTP := range []bool{false, true} {
-		w := newWorld(t, func(s *Server) { s.WebhookAllowHTTP = allowHTTP })
+		// allowHTTP stands for both switches here: config off (production) and on (tests, LAN).
+		w := newWorld(t, func(s *Server) { s.WebhookAllowHTTP, s.WebhookAllowPrivateNetworks = allowHTTP, allowHTTP })
 		admin := newClient(t, w.srv, w.co("A1").adminTok)
 		for _, c := range []struct {
 			body  map[string]any
@@ -58,6 +59,10 @@ func TestWebhooks_ValidatesURLAndEvents(t *testing.T) {
 			{map[string]any{"url": "ftp://hooks.example.com/x"}, "url"},
 			{map[string]any{}, "url"},
 			{map[string]any{"url": "https://hooks.example.com/x", "secret": "mine"}, "secret"},
+			{map[string]any{"url": "https://169.254.169.254/latest/meta-data/"}, map[bool]string{false: "url", true: ""}[allowHTTP]},
+			{map[string]any{"url": "https://[::1]:8443/x"}, map[bool]string{false: "url", true: ""}[allowHTTP]},
+			{map[string]any{"url": "https://localhost/x"}, map[bool]string{false: "url", true: ""}[allowHTTP]},
+			{map[string]any{"url": "https://8.8.8.8/x"}, ""},
 		} {
 			resp, b := admin.do("POST", "/api/v1/webhooks", c.body)
 			switch {

@@ -210,7 +210,8 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
-		Health: parts, RemoveFiles: sweeper.RemoveFiles, WebhookAllowHTTP: cfg.Webhooks.AllowHTTP}
+		Health: parts, RemoveFiles: sweeper.RemoveFiles, WebhookAllowHTTP: cfg.Webhooks.AllowHTTP,
+		WebhookAllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
