@@ -595,7 +595,72 @@ func deleteDelivery(tx *bolt.Tx, id string) error {
 	if err := moveEntries(tx, deliveryEntries(d), nil); err != nil {
 		return err
 	}
+	if k := onceKey(d); k != nil && string(tx.Bucket(ixDlvOnce).Get(k)) == d.ID {
+		if err := tx.Bucket(ixDlvOnce).Delete(k); err != nil {
+			return err
+		}
+	}
 	return tx.Bucket(bDeliveries).Delete([]byte(id))
+}
+
+// onceKey is the ixDlvOnce key of a delivery sent once per subject (recording.missing: once
+// per call), nil for the others.
+func onceKey(d *Delivery) []byte {
+	if d.Event != EventRecordingMissing || d.CallID == "" {
+		return nil
+	}
+	return []byte(join(d.WebhookID, d.Event, d.CallID))
+}
+
+// checkWebhookIndexes rebuilds the webhook and delivery indexes from their rows and reports the
+// first difference (checkIndexes, for tests).
+func checkWebhookIndexes(tx *bolt.Tx) error {
+	if tx.Bucket(bWebhooks) == nil {
+		return nil
+	}
+	want := map[string]map[string]string{}
+	for _, b := range [][]byte{ixWebhookCo, ixDlvWebhook, ixDlvDue, ixDlvLeased, ixDlvOnce} {
+		want[string(b)] = map[string]string{}
+	}
+	err := forEachRow(tx, bWebhooks, decodeWebhook, func(w *Webhook) error {
+		want[string(ixWebhookCo)][join(w.CompanyID, w.ID)] = ""
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = forEachRow(tx, bDeliveries, decodeDelivery, func(d *Delivery) error {
+		if tx.Bucket(bWebhooks).Get([]byte(d.WebhookID)) == nil {
+			return fmt.Errorf("delivery %s: webhook %s missing", d.ID, d.WebhookID)
+		}
+		for _, e := range deliveryEntries(d) {
+			want[string(e.bucket)][e.key] = e.val
+		}
+		if k := onceKey(d); k != nil {
+			want[string(ixDlvOnce)][string(k)] = d.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for name, m := range want {
+		n := 0
+		err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+			n++
+			if w, ok := m[string(k)]; !ok || w != string(v) {
+				return fmt.Errorf("index %s: key %q -> %q, want %q (present %v)", name, k, v, w, ok)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n != len(m) {
+			return fmt.Errorf("index %s: %d keys, want %d", name, n, len(m))
+		}
+	}
+	return nil
 }
 
 // firstDueDelivery is the due-index key of the delivery claimable soonest if it is due at now.
@@ -781,15 +846,6 @@ func (db *DB) PruneDeliveries(ctx context.Context, before time.Time, limit int) 
 			ids = append(ids, string(k))
 		}
 		for _, id := range ids {
-			d, err := getRow(tx, bDeliveries, id, "delivery", decodeDelivery)
-			if err != nil {
-				return err
-			}
-			if d.Event == EventRecordingMissing && d.CallID != "" {
-				if err := tx.Bucket(ixDlvOnce).Delete([]byte(join(d.WebhookID, d.Event, d.CallID))); err != nil {
-					return err
-				}
-			}
 			if err := deleteDelivery(tx, id); err != nil {
 				return err
 			}
