@@ -408,3 +408,29 @@ func TestExpBackoff_TenAttemptsSpanAboutADay(t *testing.T) {
 		}
 	}
 }
+
+// A receiver that keeps failing never makes the dispatcher unhealthy; a store it cannot read
+// does, and that is reported through Health.
+func TestDispatcher_HealthIsDownOnlyWhenTheStoreFails(t *testing.T) {
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway) })
+	w := newWorld(t, filepath.Join(t.TempDir(), "c.db"), rc.srv.URL)
+	w.recordingIn(t, store.StateReady)
+	var mu sync.Mutex
+	var downs []error
+	w.run(t, &Dispatcher{MaxAttempts: 2, Health: func(err error) {
+		if err != nil {
+			mu.Lock()
+			downs = append(downs, err)
+			mu.Unlock()
+		}
+	}})
+	waitFor(t, "the delivery to fail", w.settled(t, 1))
+	mu.Lock()
+	n := len(downs)
+	mu.Unlock()
+	if n != 0 {
+		t.Fatalf("a failing receiver made the dispatcher down: %v", downs)
+	}
+	must(t, w.db.Close()) // the store goes away under the dispatcher
+	waitFor(t, "the dispatcher to report the store", func() bool { mu.Lock(); defer mu.Unlock(); return len(downs) > 0 })
+}
