@@ -12,11 +12,12 @@ import (
 )
 
 // TestSession_ReportsRecordingMissing: a call to a recording DDI whose recording FreeSWITCH
-// refuses (uuid_record answers -ERR Cannot record session! when the WAV cannot be created:
-// switch_ivr_record_session_event's switch_core_file_open fails, mod_commands uuid_record_function
-// answers that; the stand-in does the same, esl/fstest TestDoctorCommands…) ends with one
-// recording.missing for the company's webhook, besides the failed row's recording.failed. A call
-// that is recorded, and one the recorded party never answered, report nothing.
+// refuses (uuid_record answers -ERR Cannot record session! when switch_ivr_record_session fails,
+// e.g. the WAV cannot be created: mod_commands.c session_record_function; the stand-in answers
+// the same, esl/fstest TestAccount_FreeSWITCHUserCannotCreateOrGivesItsOwnMode) ends with one
+// recording.missing for the company's webhook, besides the failed row's recording.failed; so
+// does a call released to the fallback before its recording. A call that is recorded, and one
+// the recorded party never answered, report nothing.
 func TestSession_ReportsRecordingMissing(t *testing.T) {
 	tests := []struct {
 		name        string
