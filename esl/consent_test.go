@@ -29,6 +29,10 @@ func TestConsent_OptInRecordsOnlyAfterTheCallerPresses1(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, announcement: ann, consent: tt.consent})
 			ctx := ctxT(t, 30*time.Second)
+			hook := &store.Webhook{CompanyID: h.company.ID, URL: "https://crm.example.com/hook", Active: true}
+			if _, err := h.db.CreateWebhook(ctx, hook); err != nil {
+				t.Fatal(err)
+			}
 			call, err := h.fs.Inbound(ctx, fstestSpec("+34600111222", "+34911234567"))
 			must(t, err)
 			if tt.consent == store.ConsentPress1 {
@@ -56,6 +60,10 @@ func TestConsent_OptInRecordsOnlyAfterTheCallerPresses1(t *testing.T) {
 			if tt.wantMethod == "" {
 				if len(rows) != 0 {
 					t.Fatalf("%d recordings without consent", len(rows))
+				}
+				// Declined on purpose: not a recording.missing for the company's webhooks.
+				if ds, _, err := h.db.WebhookDeliveries(ctx, hook.ID, "", 10); err != nil || len(ds) != 0 {
+					t.Errorf("deliveries %v (%v): a declined consent was reported", ds, err)
 				}
 				return
 			}

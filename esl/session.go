@@ -73,21 +73,22 @@ type Session struct {
 	user    *store.User
 	plan    dialplan.Plan
 
-	legs        map[string]*legInfo
-	recs        map[string]*activeRec    // by path
-	duplicates  map[string]bool          // media bugs stopped unbooked (a repeated Record key `on`, a row not stored): RECORD_STOP removes their WAV
-	ddiStarted  bool                     // one automatic recording per external party
-	masked      bool                     // a user masked the call's recordings (mask.go)
-	maskedBy    string                   // the user who did
-	startedAt   time.Time                // when the Session took the call
-	snap        atomic.Pointer[LiveCall] // the call as LiveCalls shows it (live.go)
-	consent     *store.Consent           // how the caller consented to the DDI recording (announce)
-	consentKey  string                   // the digit play_and_get_digits left in VarConsent (OptIn)
-	announcing  bool                     // the announcement plays: the answer it caused must not start the recording
-	hungUp      bool
-	hangupAt    time.Time
-	requests    chan func(context.Context)
-	pendingApps map[string]chan struct{}
+	legs            map[string]*legInfo
+	recs            map[string]*activeRec    // by path
+	duplicates      map[string]bool          // media bugs stopped unbooked (a repeated Record key `on`, a row not stored): RECORD_STOP removes their WAV
+	ddiStarted      bool                     // one automatic recording per external party
+	masked          bool                     // a user masked the call's recordings (mask.go)
+	maskedBy        string                   // the user who did
+	startedAt       time.Time                // when the Session took the call
+	snap            atomic.Pointer[LiveCall] // the call as LiveCalls shows it (live.go)
+	consent         *store.Consent           // how the caller consented to the DDI recording (announce)
+	consentKey      string                   // the digit play_and_get_digits left in VarConsent (OptIn)
+	consentDeclined bool                     // the caller did not opt in: nothing is recorded on purpose (not missing)
+	announcing      bool                     // the announcement plays: the answer it caused must not start the recording
+	hungUp          bool
+	hangupAt        time.Time
+	requests        chan func(context.Context)
+	pendingApps     map[string]chan struct{}
 
 	adopted bool  // rebuilt from FreeSWITCH and the store after a restart: the plan is not applied again
 	home    *Node // the node the call lives on, once known (adopt.go)
@@ -163,6 +164,7 @@ func (s *Session) run(ctx context.Context) {
 	defer func() { s.att.release() }() // the attachment in use at the end
 
 	s.decide()
+	defer s.reportMissing(ctx, time.Now()) // recording.missing when a due recording never came (missing.go)
 	if err := s.subscribe(setup); err != nil {
 		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Msg("subscribe failed")
 		return
@@ -369,6 +371,7 @@ func (s *Session) announce(ctx, setup context.Context, ann string) error {
 		return err
 	}
 	if method == store.ConsentPress1 && s.consentKey != "1" {
+		s.consentDeclined = true
 		s.log.Info().Str("decision", "consent_declined").Msg("the caller did not press 1: the call is not recorded")
 		return nil
 	}

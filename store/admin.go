@@ -228,7 +228,7 @@ func (db *DB) DeleteCompany(ctx context.Context, id string) error {
 		for _, dep := range []struct {
 			b    []byte
 			what string
-		}{{ixDDICompany, "DDIs"}, {ixUserCompany, "users"}, {ixRecCompany, "recordings"}} {
+		}{{ixDDICompany, "DDIs"}, {ixUserCompany, "users"}, {ixRecCompany, "recordings"}, {ixWebhookCo, "webhooks"}} {
 			if hasPrefix(tx, dep.b, join(id, "")) {
 				return Conflict("", "company %s still has %s", id, dep.what)
 			}

@@ -113,6 +113,7 @@ var migrations = []migration{
 	{4, "SHA-256 of every MP3", migrateHashBackfill},   // old rows hashed by library.HashBackfill, in the background
 	{5, "legal holds", migrateHolds},
 	{6, "audit log", migrateAudit},
+	{7, "webhooks and their delivery queue", migrateWebhooks}, // store/webhook.go
 }
 
 // Open opens (creating it and its directory if needed) the database at path and migrates it

@@ -280,6 +280,9 @@ func checkIndexes(tx *bolt.Tx) error {
 			return fmt.Errorf("index %s: %d keys, want %d (missing entries)", b, n, len(m))
 		}
 	}
+	if err := checkWebhookIndexes(tx); err != nil { // store/webhook.go
+		return err
+	}
 	return checkTotals(tx)
 }
 

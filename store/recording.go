@@ -139,6 +139,7 @@ func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
 		return err
 	}
 	return db.bolt.Batch(func(tx *bolt.Tx) error {
+		var changed *Recording
 		err := updateRecording(tx, id, func(r *Recording) (bool, error) {
 			switch r.State {
 			case StateFailed:
@@ -147,10 +148,16 @@ func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
 				return false, Conflict("state", "recording is %s", r.State)
 			}
 			r.State, r.Error = StateFailed, reason
+			changed = r
 			return true, nil
 		})
 		if err != nil {
 			return err
+		}
+		if changed != nil { // the event is enqueued with the change (store/webhook.go)
+			if err := db.enqueueRecordingEvent(tx, changed); err != nil {
+				return err
+			}
 		}
 		return ackRecordingJob(tx, id)
 	})
@@ -163,15 +170,22 @@ func (db *DB) DiscardRecording(ctx context.Context, id, reason string) error {
 		return err
 	}
 	return db.bolt.Batch(func(tx *bolt.Tx) error {
+		var changed *Recording
 		err := updateRecording(tx, id, func(r *Recording) (bool, error) {
 			if r.State == StateDiscarded {
 				return false, nil
 			}
 			r.State, r.Error = StateDiscarded, reason
+			changed = r
 			return true, nil
 		})
 		if err != nil {
 			return err
+		}
+		if changed != nil { // the event is enqueued with the change (store/webhook.go)
+			if err := db.enqueueRecordingEvent(tx, changed); err != nil {
+				return err
+			}
 		}
 		return ackRecordingJob(tx, id)
 	})
@@ -192,6 +206,7 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res Recording
 	var late error
 	err := db.bolt.Batch(func(tx *bolt.Tx) error {
 		late = nil
+		var ready *Recording
 		var j Job
 		if err := getJSON(tx, bJobs, jobID, "job", &j); err != nil {
 			return err
@@ -203,10 +218,16 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res Recording
 			}
 			r.State, r.MP3Path, r.DurationMS, r.FileSize, r.MIME, r.Error = StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, ""
 			r.SHA256, r.Integrity = res.SHA256, ""
+			ready = r
 			return true, r.Validate()
 		})
 		if err != nil && ErrorCode(err) != ENOTFOUND {
 			return err
+		}
+		if err == nil && ready != nil { // the event is enqueued with the change (store/webhook.go)
+			if err := db.enqueueRecordingEvent(tx, ready); err != nil {
+				return err
+			}
 		}
 		return deleteJob(tx, &j)
 	})

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/callrec/callrec/store"
 )
 
 // fuzzWorld is the world the fuzz targets call into, with the per-token rate limit out of the
@@ -72,6 +74,8 @@ var bodyRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/recordings/archive"},
 	{"POST", "/api/v1/recordings/archive/link"},
 	{"POST", "/api/v1/recordings/delete"},
+	{"POST", "/api/v1/webhooks"},
+	{"PATCH", "/api/v1/webhooks/{webhook}"},
 }
 
 // FuzzAPIBodies sends any bytes as the body of every body-reading route, as every role: no
@@ -80,8 +84,13 @@ var bodyRoutes = []struct{ method, path string }{
 func FuzzAPIBodies(f *testing.F) {
 	w, tokens := fuzzWorld(f)
 	a1 := w.co("A1")
-	ids := map[string]string{"{brand}": a1.brand.ID, "{company}": a1.co.ID, "{ddi}": a1.ddi.ID, "{user}": a1.user.ID}
+	hook := &store.Webhook{CompanyID: a1.co.ID, URL: "https://hooks.example.com/f", Active: true}
+	if _, err := w.db.CreateWebhook(f.Context(), hook); err != nil {
+		f.Fatal(err)
+	}
+	ids := map[string]string{"{brand}": a1.brand.ID, "{company}": a1.co.ID, "{ddi}": a1.ddi.ID, "{user}": a1.user.ID, "{webhook}": hook.ID}
 	for i, b := range []string{
+		`{"url":"https://hooks.example.com/x","events":["recording.ready"]}`, `{"events":null,"active":false}`, `{"url":"http://[::1"}`,
 		`{"name":"Brand F"}`, `{"name":"x","sip_domain":"f.example.com"}`, `{}}`, `null`, `[]`, `{"name":1}`,
 		`{"allow_recording_removal":true}`, `{"allow_recording_removal":null}`, `{"on_demand":"key_dtmf","on_demand_code":"*12"}`,
 		`{"number":"911234599","company_id":"` + a1.co.ID + `"}`, `{"extension":"1234","sip_user":"f","name":"F"}`,
@@ -123,7 +132,7 @@ func oneObject(b []byte) bool {
 // listRoutes are every listing (and the archive's query form).
 var listRoutes = []string{
 	"/api/v1/recordings", "/api/v1/brands", "/api/v1/companies", "/api/v1/ddis", "/api/v1/users", "/api/v1/tokens",
-	"/api/v1/recordings/archive",
+	"/api/v1/recordings/archive", "/api/v1/webhooks",
 }
 
 // FuzzListingQuery sends any query string to every listing as every role: no 5xx, no panic, and

@@ -130,6 +130,26 @@ func objRoutes() []objRoute {
 		{name: "recordings of a person", method: "GET", path: id(func(tc *tenantCo) string {
 			return "/subjects/recordings?number=%2B34600999000&company_id=" + tc.co.ID
 		}), create: true, min: store.RoleCompanyAdmin, ok: 200, below: 403},
+		{name: "get webhook", method: "GET", path: webhookOf(ctx, ""), min: store.RoleCompanyAdmin, ok: 200, below: 403},
+		{name: "patch webhook", method: "PATCH", path: webhookOf(ctx, ""), body: func(*world, *tenantCo) any { return map[string]any{"active": false} },
+			min: store.RoleCompanyAdmin, ok: 200, below: 403},
+		{name: "delete webhook", method: "DELETE", path: webhookOf(ctx, ""), min: store.RoleCompanyAdmin, ok: 204, below: 403},
+		{name: "webhook deliveries", method: "GET", path: webhookOf(ctx, "/deliveries"), min: store.RoleCompanyAdmin, ok: 200, below: 403},
+		{name: "test webhook", method: "POST", path: webhookOf(ctx, "/test"), min: store.RoleCompanyAdmin, ok: 202, below: 403},
+		{name: "create webhook", method: "POST", path: id(func(*tenantCo) string { return "/webhooks" }), create: true,
+			body: func(_ *world, tc *tenantCo) any {
+				return map[string]any{"company_id": tc.co.ID, "url": "https://hooks.example.com/" + tc.key}
+			}, min: store.RoleCompanyAdmin, ok: 201, below: 403},
+	}
+}
+
+// webhookOf is the path of a fresh webhook of the target company, with suffix.
+func webhookOf(ctx context.Context, suffix string) func(w *world, tc *tenantCo) string {
+	return func(w *world, tc *tenantCo) string {
+		h := &store.Webhook{CompanyID: tc.co.ID, URL: "https://hooks.example.com/" + tc.key, Active: true}
+		_, err := w.db.CreateWebhook(ctx, h)
+		must(w.srvTB(), err)
+		return "/webhooks/" + h.ID + suffix
 	}
 }
 

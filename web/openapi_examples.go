@@ -72,6 +72,12 @@ const (
 	exAuditEntry = `{"seq":1,"chain":"company:` + exCompanyID + `","at":"2025-03-02T10:00:00Z","action":"play","company_id":"` + exCompanyID +
 		`","recording_id":"` + exRecordingID + `","token_id":"` + exTokenID + `","role":"user","address":"192.0.2.10",` +
 		`"prev_hash":"","hash":"5f0c1d9e2b7a4c3d9e2f1a0b3c4d5e6f5f0c1d9e2b7a4c3d9e2f1a0b3c4d5e6f"}`
+	exWebhookID          = "01JNB00000000000000WEBH00K"
+	exWebhookBody        = `{"company_id":"` + exCompanyID + `","url":"https://crm.example.com/hooks/callrec","events":["recording.missing","recording.ready"]}`
+	exWebhook            = `{"id":"` + exWebhookID + `","company_id":"` + exCompanyID + `","url":"https://crm.example.com/hooks/callrec","events":["recording.missing","recording.ready"],"active":true,"created_at":"2025-03-01T09:00:00Z","secret_hint":"…x9Qa"}`
+	exWebhookInactive    = `{"id":"` + exWebhookID + `","company_id":"` + exCompanyID + `","url":"https://crm.example.com/hooks/callrec","events":["recording.missing","recording.ready"],"active":false,"created_at":"2025-03-01T09:00:00Z","secret_hint":"…x9Qa"}`
+	exCreatedWebhook     = `{"id":"` + exWebhookID + `","company_id":"` + exCompanyID + `","url":"https://crm.example.com/hooks/callrec","events":["recording.missing","recording.ready"],"active":true,"created_at":"2025-03-01T09:00:00Z","secret_hint":"…x9Qa","secret":"whsec_3q9w1X0b7v5sRt2yU8pA4cE6gH1jK3mx9Qa"}`
+	exPing               = `{"id":"01JNB000000000000000DELIV1","webhook_id":"` + exWebhookID + `","company_id":"` + exCompanyID + `","event":"ping","payload":{"id":"01JNB000000000000000DELIV1","type":"ping","created_at":"2025-03-01T09:05:00Z","data":{"company_id":"` + exCompanyID + `","webhook_id":"` + exWebhookID + `"}},"attempts":0,"state":"pending","next_attempt_at":"2025-03-01T09:05:00Z","last_status":0,"last_error":"","created_at":"2025-03-01T09:05:00Z","delivered_at":null}`
 	exHoldID             = "01JNB0000000000000000H0LD1"
 	exHoldBody           = `{"company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute"}`
 	exHold               = `{"id":"` + exHoldID + `","company_id":"` + exCompanyID + `","kind":"number","number":"+34699000111","reason":"claim 2025-031, customer dispute","created_by":"token:` + exTokenID + `","created_at":"2025-03-02T10:00:00Z"}`

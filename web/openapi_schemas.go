@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/callrec/callrec/dialplan"
 	"github.com/callrec/callrec/esl"
@@ -22,10 +23,12 @@ var (
 	enumAuditAction = []string{store.AuditPlay, store.AuditDownload, store.AuditArchive, store.AuditDelete, store.AuditErase,
 		store.AuditRetentionRemoval, store.AuditQuotaRemoval, store.AuditSettingChange, store.AuditTokenCreated, store.AuditTokenRevoked,
 		store.AuditHoldPlaced, store.AuditHoldReleased, store.AuditSubjectListed, store.AuditSubjectExported}
-	enumHoldKind  = []string{store.HoldRecording, store.HoldCall, store.HoldNumber, store.HoldRange}
-	enumActions   = []string{esl.ActionStart, esl.ActionStop, esl.ActionPause, esl.ActionResume}
-	enumDirection = []string{store.DirectionInbound, store.DirectionOutbound, store.DirectionInternal}
-	enumState     = []string{store.StateRecording, store.StateProcessing, store.StateReady, store.StateFailed, store.StateDiscarded}
+	enumWebhookEvent  = []string{store.EventRecordingReady, store.EventRecordingFailed, store.EventRecordingDiscarded, store.EventRecordingMissing}
+	enumDeliveryState = []string{store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed}
+	enumHoldKind      = []string{store.HoldRecording, store.HoldCall, store.HoldNumber, store.HoldRange}
+	enumActions       = []string{esl.ActionStart, esl.ActionStop, esl.ActionPause, esl.ActionResume}
+	enumDirection     = []string{store.DirectionInbound, store.DirectionOutbound, store.DirectionInternal}
+	enumState         = []string{store.StateRecording, store.StateProcessing, store.StateReady, store.StateFailed, store.StateDiscarded}
 	// enumErrorCode is every error.code the API answers: the store's vocabulary (ESCHEMA leaves
 	// as internal, errorStatus) and the HTTP layer's own codes.
 	enumErrorCode = []string{store.EINVALID, store.ENOTFOUND, store.ECONFLICT, store.EFORBIDDEN, store.EINTERNAL,
@@ -305,6 +308,37 @@ func openAPISchemas() map[string]any {
 			"broken_at": about(integer(), "the first entry missing, altered or out of place (absent when ok)"),
 			"problem":   about(str(), "what is wrong there (absent when ok)"),
 		}, "chain", "entries", "ok"),
+		"Webhook":        webhookSchema(false),
+		"CreatedWebhook": webhookSchema(true),
+		"WebhookList":    list("Webhook"),
+		"WebhookRequest": object("A webhook to create.", map[string]any{
+			"company_id": about(str(), "the company, required for brand and platform admins; a company admin's own when left out"),
+			"url":        about(str(), "where deliveries are POSTed: https (http only when the configuration allows), never a private or loopback host"),
+			"events":     about(arrayOf(enum(enumWebhookEvent)), "the events it receives; empty: all"),
+			"active":     about(with(boolean(), "default", true), "false: nothing is delivered (default true)"),
+		}, "company_id", "url"),
+		"WebhookPatch": object("The changes to a webhook: every field is optional and a field left out is kept.", map[string]any{
+			"url":    about(str(), "as in WebhookRequest"),
+			"events": about(arrayOf(enum(enumWebhookEvent)), "as in WebhookRequest"),
+			"active": about(boolean(), "as in WebhookRequest"),
+		}),
+		"Delivery": object("One delivery of an event to a webhook, with its attempts so far.", map[string]any{
+			"id":              about(str(), "the delivery's id, also its Callrec-Delivery header (receivers drop duplicates by it: delivery is at least once)"),
+			"webhook_id":      about(str(), "the webhook"),
+			"company_id":      about(str(), "the company"),
+			"event":           about(enum(append(slices.Clone(enumWebhookEvent), store.EventPing)), "what happened"),
+			"recording_id":    about(str(), "the recording, for recording.ready / failed / discarded"),
+			"call_id":         about(str(), "the call, for recording.missing"),
+			"payload":         about(map[string]any{"type": "object", "additionalProperties": true}, "the JSON body POSTed: id, type, created_at, data"),
+			"attempts":        about(with(integer(), "minimum", 0), "attempts made"),
+			"state":           about(enum(enumDeliveryState), "pending (queued or retrying), delivered (a 2xx), failed (after the last attempt)"),
+			"next_attempt_at": about(with(dateTime(), "nullable", true), "when the next attempt is due; null once delivered or failed"),
+			"last_status":     about(integer(), "the last answer's HTTP status (0: none, e.g. a connection error)"),
+			"last_error":      about(str(), "why the last attempt failed, short"),
+			"created_at":      about(dateTime(), "when the event happened"),
+			"delivered_at":    about(with(dateTime(), "nullable", true), "when a 2xx came; null before"),
+		}, "id", "webhook_id", "company_id", "event", "payload", "attempts", "state", "created_at"),
+		"DeliveryList": list("Delivery"),
 		"Hold": object("A legal hold: while active, the recordings it covers survive retention, quota and deletion (409 naming it).", map[string]any{
 			"id":           ro(about(str(), idDoc)),
 			"company_id":   ro(about(str(), "the company whose recordings it holds")),
@@ -378,4 +412,24 @@ func openAPISchemas() map[string]any {
 		}, "error"),
 	}
 	return schemas
+}
+
+// webhookSchema is the Webhook schema; withSecret adds the secret the create reply carries once.
+func webhookSchema(withSecret bool) map[string]any {
+	props := map[string]any{
+		"id":          ro(about(str(), idDoc)),
+		"company_id":  ro(about(str(), "the company")),
+		"url":         about(str(), "where deliveries are POSTed"),
+		"events":      about(arrayOf(enum(enumWebhookEvent)), "the events it receives; empty: all"),
+		"active":      about(boolean(), "false: nothing is delivered"),
+		"created_at":  ro(about(dateTime(), "when it was created")),
+		"secret_hint": ro(about(str(), "the last characters of the signing secret, to tell secrets apart")),
+	}
+	desc := "A company's webhook: recording.ready, recording.failed, recording.discarded and recording.missing, POSTed signed " +
+		"(Callrec-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>), retried with back-off"
+	if withSecret {
+		props["secret"] = ro(about(str(), "the signing secret, shown in this reply only"))
+		desc += "; with its secret, shown this once"
+	}
+	return object(desc, props, "id", "company_id", "url", "events", "active", "created_at", "secret_hint")
 }

@@ -75,6 +75,12 @@ type Server struct {
 	SigningKey *SigningKey
 	// IntegrityMetrics, when set, counts the served files that did not match their SHA-256.
 	IntegrityMetrics *IntegrityMetrics
+	// WebhookAllowHTTP lets webhooks use plain http:// URLs (config webhooks.allow_http);
+	// otherwise only https:// is accepted.
+	WebhookAllowHTTP bool
+	// WebhookAllowPrivateNetworks accepts webhook URLs whose host is a loopback, private or
+	// link-local IP (config webhooks.allow_private_networks).
+	WebhookAllowPrivateNetworks bool
 
 	app   *fiber.App
 	ln    net.Listener
@@ -289,6 +295,13 @@ func (s *Server) mountAPI(r fiber.Router) {
 
 	r.Get("/calls", s.listCalls)
 	r.Post("/calls/:id/recording", s.controlCall)
+	r.Get("/webhooks", s.listWebhooks)
+	r.Post("/webhooks", s.createWebhook)
+	r.Get("/webhooks/:id", s.getWebhook)
+	r.Patch("/webhooks/:id", s.updateWebhook)
+	r.Delete("/webhooks/:id", s.deleteWebhook)
+	r.Get("/webhooks/:id/deliveries", s.webhookDeliveries)
+	r.Post("/webhooks/:id/test", s.testWebhook)
 
 	r.Get("/backup", s.backup)
 }

@@ -36,6 +36,7 @@ type Config struct {
 	Log            LogConfig     `koanf:"log"`
 	Audio          AudioConfig   `koanf:"audio"`
 	Debug          DebugConfig   `koanf:"debug"`
+	Webhooks       WebhookConfig `koanf:"webhooks"`
 	ShutdownGrace  time.Duration `koanf:"shutdown_grace"`
 	// Warnings are notes about the configuration given (keys no longer used) for the caller to
 	// log; they never stop callrec.
@@ -97,6 +98,17 @@ type AudioConfig struct {
 	MaxAttempts int `koanf:"max_attempts"`
 }
 
+// WebhookConfig configures the webhook dispatcher (package webhook, README "Webhooks").
+type WebhookConfig struct {
+	Workers              int           `koanf:"workers"`
+	Timeout              time.Duration `koanf:"timeout"`
+	MaxAttempts          int           `koanf:"max_attempts"`
+	BackoffBase          time.Duration `koanf:"backoff_base"`
+	BackoffMax           time.Duration `koanf:"backoff_max"`
+	AllowHTTP            bool          `koanf:"allow_http"`
+	AllowPrivateNetworks bool          `koanf:"allow_private_networks"`
+}
+
 func defaults() map[string]any {
 	return map[string]any{
 		"data_dir":             "./data",
@@ -138,6 +150,15 @@ func defaults() map[string]any {
 		"http.max_conns_per_ip":         64,
 		"http.auth_failures_per_minute": 30,
 		"http.metrics_token":            "",
+
+		// Webhooks (README "Webhooks"): ~10 attempts over about a day, https to public addresses only.
+		"webhooks.workers":                4,
+		"webhooks.timeout":                "10s",
+		"webhooks.max_attempts":           10,
+		"webhooks.backoff_base":           "30s",
+		"webhooks.backoff_max":            "6h",
+		"webhooks.allow_http":             false,
+		"webhooks.allow_private_networks": false,
 	}
 }
 

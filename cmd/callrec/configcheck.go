@@ -97,6 +97,9 @@ var durationKeys = []struct {
 	{"esl.command_timeout", func(c *Config) *time.Duration { return &c.ESL.CommandTimeout }},
 	{"esl.plan_deadline", func(c *Config) *time.Duration { return &c.ESL.PlanDeadline }},
 	{"shutdown_grace", func(c *Config) *time.Duration { return &c.ShutdownGrace }},
+	{"webhooks.timeout", func(c *Config) *time.Duration { return &c.Webhooks.Timeout }},
+	{"webhooks.backoff_base", func(c *Config) *time.Duration { return &c.Webhooks.BackoffBase }},
+	{"webhooks.backoff_max", func(c *Config) *time.Duration { return &c.Webhooks.BackoffMax }},
 }
 
 // parsedDurations holds the duration keys read by takeDurations.
@@ -156,6 +159,8 @@ var (
 	commandTimeoutRange = [2]time.Duration{100 * time.Millisecond, 5 * time.Minute}
 	planDeadlineRange   = [2]time.Duration{100 * time.Millisecond, 30 * time.Second}
 	shutdownGraceRange  = [2]time.Duration{0, 10 * time.Minute}
+	webhookTimeoutRange = [2]time.Duration{time.Second, time.Minute}
+	webhookBackoffRange = [2]time.Duration{time.Second, 24 * time.Hour}
 )
 
 const (
@@ -178,6 +183,9 @@ func (c Config) checkRanges() []error {
 		{"esl.command_timeout", c.ESL.CommandTimeout, commandTimeoutRange},
 		{"esl.plan_deadline", c.ESL.PlanDeadline, planDeadlineRange},
 		{"shutdown_grace", c.ShutdownGrace, shutdownGraceRange},
+		{"webhooks.timeout", c.Webhooks.Timeout, webhookTimeoutRange},
+		{"webhooks.backoff_base", c.Webhooks.BackoffBase, webhookBackoffRange},
+		{"webhooks.backoff_max", c.Webhooks.BackoffMax, webhookBackoffRange},
 	} {
 		if d.v < d.r[0] || d.v > d.r[1] {
 			errs = append(errs, fmt.Errorf("%s: %s is outside %s…%s", d.key, d.v, d.r[0], d.r[1]))
@@ -191,10 +199,15 @@ func (c Config) checkRanges() []error {
 		{"audio.workers", c.Audio.Workers, 0, maxWorkers},
 		{"audio.bitrate_kbps", c.Audio.BitrateKbps, minBitrateKbps, maxBitrateKbps},
 		{"audio.max_attempts", c.Audio.MaxAttempts, 1, maxMaxAttempts},
+		{"webhooks.workers", c.Webhooks.Workers, 1, 64},
+		{"webhooks.max_attempts", c.Webhooks.MaxAttempts, 1, 100},
 	} {
 		if n.v < n.min || n.v > n.mx {
 			errs = append(errs, fmt.Errorf("%s: %d is outside %d…%d", n.key, n.v, n.min, n.mx))
 		}
+	}
+	if c.Webhooks.BackoffMax < c.Webhooks.BackoffBase {
+		errs = append(errs, fmt.Errorf("webhooks.backoff_max: %s is below webhooks.backoff_base %s", c.Webhooks.BackoffMax, c.Webhooks.BackoffBase))
 	}
 	return errs
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 	"github.com/callrec/callrec/web"
+	"github.com/callrec/callrec/webhook"
 )
 
 // serve runs callrec until ctx is cancelled (SIGINT/SIGTERM), then stops taking new calls,
@@ -195,6 +196,28 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		}
 	}()
 
+	// Webhooks: the deliveries the store enqueued with each recording's change (and the
+	// recording.missing reports of esl) go out from the durable queue; a failing receiver is
+	// retried, only a dispatcher that cannot read its queue is down on /readyz.
+	dispatcher := &webhook.Dispatcher{DB: db, Logger: log, Workers: cfg.Webhooks.Workers, Timeout: cfg.Webhooks.Timeout,
+		MaxAttempts: cfg.Webhooks.MaxAttempts, BackoffBase: cfg.Webhooks.BackoffBase, BackoffMax: cfg.Webhooks.BackoffMax,
+		AllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks,
+		Health: func(err error) {
+			if err != nil {
+				parts.Down(webhook.HealthPart, err)
+			} else {
+				parts.Up(webhook.HealthPart)
+			}
+		}}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := dispatcher.Run(background); err != nil {
+			log.Error().Err(err).Msg("webhook dispatcher stopped")
+			parts.Fatal(webhook.HealthPart, err)
+		}
+	}()
+
 	if cfg.Debug.PprofListen != "" {
 		if _, err := startDebug(background, cfg.Debug.PprofListen, log); err != nil {
 			calls.Close(context.Background())
@@ -205,7 +228,8 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
-		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, IntegrityMetrics: integrityMetrics, Calls: calls}
+		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, IntegrityMetrics: integrityMetrics, Calls: calls,
+		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
 		return &exitError{code: 1, err: fmt.Errorf("http: %w", err)}
