@@ -44,7 +44,7 @@ async function save(kind, path, obj, upd, box, status) {
 // Consent (README "Consent"): notice informs (staying on the line is consent); press_1 records only
 // after the caller presses 1, so the announcement must ask for it and the DDI record inbound calls.
 const consentLabel = { notice: "notice (staying on the line)", press_1: "press 1 to be recorded" };
-const CONSENT_HINT = "press 1 needs an announcement that asks the caller to press 1, and Record calls inbound (or all).";
+const CONSENT_HINT = "press 1 needs an announcement that asks the caller to press 1, and Record calls inbound (not outbound or all: an outbound callee is never asked).";
 const ANNOUNCEMENT_HELP = "Empty: none. A sound name (ivr/recording_notice.wav), a path in FreeSWITCH's sounds directories, tone_stream://…, silence_stream://MS, or file_string:// of those joined by !";
 
 function ddiRow(d) {
@@ -94,7 +94,7 @@ async function loadDDIs() {
 $("#ddi-create").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target, status = $(".status", f);
-  const body = { number: val(f, "number"), company_id: val(f, "company_id"), record_calls: val(f, "record_calls"), announcement: val(f, "announcement") };
+  const body = { number: val(f, "number"), company_id: val(f, "company_id"), record_calls: val(f, "record_calls"), announcement: val(f, "announcement"), consent: val(f, "consent") };
   clearErrors(f); setStatus(status, "", "creating…");
   try {
     const d = await api("POST", "/ddis", body);
