@@ -83,6 +83,17 @@ func (f *liveFake) ControlCall(_ context.Context, id string, r esl.ControlReques
 	return *c, nil
 }
 
+// press clicks the first element matching css from the page itself, once it is there: the
+// views re-render their rows (live calls every few seconds), so an element WebDriver found can
+// be replaced before its click lands. The click runs after the script returns, so a confirm it
+// opens does not block the script.
+func (b *browser) press(css string) {
+	b.t.Helper()
+	b.waitFor("element "+css+" to press", func() bool {
+		return b.jsNumber(`const e = document.querySelector(`+jsString(css)+`); if (!e) return 0; setTimeout(() => e.click(), 0); return 1`) == 1
+	})
+}
+
 // offered is the list of the tabs the signed-in role is offered.
 func (b *browser) offered() []string {
 	var tabs []string
@@ -161,7 +172,7 @@ func TestBrowser_LegalHoldPlaceDeleteRefusedRelease(t *testing.T) {
 
 	// Delete the held recording in the recordings view: refused, naming the hold.
 	b.click("nav .tab[data-view=recordings]")
-	b.click("#rec-table tr.rec[data-id='" + a1.recDDI.ID + "'] .delete")
+	b.press("#rec-table tr.rec[data-id='" + a1.recDDI.ID + "'] .delete")
 	b.acceptConfirm()
 	b.waitText("#rec-error", "legal hold")
 	if _, err := w.db.Recording(ctx, a1.recDDI.ID); err != nil {
@@ -170,7 +181,7 @@ func TestBrowser_LegalHoldPlaceDeleteRefusedRelease(t *testing.T) {
 
 	// Release after the confirmation: listed as released, by whom.
 	b.click("nav .tab[data-view=holds]")
-	b.click("#holds-table tr.hold.active .release")
+	b.press("#holds-table tr.hold.active .release")
 	if text := b.acceptConfirm(); !strings.Contains(text, "case 2026-17") {
 		t.Errorf("release confirmation %q does not name the hold", text)
 	}
@@ -179,7 +190,7 @@ func TestBrowser_LegalHoldPlaceDeleteRefusedRelease(t *testing.T) {
 		t.Error("a released hold still offers Release")
 	}
 	b.click("nav .tab[data-view=recordings]")
-	b.click("#rec-table tr.rec[data-id='" + a1.recDDI.ID + "'] .delete")
+	b.press("#rec-table tr.rec[data-id='" + a1.recDDI.ID + "'] .delete")
 	b.acceptConfirm()
 	b.waitFor("the released recording to be deleted", func() bool {
 		_, err := w.db.Recording(ctx, a1.recDDI.ID)
@@ -293,18 +304,18 @@ func TestBrowser_LiveCallsPauseResumeStartStop(t *testing.T) {
 	if b.jsNumber(`return document.querySelectorAll("#calls-table tr.call").length`) != 2 {
 		t.Error("the company admin does not see exactly its company's two calls")
 	}
-	b.click(row("call-A1") + " button.pause")
+	b.press(row("call-A1") + " button.pause")
 	b.waitText(row("call-A1")+" .paused", "paused")
-	b.click(row("call-A1") + " button.resume")
+	b.press(row("call-A1") + " button.resume")
 	b.waitText(row("call-A1")+" .paused", "no")
 	if got := fake.requests(); len(got) != 2 || got[0].Action != "pause" || got[1].Action != "resume" {
 		t.Errorf("the controller got %+v, want pause then resume", got)
 	}
 	// A call with nothing recording: the API's 409 reason, next to the call, across refreshes.
-	b.click(row("quiet-A1") + " button.pause")
+	b.press(row("quiet-A1") + " button.pause")
 	b.waitText(row("quiet-A1")+" .call-note", "nothing is recording")
 	// The admin starts the recording of the call's user.
-	b.click(row("quiet-A1") + " button.start")
+	b.press(row("quiet-A1") + " button.start")
 	b.waitText(row("quiet-A1")+" .recs", "on demand ("+a1.user2.Name+")")
 	if got := fake.requests(); got[len(got)-1].Action != "start" || got[len(got)-1].UserID != a1.user2.ID {
 		t.Errorf("the admin's start reached the controller as %+v", got[len(got)-1])
@@ -329,12 +340,12 @@ func TestBrowser_LiveCallsPauseResumeStartStop(t *testing.T) {
 	if b.jsNumber(`return document.querySelectorAll("#calls-table `+`tr.call[data-id='quiet-A1']").length`) != 0 {
 		t.Error("the user sees another user's call")
 	}
-	b.click(row("call-A1") + " button.start")
+	b.press(row("call-A1") + " button.start")
 	b.waitText(row("call-A1")+" button.stop", "Stop my recording")
 	if got := fake.requests(); got[len(got)-1].UserID != a1.user.ID {
 		t.Errorf("the user's start acted for %q", got[len(got)-1].UserID)
 	}
-	b.click(row("call-A1") + " button.pause")
+	b.press(row("call-A1") + " button.pause")
 	b.waitText(row("call-A1")+" .paused", "paused")
 
 	// A user of a company without on-demand: the call, no control (the API would refuse).
@@ -410,7 +421,7 @@ func TestBrowser_ComplianceViewsAtPhoneWidth(t *testing.T) {
 			fill func()
 		}{
 			{"calls", func() {
-				b.click("#calls-table tr.call button.pause")
+				b.press("#calls-table tr.call button.pause")
 				b.waitText("#calls-table tr.call .call-note", "nothing is recording")
 			}},
 			{"holds", func() {
