@@ -391,11 +391,14 @@ func TestBrowser_RecordingShowsMasksConsentIntegrity(t *testing.T) {
 		if got := b.text(row(a1.recOther.ID)); !strings.Contains(got, "integrity: mismatch") {
 			t.Errorf("%d px: an altered file is shown as %q", width, got)
 		}
+		if n := b.jsNumber(`return document.querySelectorAll("#rec-table tr.rec[data-id='` + a1.recOther.ID + `'] :is(.play, .download)").length`); n != 0 {
+			t.Errorf("%d px: an altered file is offered Play/Download (the API refuses to serve it)", width)
+		}
 		if got := b.text(row(a1.recDDI.ID)); !strings.Contains(got, "SHA-256 "+a1.recDDI.SHA256[:12]) || strings.Contains(got, "consent") {
 			t.Errorf("%d px: a plain recording's checks say %q", width, got)
 		}
+		b.screenshot(fmt.Sprintf("recordings-checks-%d", width))
 		if over := b.sideways(); over > 0 {
-			b.screenshot(fmt.Sprintf("recordings-checks-%d", width))
 			t.Errorf("%d px: the recordings scroll sideways by %v px", width, over)
 		}
 	}
@@ -440,6 +443,7 @@ func TestBrowser_ComplianceViewsAtPhoneWidth(t *testing.T) {
 		} {
 			b.click("nav .tab[data-view=" + view.name + "]")
 			view.fill()
+			b.screenshot(strings.ReplaceAll(tt.name, " ", "-") + "-390-" + view.name)
 			if over := b.sideways(); over > 0 {
 				b.screenshot(tt.name + "-" + view.name)
 				t.Errorf("%s, %s: the page is %v px wider than the phone", tt.name, view.name, over)

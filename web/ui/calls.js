@@ -26,7 +26,7 @@ async function control(c, action, userID, note) {
     notes.delete(c.id);
   } catch (e) {
     // The API's reason as it says it ("does not apply…: nothing is recording").
-    notes.set(c.id, (e.status === 409 ? "Not done: " : "Refused: ") + e.message);
+    notes.set(c.id, (e.status === 409 ? "Not done: " : "Refused: ") + e.message.replace(/ \((action|user_id)\)$/, ""));
   }
   await refresh(false);
 }

@@ -99,7 +99,7 @@ $("#hold-create").addEventListener("submit", async (ev) => {
     for (const n of ["recording_id", "call_id", "number", "from", "to", "reason"]) f.elements.namedItem(n).value = "";
     await loadHolds();
     setStatus(status, "ok", "Placed: " + what(h) + " is held until released.");
-  } catch (e) { setStatus(status, "error", showErrors(f, e)); }
+  } catch (e) { setStatus(status, "error", showErrors(f, e).replace(/^Not saved: /, "Not placed: ")); }
 });
 
 registerView("holds", loadHolds);

@@ -171,7 +171,8 @@ function recordingRow(r) {
   const pick = el("input", { type: "checkbox", className: "pick", checked: isSelected(r.id), onchange: (ev) => toggleRow(r.id, ev.target.checked) });
   pick.setAttribute("aria-label", "Select " + r.file_name);
   const actions = el("td", { className: "actions" });
-  if (r.state === "ready") {
+  // An altered file (integrity mismatch) is never served by the API: no Play or Download for it.
+  if (r.state === "ready" && r.integrity !== "mismatch") {
     actions.append(el("button", { className: "play", textContent: "▶ Play", onclick: () => play(r) }),
       el("button", { className: "download", textContent: "⤓ Download", onclick: () => download(r) }));
   }
@@ -184,10 +185,10 @@ function recordingRow(r) {
     cell("DDI", ddi ? ddi.number : (r.ddi_id ? "—" : ""), "ddi"),
     cell("Direction", r.direction || "", "direction"),
     cell("Type", r.type === "ddi" ? "DDI" : "on demand · " + r.trigger),
+    compliance(r), // where it is seen without scrolling at desktop width
     cell("Caller", r.caller), cell("Callee", r.callee), cell("Recorder", r.recorder || "", "recorder"),
     cell("Duration", fmtDur(r.duration_ms)), cell("Requested by", who, "requested-by"),
-    cell("State", r.state + (r.error ? ": " + r.error : ""), "state"),
-    compliance(r));
+    cell("State", r.state + (r.error ? ": " + r.error : ""), "state"));
   tr.querySelector(".col-company").hidden = !can("brand");
   for (const td of tr.children) if (td.title) td.dataset.label = td.title;
   return tr;
