@@ -12,7 +12,8 @@ const notes = new Map();
 // one stops; a loop also stops as soon as the tab is hidden.
 let seq = 0, timer = 0;
 
-const name = (id) => { const u = state.users.get(id); return u ? u.name : id; };
+// name is a user's name; a company user knows only itself, so another user is "a colleague".
+const name = (id) => { const u = state.users.get(id); return u ? u.name : can("company_admin") ? id : "a colleague"; };
 const onDemandAllowed = (c) => { const co = state.companies.get(c.company_id); return !!co && co.on_demand !== "disabled"; };
 // canPause: admins always; a user (on its own calls, the only ones it sees) when on-demand is allowed.
 const canPause = (c) => can("company_admin") || onDemandAllowed(c);
