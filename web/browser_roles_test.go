@@ -20,10 +20,10 @@ func TestBrowser_EveryRoleEveryViewAtBothWidths(t *testing.T) {
 		recordings  int      // what the role's tenancy holds in the world
 		tabs        []string // the tabs it must be offered
 	}{
-		{"platform", w.platform, 12, []string{"recordings", "ddis", "companies", "users", "tokens"}},
-		{"brand", w.brandTok["A"], 6, []string{"recordings", "ddis", "companies", "users", "tokens"}},
-		{"company_admin", a1.adminTok, 3, []string{"recordings", "ddis", "companies", "users", "tokens"}},
-		{"user", a1.userTok, 1, []string{"recordings"}},
+		{"platform", w.platform, 12, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens"}},
+		{"brand", w.brandTok["A"], 6, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens"}},
+		{"company_admin", a1.adminTok, 3, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens"}},
+		{"user", a1.userTok, 1, []string{"recordings", "calls"}},
 	}
 	defer func(parent *testing.T) { b.t = parent }(t) // the browser's clean-up reports to this test
 	for _, width := range []int{1280, 390} {

@@ -4,6 +4,9 @@
 import { $, state, api, can, el, listAll, registerView, clearErrors, showErrors, setStatus, field, val } from "./core.js";
 import { changed, savedText } from "./honour.js";
 
+// The mask code (README "Masking for card numbers"): typed during a call it pauses every
+// recording of the call (silence in the file) and typed again resumes; DTMF, so key + DTMF only.
+const MASK_HINT = "Optional, 1 to 3 digits, not the on-demand code. *code typed during a call pauses the recording (silence, e.g. for a card number), typed again resumes. Only with on-demand key + DTMF: it is heard as DTMF.";
 const modeLabel = (m) => ({ disabled: "disabled", key: "key", key_dtmf: "key + DTMF" })[m] || m;
 // One line per mode, next to the select (README "On demand" and the DTMF paragraph).
 const modeHint = {
@@ -38,18 +41,24 @@ async function save(kind, path, obj, upd, box, status) {
 }
 
 // ---- DDIs ----
+// Consent (README "Consent"): notice informs (staying on the line is consent); press_1 records only
+// after the caller presses 1, so the announcement must ask for it and the DDI record inbound calls.
+const consentLabel = { notice: "notice (staying on the line)", press_1: "press 1 to be recorded" };
+const CONSENT_HINT = "press 1 needs an announcement that asks the caller to press 1, and Record calls inbound (not outbound or all: an outbound callee is never asked).";
 const ANNOUNCEMENT_HELP = "Empty: none. A sound name (ivr/recording_notice.wav), a path in FreeSWITCH's sounds directories, tone_stream://…, silence_stream://MS, or file_string:// of those joined by !";
 
 function ddiRow(d) {
   const mode = el("select", { className: "record-calls" });
   for (const m of ["none", "inbound", "outbound", "all"]) mode.append(option(m, m, d.record_calls === m));
   const ann = el("input", { className: "announcement", value: d.announcement || "", placeholder: "none", title: ANNOUNCEMENT_HELP });
+  const consent = el("select", { className: "consent" });
+  for (const m of ["notice", "press_1"]) consent.append(option(m, consentLabel[m], (d.consent || "notice") === m));
   const status = el("span", { className: "status" });
   const tr = el("tr", { className: "ddi" });
   tr.dataset.id = d.id;
   const actions = el("td", { className: "actions" },
     el("button", { className: "save", textContent: "Save", onclick: async () => {
-      const stored = await save("ddi", "/ddis/" + d.id, d, { ...d, record_calls: mode.value, announcement: ann.value.trim() }, tr, status);
+      const stored = await save("ddi", "/ddis/" + d.id, d, { ...d, record_calls: mode.value, announcement: ann.value.trim(), consent: consent.value }, tr, status);
       if (stored) { d = stored; state.ddis.set(d.id, d); }
     } }));
   if (can("brand")) {
@@ -64,6 +73,8 @@ function ddiRow(d) {
     el("td", { textContent: companyName(d.company_id), title: "Company", className: "ddi-company" }),
     el("td", { title: "Record calls" }, field("Record calls", mode, "record_calls")),
     el("td", { title: "Announcement", className: "wide" }, field("Announcement", ann, "announcement")),
+    el("td", { title: "Consent", className: "wide" }, field("Consent", consent, "consent"),
+      el("span", { className: "hint consent-hint", textContent: CONSENT_HINT })),
     actions);
   return tr;
 }
@@ -77,13 +88,13 @@ async function loadDDIs() {
   let ddis;
   try { ddis = await listAll("/ddis"); } catch (e) { $("#ddi-error").textContent = e.message; return; }
   for (const d of ddis) { state.ddis.set(d.id, d); tb.append(ddiRow(d)); }
-  if (!ddis.length) tb.append(el("tr", {}, el("td", { colSpan: 5, textContent: "No DDIs." })));
+  if (!ddis.length) tb.append(el("tr", {}, el("td", { colSpan: 6, textContent: "No DDIs." })));
 }
 
 $("#ddi-create").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target, status = $(".status", f);
-  const body = { number: val(f, "number"), company_id: val(f, "company_id"), record_calls: val(f, "record_calls"), announcement: val(f, "announcement") };
+  const body = { number: val(f, "number"), company_id: val(f, "company_id"), record_calls: val(f, "record_calls"), announcement: val(f, "announcement"), consent: val(f, "consent") };
   clearErrors(f); setStatus(status, "", "creating…");
   try {
     const d = await api("POST", "/ddis", body);
@@ -112,20 +123,25 @@ function companyRow(c) {
     const hint = el("span", { className: "hint on-demand-hint", textContent: modeHint[c.on_demand] || "" });
     mode.addEventListener("change", () => { hint.textContent = modeHint[mode.value] || ""; });
     const code = el("input", { className: "on-demand-code", value: c.on_demand_code || "", size: 3, inputMode: "numeric", maxLength: 4, placeholder: "7" });
+    const mask = el("input", { className: "mask-code", value: c.mask_code || "", size: 3, inputMode: "numeric", maxLength: 4, placeholder: "none" });
     const removal = el("input", { type: "checkbox", className: "removal", checked: c.allow_recording_removal !== false });
     const retention = el("input", { type: "number", className: "retention", value: String(c.retention_days || 0), min: 0, size: 5 });
     const quota = el("input", { type: "number", className: "quota", value: String(c.quota_mb || 0), min: 0, size: 7 });
     cells.push(el("td", { title: "On-demand", className: "wide" }, field("On-demand", mode, "on_demand"), hint),
       el("td", { title: "Code" }, field("Code (*…)", code, "on_demand_code")),
+      el("td", { title: "Mask code", className: "wide" }, field("Mask code (*…)", mask, "mask_code"),
+        el("span", { className: "hint mask-hint", textContent: MASK_HINT })),
       el("td", { title: "Removal allowed" }, field("Removal allowed", removal, "allow_recording_removal")),
       el("td", { title: "Retention" }, field("Retention days (0 keeps)", retention, "retention_days")),
       el("td", { title: "Quota" }, field("Quota MB (0 unlimited)", quota, "quota_mb")));
-    read = () => ({ on_demand: mode.value, on_demand_code: code.value.trim().replace(/^\*/, ""), allow_recording_removal: removal.checked,
+    read = () => ({ on_demand: mode.value, on_demand_code: code.value.trim().replace(/^\*/, ""),
+      mask_code: mask.value.trim().replace(/^\*/, ""), allow_recording_removal: removal.checked,
       retention_days: Number(retention.value), quota_mb: Number(quota.value) });
   } else {
     // A company admin may not change these (403 from the API): shown, not offered.
     const ro = (label, text, cls) => el("td", { title: label + " (set by your brand)", className: "readonly " + cls }, el("span", { className: "ro-label", textContent: label + ": " }), text);
     cells.push(ro("On-demand", modeLabel(c.on_demand) + (c.on_demand !== "disabled" ? " · *" + c.on_demand_code : ""), "ro-on-demand"),
+      ro("Mask code", c.mask_code ? "*" + c.mask_code + " pauses and resumes the recording" : "none", "ro-mask"),
       ro("Removal allowed", c.allow_recording_removal !== false ? "yes" : "no", "ro-removal"),
       ro("Retention", c.retention_days ? c.retention_days + " days" : "kept", "ro-retention"),
       ro("Quota", c.quota_mb ? c.quota_mb + " MB" : "unlimited", "ro-quota"));

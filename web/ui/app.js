@@ -4,6 +4,9 @@ import "./recordings.js";
 import "./admin.js";
 import "./users.js";
 import "./tokens.js";
+import "./calls.js";
+import "./holds.js";
+import "./person.js";
 
 async function signIn(token) {
   state.token = token;

@@ -5,7 +5,9 @@
 //   Session.decide): DDI mode and announcement, user identities, the company's country and stereo,
 //   the Record key permission (sip_disable_recording) and the typed *code (its DTMF matcher and
 //   subscription). A save applies to calls that start from now; calls in progress keep the old
-//   setting (esl TestOnDemandCodeChanged_TypedCodeFromTheNextCall).
+//   setting (esl TestOnDemandCodeChanged_TypedCodeFromTheNextCall). The mask code
+//   (dialplan.CompanyRule.MaskCode, esl/session.go companyRule) and the DDI's consent mode
+//   (dialplan.DDIRule.OptIn) are read there too.
 // - A blind transfer to *code is checked against the store at each REFER, even mid-call
 //   (esl/ondemand.go transferRequest; esl TestOnDemandSettingChangedMidCall_AppliesToTheNextREFER).
 // - Recording removal is checked by the API on each delete (web/recordings.go deleteRecording).
@@ -16,6 +18,7 @@ const facts = {
   company: {
     name: "",
     on_demand: "the Record key and the typed *code apply to calls that start from now (calls in progress keep the old setting); a blind transfer to the code follows it at once, also in calls in progress",
+    mask_code: "the mask code applies to calls that start from now; calls in progress keep the old code",
     on_demand_code: "the typed *code applies to calls that start from now (calls in progress keep the old code); a blind transfer to the code follows it at once, also in calls in progress",
     allow_recording_removal: "recording removal follows it at once",
     retention_days: "retention is applied at the next sweep of the library, within an hour",
@@ -23,7 +26,8 @@ const facts = {
     stereo: "stereo applies to recordings of calls that start from now",
     country: "the country " + NEXT_CALLS,
   },
-  ddi: { record_calls: "the recording mode " + NEXT_CALLS, announcement: "the announcement " + NEXT_CALLS },
+  ddi: { record_calls: "the recording mode " + NEXT_CALLS, announcement: "the announcement " + NEXT_CALLS,
+    consent: "the consent mode " + NEXT_CALLS },
   user: { name: "", email: "", extension: "the extension " + NEXT_CALLS, sip_user: "the SIP user " + NEXT_CALLS },
 };
 

@@ -33,7 +33,7 @@ async function loadRecordings() {
   const tb = $("#rec-table tbody");
   tb.replaceChildren();
   for (const r of page.items) tb.append(recordingRow(r));
-  if (!page.items.length) tb.append(el("tr", {}, el("td", { colSpan: 13, textContent: "No recordings." })));
+  if (!page.items.length) tb.append(el("tr", {}, el("td", { colSpan: 14, textContent: "No recordings." })));
   sel.rows = page.items.map((r) => r.id);
   $("#prev-page").disabled = pager.page === 0;
   $("#next-page").disabled = !pager.next;
@@ -171,7 +171,8 @@ function recordingRow(r) {
   const pick = el("input", { type: "checkbox", className: "pick", checked: isSelected(r.id), onchange: (ev) => toggleRow(r.id, ev.target.checked) });
   pick.setAttribute("aria-label", "Select " + r.file_name);
   const actions = el("td", { className: "actions" });
-  if (r.state === "ready") {
+  // An altered file (integrity mismatch) is never served by the API: no Play or Download for it.
+  if (r.state === "ready" && r.integrity !== "mismatch") {
     actions.append(el("button", { className: "play", textContent: "▶ Play", onclick: () => play(r) }),
       el("button", { className: "download", textContent: "⤓ Download", onclick: () => download(r) }));
   }
@@ -184,12 +185,46 @@ function recordingRow(r) {
     cell("DDI", ddi ? ddi.number : (r.ddi_id ? "—" : ""), "ddi"),
     cell("Direction", r.direction || "", "direction"),
     cell("Type", r.type === "ddi" ? "DDI" : "on demand · " + r.trigger),
+    compliance(r), // where it is seen without scrolling at desktop width
     cell("Caller", r.caller), cell("Callee", r.callee), cell("Recorder", r.recorder || "", "recorder"),
     cell("Duration", fmtDur(r.duration_ms)), cell("Requested by", who, "requested-by"),
     cell("State", r.state + (r.error ? ": " + r.error : ""), "state"));
   tr.querySelector(".col-company").hidden = !can("brand");
   for (const td of tr.children) if (td.title) td.dataset.label = td.title;
   return tr;
+}
+// byName names who masked a span: a user by name, an API token as such (README: "by" is the
+// user's id for the mask code, token:<id> for the API).
+function byName(by) {
+  if (!by) return "someone";
+  if (by.startsWith("token:")) return "API token " + by.slice(6, 14);
+  const u = state.users.get(by);
+  return u ? u.name : by;
+}
+// compliance is the recording's audit cell: its masked spans, its consent record and its
+// integrity (the SHA-256 shortened, the whole in its title and a copy button; a mismatch shown
+// as the problem it is: the file is no longer what was recorded, and is not served).
+function compliance(r) {
+  const td = el("td", { className: "compliance", title: "Checks" });
+  for (const m of r.masks || []) {
+    const from = fmtDur(m.offset_ms);
+    const text = m.open ? "paused from " + from + " (still paused)" : "paused " + from + "–" + fmtDur(m.offset_ms + m.length_ms);
+    td.append(el("div", { className: "mask", textContent: text + " by " + byName(m.by) }));
+  }
+  if (r.consent) {
+    const c = r.consent;
+    const text = c.method === "press_1" ? "consent: caller pressed 1" + (c.announcement ? " after " + c.announcement : "") : "consent: announced: " + (c.announcement || "—");
+    td.append(el("div", { className: "consent", textContent: text, title: "Played at " + c.played_at }));
+  }
+  if (r.integrity === "mismatch") {
+    td.append(el("div", { className: "integrity bad error", textContent: "⚠ integrity: mismatch — the file no longer matches its SHA-256; it is not served" }));
+  } else if (r.sha256) {
+    const code = el("code", { className: "sha256", textContent: r.sha256.slice(0, 12) + "…", title: "SHA-256 " + r.sha256 });
+    const copy = el("button", { type: "button", className: "copy-sha link", textContent: "copy", title: "Copy the SHA-256",
+      onclick: async () => { try { await navigator.clipboard.writeText(r.sha256); copy.textContent = "copied"; } catch (e) { copy.textContent = "select it: " + r.sha256; } } });
+    td.append(el("div", { className: "integrity" }, "SHA-256 ", code, " ", copy));
+  }
+  return td;
 }
 async function play(r) {
   try {
