@@ -265,6 +265,7 @@ func openAPISchemas() map[string]any {
 			"number":     about(str(), "the person's phone number, required: international or national form (read with the company's country)"),
 			"company_id": about(str(), "the company, required for brand and platform admins; a company admin's own company when left out"),
 			"dry_run":    about(boolean(), "erase: answer what would be erased and refused, erasing nothing"),
+			"ids":        about(arrayOf(str()), "erase (optional): only these of the person's recordings, e.g. the ones a dry run listed; an id that is not one of them is ignored"),
 		}, "number"),
 		"SubjectList": object("A person's recordings in the company, newest first.", map[string]any{
 			"number": about(str(), "the number, E.164"),

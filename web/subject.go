@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -24,6 +25,9 @@ type subjectRequest struct {
 	Number    string `json:"number"`
 	CompanyID string `json:"company_id"`
 	DryRun    bool   `json:"dry_run"`
+	// IDs (erase only, optional) narrows the erasure to these of the person's recordings: the
+	// ones a dry run listed, so a recording that arrived since is never erased unseen.
+	IDs []string `json:"ids"`
 }
 
 // subjectReply is the answer of GET /subjects/recordings.
@@ -114,6 +118,17 @@ func (s *Server) subjectErase(c *fiber.Ctx) error {
 		return err
 	}
 	reply := subjectErasure{Number: n, Erased: []string{}, Refused: []bulkRefusal{}, DryRun: req.DryRun}
+	if req.IDs != nil {
+		ids, err := s.uniqueIDs(req.IDs)
+		if err != nil {
+			return err
+		}
+		keep := map[string]bool{}
+		for _, id := range ids {
+			keep[id] = true
+		}
+		recs = slices.DeleteFunc(recs, func(r *store.Recording) bool { return !keep[r.ID] })
+	}
 	for _, r := range recs {
 		err := s.checkDeletable(c.UserContext(), r)
 		if err == nil && req.DryRun {
