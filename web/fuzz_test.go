@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -76,6 +77,24 @@ var bodyRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/recordings/delete"},
 	{"POST", "/api/v1/webhooks"},
 	{"PATCH", "/api/v1/webhooks/{webhook}"},
+	{"POST", "/api/v1/holds"},
+	{"POST", "/api/v1/subjects/archive/link"},
+	{"POST", "/api/v1/subjects/erase"},
+	{"POST", "/api/v1/calls/{call}/recording"},
+}
+
+// TestBodyRoutes_CoverEveryOperationWithABody: every documented operation that takes a body is
+// fuzzed (a new one cannot be forgotten here).
+func TestBodyRoutes_CoverEveryOperationWithABody(t *testing.T) {
+	fuzzed := map[string]bool{}
+	for _, r := range bodyRoutes {
+		fuzzed[r.method+" "+regexp.MustCompile(`\{[a-z]+\}`).ReplaceAllString(strings.TrimPrefix(r.path, "/api/v1"), "{id}")] = true
+	}
+	for _, op := range apiOps {
+		if op.body != "" && !fuzzed[op.method+" "+op.path] {
+			t.Errorf("%s %s takes a body and is not in bodyRoutes", op.method, op.path)
+		}
+	}
 }
 
 // FuzzAPIBodies sends any bytes as the body of every body-reading route, as every role: no
@@ -88,9 +107,10 @@ func FuzzAPIBodies(f *testing.F) {
 	if _, err := w.db.CreateWebhook(f.Context(), hook); err != nil {
 		f.Fatal(err)
 	}
-	ids := map[string]string{"{brand}": a1.brand.ID, "{company}": a1.co.ID, "{ddi}": a1.ddi.ID, "{user}": a1.user.ID, "{webhook}": hook.ID}
+	ids := map[string]string{"{brand}": a1.brand.ID, "{company}": a1.co.ID, "{ddi}": a1.ddi.ID, "{user}": a1.user.ID, "{webhook}": hook.ID, "{call}": "no-such-call"}
 	for i, b := range []string{
-		`{"url":"https://hooks.example.com/x","events":["recording.ready"]}`, `{"events":null,"active":false}`, `{"url":"http://[::1"}`,
+		`{"url":"https://hooks.example.com/x","events":["recording.ready"]}`, `{"kind":"number","number":"+34600111222","reason":"r"}`,
+		`{"kind":"range","from":"2025-01-01T00:00:00Z","to":"x","reason":"r"}`, `{"number":"0034600111222","dry_run":true,"ids":[]}`, `{"action":"pause"}`, `{"events":null,"active":false}`, `{"url":"http://[::1"}`,
 		`{"name":"Brand F"}`, `{"name":"x","sip_domain":"f.example.com"}`, `{}}`, `null`, `[]`, `{"name":1}`,
 		`{"allow_recording_removal":true}`, `{"allow_recording_removal":null}`, `{"on_demand":"key_dtmf","on_demand_code":"*12"}`,
 		`{"number":"911234599","company_id":"` + a1.co.ID + `"}`, `{"extension":"1234","sip_user":"f","name":"F"}`,
