@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -43,4 +44,89 @@ func TestBrowser_PersonEraseSendsTheDryRunsIDs(t *testing.T) {
 			t.Errorf("recording %s not erased: %v", r.ID, err)
 		}
 	}
+}
+
+// TestBrowser_AuditLogNamesTheTokenAndVerifiesTheChain: a play, a download and a deletion made
+// with a named token are shown in the audit log, newest first, in plain words with the token's
+// name, its role and address; the deleted recording is marked as gone; Older/Newer page through
+// the log; "Verify chain" says the chain is intact with its count. A broken verification (the
+// API's answer, as /audit/verify gives it for a tampered store: store/audit_test.go tampers the
+// bolt file, which package web cannot reach) is shown with its entry and problem. At 390 px the
+// entries are cards, without sideways scrolling.
+func TestBrowser_AuditLogNamesTheTokenAndVerifiesTheChain(t *testing.T) {
+	b := startBrowser(t, t.TempDir())
+	w := newWorld(t)
+	ctx := context.Background()
+	a1 := w.co("A1")
+	ops := mustToken(t, w.db, store.Token{Role: store.RoleCompanyAdmin, CompanyID: a1.co.ID, Name: "ops laptop"})
+	cl := newClient(t, w.srv, ops)
+	for _, st := range []struct{ method, path string }{
+		{"GET", "/api/v1/recordings/" + a1.recOwn.ID + "/audio"},
+		{"GET", "/api/v1/recordings/" + a1.recDDI.ID + "/audio?download=1"},
+		{"DELETE", "/api/v1/recordings/" + a1.recOther.ID},
+	} {
+		if resp, body := cl.do(st.method, st.path, nil); resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %s", st.method, st.path, resp.StatusCode, body)
+		}
+	}
+
+	b.signIn(w.srv.URL(), a1.adminTok)
+	b.click("nav .tab[data-view=audit]")
+	b.waitFor("the three entries", func() bool {
+		return b.jsNumber(`return document.querySelectorAll("#audit-table tr.audit").length`) == 3
+	})
+	var rows []string
+	b.js(`return [...document.querySelectorAll("#audit-table tr.audit")].map(r => r.innerText.replace(/\s+/g, " "))`, &rows)
+	wants := []struct{ action, rec string }{{"deleted", a1.recOther.ID}, {"downloaded", a1.recDDI.ID}, {"played", a1.recOwn.ID}}
+	for i, want := range wants {
+		if i >= len(rows) {
+			break
+		}
+		r := rows[i]
+		if !strings.Contains(r, want.action) || !strings.Contains(r, want.rec) || !strings.Contains(r, "ops laptop · company admin") {
+			t.Errorf("entry %d %q, want %q of %s by the token named ops laptop", i, r, want.action, want.rec)
+		}
+	}
+	if len(rows) == 3 && !strings.Contains(rows[0], "no longer exists") {
+		t.Errorf("the deleted recording %q is not marked as gone", rows[0])
+	}
+	if b.jsNumber(`return document.querySelector("#audit-older").disabled && document.querySelector("#audit-newer").disabled ? 1 : 0`) != 1 {
+		t.Error("one page of entries offers Older or Newer")
+	}
+
+	b.click("#audit-verify")
+	b.waitText("#audit-verify-result", "Intact, 3 entries.")
+
+	// A broken chain as the API reports it: the page says which entry and what is wrong.
+	b.js(`const real = window.fetch;
+		window.fetch = (u, o) => String(u).includes("/audit/verify")
+			? Promise.resolve(new Response(JSON.stringify({chain: "x", entries: 3, ok: false, broken_at: 2, problem: "its hash does not match its content"}), {status: 200, headers: {"Content-Type": "application/json"}}))
+			: real(u, o);
+		return null`, nil)
+	b.click("#audit-verify")
+	b.waitText("#audit-verify-result", "Broken at entry 2: its hash does not match its content.")
+
+	// Paging: 60 more entries make two pages, newest first.
+	for i := range 60 {
+		must(t, w.db.AppendAudit(ctx, &store.AuditEntry{Action: store.AuditSettingChange, CompanyID: a1.co.ID,
+			Target: fmt.Sprintf("ddi:%d", i), Detail: "changed: record_calls", Role: store.RoleCompanyAdmin}))
+	}
+	b.click("nav .tab[data-view=recordings]")
+	b.click("nav .tab[data-view=audit]")
+	b.waitText("#audit-table tr.audit", "ddi:59")
+	b.click("#audit-older")
+	b.waitFor("the older page with the play", func() bool {
+		return strings.Contains(b.text("#audit-table tbody"), "played")
+	})
+	b.click("#audit-newer")
+	b.waitText("#audit-table tr.audit", "ddi:59")
+
+	b.call("POST", b.s("/window/rect"), map[string]any{"width": 390, "height": 900}, nil)
+	b.waitFor("cards at phone width", func() bool {
+		return b.jsNumber(`return getComputedStyle(document.querySelector("#audit-table thead")).display === "none" ? 1 : 0`) == 1
+	})
+	if over := b.jsNumber(`return document.documentElement.scrollWidth - document.documentElement.clientWidth`); over > 0 {
+		t.Errorf("the audit log at 390 px scrolls sideways by %v px", over)
+	}
+	b.screenshot("audit-390")
 }

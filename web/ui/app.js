@@ -7,6 +7,7 @@ import "./tokens.js";
 import "./calls.js";
 import "./holds.js";
 import "./person.js";
+import "./audit.js";
 
 async function signIn(token) {
   state.token = token;
