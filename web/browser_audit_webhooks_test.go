@@ -130,3 +130,102 @@ func TestBrowser_AuditLogNamesTheTokenAndVerifiesTheChain(t *testing.T) {
 	}
 	b.screenshot("audit-390")
 }
+
+// TestBrowser_WebhookCreateSecretOnceTestPingAndDelete: a brand admin picks a company and
+// creates a webhook; a plain-http URL is refused next to its input; the signing secret is shown
+// once in a box with Copy and is gone after a reload; the list shows the URL, the events and the
+// secret's hint; switching it off is saved; "Send test" puts a ping in the delivery log (pending,
+// 0 attempts: the dispatcher does not run in these tests, so it is never sent); at 390 px the
+// page does not scroll sideways; Delete (confirmed) removes it.
+func TestBrowser_WebhookCreateSecretOnceTestPingAndDelete(t *testing.T) {
+	b := startBrowser(t, t.TempDir())
+	w := newWorld(t)
+	ctx := context.Background()
+	a2 := w.co("A2")
+
+	b.signIn(w.srv.URL(), w.brandTok["A"])
+	b.click("nav .tab[data-view=webhooks]")
+	b.waitText("#webhook-table tbody", "No webhooks yet.")
+	b.setValue("#webhook-create [name=company_id]", a2.co.ID)
+	b.typeInto("#webhook-create [name=url]", "http://hooks.example.com/callrec")
+	b.click("#webhook-create button.create-webhook")
+	b.waitText("#webhook-create .field-error[data-field=url]", "https://")
+
+	b.js(`document.querySelector("#webhook-create [name=url]").value = ""; return null`, nil)
+	b.typeInto("#webhook-create [name=url]", "https://hooks.example.com/callrec")
+	b.click(`#webhook-create [name=events][value="recording.ready"]`)
+	b.click(`#webhook-create [name=events][value="recording.missing"]`)
+	b.click("#webhook-create button.create-webhook")
+	b.waitText("#webhook-table tr.webhook", "https://hooks.example.com/callrec")
+	hooks, err := w.db.Webhooks(ctx, a2.co.ID)
+	must(t, err)
+	if len(hooks) != 1 || strings.Join(hooks[0].Events, ",") != "recording.missing,recording.ready" || !hooks[0].Active {
+		for _, h := range hooks {
+			t.Logf("webhook %+v", *h)
+		}
+		t.Fatalf("company A2 has %d webhooks, want one active for recording.ready and recording.missing", len(hooks))
+	}
+	hook := hooks[0]
+	if b.jsNumber(`return document.querySelector("#webhook-secret-box").hidden ? 0 : 1`) != 1 {
+		t.Fatal("the new secret is not shown")
+	}
+	secret := b.text("#webhook-secret")
+	if len(secret) < 16 || !strings.HasSuffix(secret, hook.SecretHint) || !strings.Contains(b.text("#webhook-secret-box"), "will not be shown again") {
+		t.Errorf("secret box %q with secret %q, want the secret (hint %s) and that it will not be shown again", b.text("#webhook-secret-box"), secret, hook.SecretHint)
+	}
+	if b.jsNumber(`return document.querySelector("#webhook-copy") ? 1 : 0`) != 1 {
+		t.Error("no Copy button next to the secret")
+	}
+	row := b.text("#webhook-table tr.webhook")
+	if !strings.Contains(row, "recording.missing, recording.ready") || !strings.Contains(row, "Company A2") || !strings.Contains(row, hook.SecretHint) {
+		t.Errorf("webhook row %q, want its events, company and secret hint", row)
+	}
+
+	// After a reload the secret is nowhere on the page.
+	b.open(w.srv.URL() + "/")
+	b.waitFor("signed in again", func() bool { return b.jsNumber(`return document.querySelector("#nav").hidden ? 0 : 1`) == 1 })
+	b.click("nav .tab[data-view=webhooks]")
+	b.waitText("#webhook-table tr.webhook", "https://hooks.example.com/callrec")
+	if b.jsNumber(`return document.body.innerHTML.includes(`+jsString(secret)+`) ? 1 : 0`) != 0 {
+		t.Error("the secret is still on the page after a reload")
+	}
+
+	b.click("#webhook-table tr.webhook input.active")
+	b.waitText("#webhook-table tr.webhook .status", "Off.")
+	if got, err := w.db.Webhook(ctx, hook.ID); err != nil || got.Active {
+		t.Errorf("after switching it off the webhook is %+v (%v), want inactive", got, err)
+	}
+
+	b.click("#webhook-table tr.webhook button.send-test")
+	b.waitText("#delivery-table tr.delivery", "ping")
+	d := b.text("#delivery-table tr.delivery")
+	if !strings.Contains(d, "pending") {
+		t.Errorf("the test ping %q, want pending (no dispatcher runs here)", d)
+	}
+
+	b.call("POST", b.s("/window/rect"), map[string]any{"width": 390, "height": 900}, nil)
+	b.waitFor("cards at phone width", func() bool {
+		return b.jsNumber(`return getComputedStyle(document.querySelector("#delivery-table thead")).display === "none" ? 1 : 0`) == 1
+	})
+	if over := b.jsNumber(`return document.documentElement.scrollWidth - document.documentElement.clientWidth`); over > 0 {
+		var wide []string
+		b.js(`const W = document.documentElement.clientWidth; return [...document.querySelectorAll("#webhooks *")].filter(e => e.getBoundingClientRect().right > W).slice(0, 5).map(e => e.tagName + "." + e.className + "#" + e.id + " " + Math.round(e.getBoundingClientRect().right))`, &wide)
+		t.Errorf("the webhooks view at 390 px scrolls sideways by %v px: %v", over, wide)
+	}
+	b.screenshot("webhooks-390")
+	b.call("POST", b.s("/window/rect"), map[string]any{"width": 1280, "height": 900}, nil)
+
+	b.click("#webhook-table tr.webhook button.delete")
+	var text string
+	b.waitFor("the delete confirmation", func() bool { var ok bool; text, ok = b.alertText(); return ok })
+	if !strings.Contains(text, "https://hooks.example.com/callrec") {
+		t.Errorf("confirmation %q does not name the webhook", text)
+	}
+	b.call("POST", b.s("/alert/accept"), map[string]any{}, nil)
+	b.waitFor("the row gone", func() bool {
+		return b.jsNumber(`return document.querySelectorAll("#webhook-table tr.webhook").length`) == 0
+	})
+	if _, err := w.db.Webhook(ctx, hook.ID); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("the webhook was not deleted: %v", err)
+	}
+}

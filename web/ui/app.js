@@ -8,6 +8,7 @@ import "./calls.js";
 import "./holds.js";
 import "./person.js";
 import "./audit.js";
+import "./webhooks.js";
 
 async function signIn(token) {
   state.token = token;
