@@ -87,12 +87,27 @@ func TestBrowser_AuditLogNamesTheTokenAndVerifiesTheChain(t *testing.T) {
 			t.Errorf("entry %d %q, want %q of %s by the token named ops laptop", i, r, want.action, want.rec)
 		}
 	}
-	if len(rows) == 3 && !strings.Contains(rows[0], "no longer exists") {
+	if len(rows) == 3 && (!strings.Contains(rows[0], "no longer exists") || strings.Contains(rows[1], "no longer exists")) {
 		t.Errorf("the deleted recording %q is not marked as gone", rows[0])
 	}
 	if b.jsNumber(`return document.querySelector("#audit-older").disabled && document.querySelector("#audit-newer").disabled ? 1 : 0`) != 1 {
 		t.Error("one page of entries offers Older or Newer")
 	}
+
+	if n := b.jsNumber(`return document.querySelectorAll("#audit-table button.show-rec").length`); n != 2 {
+		t.Errorf("%v entries link their recording, want 2 (the deleted one is not linked)", n)
+	}
+	// The played recording's link opens Recordings filtered to it.
+	b.click("#audit-table tr.audit:nth-child(3) button.show-rec")
+	b.waitFor("the recordings view with the played recording only", func() bool {
+		var ids []string
+		b.js(`return document.querySelector("#recordings").hidden ? [] : [...document.querySelectorAll("#rec-table tr.rec")].map(r => r.dataset.id)`, &ids)
+		return len(ids) == 1 && ids[0] == a1.recOwn.ID
+	})
+	b.click("nav .tab[data-view=audit]")
+	b.waitFor("the three entries again", func() bool {
+		return b.jsNumber(`return document.querySelectorAll("#audit-table tr.audit").length`) == 3
+	})
 
 	b.click("#audit-verify")
 	b.waitText("#audit-verify-result", "Intact, 3 entries.")
@@ -227,5 +242,40 @@ func TestBrowser_WebhookCreateSecretOnceTestPingAndDelete(t *testing.T) {
 	})
 	if _, err := w.db.Webhook(ctx, hook.ID); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("the webhook was not deleted: %v", err)
+	}
+}
+
+// TestBrowser_AuditLogBrandAdminPicksTheCompany: a brand admin picks whose log to read (its
+// companies, or the brand's own entries) and sees that company's entries; a company admin is
+// offered no picker and reads its own company's only.
+func TestBrowser_AuditLogBrandAdminPicksTheCompany(t *testing.T) {
+	b := startBrowser(t, t.TempDir())
+	w := newWorld(t)
+	a1, a2 := w.co("A1"), w.co("A2")
+	if resp, body := newClient(t, w.srv, a1.adminTok).do("DELETE", "/api/v1/recordings/"+a1.recOther.ID, nil); resp.StatusCode >= 300 {
+		t.Fatalf("delete: %d %s", resp.StatusCode, body)
+	}
+
+	b.signIn(w.srv.URL(), w.brandTok["A"])
+	b.click("nav .tab[data-view=audit]")
+	var opts []string
+	b.waitFor("the chain picker", func() bool {
+		b.js(`return [...document.querySelectorAll("#audit-chain option")].map(o => o.textContent)`, &opts)
+		return len(opts) > 0
+	})
+	if joined := strings.Join(opts, "|"); !strings.Contains(joined, "Company A1") || !strings.Contains(joined, "Company A2") ||
+		strings.Contains(joined, "Company B1") || !strings.Contains(joined, "Brand A") {
+		t.Errorf("brand A's admin may pick %q, want its companies and its brand, not brand B's", joined)
+	}
+	b.setValue("#audit-chain", "company:"+a1.co.ID)
+	b.waitText("#audit-table tr.audit", "deleted")
+	b.setValue("#audit-chain", "company:"+a2.co.ID)
+	b.waitText("#audit-table tbody", "No entries.")
+
+	b.signIn(w.srv.URL(), a2.adminTok)
+	b.click("nav .tab[data-view=audit]")
+	b.waitText("#audit-table tbody", "No entries.")
+	if b.jsNumber(`return document.querySelector("#audit-chain").closest("label").hidden ? 1 : 0`) != 1 {
+		t.Error("a company admin is offered a chain picker")
 	}
 }

@@ -11,12 +11,10 @@ const actions = {
   hold_placed: "legal hold placed", hold_released: "legal hold released",
   subject_listed: "person's recordings listed", subject_exported: "person's recordings exported",
 };
-// gone: after these the recording no longer exists.
-const gone = new Set(["delete", "erase", "retention_removal", "quota_removal"]);
 
 // view is the listing shown: the chain's query, the cursors of the pages before this one, and
 // the token names the caller can see.
-const view = { query: "", cursors: [], cursor: "", next: "", tokens: new Map() };
+const view = { query: "", cursors: [], cursor: "", next: "", tokens: new Map(), recs: new Map() };
 
 // chainQuery is the query string naming the chain picked (a company admin's own: none).
 function chainQuery() {
@@ -42,14 +40,38 @@ function entryRow(e) {
     return td;
   };
   let rec = "";
-  if (e.recording_id) {
-    rec = el("span", { className: "rec-id", textContent: e.recording_id });
-    if (view.gone.has(e.recording_id)) rec.append(" (no longer exists)");
-  }
+  const r = e.recording_id ? view.recs.get(e.recording_id) : undefined;
+  if (r) rec = el("button", { type: "button", className: "link show-rec", textContent: e.recording_id, title: "Show it in Recordings", onclick: () => showRecording(r) });
+  else if (e.recording_id) rec = el("span", { className: "rec-id", textContent: e.recording_id + " (no longer exists)" });
   tr.append(cell("When (UTC)", utc(e.at), "when"), cell("Action", actions[e.action] || e.action, "action"),
     cell("Recording", rec, "recording wide"), cell("Target", e.target || "", "target wide"),
     cell("Detail", e.detail || "", "detail wide"), cell("Who", who(e), "who wide"));
   return tr;
+}
+
+// lookUpRecordings learns which of the entries' recordings still exist (GET /recordings/{id}:
+// 404 once deleted, erased or removed), so only those are offered as a link.
+async function lookUpRecordings(entries) {
+  const ids = [...new Set(entries.map((e) => e.recording_id).filter((id) => id && !view.recs.has(id)))];
+  await Promise.all(ids.map(async (id) => {
+    try { view.recs.set(id, await api("GET", "/recordings/" + id)); }
+    catch (e) { if (e.status === 404) view.recs.set(id, null); }
+  }));
+}
+
+// showRecording opens the Recordings view filtered to r: its start (to the second), caller and
+// callee.
+function showRecording(r) {
+  const f = $("#filters"), t = new Date(r.started_at);
+  t.setUTCMilliseconds(0);
+  const local = (d) => d.toISOString().replace(/\.\d{3}Z$/, "");
+  f.reset();
+  f.elements.namedItem("from").value = local(t);
+  f.elements.namedItem("to").value = local(new Date(t.getTime() + 1000));
+  f.elements.namedItem("caller").value = r.caller || "";
+  f.elements.namedItem("callee").value = r.callee || "";
+  $("nav .tab[data-view=recordings]").click();
+  f.requestSubmit();
 }
 
 async function loadPage() {
@@ -61,8 +83,7 @@ async function loadPage() {
   let page;
   try { page = await api("GET", "/audit?" + q.toString()); } catch (e) { $("#audit-error").textContent = e.message; return; }
   view.next = page.next_cursor;
-  // A recording is gone once an entry of this page or a later one removed it.
-  view.gone = new Set(page.items.filter((e) => gone.has(e.action)).map((e) => e.recording_id));
+  await lookUpRecordings(page.items);
   tb.replaceChildren(...page.items.map(entryRow));
   if (!page.items.length) tb.replaceChildren(el("tr", {}, el("td", { colSpan: 6, textContent: "No entries." })));
   $("#audit-older").disabled = !view.next;
@@ -70,7 +91,7 @@ async function loadPage() {
 }
 
 function startOver() {
-  view.query = chainQuery(); view.cursors = []; view.cursor = ""; view.next = "";
+  view.query = chainQuery(); view.cursors = []; view.cursor = ""; view.next = ""; view.recs.clear();
   setStatus($("#audit-verify-result"), "", "");
   return loadPage();
 }
@@ -95,7 +116,6 @@ registerView("audit", async () => {
     const opts = [];
     if (state.me.role === "platform") opts.push(["", "the platform's own entries"]);
     for (const b of state.brands.values()) opts.push(["brand:" + b.id, b.name + " (brand entries)"]);
-    if (state.me.role === "brand") opts.push(["brand:" + state.me.brand_id, "this brand's own entries"]);
     for (const c of state.companies.values()) opts.push(["company:" + c.id, c.name]);
     sel.replaceChildren(...opts.map(([v, t]) => el("option", { value: v, textContent: t })));
     const firstCo = opts.find(([v]) => v.startsWith("company:"));
