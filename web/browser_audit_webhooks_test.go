@@ -217,6 +217,20 @@ func TestBrowser_WebhookCreateSecretOnceTestPingAndDelete(t *testing.T) {
 	if !strings.Contains(d, "pending") {
 		t.Errorf("the test ping %q, want pending (no dispatcher runs here)", d)
 	}
+	// Paging: 20 more pings make a second page of the log (20 a page).
+	for range 20 {
+		_, err := w.db.EnqueuePing(ctx, hook.ID)
+		must(t, err)
+	}
+	deliveries := func() float64 { return b.jsNumber(`return document.querySelectorAll("#delivery-table tr.delivery").length`) }
+	b.click("#delivery-refresh")
+	b.waitFor("a full first page with Older", func() bool {
+		return deliveries() == 20 && b.jsNumber(`return document.querySelector("#delivery-older").disabled ? 0 : 1`) == 1
+	})
+	b.click("#delivery-older")
+	b.waitFor("the oldest ping alone on the second page", func() bool { return deliveries() == 1 })
+	b.click("#delivery-newer")
+	b.waitFor("the first page again", func() bool { return deliveries() == 20 })
 
 	b.call("POST", b.s("/window/rect"), map[string]any{"width": 390, "height": 900}, nil)
 	b.waitFor("cards at phone width", func() bool {
