@@ -222,7 +222,9 @@ func TestBrowser_WebhookCreateSecretOnceTestPingAndDelete(t *testing.T) {
 		_, err := w.db.EnqueuePing(ctx, hook.ID)
 		must(t, err)
 	}
-	deliveries := func() float64 { return b.jsNumber(`return document.querySelectorAll("#delivery-table tr.delivery").length`) }
+	deliveries := func() float64 {
+		return b.jsNumber(`return document.querySelectorAll("#delivery-table tr.delivery").length`)
+	}
 	b.click("#delivery-refresh")
 	b.waitFor("a full first page with Older", func() bool {
 		return deliveries() == 20 && b.jsNumber(`return document.querySelector("#delivery-older").disabled ? 0 : 1`) == 1
