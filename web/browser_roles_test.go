@@ -20,9 +20,9 @@ func TestBrowser_EveryRoleEveryViewAtBothWidths(t *testing.T) {
 		recordings  int      // what the role's tenancy holds in the world
 		tabs        []string // the tabs it must be offered
 	}{
-		{"platform", w.platform, 12, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens"}},
-		{"brand", w.brandTok["A"], 6, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens"}},
-		{"company_admin", a1.adminTok, 3, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens"}},
+		{"platform", w.platform, 12, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens", "audit", "webhooks"}},
+		{"brand", w.brandTok["A"], 6, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens", "audit", "webhooks"}},
+		{"company_admin", a1.adminTok, 3, []string{"recordings", "calls", "holds", "person", "ddis", "companies", "users", "tokens", "audit", "webhooks"}},
 		{"user", a1.userTok, 1, []string{"recordings", "calls"}},
 	}
 	defer func(parent *testing.T) { b.t = parent }(t) // the browser's clean-up reports to this test

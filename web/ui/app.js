@@ -7,6 +7,8 @@ import "./tokens.js";
 import "./calls.js";
 import "./holds.js";
 import "./person.js";
+import "./audit.js";
+import "./webhooks.js";
 
 async function signIn(token) {
   state.token = token;

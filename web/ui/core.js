@@ -116,3 +116,16 @@ export function setStatus(span, kind, text) { span.className = "status " + kind;
 
 // val is the trimmed value of form f's control named n.
 export const val = (f, n) => f.elements.namedItem(n).value.trim();
+
+// wireCopy makes button copy code's text (a secret shown once) to the clipboard, saying so in
+// status; without clipboard permission it selects the text so Ctrl+C copies it.
+export function wireCopy(button, code, status) {
+  button.addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText(code.textContent); setStatus(status, "ok", "Copied."); }
+    catch {
+      const r = document.createRange(); r.selectNodeContents(code);
+      const s = getSelection(); s.removeAllRanges(); s.addRange(r);
+      setStatus(status, "", "Selected: press Ctrl+C (⌘C) to copy.");
+    }
+  });
+}

@@ -74,10 +74,14 @@ $("#person-erase").addEventListener("click", async () => {
     if (!n) { note.textContent = "Nothing can be erased: " + (reasons(dry.refused) || "no recordings."); return; }
     if (!confirm("Erase " + plural(n, "recording") + " of " + dry.number + "? This cannot be undone." +
       (refused ? " " + refused + " will stay: " + reasons(dry.refused) + "." : ""))) return;
-    const done = await api("POST", "/subjects/erase", request());
-    note.textContent = "Erased " + plural(done.erased.length, "recording") + "." + (done.refused.length ? " Not erased: " + reasons(done.refused) + "." : "");
+    // Only the ids the dry run listed: a recording that arrived since is never erased unseen.
+    const done = await api("POST", "/subjects/erase", { ...request(), ids: dry.erased });
+    // The dry run's refusals were not sent again; they stay refused and are named with the rest.
+    const kept = [...dry.refused, ...done.refused];
+    const outcome = "Erased " + plural(done.erased.length, "recording") + "." + (kept.length ? " Not erased: " + reasons(kept) + "." : "");
+    note.textContent = outcome;
     await lookUp($("#person-form"));
-    note.textContent = "Erased " + plural(done.erased.length, "recording") + "." + (done.refused.length ? " Not erased: " + reasons(done.refused) + "." : "");
+    note.textContent = outcome;
   } catch (e) { note.textContent = e.message; }
 });
 

@@ -1,7 +1,7 @@
 // The tokens view (every admin): list the tokens of the caller's tenancy, create one (a role up
 // to the caller's own, scoped inside its tenancy: web/admin.go checkGrant) whose secret is shown
 // once, and revoke.
-import { $, state, api, el, listAll, registerView, roleLabel, clearErrors, showErrors, setStatus, val } from "./core.js";
+import { $, state, api, el, listAll, registerView, roleLabel, clearErrors, showErrors, setStatus, val, wireCopy } from "./core.js";
 
 const ranks = { user: 1, company_admin: 2, brand: 3, platform: 4 };
 const nameOf = (m, id) => (m.get(id) || {}).name || id;
@@ -93,15 +93,6 @@ $("#token-create").addEventListener("submit", async (ev) => {
     $("#token-secret-box").hidden = false;
   } catch (e) { setStatus(status, "error", showErrors(f, e)); }
 });
-$("#token-copy").addEventListener("click", async () => {
-  const text = $("#token-secret").textContent, st = $("#token-copy-status");
-  try { await navigator.clipboard.writeText(text); setStatus(st, "ok", "Copied."); }
-  catch {
-    // Without clipboard permission: select the text so Ctrl+C copies it.
-    const r = document.createRange(); r.selectNodeContents($("#token-secret"));
-    const s = getSelection(); s.removeAllRanges(); s.addRange(r);
-    setStatus(st, "", "Selected: press Ctrl+C (⌘C) to copy.");
-  }
-});
+wireCopy($("#token-copy"), $("#token-secret"), $("#token-copy-status"));
 
 registerView("tokens", loadTokens);
