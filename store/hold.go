@@ -237,8 +237,9 @@ func holdOn(tx *bolt.Tx, r *Recording) (*Hold, error) {
 	return nil, nil
 }
 
-// heldConflict is the error a deletion of a held recording gets.
-func heldConflict(h *Hold) error {
+// HeldConflict is the error a deletion of a recording held by h gets (ECONFLICT "hold"): the
+// store's own deletion answers it, and the API's dry runs name the same hold the same way.
+func HeldConflict(h *Hold) error {
 	return Conflict("hold", "the recording is on legal hold %s (%s) until it is released", h.ID, h.Reason)
 }
 

@@ -265,7 +265,7 @@ func (db *DB) DeleteRecording(ctx context.Context, id string) (*Recording, error
 		if h, err := holdOn(tx, old); err != nil {
 			return err
 		} else if h != nil {
-			return heldConflict(h)
+			return HeldConflict(h)
 		}
 		if err := moveEntries(tx, recordingEntries(old), nil); err != nil {
 			return err

@@ -21,6 +21,11 @@ func TestHolds_RefuseDeletionUntilReleased(t *testing.T) {
 	if resp, b := admin.do("DELETE", "/api/v1/recordings/"+a1.recDDI.ID, nil); resp.StatusCode != 409 || !bytesContains(b, `"field":"hold"`) || !bytesContains(b, hold.ID) {
 		t.Errorf("delete a held recording: %d %s, want 409 naming the hold", resp.StatusCode, b)
 	}
+	// A dry run says so too (it deletes nothing, so only the hold check can refuse it).
+	if resp, b := admin.do("POST", "/api/v1/recordings/delete", map[string]any{"ids": []string{a1.recDDI.ID}, "dry_run": true}); resp.StatusCode != 200 ||
+		!bytesContains(b, `"deleted":[]`) || !bytesContains(b, hold.ID) {
+		t.Errorf("bulk dry run of a held recording: %d %s, want it refused naming the hold", resp.StatusCode, b)
+	}
 	if resp, b := admin.do("POST", "/api/v1/recordings/delete", map[string]any{"ids": []string{a1.recDDI.ID, a1.recOther.ID}}); resp.StatusCode != 200 ||
 		!bytesContains(b, `"deleted":["`+a1.recOther.ID+`"]`) || !bytesContains(b, `"status":409`) {
 		t.Errorf("bulk delete: %d %s, want the free one deleted and the held one refused with 409", resp.StatusCode, b)

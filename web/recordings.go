@@ -163,7 +163,8 @@ func (s *Server) deleteRecording(c *fiber.Ctx) error {
 
 // checkDeletable says whether recording r (already scoped to a caller whose role may delete)
 // may be removed: EFORBIDDEN when its company does not allow removal, ECONFLICT while it is
-// still being recorded. Callers: the single and the bulk delete.
+// still being recorded or while a legal hold covers it (the store refuses that deletion too;
+// checking here lets a dry run say so). Callers: the single and the bulk delete, the erasure.
 func (s *Server) checkDeletable(ctx context.Context, r *store.Recording) error {
 	co, err := s.DB.Company(ctx, r.CompanyID)
 	if err != nil {
@@ -177,7 +178,44 @@ func (s *Server) checkDeletable(ctx context.Context, r *store.Recording) error {
 		// spool with no row, unlisted and never swept.
 		return store.Conflict("state", "The recording is still running; delete it once it has stopped.")
 	}
+	h, err := s.DB.HoldOn(ctx, r)
+	if err != nil {
+		return err
+	}
+	if h != nil {
+		return store.HeldConflict(h)
+	}
 	return nil
+}
+
+// deleteEach deletes recs as DELETE /recordings/{id} would (checkDeletable, removeRecording with
+// action for the audit log), or with dryRun only checks them, and answers the ids deleted and
+// the refusals with that call's status (403, 404, 409). refuse collects one refusal. Only a
+// store failure is an error. Callers: the bulk delete and the erasure by person.
+func (s *Server) deleteEach(c *fiber.Ctx, p *principal, recs []*store.Recording, dryRun bool, action string,
+	refuse func(id string, err error)) ([]string, error) {
+	deleted := []string{}
+	for _, r := range recs {
+		err := s.checkDeletable(c.UserContext(), r)
+		if err == nil && !dryRun {
+			err = s.removeRecording(c, p, r, action)
+		}
+		switch code := store.ErrorCode(err); {
+		case err == nil:
+			deleted = append(deleted, r.ID)
+		case code == store.EFORBIDDEN || code == store.ECONFLICT || code == store.ENOTFOUND:
+			refuse(r.ID, err)
+		default:
+			return nil, err
+		}
+	}
+	return deleted, nil
+}
+
+// refusalOf is err as the refusal of recording id in a bulk answer.
+func refusalOf(id string, err error) bulkRefusal {
+	status, d := errorStatus(err)
+	return bulkRefusal{ID: id, Status: status, Code: d.Code, Message: d.Message}
 }
 
 // removeRecording deletes r (checked by checkDeletable) from the store, then its files through
@@ -242,10 +280,10 @@ func (s *Server) deleteRecordings(c *fiber.Ctx) error {
 	}
 	reply := bulkDeleteReply{Deleted: []string{}, Refused: []bulkRefusal{}, DryRun: req.DryRun}
 	refuse := func(id string, err error) {
-		status, d := errorStatus(err)
-		reply.Refused = append(reply.Refused, bulkRefusal{ID: id, Status: status, Code: d.Code, Message: d.Message})
-		s.Logger.Info().Str("recording_id", id).Str("token_id", p.ID).Int("status", status).
-			Str("reason", d.Message).Msg("recording not deleted")
+		r := refusalOf(id, err)
+		reply.Refused = append(reply.Refused, r)
+		s.Logger.Info().Str("recording_id", id).Str("token_id", p.ID).Int("status", r.Status).
+			Str("reason", r.Message).Msg("recording not deleted")
 	}
 	var recs []*store.Recording
 	switch {
@@ -275,20 +313,11 @@ func (s *Server) deleteRecordings(c *fiber.Ctx) error {
 			}
 		}
 	}
-	for _, r := range recs {
-		err := s.checkDeletable(c.UserContext(), r)
-		if err == nil && !req.DryRun {
-			err = s.removeRecording(c, p, r, store.AuditDelete)
-		}
-		switch code := store.ErrorCode(err); {
-		case err == nil:
-			reply.Deleted = append(reply.Deleted, r.ID)
-		case code == store.EFORBIDDEN || code == store.ECONFLICT || code == store.ENOTFOUND:
-			refuse(r.ID, err)
-		default:
-			return err
-		}
+	deleted, err := s.deleteEach(c, p, recs, req.DryRun, store.AuditDelete, refuse)
+	if err != nil {
+		return err
 	}
+	reply.Deleted = deleted
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(reply)
 }

@@ -129,28 +129,13 @@ func (s *Server) subjectErase(c *fiber.Ctx) error {
 		}
 		recs = slices.DeleteFunc(recs, func(r *store.Recording) bool { return !keep[r.ID] })
 	}
-	for _, r := range recs {
-		err := s.checkDeletable(c.UserContext(), r)
-		if err == nil && req.DryRun {
-			if h, herr := s.DB.HoldOn(c.UserContext(), r); herr != nil {
-				return herr
-			} else if h != nil {
-				err = store.Conflict("hold", "the recording is on legal hold %s (%s) until it is released", h.ID, h.Reason)
-			}
-		}
-		if err == nil && !req.DryRun {
-			err = s.removeRecording(c, p, r, store.AuditErase)
-		}
-		switch code := store.ErrorCode(err); {
-		case err == nil:
-			reply.Erased = append(reply.Erased, r.ID)
-		case code == store.EFORBIDDEN || code == store.ECONFLICT || code == store.ENOTFOUND:
-			status, d := errorStatus(err)
-			reply.Refused = append(reply.Refused, bulkRefusal{ID: r.ID, Status: status, Code: d.Code, Message: d.Message})
-		default:
-			return err
-		}
+	erased, err := s.deleteEach(c, p, recs, req.DryRun, store.AuditErase, func(id string, err error) {
+		reply.Refused = append(reply.Refused, refusalOf(id, err))
+	})
+	if err != nil {
+		return err
 	}
+	reply.Erased = erased
 	s.Logger.Info().Str("token_id", p.ID).Str("number_sha256", numberHash(n)).Int("erased", len(reply.Erased)).
 		Int("refused", len(reply.Refused)).Bool("dry_run", req.DryRun).Str("decision", "subject_erased").
 		Msg("recordings of a person erased")
