@@ -2,6 +2,7 @@ package esl
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/callrec/callrec/store"
@@ -42,7 +43,7 @@ func (s *Session) toggleMask(ctx context.Context, leg *legInfo) {
 func (s *Session) setCallMask(ctx context.Context, on bool, by string) int {
 	n := 0
 	for _, r := range s.recs {
-		if r.stopping || !s.rowStored(r) {
+		if r.stopping || r.unbooked {
 			continue
 		}
 		if s.setMask(ctx, r, on, by) {
@@ -86,17 +87,41 @@ func closeMask(masks []store.MaskSpan, at int64) bool {
 	return false
 }
 
-// storeMasks writes r's spans to its row; a failure is logged (the file is masked all the same).
+// storeMasks writes r's spans to its row in the background: the call's path never waits on
+// the disk for it. The writes of one recording run in order (each waits for the one before and
+// for the row's own commit, store.StartRecording), and onRecordStop waits for the last before it
+// finishes the row (waitMasks), so no span is written after the row has stopped. A failure is
+// logged: the file is masked all the same.
 func (s *Session) storeMasks(ctx context.Context, r *activeRec) {
-	if err := s.srv.DB.SetRecordingMasks(context.WithoutCancel(ctx), r.id, r.masks); err != nil {
-		s.log.Error().Err(err).Str("recording", r.id).Msg("masked spans not stored")
+	prev, commit, masks := r.masksWritten, r.stored, slices.Clone(r.masks)
+	done := make(chan struct{})
+	r.masksWritten = done
+	wctx, log, db := context.WithoutCancel(ctx), s.log, s.srv.DB
+	go func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		if commit != nil && commit() != nil {
+			return // the row was never stored: rowStored tells that on the call's own goroutine
+		}
+		if err := db.SetRecordingMasks(wctx, r.id, masks); err != nil {
+			log.Error().Err(err).Str("recording", r.id).Msg("masked spans not stored")
+		}
+	}()
+}
+
+// waitMasks waits for r's last span write (storeMasks): the caller is about to finish the row.
+func (r *activeRec) waitMasks() {
+	if r.masksWritten != nil {
+		<-r.masksWritten
 	}
 }
 
 // maskNew masks a recording that started while the call is masked: no audio of a masked call
 // reaches any file.
 func (s *Session) maskNew(ctx context.Context, r *activeRec) {
-	if s.masked && s.rowStored(r) {
+	if s.masked {
 		s.setMask(ctx, r, true, s.maskedBy)
 	}
 }

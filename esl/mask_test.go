@@ -96,3 +96,27 @@ func TestMask_SurvivesACallrecRestart(t *testing.T) {
 		t.Errorf("masks %+v, want one closed span", r.Masks)
 	}
 }
+
+// TestMask_TheCallNeverWaitsForTheSpanWrite: with the store's batches taking 3 s, masking two
+// recordings still sends both mask commands at once, and the spans are on the rows by the end.
+func TestMask_TheCallNeverWaitsForTheSpanWrite(t *testing.T) {
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, onDemand: store.OnDemandKeyDTMF, code: "7", maskCode: "8", batchDelay: 3 * time.Second})
+	call, b := answeredInbound(t, h)
+	h.waitRecordings(store.StateRecording, 1)
+	b.SendDTMF("*7")
+	waitFor(t, func() bool { return countCommands(h, "api uuid_record") >= 2 }, "the on-demand recording")
+	h.waitQuiet()
+	start := time.Now()
+	b.SendDTMF("*8")
+	waitFor(t, func() bool { return countCommands(h, "api uuid_record") >= 4 }, "two mask commands")
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("masking two recordings took %v: the call waited for the store (3 s batches)", took)
+	}
+	call.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
+	for _, r := range h.waitRecordings(store.StateProcessing, 2) {
+		if len(r.Masks) != 1 || r.Masks[0].Open {
+			t.Errorf("row %s masks %+v, want its span, closed at the hangup", r.ID, r.Masks)
+		}
+	}
+}

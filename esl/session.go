@@ -51,9 +51,10 @@ type activeRec struct {
 	stopping  bool
 	// stored, until rowStored has asked it, waits for the commit of the row (store.StartRecording);
 	// nil for a row already stored. unbooked: the row could not be stored.
-	stored   func() error
-	unbooked bool
-	masks    []store.MaskSpan // spans masked so far (mask.go), as stored on the row
+	stored       func() error
+	unbooked     bool
+	masks        []store.MaskSpan // spans masked so far (mask.go), as stored on the row
+	masksWritten <-chan struct{}  // closed when the last span write is done (mask.go storeMasks)
 }
 
 // Session follows one call handed to callrec: connect → facts → plan → apply → follow events →
@@ -789,6 +790,7 @@ func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 		ms = time.Since(r.startedAt).Milliseconds()
 	}
 	s.endMask(ctx, r, ms)
+	r.waitMasks()
 	if err := s.srv.DB.FinishRecording(wctx, r.id, time.Now().UTC(), ms, path); err != nil {
 		s.log.Error().Err(err).Str("recording", r.id).Msg("recording not finished in the store")
 		return
