@@ -473,12 +473,11 @@ func (s *Server) createUser(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &u); err != nil {
 		return err
 	}
-	if u.CompanyID == "" && p.Role == store.RoleCompanyAdmin {
-		u.CompanyID = p.CompanyID
-	}
-	if _, err := s.refCompany(c, p, u.CompanyID); err != nil {
+	company, err := s.companyOrOwn(c, p, u.CompanyID)
+	if err != nil {
 		return err
 	}
+	u.CompanyID = company
 	if err := s.DB.CreateUser(c.UserContext(), &u); err != nil {
 		return err
 	}

@@ -175,6 +175,18 @@ func (s *Server) refCompany(c *fiber.Ctx, p *principal, id string) (*store.Compa
 	return co, nil
 }
 
+// companyOrOwn is refCompany for a create's company_id, which a company admin may leave out
+// (its own company is meant): the id to use, or refCompany's error.
+func (s *Server) companyOrOwn(c *fiber.Ctx, p *principal, id string) (string, error) {
+	if id == "" && p.Role == store.RoleCompanyAdmin {
+		id = p.CompanyID
+	}
+	if _, err := s.refCompany(c, p, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 // requireRole answers 403 unless the caller has at least role.
 func requireRole(p *principal, role, what string) error {
 	if !p.atLeast(role) {

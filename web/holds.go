@@ -70,12 +70,11 @@ func (s *Server) placeHold(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.CompanyID == "" && p.Role == store.RoleCompanyAdmin {
-		req.CompanyID = p.CompanyID
-	}
-	if _, err := s.refCompany(c, p, req.CompanyID); err != nil {
+	company, err := s.companyOrOwn(c, p, req.CompanyID)
+	if err != nil {
 		return err
 	}
+	req.CompanyID = company
 	h := &store.Hold{CompanyID: req.CompanyID, Kind: req.Kind, RecordingID: req.RecordingID, CallID: req.CallID,
 		Number: req.Number, From: req.From, To: req.To, Reason: req.Reason}
 	if err := s.DB.PlaceHold(c.UserContext(), h, "token:"+p.ID); err != nil {

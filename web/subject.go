@@ -51,12 +51,11 @@ func (s *Server) subjectRecordings(c *fiber.Ctx, p *principal, number, companyID
 	if err := requireRole(p, store.RoleCompanyAdmin, "look recordings up by person"); err != nil {
 		return "", nil, err
 	}
-	if companyID == "" && p.Role == store.RoleCompanyAdmin {
-		companyID = p.CompanyID
-	}
-	if _, err := s.refCompany(c, p, companyID); err != nil {
+	company, err := s.companyOrOwn(c, p, companyID)
+	if err != nil {
 		return "", nil, err
 	}
+	companyID = company
 	if number == "" {
 		return "", nil, store.Invalid("number", "required: the person's phone number")
 	}

@@ -99,12 +99,11 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.CompanyID == "" && p.Role == store.RoleCompanyAdmin {
-		req.CompanyID = p.CompanyID
-	}
-	if _, err := s.refCompany(c, p, req.CompanyID); err != nil {
+	company, err := s.companyOrOwn(c, p, req.CompanyID)
+	if err != nil {
 		return err
 	}
+	req.CompanyID = company
 	if err := s.checkWebhookURL(req.URL); err != nil {
 		return err
 	}
