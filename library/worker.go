@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/callrec/callrec/audio"
+	"github.com/callrec/callrec/envelope"
 	"github.com/callrec/callrec/store"
 )
 
@@ -86,6 +87,9 @@ type Worker struct {
 	Logger  zerolog.Logger
 	Metrics *Metrics
 	Now     func() time.Time // default time.Now; give the store the same clock
+	// Keys seals the MP3s of companies with EncryptAtRest (nil: such a company's jobs are
+	// retried, never written in the clear, until callrec runs with its master key).
+	Keys *Keys
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -280,15 +284,20 @@ func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
 		w.fail(bg, job, rec, err)
 		return
 	}
+	seal, err := w.sealing(ctx, rec)
+	if err != nil {
+		w.retry(bg, c, job, rec, err)
+		return
+	}
 	stopRenew := w.renewLease(ctx, c, job)
-	res, size, sum, err := w.encode(ctx, c, job, rec, dst)
+	res, size, sum, err := w.encode(ctx, c, job, rec, dst, seal)
 	stopRenew()
 	if err != nil {
 		_ = removeFile(markerPath(c.lib, rec.ID))
 		w.encodeFailed(ctx, c, job, rec, err)
 		return
 	}
-	err = w.DB.CompleteRecording(bg, job.ID, store.RecordingResult{MP3Path: dst, DurationMS: res.DurationMS, FileSize: size, MIME: res.MIME, SHA256: sum})
+	err = w.DB.CompleteRecording(bg, job.ID, store.RecordingResult{MP3Path: dst, DurationMS: res.DurationMS, FileSize: size, MIME: res.MIME, SHA256: sum, EncryptionKeyID: seal.keyID})
 	switch store.ErrorCode(err) {
 	case "":
 	case store.ENOTFOUND, store.ECONFLICT:
@@ -349,6 +358,34 @@ func (w *Worker) renewLease(ctx context.Context, c runConfig, job *store.Job) (s
 	return func() { cancel(); <-done }
 }
 
+// sealWith is the data key an MP3 is sealed with; the zero value writes it in the clear.
+type sealWith struct {
+	keyID string
+	key   []byte
+}
+
+// sealing decides whether rec's MP3 is sealed: when its company has EncryptAtRest, with the
+// company's current data key. Errors (the job is retried): the store's, no Keys configured.
+func (w *Worker) sealing(ctx context.Context, rec *store.Recording) (sealWith, error) {
+	co, err := w.DB.Company(ctx, rec.CompanyID)
+	if err != nil || !co.EncryptAtRest {
+		// A company gone since is the recording's problem, not the seal's: CompleteRecording
+		// settles it.
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			err = nil
+		}
+		return sealWith{}, err
+	}
+	if w.Keys == nil {
+		return sealWith{}, fmt.Errorf("company %s encrypts at rest and this worker has no master key", rec.CompanyID)
+	}
+	id, key, err := w.Keys.SealingKey(ctx, rec.CompanyID)
+	if err != nil {
+		return sealWith{}, fmt.Errorf("data key: %w", err)
+	}
+	return sealWith{keyID: id, key: key}, nil
+}
+
 // errMissingWAV marks a WAV that is absent or holds no audio yet.
 var errMissingWAV = errors.New("WAV missing or without audio")
 
@@ -358,8 +395,9 @@ var errMissingWAV = errors.New("WAV missing or without audio")
 // file work runs under a watchdog: when it makes no progress for the file timeout (a hung
 // mount, issue 12 point 6) encode returns errFileTimeout and leaves the stuck goroutine behind,
 // so one job cannot hold the worker (what that goroutine may still do later is harmless: its
-// MP3 is complete or in .tmp, and a marker settles it at the next start-up).
-func (w *Worker) encode(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, dst string) (audio.Result, int64, string, error) {
+// MP3 is complete or in .tmp, and a marker settles it at the next start-up). With seal set
+// the file is sealed (package envelope) and the size and hash are of the MP3 inside.
+func (w *Worker) encode(ctx context.Context, c runConfig, job *store.Job, rec *store.Recording, dst string, seal sealWith) (audio.Result, int64, string, error) {
 	wav, err := c.spoolPath(job.WAVPath)
 	if err != nil {
 		return audio.Result{}, 0, "", fmt.Errorf("WAV %q: %w", job.WAVPath, err)
@@ -376,7 +414,7 @@ func (w *Worker) encode(ctx context.Context, c runConfig, job *store.Job, rec *s
 	p.touch()
 	done := make(chan outcome, 1)
 	go func() {
-		res, size, sum, err := w.encodeFile(ctx, c, p, job, rec, wav, dst)
+		res, size, sum, err := w.encodeFile(ctx, c, p, job, rec, wav, dst, seal)
 		done <- outcome{res, size, sum, err}
 	}()
 	tick := time.NewTicker(max(min(c.fileTimeout/4, time.Second), time.Millisecond))
@@ -395,7 +433,7 @@ func (w *Worker) encode(ctx context.Context, c runConfig, job *store.Job, rec *s
 
 // encodeFile is encode's file work on the spool-contained WAV path wav, touching p as it goes;
 // it returns what encode returns.
-func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *store.Job, rec *store.Recording, wav, dst string) (audio.Result, int64, string, error) {
+func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *store.Job, rec *store.Recording, wav, dst string, seal sealWith) (audio.Result, int64, string, error) {
 	f, err := c.openSpoolWAV(wav)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -417,7 +455,20 @@ func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *
 	tmp := tf.Name()
 	p.touch()
 	h := sha256.New() // hashed on the way to the file, so the MP3 is not read a second time
-	res, err := c.enc.Encode(ctx, progressWriter{io.MultiWriter(tf, h), p}, src)
+	var out io.Writer = tf
+	var sealed *envelope.Writer
+	if seal.keyID != "" {
+		if sealed, err = envelope.NewWriter(tf, seal.keyID, seal.key); err != nil {
+			_ = tf.Close()
+			_ = removeFile(tmp)
+			return audio.Result{}, 0, "", libraryErr(err)
+		}
+		out = sealed
+	}
+	res, err := c.enc.Encode(ctx, progressWriter{io.MultiWriter(out, h), p}, src)
+	if err == nil && sealed != nil {
+		err = libraryErr(sealed.Close())
+	}
 	if err == nil {
 		err = libraryErr(tf.Sync())
 	}
@@ -453,7 +504,11 @@ func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *
 		return res, 0, "", libraryErr(err)
 	}
 	w.Metrics.encoded(time.Since(start))
-	return res, fi.Size(), hex.EncodeToString(h.Sum(nil)), nil
+	size := fi.Size()
+	if sealed != nil {
+		size = sealed.Plaintext()
+	}
+	return res, size, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // encodeFailed decides what an encoding error means for the job.

@@ -236,6 +236,9 @@ func (db *DB) DeleteCompany(ctx context.Context, id string) error {
 		if err := deleteCompanyHolds(tx, id); err != nil {
 			return err
 		}
+		if err := deleteCompanyDataKeys(tx, id); err != nil {
+			return err
+		}
 		if err := deleteTokensWhere(tx, func(t *Token) bool { return t.CompanyID == id }); err != nil {
 			return err
 		}

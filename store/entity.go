@@ -127,6 +127,10 @@ type Company struct {
 	// national numbers: a destination valid there is an outbound call. Empty: derived from the
 	// company's DDIs, else the configured default_country (see Rules.CompanyCountry).
 	Country string `json:"country"`
+	// EncryptAtRest seals the company's new recordings with its data key (package envelope):
+	// the MP3s on disk are unreadable without callrec's master key file. Recordings made before
+	// it was turned on stay as they are, and so do sealed ones when it is turned off.
+	EncryptAtRest bool `json:"encrypt_at_rest"`
 }
 
 // RemovalAllowed reports AllowRecordingRemoval with its default (true when unset).
@@ -380,8 +384,11 @@ type Recording struct {
 	Masks []MaskSpan `json:"masks,omitempty"`
 	// Consent is the consent record of an automatic recording made after an announcement.
 	Consent *Consent `json:"consent,omitempty"`
-	WAVPath string   `json:"-"`
-	MP3Path string   `json:"-"`
+	// EncryptionKeyID is the id of the company data key the MP3 is sealed with (encryption at
+	// rest); empty for an MP3 stored in the clear.
+	EncryptionKeyID string `json:"encryption_key_id,omitempty"`
+	WAVPath         string `json:"-"`
+	MP3Path         string `json:"-"`
 	// RecordedLeg is the FreeSWITCH channel whose media bug records, RequesterLeg the leg of the
 	// user who asked for an on-demand recording: esl rebuilds a call's recordings from them when
 	// it re-adopts the call after a restart. Internal, like WAVPath.
@@ -495,6 +502,9 @@ type RecordingResult struct {
 	FileSize   int64
 	MIME       string // default "audio/mpeg"
 	SHA256     string // lower-case hex SHA-256 of the MP3's bytes (empty: unhashed, as before schema 4)
+	// EncryptionKeyID names the data key the file at MP3Path is sealed with ("" for a clear
+	// MP3); FileSize and SHA256 are then of the MP3 inside, as it is served.
+	EncryptionKeyID string
 }
 
 // Job is a unit of durable work for the audio worker: encode RecordingID's WAV to MP3.

@@ -217,7 +217,7 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res Recording
 				return false, nil
 			}
 			r.State, r.MP3Path, r.DurationMS, r.FileSize, r.MIME, r.Error = StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, ""
-			r.SHA256, r.Integrity = res.SHA256, ""
+			r.SHA256, r.Integrity, r.EncryptionKeyID = res.SHA256, "", res.EncryptionKeyID
 			ready = r
 			return true, r.Validate()
 		})

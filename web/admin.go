@@ -228,6 +228,7 @@ var companyAdminLocked = []struct {
 	{"on_demand", func(a, b *store.Company) bool { return a.OnDemand == b.OnDemand }},
 	{"on_demand_code", func(a, b *store.Company) bool { return a.OnDemandCode == b.OnDemandCode }},
 	{"mask_code", func(a, b *store.Company) bool { return a.MaskCode == b.MaskCode }},
+	{"encrypt_at_rest", func(a, b *store.Company) bool { return a.EncryptAtRest == b.EncryptAtRest }},
 	{"allow_recording_removal", func(a, b *store.Company) bool { return a.RemovalAllowed() == b.RemovalAllowed() }},
 	{"retention_days", func(a, b *store.Company) bool { return a.RetentionDays == b.RetentionDays }},
 	{"quota_mb", func(a, b *store.Company) bool { return a.QuotaMB == b.QuotaMB }},

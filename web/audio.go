@@ -3,14 +3,15 @@ package web
 import (
 	"archive/zip"
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,45 +19,45 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/callrec/callrec/envelope"
+	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 )
 
 // maxArchiveIDs is the default bound of one archive (Server.ArchiveLimit).
 const maxArchiveIDs = 500
 
-// openAudio opens the MP3 of a ready recording. A recording in another state is ECONFLICT on
-// "state"; one whose file is known not to match its SHA-256 (and still does not: recheck) is a
-// 409 integrity_mismatch; a ready row whose file vanished is ENOTFOUND (logged: the library
-// lost a file).
-func (s *Server) openAudio(r *store.Recording) (*os.File, os.FileInfo, error) {
+// openAudio opens the MP3 of a ready recording (clear or sealed at rest: library.OpenMP3). A
+// recording in another state is ECONFLICT on "state"; one whose file is known not to match its
+// SHA-256 (and still does not: recheck), or whose sealed file does not authenticate, is a 409
+// integrity_mismatch; a ready row whose file vanished is ENOTFOUND (logged: the library lost a
+// file).
+func (s *Server) openAudio(ctx context.Context, r *store.Recording, where string) (*library.MP3, error) {
 	if r.State != store.StateReady || r.MP3Path == "" {
-		return nil, nil, store.Conflict("state", "The recording is %s, not ready.", r.State)
+		return nil, store.Conflict("state", "The recording is %s, not ready.", r.State)
 	}
 	if r.Integrity == store.IntegrityMismatch {
-		if err := s.recheck(r); err != nil {
-			return nil, nil, err
+		if err := s.recheck(ctx, r); err != nil {
+			return nil, err
 		}
 	}
-	f, err := os.Open(r.MP3Path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			s.Logger.Error().Str("recording_id", r.ID).Str("path", r.MP3Path).Msg("MP3 of a ready recording is missing")
-			return nil, nil, store.NotFound("The recording's audio is missing.")
-		}
-		return nil, nil, fmt.Errorf("open mp3: %w", err)
+	m, err := library.OpenMP3(ctx, s.Keys, r)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.Logger.Error().Str("recording_id", r.ID).Str("path", r.MP3Path).Msg("MP3 of a ready recording is missing")
+		return nil, store.NotFound("The recording's audio is missing.")
+	case errors.Is(err, envelope.ErrCorrupt), errors.Is(err, envelope.ErrNotSealed):
+		return nil, s.mismatch(r, "", err.Error(), where)
+	case err != nil:
+		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("stat mp3: %w", err)
-	}
-	return f, fi, nil
+	return m, nil
 }
 
-// audioETag is a strong validator of the MP3 file: the recording id and the file's size and
+// audioETag is a strong validator of the MP3: the recording id and the MP3's size and file
 // modification time (a re-encoded file gets a new one).
-func audioETag(id string, fi os.FileInfo) string {
-	return fmt.Sprintf(`"%s-%x-%x"`, id, fi.Size(), fi.ModTime().UnixNano())
+func audioETag(id string, m *library.MP3) string {
+	return fmt.Sprintf(`"%s-%x-%x"`, id, m.Size, m.ModTime.UnixNano())
 }
 
 // etagMatches reports whether an If-None-Match / If-Range header value lists etag
@@ -129,15 +130,15 @@ func (s *Server) audio(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f, fi, err := s.openAudio(r)
+	f, err := s.openAudio(c.UserContext(), r, "audio")
 	if err != nil {
 		return err
 	}
-	size, etag := fi.Size(), audioETag(r.ID, fi)
+	size, etag := f.Size, audioETag(r.ID, f)
 	c.Set(fiber.HeaderETag, etag)
 	c.Set(fiber.HeaderAcceptRanges, "bytes")
 	c.Set(fiber.HeaderCacheControl, "private, no-cache")
-	c.Set(fiber.HeaderLastModified, fi.ModTime().UTC().Format(http.TimeFormat))
+	c.Set(fiber.HeaderLastModified, f.ModTime.UTC().Format(http.TimeFormat))
 	if d := reprDigest(r.SHA256); d != "" {
 		c.Set("Repr-Digest", d) // of the whole representation, on 206 too (RFC 9530 §3)
 	}
@@ -202,16 +203,17 @@ func (s *Server) audio(c *fiber.Ctx) error {
 		c.Context().SetBodyStream(&sectionFile{SectionReader: io.NewSectionReader(f, start, n), f: f}, int(n))
 		return nil
 	}
-	c.Context().SetBodyStream(&hashingBody{r: f, c: f, h: sha256.New(), left: size,
-		check: func(sum string) error { return s.checked(r, sum, etag, "audio") }}, int(n))
+	c.Context().SetBodyStream(&hashingBody{r: io.NewSectionReader(f, 0, size), c: f, h: sha256.New(), left: size,
+		check:   func(sum string) error { return s.checked(r, sum, etag, "audio") },
+		corrupt: func(err error) error { return s.mismatch(r, "", err.Error(), "audio") }}, int(n))
 	return nil
 }
 
-// sectionFile is a byte range of an open file that closes the file when fasthttp is done with
-// the body stream.
+// sectionFile is a byte range of an open MP3 that closes it when fasthttp is done with the
+// body stream.
 type sectionFile struct {
 	*io.SectionReader
-	f *os.File
+	f io.Closer
 }
 
 func (s *sectionFile) Close() error { return s.f.Close() }
@@ -370,22 +372,22 @@ func (s *Server) archiveIDs(c *fiber.Ctx, raw []string) error {
 // the request part an error refers to.
 func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recording) error {
 	type entry struct {
-		name, path string
-		rec        *store.Recording
+		name string
+		rec  *store.Recording
 	}
 	entries := make([]entry, 0, len(recs))
 	names := map[string]int{}
 	for _, r := range recs {
-		if r.Integrity == store.IntegrityMismatch {
-			if err := s.recheck(r); err != nil {
-				return err
-			}
-		}
-		if _, err := os.Stat(r.MP3Path); err != nil {
-			// Checked before the first byte: once streaming, an error can only truncate the ZIP.
-			s.Logger.Error().Err(err).Str("recording_id", r.ID).Msg("ready recording without its MP3")
+		// Opened before the first byte (and closed: the stream opens it again): once
+		// streaming, an error can only truncate the ZIP.
+		m, err := s.openAudio(c.UserContext(), r, "archive")
+		if store.ErrorCode(err) == store.ENOTFOUND {
 			return store.Conflict(field, "The audio of recording %s is missing.", r.ID)
 		}
+		if err != nil {
+			return err
+		}
+		m.Close()
 		name := r.FileName
 		if name == "" {
 			name = r.DownloadName()
@@ -396,7 +398,7 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 		} else {
 			names[name] = 1
 		}
-		entries = append(entries, entry{name: name, path: r.MP3Path, rec: r})
+		entries = append(entries, entry{name: name, rec: r})
 	}
 	audits := make([]*store.AuditEntry, 0, len(entries))
 	for _, e := range entries {
@@ -414,12 +416,12 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 		zw := zip.NewWriter(w)
 		files := make([]ManifestFile, 0, len(entries))
 		for _, e := range entries {
-			size, sum, err := addFile(zw, e.name, e.path, func(sum string) error {
+			size, sum, err := s.addFile(zw, e.name, e.rec, func(sum string) error {
 				return s.checked(e.rec, sum, "", "archive") // a mismatch cuts the ZIP short
 			})
 			if err != nil {
 				// Headers are gone already: the client sees a truncated ZIP; the log says why.
-				log.Error().Err(err).Str("file", e.path).Msg("archive stream aborted")
+				log.Error().Err(err).Str("recording_id", e.rec.ID).Str("file", e.rec.MP3Path).Msg("archive stream aborted")
 				return
 			}
 			files = append(files, ManifestFile{Name: e.name, RecordingID: e.rec.ID, CompanyID: e.rec.CompanyID,
@@ -440,27 +442,24 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 	return nil
 }
 
-// addFile copies the file at path into zw as an uncompressed entry called name and returns its
+// addFile copies the MP3 of r into zw as an uncompressed entry called name and returns its
 // size and hex SHA-256, hashed as it is copied and given to check before the last chunk is
 // written (an error from check leaves the entry short and is returned).
-func addFile(zw *zip.Writer, name, path string, check func(sum string) error) (int64, string, error) {
-	f, err := os.Open(path)
+func (s *Server) addFile(zw *zip.Writer, name string, r *store.Recording, check func(sum string) error) (int64, string, error) {
+	m, err := library.OpenMP3(context.Background(), s.Keys, r)
 	if err != nil {
 		return 0, "", fmt.Errorf("archive: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, "", fmt.Errorf("archive: %w", err)
-	}
-	hdr := &zip.FileHeader{Name: name, Method: zip.Store, Modified: fi.ModTime()}
+	defer m.Close()
+	hdr := &zip.FileHeader{Name: name, Method: zip.Store, Modified: m.ModTime}
 	hdr.SetMode(0o644)
 	dst, err := zw.CreateHeader(hdr)
 	if err != nil {
 		return 0, "", fmt.Errorf("archive: %w", err)
 	}
 	var sum string
-	src := &hashingBody{r: f, c: f, h: sha256.New(), left: fi.Size(), check: func(s string) error { sum = s; return check(s) }}
+	src := &hashingBody{r: io.NewSectionReader(m, 0, m.Size), c: m, h: sha256.New(), left: m.Size, check: func(s string) error { sum = s; return check(s) },
+		corrupt: func(err error) error { return s.mismatch(r, "", err.Error(), "archive") }}
 	n, err := io.Copy(dst, src)
 	if err != nil {
 		return 0, "", fmt.Errorf("archive %s: %w", name, err)

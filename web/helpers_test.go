@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/callrec/callrec/audio"
+	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 )
 
@@ -49,6 +50,11 @@ func MustServe(tb testing.TB, db *store.DB, opt ...func(*Server)) *Server {
 			}
 			return nil
 		}}
+	keys, _, err := library.LoadKeys(context.Background(), db, filepath.Join(tb.TempDir(), "master.key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Keys = keys
 	for _, o := range opt {
 		o(s)
 	}

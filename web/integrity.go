@@ -26,6 +26,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/callrec/callrec/envelope"
+	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 )
 
@@ -272,25 +274,16 @@ func reprDigest(hexSum string) string {
 // mismatch is logged, counted, marked on the row and returned as errIntegrity. It runs where
 // the request context may be gone (a streamed body), so it uses its own.
 func (s *Server) checked(r *store.Recording, sum, etag, where string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	switch {
 	case r.SHA256 == "":
 		// Made ready before hashes were stored: this full read is its first hash.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		if err := s.DB.SetRecordingSHA256(ctx, r.ID, r.MP3Path, sum); err != nil && store.ErrorCode(err) != store.ECONFLICT {
 			s.Logger.Error().Err(err).Str("recording_id", r.ID).Msg("integrity: hash of an old recording not stored")
 		}
 	case r.SHA256 != sum:
-		s.Logger.Error().Str("recording_id", r.ID).Str("company_id", r.CompanyID).Str("decision", codeIntegrity).
-			Str("where", where).Str("want_sha256", r.SHA256).Str("got_sha256", sum).Str("path", r.MP3Path).
-			Msg("integrity: the MP3 does not match its SHA-256: refused")
-		if s.IntegrityMetrics != nil {
-			s.IntegrityMetrics.mismatches.WithLabelValues(where).Inc()
-		}
-		if err := s.DB.SetRecordingIntegrity(ctx, r.ID, r.MP3Path, store.IntegrityMismatch); err != nil {
-			s.Logger.Error().Err(err).Str("recording_id", r.ID).Msg("integrity: mismatch not marked on the row")
-		}
-		return errIntegrity(r)
+		return s.mismatch(r, sum, "", where)
 	}
 	if etag != "" {
 		s.verified.add(etag)
@@ -298,29 +291,50 @@ func (s *Server) checked(r *store.Recording, sum, etag, where string) error {
 	return nil
 }
 
+// mismatch logs, counts and marks on the row that r's file is not what was stored (its SHA-256
+// is got, or its sealed file did not authenticate: why), and returns errIntegrity.
+func (s *Server) mismatch(r *store.Recording, got, why, where string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev := s.Logger.Error().Str("recording_id", r.ID).Str("company_id", r.CompanyID).Str("decision", codeIntegrity).
+		Str("where", where).Str("want_sha256", r.SHA256).Str("path", r.MP3Path)
+	if got != "" {
+		ev = ev.Str("got_sha256", got)
+	}
+	if why != "" {
+		ev = ev.Str("reason", why)
+	}
+	ev.Msg("integrity: the MP3 does not match its SHA-256: refused")
+	if s.IntegrityMetrics != nil {
+		s.IntegrityMetrics.mismatches.WithLabelValues(where).Inc()
+	}
+	if r.Integrity != store.IntegrityMismatch {
+		if err := s.DB.SetRecordingIntegrity(ctx, r.ID, r.MP3Path, store.IntegrityMismatch); err != nil {
+			s.Logger.Error().Err(err).Str("recording_id", r.ID).Msg("integrity: mismatch not marked on the row")
+		}
+	}
+	return errIntegrity(r)
+}
+
 // recheck decides about a row marked IntegrityMismatch: its file is hashed again (once per
 // ETag: a file still bad is not read again until it changes) and, when it matches its SHA-256
 // again (an operator restored it), the mark is cleared and nil returned; otherwise the 409.
-func (s *Server) recheck(r *store.Recording) error {
-	f, err := os.Open(r.MP3Path)
+func (s *Server) recheck(ctx context.Context, r *store.Recording) error {
+	m, err := library.OpenMP3(ctx, s.Keys, r)
 	if err != nil {
 		return errIntegrity(r)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return errIntegrity(r)
-	}
-	etag := audioETag(r.ID, fi)
+	defer m.Close()
+	etag := audioETag(r.ID, m)
 	if s.stillBad.has(etag) {
 		return errIntegrity(r)
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil || hex.EncodeToString(h.Sum(nil)) != r.SHA256 {
+	if _, err := io.Copy(h, io.NewSectionReader(m, 0, m.Size)); err != nil || hex.EncodeToString(h.Sum(nil)) != r.SHA256 {
 		s.stillBad.add(etag)
 		return errIntegrity(r)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.DB.SetRecordingIntegrity(ctx, r.ID, r.MP3Path, ""); err != nil {
 		return fmt.Errorf("integrity: clear the mark: %w", err)
@@ -331,14 +345,17 @@ func (s *Server) recheck(r *store.Recording) error {
 	return nil
 }
 
-// verifyOnce hashes f (r's whole file, whose ETag is etag) unless that version was verified
+// verifyOnce hashes f (r's whole MP3, whose ETag is etag) unless that version was verified
 // before; for a Range request, before its first range is served.
-func (s *Server) verifyOnce(r *store.Recording, f *os.File, size int64, etag string) error {
+func (s *Server) verifyOnce(r *store.Recording, f io.ReaderAt, size int64, etag string) error {
 	if s.verified.has(etag) {
 		return nil
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		if errors.Is(err, envelope.ErrCorrupt) {
+			return s.mismatch(r, "", err.Error(), "audio")
+		}
 		return fmt.Errorf("integrity: read mp3: %w", err)
 	}
 	return s.checked(r, hex.EncodeToString(h.Sum(nil)), etag, "audio")
@@ -354,10 +371,16 @@ type hashingBody struct {
 	h     hash.Hash
 	left  int64
 	check func(sum string) error
+	// corrupt, when set, settles a sealed file's chunk that does not authenticate
+	// (envelope.ErrCorrupt) and returns the error the body ends with.
+	corrupt func(err error) error
 }
 
 func (b *hashingBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	if err != nil && b.corrupt != nil && errors.Is(err, envelope.ErrCorrupt) {
+		return 0, b.corrupt(err)
+	}
 	if n > 0 && b.left > 0 {
 		b.h.Write(p[:n])
 		if b.left -= int64(n); b.left <= 0 {

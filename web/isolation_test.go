@@ -52,6 +52,9 @@ func objRoutes() []objRoute {
 			},
 			min: store.RoleBrand, ok: 201, below: 403},
 
+		{name: "list data keys", method: "GET", path: id(func(tc *tenantCo) string { return "/companies/" + tc.co.ID + "/keys" }), min: store.RoleCompanyAdmin, ok: 200, below: 403},
+		{name: "rotate data key", method: "POST", path: id(func(tc *tenantCo) string { return "/companies/" + tc.co.ID + "/keys/rotate" }), body: empty, min: store.RoleCompanyAdmin, ok: 201, below: 403},
+
 		{name: "get ddi", method: "GET", path: id(func(tc *tenantCo) string { return "/ddis/" + tc.ddi.ID }), min: store.RoleCompanyAdmin, ok: 200, below: 403},
 		{name: "patch ddi mode", method: "PATCH", path: id(func(tc *tenantCo) string { return "/ddis/" + tc.ddi.ID }),
 			body: func(*world, *tenantCo) any { return map[string]any{"record_calls": "all"} }, min: store.RoleCompanyAdmin, ok: 200, below: 403},

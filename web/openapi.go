@@ -237,6 +237,16 @@ var apiOps = []apiOp{
 		role: store.RoleCompanyAdmin, errs: map[string]string{"403": why403role, "404": fmt.Sprintf(why404, "hold"), "409": "the hold was already released (error.field hold)"},
 		ex: opExample{id: exHoldID, reply: exHoldReleased}},
 
+	{method: "GET", path: "/companies/{id}/keys", summary: "The company's data keys for encryption at rest (ids and dates, never the keys)", tag: "encryption", reply: "DataKeyList",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"403": why403role, "404": fmt.Sprintf(why404, "company")},
+		ex: opExample{id: exCompanyID, reply: `{"items":[` + exDataKeyRetired + `,` + exDataKey + `],"encrypt_at_rest":true}`}},
+	{method: "POST", path: "/companies/{id}/keys/rotate", summary: "Rotate the company's data key: a new key seals its recordings from now on; the old ones still open what they sealed", tag: "encryption", reply: "DataKey", status: "201",
+		role: store.RoleCompanyAdmin, errs: map[string]string{"403": why403role, "404": fmt.Sprintf(why404, "company")},
+		ex: opExample{id: exCompanyID, reply: exDataKey}},
+	{method: "POST", path: "/encryption/master/rotate", summary: "Rotate the master key: a new one in DATA/master.key rewraps every data key (no recording is rewritten); back the file up again afterwards", tag: "encryption", reply: "MasterRotation",
+		role: store.RolePlatform, errs: map[string]string{"403": why403role},
+		ex: opExample{reply: `{"master_key_id":"mk_3f1a9c0d2b7e4f56","rewrapped":4}`, action: true}},
+
 	{method: "GET", path: "/calls", summary: "The live calls in the caller's tenancy with their running recordings (a company user: the calls it is on)", tag: "calls", reply: "LiveCallList",
 		role: store.RoleUser, who: "every role, within its tenancy; a company user the calls it is on",
 		ex: opExample{reply: `{"items":[` + exLiveCall + `]}`}},

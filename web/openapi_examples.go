@@ -26,11 +26,11 @@ const (
 	exCompanyBody = `{"brand_id":"` + exBrandID + `","name":"Acme","on_demand":"key_dtmf","on_demand_code":"7","mask_code":"8",` +
 		`"allow_recording_removal":true,"stereo":false,"retention_days":90,"quota_mb":10240,"country":"ES"}`
 	exCompany = `{"id":"` + exCompanyID + `","brand_id":"` + exBrandID + `","name":"Acme","on_demand":"key_dtmf",` +
-		`"on_demand_code":"7","mask_code":"8","allow_recording_removal":true,"stereo":false,"retention_days":90,"quota_mb":10240,"country":"ES"}`
+		`"on_demand_code":"7","mask_code":"8","allow_recording_removal":true,"stereo":false,"retention_days":90,"quota_mb":10240,"country":"ES","encrypt_at_rest":false}`
 
 	exCompanyPatch   = `{"name":"Acme Ltd","stereo":true}`
 	exCompanyPatched = `{"id":"` + exCompanyID + `","brand_id":"` + exBrandID + `","name":"Acme Ltd","on_demand":"key_dtmf",` +
-		`"on_demand_code":"7","mask_code":"8","allow_recording_removal":true,"stereo":true,"retention_days":90,"quota_mb":10240,"country":"ES"}`
+		`"on_demand_code":"7","mask_code":"8","allow_recording_removal":true,"stereo":true,"retention_days":90,"quota_mb":10240,"country":"ES","encrypt_at_rest":false}`
 
 	exDDIBody = `{"company_id":"` + exCompanyID + `","number":"+34911234567","record_calls":"inbound",` +
 		`"announcement":"ivr/ivr-this_call_may_be_recorded.wav","consent":"notice"}`
@@ -64,6 +64,9 @@ const (
 		`"type":"ddi","trigger":"ddi","direction":"inbound","ddi_id":"` + exDDIID + `","user_id":"","recorder":"+34911234567",` +
 		`"caller":"+34600111222","callee":"+34911234567","started_at":"2025-03-01T09:02:00Z","ended_at":"2025-03-01T09:02:05Z",` +
 		`"duration_ms":5000,"state":"processing","file_name":"","file_size":0,"mime":"","error":"","sha256":"","integrity":""}`
+
+	exDataKey        = `{"id":"dk_01JNQ4Z7W3K9V2B8M6C5X1R0TA","company_id":"` + exCompanyID + `","created_at":"2025-06-01T08:00:00Z"}`
+	exDataKeyRetired = `{"id":"dk_01JMB2X5S8H4N7Q3D9F6G1K0PZ","company_id":"` + exCompanyID + `","created_at":"2025-03-01T08:00:00Z","retired_at":"2025-06-01T08:00:00Z"}`
 
 	exSigningKey = `{"algorithm":"ed25519","key_id":"3f1a9c0d2b7e4f56","public_key":"MCowBQYDK2VwAyEA","public_key_pem":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"}`
 	exLiveCall   = `{"id":"7c987d17-f093-4882-8b55-5f81cb3d49d9","company_id":"` + exCompanyID + `","direction":"inbound","caller":"+34600111222",` +

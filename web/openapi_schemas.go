@@ -141,6 +141,9 @@ func openAPISchemas() map[string]any {
 			"MP3s in MiB: 0 (unlimited) to %d. Only brand and platform admins may change it", store.MaxQuotaMB)),
 		"country": about(with(str(), "pattern", "^([A-Za-z]{2})?$"), "ISO 3166 alpha-2 country (such as ES) where the users dial national numbers, "+
 			"stored upper case; optional (empty: the country of the company's DDIs, else the configured default_country)"),
+		"encrypt_at_rest": about(with(boolean(), "default", false), "seal the company's new MP3s on disk with its data key (AES-256-GCM, the key "+
+			"wrapped by callrec's master key; GET /companies/{id}/keys). Playback, downloads, archives and hashes are the same; recordings made "+
+			"before it was turned on stay as they are, and sealed ones stay sealed when it is turned off. Only brand and platform admins may change it"),
 	}, "id", "brand_id", "name")
 	ddi := object("A public number of a company and its automatic recording mode.", map[string]any{
 		"id":         ro(about(str(), idDoc)),
@@ -191,7 +194,8 @@ func openAPISchemas() map[string]any {
 		"error":     about(str(), "why a failed or discarded recording has no audio, in plain words; empty otherwise"),
 		"sha256": about(with(str(), "pattern", "^([0-9a-f]{64})?$"), "hex SHA-256 of the MP3 as the audio worker wrote it (empty until an "+
 			"older recording is hashed); full audio responses carry it as Repr-Digest, archives in their signed manifest.json"),
-		"integrity": about(enum([]string{"", store.IntegrityMismatch}), "mismatch: the file no longer matches sha256 and is not served (409 integrity_mismatch); empty otherwise"),
+		"encryption_key_id": about(str(), "the id of the company data key the MP3 is sealed with on disk (encrypt_at_rest); absent for an MP3 stored in the clear"),
+		"integrity":         about(enum([]string{"", store.IntegrityMismatch}), "mismatch: the file no longer matches sha256 and is not served (409 integrity_mismatch); empty otherwise"),
 		"masks": about(arrayOf(object("A masked span: silence in the file.", map[string]any{
 			"offset_ms": about(with(integer(), "minimum", 0), "where the span starts, in ms from the recording's start"),
 			"length_ms": about(with(integer(), "minimum", 0), "how long it lasts (0 while still open)"),
@@ -356,6 +360,20 @@ func openAPISchemas() map[string]any {
 			"released_at":  ro(about(dateTime(), "when it was released; absent while active")),
 		}, "id", "company_id", "kind", "reason", "created_by", "created_at"),
 		"HoldList": list("Hold"),
+		"DataKey": object("A company data key (encryption at rest): only its id and dates; the key itself never leaves callrec.", map[string]any{
+			"id":         ro(about(str(), "the key id, dk_ and a ULID; a sealed recording names it in encryption_key_id")),
+			"company_id": ro(about(str(), "the company whose recordings it seals")),
+			"created_at": ro(about(dateTime(), "when it was made")),
+			"retired_at": ro(about(dateTime(), "when a newer key replaced it: it seals nothing new but still opens what it sealed; absent for the current key")),
+		}, "id", "company_id", "created_at"),
+		"DataKeyList": object("A company's data keys, oldest first: the current one (no retired_at) last.", map[string]any{
+			"items":           about(arrayOf(ref("DataKey")), "every data key of the company; empty before its first sealed recording"),
+			"encrypt_at_rest": about(boolean(), "the company's setting: whether new recordings are sealed"),
+		}, "items", "encrypt_at_rest"),
+		"MasterRotation": object("The outcome of a master key rotation.", map[string]any{
+			"master_key_id": about(str(), "the new current master key's id (mk_…), in DATA/master.key"),
+			"rewrapped":     about(integer(), "how many data keys were rewrapped with it"),
+		}, "master_key_id", "rewrapped"),
 		"HoldRequest": object("What to hold and why.", map[string]any{
 			"company_id":   about(str(), "the company, required for brand and platform admins; a company admin's own company when left out"),
 			"kind":         about(enum(enumHoldKind), "recording, call, number or range"),

@@ -266,6 +266,7 @@ var openAPITypes = map[string]reflect.Type{
 	"Webhook": reflect.TypeFor[store.Webhook](), "CreatedWebhook": reflect.TypeFor[createdWebhook](), "WebhookList": reflect.TypeFor[listReply[*store.Webhook]](),
 	"WebhookRequest": reflect.TypeFor[webhookRequest](), "WebhookPatch": reflect.TypeFor[webhookPatch](), "Delivery": reflect.TypeFor[store.Delivery](), "DeliveryList": reflect.TypeFor[listReply[*store.Delivery]](),
 	"Hold": reflect.TypeFor[store.Hold](), "HoldRequest": reflect.TypeFor[holdRequest](), "HoldList": reflect.TypeFor[listReply[*store.Hold]](),
+	"DataKey": reflect.TypeFor[store.DataKey](), "DataKeyList": reflect.TypeFor[dataKeyList](), "MasterRotation": reflect.TypeFor[masterRotation](),
 	"Error":     reflect.TypeFor[errorBody](),
 	"BrandList": reflect.TypeFor[listReply[*store.Brand]](), "CompanyList": reflect.TypeFor[listReply[*store.Company]](),
 	"DDIList": reflect.TypeFor[listReply[*store.DDI]](), "UserList": reflect.TypeFor[listReply[*store.User]](),
@@ -627,6 +628,13 @@ func newExampleWorld(t *testing.T) *exampleWorld {
 	calls.calls = []esl.LiveCall{{ID: "7c987d17-f093-4882-8b55-5f81cb3d49d9", CompanyID: a1.co.ID, Direction: store.DirectionInbound,
 		Caller: "+34600111222", Callee: a1.ddi.Number, DDIID: a1.ddi.ID, UserIDs: []string{a1.user.ID}, StartedAt: time.Now(), Masked: true,
 		Recordings: []esl.LiveRecording{{ID: a1.recDDI.ID, Type: store.TypeDDI, Trigger: store.TriggerDDI, StartedAt: time.Now()}}}}
+	a1.co.EncryptAtRest = true // two data keys: one retired by a rotation, one current
+	must(t, w.db.UpdateCompany(ctx, a1.co))
+	for range 2 {
+		if _, err := w.srv.Keys.Rotate(ctx, a1.co.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	emptyBrand := &store.Brand{Name: "Brand Empty"}
 	must(t, w.db.CreateBrand(ctx, emptyBrand))
 	emptyCo := &store.Company{BrandID: a1.brand.ID, Name: "Company Empty"}

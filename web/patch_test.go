@@ -202,7 +202,7 @@ func TestPatched_RoundTripIsLossless(t *testing.T) {
 	for _, v := range []any{
 		&store.Brand{ID: "b", Name: "n", SIPDomain: "d.example.com"},
 		&store.Company{ID: "c", BrandID: "b", Name: "n", OnDemand: "key", OnDemandCode: "7", MaskCode: "8", AllowRecordingRemoval: &yes,
-			Stereo: true, RetentionDays: 1, QuotaMB: 2, Country: "ES"},
+			Stereo: true, RetentionDays: 1, QuotaMB: 2, Country: "ES", EncryptAtRest: true},
 		&store.DDI{ID: "d", CompanyID: "c", Number: "+34911234567", RecordCalls: "all", Announcement: "a", Consent: "press_1"},
 		&store.User{ID: "u", CompanyID: "c", Name: "n", Extension: "101", SIPUser: "s", Email: "e@example.com"},
 	} {

@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/callrec/callrec/health"
+	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 )
 
@@ -73,6 +74,10 @@ type Server struct {
 	// (cmd wires the data directory's key, LoadSigningKey). Nil: Open makes a key of this
 	// process only, logged as a warning (archives then verify only against it).
 	SigningKey *SigningKey
+	// Keys opens the MP3s sealed at rest (companies with encrypt_at_rest) and rotates their
+	// data keys and the master key (cmd wires library.LoadKeys). Nil: sealed recordings are not
+	// served and the rotations fail (500).
+	Keys *library.Keys
 	// IntegrityMetrics, when set, counts the served files that did not match their SHA-256.
 	IntegrityMetrics *IntegrityMetrics
 	// WebhookAllowHTTP lets webhooks use plain http:// URLs (config webhooks.allow_http);
@@ -249,6 +254,9 @@ func (s *Server) mountAPI(r fiber.Router) {
 	r.Get("/companies", s.listCompanies)
 	r.Post("/companies", s.createCompany)
 	r.Get("/companies/:id", s.getCompany)
+	r.Get("/companies/:id/keys", s.listDataKeys)
+	r.Post("/companies/:id/keys/rotate", s.rotateDataKey)
+	r.Post("/encryption/master/rotate", s.rotateMasterKey)
 	r.Patch("/companies/:id", s.updateCompany)
 	r.Delete("/companies/:id", s.deleteCompany)
 
