@@ -28,6 +28,7 @@ type Config struct {
 	SpoolDir       string        `koanf:"spool_dir"`
 	SpoolGroup     string        `koanf:"spool_group"`
 	LibraryDir     string        `koanf:"library_dir"`
+	MasterKeyFile  string        `koanf:"master_key_file"`
 	DefaultCountry string        `koanf:"default_country"`
 	BootstrapToken string        `koanf:"bootstrap_token"`
 	HTTP           HTTPConfig    `koanf:"http"`
@@ -115,6 +116,7 @@ func defaults() map[string]any {
 		"spool_dir":            "",
 		"spool_group":          "",
 		"library_dir":          "",
+		"master_key_file":      "",
 		"default_country":      "",
 		"bootstrap_token":      "",
 		"http.listen":          "127.0.0.1:8080",
@@ -323,6 +325,10 @@ func (c *Config) fillDerived() error {
 		c.LibraryDir = filepath.Join(c.DataDir, "library")
 	}
 	abs("library_dir", &c.LibraryDir)
+	if c.MasterKeyFile == "" {
+		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
+	}
+	abs("master_key_file", &c.MasterKeyFile)
 	if c.FreeSWITCH.RecordPath == "" {
 		c.FreeSWITCH.RecordPath = filepath.Join(c.SpoolDir, "ondemand")
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/callrec/callrec/envelope"
+	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 	"github.com/callrec/callrec/web"
 )
@@ -175,5 +177,56 @@ func TestVerify_ChecksAnArchiveAgainstThePublishedKey(t *testing.T) {
 				t.Fatalf("exit %d (%v), output %q; want exit %d with %q", code, err, out.String(), tc.code, tc.contains)
 			}
 		})
+	}
+}
+
+// serve makes DATA/master.key at the first start (0600); once the store holds a data key
+// wrapped by it, a start without the file, or with another master key file, exits 1 naming
+// the file, and no new master key file is made in its place.
+func TestServe_MasterKeyMadeOnceAndAMissingOneRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	signingKeyID(t, dir) // one start and stop
+	path := filepath.Join(dir, "master.key")
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("master key file after the first start: %v %v, want mode 0600", fi, err)
+	}
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(dir, "callrec.db"), store.Options{})
+	must(t, err)
+	b := &store.Brand{Name: "B"}
+	must(t, db.CreateBrand(ctx, b))
+	c := &store.Company{BrandID: b.ID, Name: "C", EncryptAtRest: true}
+	must(t, db.CreateCompany(ctx, c))
+	keys, _, err := library.LoadKeys(ctx, db, path)
+	must(t, err)
+	_, _, err = keys.SealingKey(ctx, c.ID) // the company's first data key
+	must(t, err)
+	must(t, db.Close())
+	original, err := os.ReadFile(path)
+	must(t, err)
+
+	serve := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return run(ctx, []string{"serve", "--data_dir", dir, "--http.listen", "127.0.0.1:0", "--esl.listen", "127.0.0.1:0", "--log.format", "json"},
+			[]string{"CALLREC_FREESWITCH__NODES="}, &syncBuffer{}, &syncBuffer{})
+	}
+	must(t, os.Rename(path, path+".away"))
+	var ee *exitError
+	if err := serve(); !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), path) {
+		t.Fatalf("serve without the master key file: %v, want exit 1 naming %s", err, path)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("serve made a new master key file over a store whose data keys need the old one")
+	}
+	if _, err := envelope.CreateMasterRing(path); err != nil { // another installation's file
+		t.Fatal(err)
+	}
+	if err := serve(); !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "lacks master key") {
+		t.Fatalf("serve with another master key file: %v, want exit 1", err)
+	}
+	must(t, os.Rename(path+".away", path))
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, original) {
+		t.Fatal("the master key file changed")
 	}
 }

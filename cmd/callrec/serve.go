@@ -74,6 +74,10 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	if err := ensureBootstrapToken(ctx, db, cfg.BootstrapToken, stdout, log); err != nil {
 		return err
 	}
+	keys, err := loadMasterKey(ctx, db, cfg, log)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
 	warnInvalidAnnouncements(ctx, db, log)
 
 	registry := prometheus.NewRegistry()
@@ -162,7 +166,7 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	worker := &library.Worker{
 		DB: db, Encoder: audio.NewShineEncoder(cfg.Audio.BitrateKbps), LibraryDir: cfg.LibraryDir,
 		SpoolDirs:   []string{cfg.SpoolDir, cfg.FreeSWITCH.RecordPath},
-		Concurrency: cfg.Audio.Workers, MaxAttempts: cfg.Audio.MaxAttempts, Logger: log, Metrics: libMetrics,
+		Concurrency: cfg.Audio.Workers, MaxAttempts: cfg.Audio.MaxAttempts, Logger: log, Metrics: libMetrics, Keys: keys,
 		// A machine fault (library disk full, read-only, EIO) puts the audio worker down on
 		// /readyz until encoding works again; the recordings wait, their attempts kept.
 		Health: func(err error) {
@@ -228,7 +232,7 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
-		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, IntegrityMetrics: integrityMetrics, Calls: calls,
+		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, Keys: keys, IntegrityMetrics: integrityMetrics, Calls: calls,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
@@ -434,6 +438,23 @@ func warnInvalidAnnouncements(ctx context.Context, db *store.DB, log zerolog.Log
 		log.Warn().Str("company", d.CompanyID).Str("ddi", d.ID).Str("number", d.Number).Str("decision", "invalid_announcement").
 			Msg("this DDI's announcement cannot be played safely, so its calls are not recorded: set a valid announcement (see README, Announcements)")
 	}
+}
+
+// loadMasterKey loads the master key file of encryption at rest (master_key_file), creating it
+// at the first start. A store whose data keys need a master key the file lacks (or a missing
+// file once keys exist) is an error: callrec never replaces a master key.
+func loadMasterKey(ctx context.Context, db *store.DB, cfg Config, log zerolog.Logger) (*library.Keys, error) {
+	keys, created, err := library.LoadKeys(ctx, db, cfg.MasterKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	ev := log.Info()
+	if created {
+		ev = log.Warn() // once per installation: the file to back up, apart from the store
+	}
+	ev.Str("master_key_id", keys.MasterKeyID()).Str("path", cfg.MasterKeyFile).Bool("created", created).Str("decision", "master_key").
+		Msg("master key loaded (it unwraps the data keys of companies that encrypt at rest: back it up, apart from the store)")
+	return keys, nil
 }
 
 // signingKeyPath is where the archive signing key lives: next to the store.
