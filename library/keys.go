@@ -22,9 +22,9 @@ type Keys struct {
 	db   *store.DB
 	path string
 
-	mu     sync.Mutex
-	ring   *envelope.MasterRing
-	cache  map[string][]byte // data key id → key
+	mu    sync.Mutex
+	ring  *envelope.MasterRing
+	cache map[string][]byte // data key id → key
 }
 
 // ErrMasterKeyMissing is LoadKeys's error when the store holds data keys but the master key
