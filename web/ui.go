@@ -34,5 +34,8 @@ func (s *Server) mountUI(app *fiber.App) {
 		}
 	}
 	app.Get("/", serve("index.html"))
+	// A browser asks for /favicon.ico on any page without a <link rel=icon> (a file it opened
+	// directly, say): the page's own icon, rather than a 404 in its console.
+	app.Get("/favicon.ico", serve("icon.svg"))
 	app.Get("/ui/:file", func(c *fiber.Ctx) error { return serve(c.Params("file"))(c) })
 }

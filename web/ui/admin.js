@@ -1,11 +1,12 @@
 // The administration views: DDIs (company admins and above) and companies (brand admins and
 // above edit everything; a company admin sees its own company and edits what the API lets it:
 // name, stereo, country — web/admin.go companyAdminLocked).
-import { $, state, api, can, el, listAll, registerView, clearErrors, showErrors, setStatus, field, val } from "./core.js";
+import { $, state, api, can, el, listAll, registerView, clearErrors, showErrors, setStatus, field, val, utcTime } from "./core.js";
 import { changed, savedText } from "./honour.js";
 
 // The mask code (README "Masking for card numbers"): typed during a call it pauses every
 // recording of the call (silence in the file) and typed again resumes; DTMF, so key + DTMF only.
+const ENCRYPT_HINT = "Seals the company's new MP3s on disk with its own key (wrapped by this server's master key): a copied disk or backup holds no audio. Playing and downloading are unchanged. Recordings made before stay as they are.";
 const MASK_HINT = "Optional, 1 to 3 digits, not the on-demand code. *code typed during a call pauses the recording (silence, e.g. for a card number), typed again resumes. Only with on-demand key + DTMF: it is heard as DTMF.";
 const modeLabel = (m) => ({ disabled: "disabled", key: "key", key_dtmf: "key + DTMF" })[m] || m;
 // One line per mode, next to the select (README "On demand" and the DTMF paragraph).
@@ -127,16 +128,19 @@ function companyRow(c) {
     const removal = el("input", { type: "checkbox", className: "removal", checked: c.allow_recording_removal !== false });
     const retention = el("input", { type: "number", className: "retention", value: String(c.retention_days || 0), min: 0, size: 5 });
     const quota = el("input", { type: "number", className: "quota", value: String(c.quota_mb || 0), min: 0, size: 7 });
+    const encrypt = el("input", { type: "checkbox", className: "encrypt", checked: !!c.encrypt_at_rest });
     cells.push(el("td", { title: "On-demand", className: "wide" }, field("On-demand", mode, "on_demand"), hint),
       el("td", { title: "Code" }, field("Code (*…)", code, "on_demand_code")),
       el("td", { title: "Mask code", className: "wide" }, field("Mask code (*…)", mask, "mask_code"),
         el("span", { className: "hint mask-hint", textContent: MASK_HINT })),
       el("td", { title: "Removal allowed" }, field("Removal allowed", removal, "allow_recording_removal")),
       el("td", { title: "Retention" }, field("Retention days (0 keeps)", retention, "retention_days")),
-      el("td", { title: "Quota" }, field("Quota MB (0 unlimited)", quota, "quota_mb")));
+      el("td", { title: "Quota" }, field("Quota MB (0 unlimited)", quota, "quota_mb")),
+      el("td", { title: "Encryption", className: "wide" }, field("Encrypt at rest", encrypt, "encrypt_at_rest"),
+        el("span", { className: "hint encrypt-hint", textContent: ENCRYPT_HINT })));
     read = () => ({ on_demand: mode.value, on_demand_code: code.value.trim().replace(/^\*/, ""),
       mask_code: mask.value.trim().replace(/^\*/, ""), allow_recording_removal: removal.checked,
-      retention_days: Number(retention.value), quota_mb: Number(quota.value) });
+      retention_days: Number(retention.value), quota_mb: Number(quota.value), encrypt_at_rest: encrypt.checked });
   } else {
     // A company admin may not change these (403 from the API): shown, not offered.
     const ro = (label, text, cls) => el("td", { title: label + " (set by your brand)", className: "readonly " + cls }, el("span", { className: "ro-label", textContent: label + ": " }), text);
@@ -144,7 +148,8 @@ function companyRow(c) {
       ro("Mask code", c.mask_code ? "*" + c.mask_code + " pauses and resumes the recording" : "none", "ro-mask"),
       ro("Removal allowed", c.allow_recording_removal !== false ? "yes" : "no", "ro-removal"),
       ro("Retention", c.retention_days ? c.retention_days + " days" : "kept", "ro-retention"),
-      ro("Quota", c.quota_mb ? c.quota_mb + " MB" : "unlimited", "ro-quota"));
+      ro("Quota", c.quota_mb ? c.quota_mb + " MB" : "unlimited", "ro-quota"),
+      ro("Encryption at rest", c.encrypt_at_rest ? "on: new recordings are sealed on disk" : "off", "ro-encrypt"));
     read = () => ({});
   }
   cells.push(el("td", { title: "Stereo" }, field("Stereo", stereo, "stereo")),
@@ -155,6 +160,7 @@ function companyRow(c) {
       const stored = await save("company", "/companies/" + c.id, c, upd, tr, status);
       if (stored) { c = stored; state.companies.set(c.id, c); }
     } }));
+  actions.append(el("button", { className: "keys", textContent: "Keys", title: "The company's encryption keys", onclick: () => toggleKeys(tr, c) }));
   if (full) {
     actions.append(el("button", { className: "delete danger", textContent: "Delete", onclick: async () => {
       if (!confirm("Delete the company " + c.name + "? Only a company without DDIs, users and recordings can be deleted; its tokens are revoked.")) return;
@@ -165,6 +171,39 @@ function companyRow(c) {
   actions.append(status);
   tr.append(...cells, actions);
   return tr;
+}
+
+// toggleKeys shows (or hides) under a company's row its data keys for encryption at rest, ids
+// and dates only, with the rotation (company admins and above: POST /companies/{id}/keys/rotate).
+async function toggleKeys(tr, c) {
+  const next = tr.nextElementSibling;
+  if (next && next.classList.contains("keys-row")) { next.remove(); return; }
+  const cell = el("td", { colSpan: tr.children.length, className: "keys-detail" });
+  const row = el("tr", { className: "keys-row" }, cell);
+  tr.after(row);
+  const status = el("span", { className: "status" });
+  const render = async () => {
+    let reply;
+    try { reply = await api("GET", "/companies/" + c.id + "/keys"); } catch (e) { setStatus(status, "error", e.message); cell.replaceChildren(status); return; }
+    const list = el("ul", { className: "key-list" });
+    for (const k of reply.items) {
+      list.append(el("li", { className: k.retired_at ? "key retired" : "key current",
+        textContent: k.id + " · made " + utcTime(k.created_at) + (k.retired_at ? " · retired " + utcTime(k.retired_at) + " (still opens what it sealed)" : " · current") }));
+    }
+    const intro = reply.encrypt_at_rest ? "Encryption at rest is on: new recordings are sealed with the current key."
+      : "Encryption at rest is off" + (reply.items.length ? ": the keys below still open the recordings they sealed." : ".");
+    const rotate = el("button", { className: "rotate-key", textContent: "Rotate key", onclick: async () => {
+      if (!confirm("Make a new data key for " + c.name + "? Recordings from now on are sealed with it; the older keys still open theirs.")) return;
+      try {
+        const k = await api("POST", "/companies/" + c.id + "/keys/rotate");
+        await render();
+        setStatus(status, "ok", "New key " + k.id + " seals the recordings that start from now.");
+      } catch (e) { setStatus(status, "error", "Not rotated: " + e.message); }
+    } });
+    cell.replaceChildren(el("p", { className: "keys-intro", textContent: intro }),
+      reply.items.length ? list : el("p", { className: "no-keys", textContent: "No key yet: the first sealed recording makes one." }), rotate, status);
+  };
+  await render();
 }
 
 async function loadCompanies() {

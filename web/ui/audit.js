@@ -1,9 +1,9 @@
 // The audit log view (company admins and above; README "Audit log", web/audit.go): a chain's
 // entries newest first by cursor pages (Older/Newer), who by token name where the tokens list
 // shows it, and "Verify chain" (GET /audit/verify) saying plainly whether the chain is intact.
-import { $, state, api, el, can, listAll, registerView, roleLabel, setStatus } from "./core.js";
+import { $, state, api, el, can, listAll, registerView, roleLabel, setStatus, utcTime } from "./core.js";
 
-const utc = (t) => new Date(t).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, "");
+const utc = (t) => utcTime(t);
 const actions = {
   play: "played", download: "downloaded", archive: "downloaded in a ZIP", delete: "deleted",
   erase: "erased (request by person)", retention_removal: "removed by retention", quota_removal: "removed by the quota",

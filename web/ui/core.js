@@ -117,6 +117,10 @@ export function setStatus(span, kind, text) { span.className = "status " + kind;
 // val is the trimmed value of form f's control named n.
 export const val = (f, n) => f.elements.namedItem(n).value.trim();
 
+// utcTime shows an RFC 3339 time as "YYYY-MM-DD HH:MM:SS" UTC (the page shows every time in
+// UTC), none for a missing one.
+export const utcTime = (t, none = "") => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, "") : none);
+
 // wireCopy makes button copy code's text (a secret shown once) to the clipboard, saying so in
 // status; without clipboard permission it selects the text so Ctrl+C copies it.
 export function wireCopy(button, code, status) {

@@ -11,6 +11,9 @@
 // - A blind transfer to *code is checked against the store at each REFER, even mid-call
 //   (esl/ondemand.go transferRequest; esl TestOnDemandSettingChangedMidCall_AppliesToTheNextREFER).
 // - Recording removal is checked by the API on each delete (web/recordings.go deleteRecording).
+// - Encryption at rest is read by the audio worker when it encodes each recording
+//   (library/worker.go Worker.sealing): every MP3 encoded from now, those of calls in progress
+//   too, follows it; MP3s already in the library stay as they are.
 // - Retention and quota are applied by the library sweeper, at start and then every hour
 //   (library/sweeper.go DefaultSweepInterval; cmd/callrec/serve.go sets no other interval).
 const NEXT_CALLS = "applies to calls that start from now; calls in progress keep the old setting";
@@ -25,6 +28,7 @@ const facts = {
     quota_mb: "the quota is applied at the next sweep of the library, within an hour",
     stereo: "stereo applies to recordings of calls that start from now",
     country: "the country " + NEXT_CALLS,
+    encrypt_at_rest: "encryption at rest applies to every MP3 encoded from now, those of calls in progress too; MP3s already in the library stay as they are",
   },
   ddi: { record_calls: "the recording mode " + NEXT_CALLS, announcement: "the announcement " + NEXT_CALLS,
     consent: "the consent mode " + NEXT_CALLS },

@@ -216,6 +216,9 @@ function compliance(r) {
     const text = c.method === "press_1" ? "consent: caller pressed 1" + (c.announcement ? " after " + c.announcement : "") : "consent: announced: " + (c.announcement || "—");
     td.append(el("div", { className: "consent", textContent: text, title: "Played at " + c.played_at }));
   }
+  if (r.encryption_key_id) {
+    td.append(el("div", { className: "sealed", textContent: "encrypted at rest", title: "Sealed on disk with the company's data key " + r.encryption_key_id }));
+  }
   if (r.integrity === "mismatch") {
     td.append(el("div", { className: "integrity bad error", textContent: "⚠ integrity: mismatch — the file no longer matches its SHA-256; it is not served" }));
   } else if (r.sha256) {

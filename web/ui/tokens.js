@@ -1,11 +1,11 @@
 // The tokens view (every admin): list the tokens of the caller's tenancy, create one (a role up
 // to the caller's own, scoped inside its tenancy: web/admin.go checkGrant) whose secret is shown
 // once, and revoke.
-import { $, state, api, el, listAll, registerView, roleLabel, clearErrors, showErrors, setStatus, val, wireCopy } from "./core.js";
+import { $, state, api, el, listAll, registerView, roleLabel, clearErrors, showErrors, setStatus, val, wireCopy, utcTime } from "./core.js";
 
 const ranks = { user: 1, company_admin: 2, brand: 3, platform: 4 };
 const nameOf = (m, id) => (m.get(id) || {}).name || id;
-const utc = (t) => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, "") : "never");
+const utc = (t) => utcTime(t, "never");
 
 // scopeText names what a token reaches, by name.
 function scopeText(t) {

@@ -1,10 +1,10 @@
 // The webhooks view (company admins and above; README "Webhooks", web/webhooks.go): list a
 // tenancy's webhooks, create one (its signing secret shown once, as a new token's is), switch
 // one on or off, send a test ping, read its delivery log by pages, and delete it.
-import { $, state, api, el, can, listAll, registerView, clearErrors, showErrors, setStatus, val, wireCopy } from "./core.js";
+import { $, state, api, el, can, listAll, registerView, clearErrors, showErrors, setStatus, val, wireCopy, utcTime } from "./core.js";
 
 const events = ["recording.ready", "recording.failed", "recording.discarded", "recording.missing"];
-const utc = (t) => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, "") : "—");
+const utc = (t) => utcTime(t, "—");
 const nameOf = (m, id) => (m.get(id) || {}).name || id;
 const cell = (label, content, cls = "") => {
   const td = el("td", { title: label, className: cls });
