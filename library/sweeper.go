@@ -275,19 +275,19 @@ func (s *Sweeper) removeFiles(ctx context.Context, lib string, old *store.Record
 // remove deletes r's row (with its index entries and any job) and then its files, and logs the
 // decision. It reports whether the row was removed by this call.
 func (s *Sweeper) remove(ctx context.Context, lib string, r *store.Recording, kind, reason string) (bool, error) {
-	old, err := s.DB.DeleteRecording(ctx, r.ID)
+	action := store.AuditRetentionRemoval
+	if kind == "quota" {
+		action = store.AuditQuotaRemoval
+	}
+	// The removal's audit entry is stored in the deletion's transaction.
+	old, err := s.DB.DeleteRecordingAudited(ctx, r.ID, func(old *store.Recording) *store.AuditEntry {
+		return &store.AuditEntry{Action: action, CompanyID: old.CompanyID, RecordingID: old.ID, Role: "callrec", Detail: reason}
+	})
 	if store.ErrorCode(err) == store.ENOTFOUND {
 		return false, nil // removed by someone else meanwhile
 	}
 	if err != nil {
 		return false, fmt.Errorf("delete recording %s: %w", r.ID, err)
-	}
-	action := store.AuditRetentionRemoval
-	if kind == "quota" {
-		action = store.AuditQuotaRemoval
-	}
-	if aerr := s.DB.AppendAudit(ctx, &store.AuditEntry{Action: action, CompanyID: old.CompanyID, RecordingID: old.ID, Role: "callrec", Detail: reason}); aerr != nil {
-		s.Logger.Error().Err(aerr).Str("recording_id", old.ID).Msg("library: audit entry of the removal not written")
 	}
 	err = s.removeFiles(ctx, lib, old)
 	s.Metrics.removed(kind)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -81,4 +82,38 @@ func seqs(es []*AuditEntry) []uint64 {
 		out = append(out, e.Seq)
 	}
 	return out
+}
+
+// A deletion and its audit entry are one transaction: the entry is there with the deletion,
+// and when the entry cannot be written (a damaged chain head) the recording is not deleted.
+func TestDeleteRecordingAudited_DeletionAndEntryTogetherOrNeither(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openWithClock(t)
+	tn := mustTenant(t, db, "1")
+	entry := func(old *Recording) *AuditEntry {
+		return &AuditEntry{Action: AuditDelete, CompanyID: old.CompanyID, RecordingID: old.ID, Role: RoleCompanyAdmin}
+	}
+	kept := newRecording(tn.company.ID, time.Now())
+	gone := newRecording(tn.company.ID, time.Now())
+	must(t, db.CreateRecording(ctx, kept))
+	must(t, db.CreateRecording(ctx, gone))
+
+	if _, err := db.DeleteRecordingAudited(ctx, gone.ID, entry); err != nil {
+		t.Fatal(err)
+	}
+	page, _, err := db.AuditPage(ctx, AuditChain("", tn.company.ID), 0, 10)
+	must(t, err)
+	if len(page) != 1 || page[0].RecordingID != gone.ID || page[0].Action != AuditDelete {
+		t.Fatalf("audit after the deletion: %+v", page)
+	}
+
+	must(t, db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bAuditHead).Put([]byte(AuditChain("", tn.company.ID)), []byte("{damaged"))
+	}))
+	if _, err := db.DeleteRecordingAudited(ctx, kept.ID, entry); err == nil {
+		t.Fatal("deleted with an audit entry that could not be written")
+	}
+	if _, err := db.Recording(ctx, kept.ID); err != nil {
+		t.Fatalf("the recording is gone although its audit entry was not written: %v", err)
+	}
 }

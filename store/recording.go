@@ -253,6 +253,14 @@ func (db *DB) Recording(ctx context.Context, id string) (*Recording, error) {
 // transaction and returns the deleted row so the caller can remove its files. Errors: ENOTFOUND,
 // ECONFLICT "hold" while a legal hold covers it (the message names the hold).
 func (db *DB) DeleteRecording(ctx context.Context, id string) (*Recording, error) {
+	return db.DeleteRecordingAudited(ctx, id, nil)
+}
+
+// DeleteRecordingAudited is DeleteRecording with the audit entry that audit makes of the row
+// being deleted appended in the same transaction: the deletion and its entry are both stored or
+// neither is (nil audit: no entry). Callers: the API's deletions and erasures, the sweeper's
+// removals. Errors: DeleteRecording's, the audit log's.
+func (db *DB) DeleteRecordingAudited(ctx context.Context, id string, audit func(old *Recording) *AuditEntry) (*Recording, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -275,6 +283,13 @@ func (db *DB) DeleteRecording(ctx context.Context, id string) (*Recording, error
 		}
 		if err := ackRecordingJob(tx, id); err != nil {
 			return err
+		}
+		if audit != nil {
+			if e := audit(old); e != nil {
+				if err := appendAudit(tx, e, db.now().UTC()); err != nil {
+					return err
+				}
+			}
 		}
 		return tx.Bucket(bRecordings).Delete([]byte(id))
 	})

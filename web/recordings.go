@@ -223,12 +223,14 @@ func refusalOf(id string, err error) bulkRefusal {
 // the store's (ENOTFOUND when it went meanwhile).
 func (s *Server) removeRecording(c *fiber.Ctx, p *principal, r *store.Recording, action string) error {
 	ctx := c.UserContext()
-	del, err := s.DB.DeleteRecording(ctx, r.ID)
+	// The audit entry is stored with the deletion, in its transaction: never one without the other.
+	del, err := s.DB.DeleteRecordingAudited(ctx, r.ID, func(old *store.Recording) *store.AuditEntry {
+		return auditEntry(c, store.AuditEntry{Action: action, CompanyID: old.CompanyID, RecordingID: old.ID,
+			Detail: "started " + old.StartedAt.UTC().Format(time.RFC3339) + ", " + old.Type + ", " + old.State})
+	})
 	if err != nil {
 		return err
 	}
-	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: action, CompanyID: del.CompanyID, RecordingID: del.ID,
-		Detail: "started " + del.StartedAt.UTC().Format(time.RFC3339) + ", " + del.Type + ", " + del.State}))
 	if s.RemoveFiles == nil {
 		s.Logger.Error().Str("recording_id", del.ID).Msg("recording files not removed: no RemoveFiles configured")
 	} else if err := s.RemoveFiles(ctx, del); err != nil {
