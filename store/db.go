@@ -115,6 +115,7 @@ var migrations = []migration{
 	{6, "audit log", migrateAudit},
 	{7, "webhooks and their delivery queue", migrateWebhooks}, // store/webhook.go
 	{8, "data keys for encryption at rest", migrateDataKeys},  // store/datakey.go
+	{9, "archive link grants", migrateArchiveGrants},          // store/link.go
 }
 
 // Open opens (creating it and its directory if needed) the database at path and migrates it

@@ -392,11 +392,11 @@ func TestArchiveLink(t *testing.T) {
 	}
 
 	// The grant outlives nothing: once its time is up it is gone even under a valid signature.
-	w.srv.grants.mu.Lock()
-	g := w.srv.grants.m[strings.TrimPrefix(u.Path, "/api/v1/recordings/archive/")]
-	g.exp = time.Now().Add(-time.Second)
-	w.srv.grants.m[strings.TrimPrefix(u.Path, "/api/v1/recordings/archive/")] = g
-	w.srv.grants.mu.Unlock()
+	handle := strings.TrimPrefix(u.Path, "/api/v1/recordings/archive/")
+	g, err := w.db.FindArchiveGrant(context.Background(), handle)
+	must(t, err)
+	g.ExpiresAt = time.Now().Add(-time.Second) // the same handle, its time up
+	must(t, w.db.AddArchiveGrant(context.Background(), g, maxGrantsPerToken, maxGrants))
 	if resp, b := anon.do("GET", l.URL, nil); resp.StatusCode != 404 {
 		t.Errorf("expired grant: %d %.200s, want 404", resp.StatusCode, b)
 	}

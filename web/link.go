@@ -1,13 +1,14 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,16 +20,18 @@ import (
 const linkTTL = 15 * time.Minute
 
 // An <audio> element cannot send an Authorization header, so the page asks for a signed link:
-// the audio URL plus the token's id, an expiry and an HMAC over them with a key that lives only
-// in this Server. authenticate accepts such a link for that one path; the token must still
-// exist (revoking it kills its links) and the caller's tenancy is checked as usual.
+// the audio URL plus the token's id, an expiry and an HMAC over them with the store's link key
+// (store.DB.LinkKey: every callrec sharing the store honours it, and it survives restarts).
+// authenticate accepts such a link for that one path; the token must still exist (revoking it
+// kills its links) and the caller's tenancy is checked as usual.
 
-// initLinkKey gives the Server its signing key (random, per process: links die with restarts).
+// initLinkKey gives the Server the store's link-signing key.
 func (s *Server) initLinkKey() error {
-	s.linkKey = make([]byte, 32)
-	if _, err := rand.Read(s.linkKey); err != nil {
+	key, err := s.DB.LinkKey(context.Background())
+	if err != nil {
 		return fmt.Errorf("web: link key: %w", err)
 	}
+	s.linkKey = key
 	return nil
 }
 
@@ -92,68 +95,43 @@ func (s *Server) signedPrincipal(c *fiber.Ctx) (p *principal, ok bool, err error
 // buffer (GET /recordings/archive answers 431 from ~150 ids). So the link request is resolved
 // when it is issued — ids checked against the caller's tenancy, a filter expanded to the ids it
 // matches then, so the ZIP holds exactly what the page was told — and the ready ids are kept in
-// this Server under a random handle for linkTTL (archiveGrants; they die with a restart, like
-// the link key). The URL carries only the handle, the token id, the expiry and the HMAC. On
-// download the grant must belong to the calling token and every id is scoped to it again.
+// the store under a random handle for linkTTL (store.ArchiveGrant: any callrec sharing the store
+// serves the link, after a restart too). The URL carries only the handle, the token id, the
+// expiry and the HMAC. On download the grant must belong to the calling token and every id is
+// scoped to it again.
 
-// Bounds of the archive grants kept in memory: per token, and in all.
+// Bounds of the archive grants outstanding: per token, and in all.
 const (
 	maxGrantsPerToken = 20
 	maxGrants         = 4096
 )
 
-// archiveGrant is one issued archive link: who asked, which ready recordings, until when.
-type archiveGrant struct {
-	tokenID string
-	ids     []string
-	exp     time.Time
-}
-
-// archiveGrants holds the issued archive links of one Server. Safe for concurrent use.
-type archiveGrants struct {
-	mu sync.Mutex
-	m  map[string]archiveGrant
-}
-
-// add stores g under a new random handle. Over the bounds (after dropping expired grants) it is
-// a 429: the caller has too many archive links outstanding.
-func (a *archiveGrants) add(g archiveGrant, now time.Time) (string, error) {
+// addGrant stores the selection ids of token tokenID under a new random handle until exp. Over
+// the bounds (expired grants dropped first) it is a 429: too many archive links outstanding.
+func (s *Server) addGrant(ctx context.Context, tokenID string, ids []string, exp time.Time) (string, error) {
 	var raw [16]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", fmt.Errorf("web: archive handle: %w", err)
 	}
 	handle := base64.RawURLEncoding.EncodeToString(raw[:])
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.m == nil {
-		a.m = map[string]archiveGrant{}
-	}
-	mine := 0
-	for h, old := range a.m {
-		switch {
-		case now.After(old.exp):
-			delete(a.m, h)
-		case old.tokenID == g.tokenID:
-			mine++
-		}
-	}
-	if mine >= maxGrantsPerToken || len(a.m) >= maxGrants {
+	err := s.DB.AddArchiveGrant(ctx, &store.ArchiveGrant{Handle: handle, TokenID: tokenID, IDs: ids, ExpiresAt: exp}, maxGrantsPerToken, maxGrants)
+	if errors.Is(err, store.ErrTooManyGrants) {
 		return "", &httpError{status: fiber.StatusTooManyRequests, code: codeRateLimited,
 			message: "Too many archive links outstanding; they expire after " + linkTTL.String() + "."}
 	}
-	a.m[handle] = g
-	return handle, nil
+	return handle, err
 }
 
-// get returns the grant of handle if it exists, has not expired and belongs to tokenID.
-func (a *archiveGrants) get(handle, tokenID string, now time.Time) (archiveGrant, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	g, ok := a.m[handle]
-	if !ok || now.After(g.exp) || g.tokenID != tokenID {
-		return archiveGrant{}, false
+// grant returns the unexpired grant of handle when it belongs to tokenID.
+func (s *Server) grant(ctx context.Context, handle, tokenID string) (*store.ArchiveGrant, bool, error) {
+	g, err := s.DB.FindArchiveGrant(ctx, handle)
+	switch {
+	case store.ErrorCode(err) == store.ENOTFOUND:
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
 	}
-	return g, true
+	return g, g.TokenID == tokenID, nil
 }
 
 // archiveLinkReply is the reply of POST /recordings/archive/link.
@@ -200,7 +178,7 @@ func (s *Server) issueArchiveLink(c *fiber.Ctx, p *principal, recs []*store.Reco
 	}
 	now := time.Now()
 	exp := now.Add(linkTTL).Truncate(time.Second)
-	handle, err := s.grants.add(archiveGrant{tokenID: p.ID, ids: ready, exp: exp}, now)
+	handle, err := s.addGrant(c.UserContext(), p.ID, ready, exp)
 	if err != nil {
 		return err
 	}
@@ -219,12 +197,15 @@ func (s *Server) issueArchiveLink(c *fiber.Ctx, p *principal, recs []*store.Reco
 // left is 409.
 func (s *Server) archiveByLink(c *fiber.Ctx) error {
 	p := caller(c)
-	g, ok := s.grants.get(c.Params("id"), p.ID, time.Now())
+	g, ok, err := s.grant(c.UserContext(), c.Params("id"), p.ID)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return store.NotFound("archive link not found")
 	}
-	recs := make([]*store.Recording, 0, len(g.ids))
-	for _, id := range g.ids {
+	recs := make([]*store.Recording, 0, len(g.IDs))
+	for _, id := range g.IDs {
 		r, err := s.scopedRecording(c, p, id)
 		if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
 			return err

@@ -92,7 +92,6 @@ type Server struct {
 	guard *guardedListener // ln with the accept retry and the connection caps (listener.go)
 
 	linkKey []byte        // signs audio and archive links (link.go)
-	grants  archiveGrants // issued archive links (link.go)
 
 	authFail *authFailures // failed authentications per client address (authlimit.go)
 
