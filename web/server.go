@@ -91,7 +91,7 @@ type Server struct {
 	ln    net.Listener
 	guard *guardedListener // ln with the accept retry and the connection caps (listener.go)
 
-	linkKey []byte        // signs audio and archive links (link.go)
+	linkKey []byte // signs audio and archive links (link.go)
 
 	authFail *authFailures // failed authentications per client address (authlimit.go)
 
