@@ -150,6 +150,12 @@ const (
 	// VarRecPrefix names mod_sofia's INFO recordings: the profile's record-template starts with
 	// ${callrec_rec_prefix} (see RecPrefix, ParseRecPrefix).
 	VarRecPrefix = "callrec_rec_prefix"
+	// VarTaken marks a hand-over as taken by one callrec instance when several are rendered in
+	// turn (fsconf Options.Instances): the entry unsets it before its first socket, the
+	// instance that takes the call sets it in its first command, and a later instance that
+	// FreeSWITCH connects to after the first closed (a toggled code, a release) sees it and
+	// closes at once, so one hand-over is decided once.
+	VarTaken = "callrec_taken"
 	// DefaultTransferContext is the context of the on-demand code extension when Facts names none.
 	DefaultTransferContext = "callrec_transfer"
 )

@@ -42,6 +42,9 @@ type callInfo struct {
 	CallerProfile string
 	CoreUUID      string // Core-UUID: which FreeSWITCH (node) the call lives on
 	Handovers     int    // variable_callrec_handovers: how often callrec has handed this channel over (handover.go)
+	// Taken is variable_callrec_taken: another callrec instance already took this hand-over
+	// (dialplan.VarTaken; several instances rendered in turn).
+	Taken bool
 }
 
 func parseCallInfo(r *eslgo.RawResponse) callInfo {
@@ -60,6 +63,7 @@ func parseCallInfo(r *eslgo.RawResponse) callInfo {
 		ChannelName:  header(r, "Channel-Name"),
 		CoreUUID:     header(r, "Core-UUID"),
 		Handovers:    handoversOf(header(r, "variable_"+VarHandovers)),
+		Taken:        header(r, "variable_"+dialplan.VarTaken) == "true",
 	}
 	// "user" is what fsconf renders now; "outbound"/"internal" come from a dialplan rendered
 	// before issue 11 that the operator has not replaced (Decide accepts both).

@@ -35,6 +35,7 @@ type harness struct {
 	t       *testing.T
 	db      *store.DB
 	srv     *Server
+	srv2    *Server // the second instance (harnessOptions.instances)
 	fs      *fstest.FS
 	spool   string
 	brand   *store.Brand
@@ -63,6 +64,11 @@ type harnessOptions struct {
 	recordTemplate string              // sofia record-template (default "${callrec_rec_prefix}${uuid}.wav")
 	dialplanEdit   func(string) string // edits the test dialplan before parsing
 	fsconfTransfer bool                // the callrec_transfer context as fsconf renders it
+	// instances, when set, starts a second Server (h.srv2, logging to logs2) on the same store,
+	// both with MarkTaken, and renders the public entry and the transfer context with fsconf for
+	// the instances it returns, given the two servers' addresses (several callrec instances).
+	instances func(a, b string) []string
+	logs2     io.Writer
 	oldUserEntries bool                // the user hand-over as rendered before issue 11 (internal/outbound marks)
 	country        string              // the company's country (store.Company.Country)
 	relativeDirs   bool                // chdir into the harness's dir and give the Server relative SpoolDir/OnDemandPath
@@ -231,6 +237,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		MaxConns: o.maxConns, Health: o.health, wrapListener: o.wrapListener, Metrics: o.metrics,
 	}
 	addr := "127.0.0.1:1" // nothing listens: connection refused
+	h.srv.MarkTaken = o.instances != nil
 	if !o.serverDown {
 		must(t, h.srv.Open())
 		t.Cleanup(func() {
@@ -252,6 +259,20 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	xml = strings.NewReplacer("{{ADDR}}", addr, "{{MAIN_DDI}}", mainDDI).Replace(xml)
 	if o.fsconfTransfer {
 		xml = withRenderedTransferContext(t, xml, addr, dir)
+	}
+	if o.instances != nil {
+		h.srv2 = &Server{
+			Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t, o.logs2), MarkTaken: true,
+			SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
+			Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
+		}
+		must(t, h.srv2.Open())
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			h.srv2.Close(ctx)
+		})
+		xml = withRenderedEntries(t, xml, o.instances(addr, h.srv2.BoundAddr()), dir)
 	}
 	if o.dialplanEdit != nil {
 		xml = o.dialplanEdit(xml)
@@ -490,6 +511,36 @@ func (h *harness) callAnswered(from, to, ext string) (*fstest.Call, *fstest.Leg)
 
 // withRenderedTransferContext replaces the test dialplan's callrec_transfer context with the one
 // `callrec fsconf` renders for a callrec listening on addr.
+// withRenderedEntries replaces the test dialplan's public hand-over entry and its transfer
+// context with fsconf's rendering for several callrec instances.
+func withRenderedEntries(t *testing.T, xml string, instances []string, dir string) string {
+	t.Helper()
+	r, err := fsconf.New(fsconf.Options{ESLListen: instances[0], Instances: instances, RecordPath: dir + "/ondemand", InboundPassword: "ClueCon"})
+	must(t, err)
+	out, err := r.Render()
+	must(t, err)
+	xml = spliceContext(t, xml, string(out.File(fsconf.TransferFile)), "callrec_transfer")
+	public := string(out.File("dialplan/public/00_callrec.xml"))
+	from, to := strings.Index(public, `<extension name="callrec_inbound">`), strings.LastIndex(public, "</extension>")
+	mine := strings.Index(xml, `<extension name="callrec_inbound">`)
+	mineEnd := mine + strings.Index(xml[mine:], "</extension>")
+	if from < 0 || to < 0 || mine < 0 {
+		t.Fatalf("cannot splice the rendered public entry:\n%s", public)
+	}
+	return xml[:mine] + public[from:to] + xml[mineEnd:]
+}
+
+// spliceContext replaces context name of xml with the context rendered holds.
+func spliceContext(t *testing.T, xml, rendered, name string) string {
+	t.Helper()
+	from, to := strings.Index(rendered, "<context "), strings.LastIndex(rendered, "</context>")
+	mine, mineEnd := strings.Index(xml, `<context name="`+name+`">`), strings.LastIndex(xml, "</context>")
+	if from < 0 || to < 0 || mine < 0 || mineEnd < mine {
+		t.Fatalf("cannot splice the rendered %s context:\n%s", name, rendered)
+	}
+	return xml[:mine] + rendered[from:to] + xml[mineEnd:]
+}
+
 func withRenderedTransferContext(t *testing.T, xml, addr, dir string) string {
 	t.Helper()
 	r, err := fsconf.New(fsconf.Options{ESLListen: addr, RecordPath: dir + "/ondemand", InboundPassword: "ClueCon"})

@@ -237,10 +237,17 @@ func (s *Session) frustratedTransfer(ctx, setup context.Context) {
 	owner := s.srv.sessionOf(transferor)
 	if owner == nil {
 		// Without the transferor's Session callrec cannot tell a record request from a transfer:
-		// refusing keeps both parties on the call (the failure path re-joins them).
-		log.Info().Str("decision", "transfer_rejected").Bool("toggled", false).Str("reason", "no live session knows the transferor").
+		// refusing keeps both parties on the call (the failure path re-joins them). With
+		// several instances the next one in the entry is reached now, and takes it if its
+		// session follows the transferor.
+		log.Info().Str("decision", "transfer_rejected").Bool("toggled", false).Str("reason", "no live session of this instance knows the transferor").
 			Msg("blind transfer to a code refused")
 		return
+	}
+	if s.srv.MarkTaken {
+		if err := s.cmd.setVar(setup, s.info.UUID, dialplan.VarTaken, "true"); err != nil {
+			log.Warn().Err(err).Msg("hand-over not marked taken: the next instances refuse it too, as they know no session of the transferor")
+		}
 	}
 	v, answered := owner.ask(ctx, func(ctx context.Context) any {
 		return owner.transferRequest(ctx, transferor, dest, exists)

@@ -42,6 +42,13 @@ type Server struct {
 	// callrec_user_context wins). Default "default", FreeSWITCH's stock user context.
 	UserContext string
 
+	// MarkTaken is set when the dialplan hands each call to several callrec instances in turn
+	// (fsconf Options.Instances, config esl.instances with more than one): the first command
+	// of a call this instance takes then also sets dialplan.VarTaken, so an instance reached
+	// after this one closed sees the hand-over taken. Whatever it is, a connection whose call
+	// carries the mark is closed at once.
+	MarkTaken bool
+
 	CommandTimeout time.Duration // per FreeSWITCH command (default 5 s)
 	PlanDeadline   time.Duration // connect → call handed on, else the socket is closed (default 2 s)
 	HangupDrain    time.Duration // after hangup, wait this long for RECORD_STOP (default 3 s)

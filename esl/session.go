@@ -139,13 +139,25 @@ func (s *Session) run(ctx context.Context) {
 	// (a connection that stays open but idle parks the caller forever: FAILOPEN.md exp 3b).
 	setup, cancel := context.WithTimeout(ctx, s.srv.PlanDeadline)
 	defer cancel()
+	if s.info.Taken {
+		// Another instance took this hand-over and closed (a toggled code, a release):
+		// FreeSWITCH goes on with the entry's next action, as that instance meant.
+		s.log.Info().Str("decision", "taken_by_another_instance").Msg("hand-over already taken by another callrec instance: closed")
+		return
+	}
 	if s.info.Handovers >= maxHandovers && !s.isTransferCode() {
 		s.releaseLoop(setup)
 		return
 	}
 	// First command after connect: with socket_resume still true, a later close of this
 	// connection mid-bridge hangs up the user and strands the caller (FAILOPEN.md exp 5b).
-	if err := s.cmd.setVar(setup, s.info.UUID, "socket_resume", "false"); err != nil {
+	first := []dialplan.Var{{Name: "socket_resume", Value: "false"}}
+	if s.srv.MarkTaken && !s.isTransferCode() {
+		// A code's transfer is taken only by the instance whose session follows the
+		// transferor (frustratedTransfer): another closes unmarked, so the next is reached.
+		first = append(first, dialplan.Var{Name: dialplan.VarTaken, Value: "true"})
+	}
+	if err := s.cmd.setVars(setup, s.info.UUID, first); err != nil {
 		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Msg("socket_resume false failed")
 		return
 	}

@@ -42,6 +42,11 @@ type Options struct {
 	// application connects to. Default DefaultESLListen. Use a loopback address: an unreachable
 	// host blocks the call for the kernel's TCP timeout (~127 s, REFERENCE.md §1.9).
 	ESLListen string
+	// Instances (esl.instances) are host:port of the outbound ESL listener of every callrec
+	// instance, in the order FreeSWITCH tries them: each hand-over entry connects to the first,
+	// and to the next when one refuses the connection or stays silent for 25 s, before the
+	// fail-open fallback. Default [ESLListen] (one instance).
+	Instances []string
 	// TransferContext (esl.transfer_context) is the context of the on-demand code extensions.
 	// Default dialplan.DefaultTransferContext.
 	TransferContext string
@@ -73,6 +78,11 @@ func (o Options) withDefaults() Options {
 	if o.ESLListen == "" {
 		o.ESLListen = DefaultESLListen
 	}
+	if len(o.Instances) == 0 {
+		o.Instances = []string{o.ESLListen}
+	} else {
+		o.Instances = append([]string(nil), o.Instances...)
+	}
 	if o.TransferContext == "" {
 		o.TransferContext = dialplan.DefaultTransferContext
 	}
@@ -97,6 +107,16 @@ func (o Options) Validate() error {
 	}
 	if err := validAddr(o.ESLListen); err != "" {
 		bad("esl.listen", o.ESLListen, err)
+	}
+	seen := map[string]bool{}
+	for _, a := range o.Instances {
+		switch err := validAddr(a); {
+		case err != "":
+			bad("esl.instances", a, err)
+		case seen[a]:
+			bad("esl.instances", a, "is listed twice")
+		}
+		seen[a] = true
 	}
 	contexts := []struct{ key, v string }{{"freeswitch.public_context", o.PublicContext}}
 	for _, u := range o.UserContexts {

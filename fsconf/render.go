@@ -109,7 +109,9 @@ func (r *Renderer) Options() Options { return r.opts }
 // data is what the templates see. Every string reaches XML through the template func x.
 type data struct {
 	Options
-	Socket                                              string
+	Socket                                              string   // the first instance's socket data
+	Sockets                                             []string // every instance's, in order
+	VarTaken                                            string   // set only with several instances
 	VarSeen, VarDirection, VarOutgoingDDI, VarRecPrefix string
 	VarUserContext                                      string
 	DirInbound, DirUser                                 string
@@ -128,9 +130,19 @@ func (r *Renderer) templateData() data {
 	for _, c := range r.opts.UserContexts {
 		userFiles = append(userFiles, contextFile(c))
 	}
+	var sockets []string
+	for _, a := range r.opts.Instances {
+		sockets = append(sockets, a+" async full")
+	}
+	taken := ""
+	if len(sockets) > 1 {
+		taken = dialplan.VarTaken
+	}
 	return data{
 		Options:            r.opts,
-		Socket:             r.opts.ESLListen + " async full",
+		Socket:             sockets[0],
+		Sockets:            sockets,
+		VarTaken:           taken,
 		VarSeen:            VarSeen,
 		VarDirection:       dialplan.VarDirection,
 		VarOutgoingDDI:     dialplan.VarOutgoingDDI,

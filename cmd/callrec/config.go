@@ -66,6 +66,9 @@ type ESLConfig struct {
 	PlanDeadline    time.Duration `koanf:"plan_deadline"`
 	Tone            string        `koanf:"tone"`
 	MaxConns        int           `koanf:"max_conns"` // live outbound connections; over it a call falls back at once
+	// Instances are the outbound ESL addresses of every callrec instance, in the order the
+	// rendered dialplan tries them (fsconf Options.Instances); empty: this one (listen).
+	Instances []string `koanf:"instances"`
 }
 
 // FSConfig lists the FreeSWITCH nodes callrec keeps an inbound connection to.
@@ -127,6 +130,7 @@ func defaults() map[string]any {
 		"esl.plan_deadline":    "2s",
 		"esl.tone":             "tone_stream://%(250,0,880)",
 		"esl.max_conns":        4096,
+		"esl.instances":        []string{},
 		// The event socket fsconf renders (event_socket.conf.xml) on the same host: with it, calls
 		// whose own connection is lost (an ESL reload, a callrec restart) are followed again.
 		"freeswitch.nodes":                    []map[string]any{{"addr": "127.0.0.1:8021"}},

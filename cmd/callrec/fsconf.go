@@ -73,6 +73,7 @@ func fsconfCommand(ctx context.Context, args, environ []string, stdout, stderr i
 func fsconfOptions(cfg Config) (fsconf.Options, error) {
 	return fsconf.Options{
 		ESLListen:       cfg.ESL.Listen,
+		Instances:       cfg.ESL.Instances,
 		TransferContext: cfg.ESL.TransferContext,
 		PublicContext:   cfg.FreeSWITCH.PublicContext,
 		UserContexts:    cfg.FreeSWITCH.UserContexts,

@@ -118,6 +118,9 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		DefaultCountry: cfg.DefaultCountry, Tone: cfg.ESL.Tone,
 		CommandTimeout: cfg.ESL.CommandTimeout, PlanDeadline: cfg.ESL.PlanDeadline,
 		MaxConns: cfg.ESL.MaxConns, Health: parts,
+		// With several instances in the dialplan, a call taken is marked so the next ones
+		// (reached after this one closed on purpose) do not decide it again.
+		MarkTaken: len(cfg.ESL.Instances) > 1,
 	}
 	if err := calls.Open(); err != nil {
 		return &exitError{code: 1, err: err}
