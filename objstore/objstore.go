@@ -14,6 +14,9 @@ import (
 // slash-separated keys (see ValidKey). Dir and S3 implement it; every method may be called from
 // any goroutine. Every error wraps its cause with %w; a missing object wraps ErrNotExist, a key
 // ValidKey refuses wraps ErrInvalidKey, an unsupported call wraps ErrNotSupported.
+//
+// Callers must not store both a key and a key under it ("a/b" and "a/b/c"): S3 allows it, a
+// directory cannot (Dir's Put of the second fails).
 type Store interface {
 	// Put stores everything r yields under key, replacing any object there, and returns only
 	// when the object is durable (see the package doc for what that means per backend). Readers

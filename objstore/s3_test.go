@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -183,5 +185,57 @@ func TestNewS3_RefusesBadConfig(t *testing.T) {
 	}
 	if _, err := NewS3(t.Context(), ok); err != nil {
 		t.Errorf("NewS3 of a good config: %v", err)
+	}
+}
+
+// TestNewS3_CredentialsFromTheUsualSources: with no keys in the config, the SDK's default chain
+// finds them in the AWS environment variables, else in the shared credentials file; wrong ones
+// are refused by the server, so the test sees which were used.
+func TestNewS3_CredentialsFromTheUsualSources(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t, "creds")
+	// Nothing from this host's own AWS setup, and never the EC2 metadata service.
+	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+		"AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	credFile := filepath.Join(t.TempDir(), "credentials")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", credFile)
+
+	put := func() error {
+		cfg := s3Config(srv, bucket)
+		cfg.AccessKeyID, cfg.SecretAccessKey = "", ""
+		s, err := NewS3(t.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		return s.Put(t.Context(), "acme/c.mp3", strings.NewReader("x"))
+	}
+	writeCreds := func(secret string) {
+		body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", s3test.AccessKey, secret)
+		if err := os.WriteFile(credFile, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCreds("wrong-secret")
+	if err := put(); err == nil {
+		t.Fatal("Put with a wrong secret in the credentials file succeeded: the test cannot tell sources apart")
+	}
+	writeCreds(s3test.SecretKey)
+	if err := put(); err != nil {
+		t.Errorf("Put with the shared credentials file: %v", err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret") // the environment comes before the file
+	if err := put(); err == nil {
+		t.Error("Put with a wrong secret in AWS_SECRET_ACCESS_KEY succeeded: the environment was not used first")
+	}
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
+	writeCreds("wrong-secret")
+	if err := put(); err != nil {
+		t.Errorf("Put with the environment's keys: %v", err)
 	}
 }
