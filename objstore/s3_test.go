@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +238,42 @@ func TestNewS3_CredentialsFromTheUsualSources(t *testing.T) {
 	writeCreds("wrong-secret")
 	if err := put(); err != nil {
 		t.Errorf("Put with the environment's keys: %v", err)
+	}
+}
+
+// TestS3_PrefixIsolatesLibraries: two Stores on one bucket with different Prefixes see only
+// their own objects, and an object in the bucket whose name is no valid key under the Prefix
+// (written by another tool) is left out of List rather than handed back as a key no call takes.
+func TestS3_PrefixIsolatesLibraries(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t, "prefixes")
+	open := func(prefix string) *S3 {
+		cfg := s3Config(srv, bucket)
+		cfg.Prefix = prefix
+		s, err := NewS3(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	eu, us := open("tenants/eu/"), open("tenants/us/")
+	mustPut(t, eu, "acme/1.mp3", []byte("eu"))
+	mustPut(t, us, "acme/1.mp3", []byte("us!"))
+	for _, name := range []string{"tenants/eu/acme/.hidden", `tenants/eu/acme/back\slash.mp3`} {
+		if _, err := srv.Client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(name), Body: strings.NewReader("x")}); err != nil {
+			t.Fatalf("raw put %s: %v", name, err)
+		}
+	}
+	if got, want := listed(t, eu, ""), []string{"acme/1.mp3:2"}; !slices.Equal(got, want) {
+		t.Errorf("eu lists %v, want %v", got, want)
+	}
+	if got := mustRead(t, us, "acme/1.mp3"); string(got) != "us!" {
+		t.Errorf("us reads %q", got)
+	}
+	if err := eu.Delete(t.Context(), "acme/1.mp3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, us, "acme/1.mp3"); string(got) != "us!" {
+		t.Errorf("after eu's delete us reads %q", got)
 	}
 }
