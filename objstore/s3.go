@@ -74,6 +74,7 @@ const (
 	DefaultReadAhead          = 1 << 20
 	minPartSize               = 5 << 20 // S3: every part but the last
 	maxParts                  = 10000   // S3: parts per upload
+	maxPutSize                = 5 << 30 // S3: one PUT
 	maxPresignTTL             = 7 * 24 * time.Hour
 	abortTimeout              = 30 * time.Second
 )
@@ -156,8 +157,8 @@ func (c *S3Config) fill() error {
 		c.ReadAhead = DefaultReadAhead
 	}
 	switch {
-	case c.MultipartThreshold < 0:
-		return fmt.Errorf("s3: multipart_threshold %d is negative", c.MultipartThreshold)
+	case c.MultipartThreshold < 0 || c.MultipartThreshold > maxPutSize:
+		return fmt.Errorf("s3: multipart_threshold %d: want 0 to 5 GiB (S3's largest single PUT)", c.MultipartThreshold)
 	case c.PartSize < minPartSize:
 		return fmt.Errorf("s3: part_size %d is under S3's 5 MiB minimum", c.PartSize)
 	case c.ReadAhead < 0:

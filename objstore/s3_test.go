@@ -175,6 +175,7 @@ func TestNewS3_RefusesBadConfig(t *testing.T) {
 		{"HalfCredentials", func(c *S3Config) { c.SecretAccessKey = "" }, "access_key_id"},
 		{"TinyParts", func(c *S3Config) { c.PartSize = 1 << 20 }, "part_size"},
 		{"NegativeThreshold", func(c *S3Config) { c.MultipartThreshold = -1 }, "multipart_threshold"},
+		{"ThresholdOverOnePut", func(c *S3Config) { c.MultipartThreshold = 5<<30 + 1 }, "multipart_threshold"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := ok
