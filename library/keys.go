@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callrec/callrec/envelope"
+	"github.com/callrec/callrec/objstore"
 	"github.com/callrec/callrec/store"
 )
 
@@ -194,26 +195,74 @@ func (k *Keys) unwrap(dk *store.DataKey) ([]byte, error) {
 }
 
 // MP3 is the audio of a ready recording opened for reading: its MP3 bytes at any offset, clear
-// or sealed on disk alike. Close it.
+// or sealed, in library_dir or in the object store alike. Close it.
 type MP3 struct {
 	io.ReaderAt
-	// Size is the MP3's size (of the clear bytes, as served); ModTime the file's.
+	// Size is the MP3's size (of the clear bytes, as served); ModTime the file's or object's.
 	Size    int64
 	ModTime time.Time
-	f       *os.File
+	c       io.Closer
 }
 
-// Close closes the file.
-func (m *MP3) Close() error { return m.f.Close() }
+// Close closes the file or object.
+func (m *MP3) Close() error { return m.c.Close() }
 
-// OpenMP3 opens the MP3 of recording r (ready, MP3Path set): the file itself, or through
-// keys when r.EncryptionKeyID names the data key it is sealed with. Callers: the web server
-// (play, download, archive, integrity checks) and the hash backfill. Errors: fs.ErrNotExist
-// for a missing file (errors.Is); envelope.ErrCorrupt for a sealed file that does not
-// authenticate (altered or damaged: the same as a hash mismatch for the caller);
-// envelope.ErrNotSealed for a clear file where a sealed one should be; a sealed recording
-// with no keys configured; the data key's errors.
-func OpenMP3(ctx context.Context, keys *Keys, r *store.Recording) (*MP3, error) {
+// Source is where OpenMP3 finds a recording's MP3: Objects for the rows whose MP3Path names an
+// object (library.backend s3), Keys for the sealed ones. The zero value opens clear MP3s in
+// library_dir.
+type Source struct {
+	Objects objstore.Store
+	Keys    *Keys
+}
+
+// OpenMP3 opens the MP3 of recording r (ready, MP3Path set): the file in library_dir or the
+// object in src.Objects, itself or through src.Keys when r.EncryptionKeyID names the data key
+// it is sealed with. Callers: the web server (play, download, archive, integrity checks) and the
+// hash backfill. Errors: fs.ErrNotExist for a missing file or object (errors.Is);
+// envelope.ErrCorrupt for a sealed file that does not authenticate (altered or damaged: the
+// same as a hash mismatch for the caller); envelope.ErrNotSealed for a clear file where a
+// sealed one should be; an object row with no object store, a sealed one with no keys; the
+// data key's and the object store's errors.
+func OpenMP3(ctx context.Context, src Source, r *store.Recording) (*MP3, error) {
+	raw, err := openRaw(ctx, src.Objects, r)
+	if err != nil {
+		return nil, err
+	}
+	if r.EncryptionKeyID == "" {
+		return raw, nil
+	}
+	if src.Keys == nil {
+		raw.Close()
+		return nil, fmt.Errorf("recording %s is encrypted at rest and no master key is loaded", r.ID)
+	}
+	sr, err := envelope.OpenReader(raw, raw.Size, func(id string) ([]byte, error) {
+		if id != r.EncryptionKeyID {
+			return nil, fmt.Errorf("%w: sealed with %s, the row says %s", envelope.ErrCorrupt, id, r.EncryptionKeyID)
+		}
+		return src.Keys.DataKey(ctx, r.CompanyID, id)
+	})
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("recording %s: %w", r.ID, err)
+	}
+	return &MP3{ReaderAt: sr, Size: sr.Size(), ModTime: raw.ModTime, c: raw.c}, nil
+}
+
+// openRaw opens the bytes r.MP3Path names, as stored.
+func openRaw(ctx context.Context, objects objstore.Store, r *store.Recording) (*MP3, error) {
+	if key, ok := ObjectKey(r.MP3Path); ok {
+		if objects == nil {
+			return nil, fmt.Errorf("recording %s is in an object store and library.backend is not s3", r.ID)
+		}
+		o, err := objects.Open(ctx, key)
+		if err != nil {
+			if errors.Is(err, objstore.ErrNotExist) {
+				err = fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+			}
+			return nil, fmt.Errorf("open mp3: %w", err)
+		}
+		return &MP3{ReaderAt: o, Size: o.Size(), ModTime: o.ModTime(), c: o}, nil
+	}
 	f, err := os.Open(r.MP3Path)
 	if err != nil {
 		return nil, fmt.Errorf("open mp3: %w", err)
@@ -223,22 +272,5 @@ func OpenMP3(ctx context.Context, keys *Keys, r *store.Recording) (*MP3, error) 
 		f.Close()
 		return nil, fmt.Errorf("stat mp3: %w", err)
 	}
-	if r.EncryptionKeyID == "" {
-		return &MP3{ReaderAt: f, Size: fi.Size(), ModTime: fi.ModTime(), f: f}, nil
-	}
-	if keys == nil {
-		f.Close()
-		return nil, fmt.Errorf("recording %s is encrypted at rest and no master key is loaded", r.ID)
-	}
-	sr, err := envelope.OpenReader(f, fi.Size(), func(id string) ([]byte, error) {
-		if id != r.EncryptionKeyID {
-			return nil, fmt.Errorf("%w: sealed with %s, the row says %s", envelope.ErrCorrupt, id, r.EncryptionKeyID)
-		}
-		return keys.DataKey(ctx, r.CompanyID, id)
-	})
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("recording %s: %w", r.ID, err)
-	}
-	return &MP3{ReaderAt: sr, Size: sr.Size(), ModTime: fi.ModTime(), f: f}, nil
+	return &MP3{ReaderAt: f, Size: fi.Size(), ModTime: fi.ModTime(), c: f}, nil
 }

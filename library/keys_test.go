@@ -18,7 +18,7 @@ import (
 // readMP3 opens r through OpenMP3 and returns its MP3 bytes.
 func readMP3(t *testing.T, keys *Keys, r *store.Recording) []byte {
 	t.Helper()
-	m, err := OpenMP3(context.Background(), keys, r)
+	m, err := OpenMP3(context.Background(), Source{Keys: keys}, r)
 	if err != nil {
 		t.Fatalf("OpenMP3 %s: %v", r.ID, err)
 	}
@@ -89,7 +89,7 @@ func TestWorker_SealsTheMP3sOfACompanyThatEncryptsAtRest(t *testing.T) {
 	if !(mp3[0] == 0xff && mp3[1]&0xe0 == 0xe0) && string(mp3[:3]) != "ID3" {
 		t.Fatalf("what OpenMP3 gives back does not start like an MP3: % x", mp3[:4])
 	}
-	if _, err := OpenMP3(ctx, nil, s1); err == nil {
+	if _, err := OpenMP3(ctx, Source{}, s1); err == nil {
 		t.Fatal("a sealed MP3 opened without keys")
 	}
 
@@ -158,7 +158,7 @@ func TestOpenMP3_AlteredSealedFileIsCorrupt(t *testing.T) {
 	must(t, err)
 	b[len(b)/2] ^= 0x40
 	must(t, os.WriteFile(r.MP3Path, b, 0o640))
-	if _, err := OpenMP3(ctx, keys, r); !errors.Is(err, envelope.ErrCorrupt) {
+	if _, err := OpenMP3(ctx, Source{Keys: keys}, r); !errors.Is(err, envelope.ErrCorrupt) {
 		t.Fatalf("an altered sealed file: %v, want ErrCorrupt", err)
 	}
 }

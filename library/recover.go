@@ -81,10 +81,13 @@ func (w *Worker) settleMarker(ctx context.Context, c runConfig, m marker) error 
 		// Ready with another MP3: leave both files alone.
 	default:
 		// Deleted, failed or discarded meanwhile: the MP3 is referenced by no row.
-		if inside(c.lib, m.MP3Path) {
-			if err := removeFile(m.MP3Path); err != nil {
-				return err
-			}
+		if _, ok := ObjectKey(m.MP3Path); ok && w.Objects == nil {
+			w.Logger.Warn().Str("recording_id", m.RecordingID).Str("mp3", m.MP3Path).Str("decision", "orphan_kept").
+				Msg("library: an orphaned object is left in the bucket: library.backend is no longer s3")
+			return nil
+		}
+		if err := w.removeMP3(ctx, c, m.MP3Path); err != nil {
+			return err
 		}
 		w.Logger.Info().Str("recording_id", m.RecordingID).Str("decision", "orphan_removed").
 			Str("reason", "recording gone or no longer processing").Msg("library decision")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/callrec/callrec/objstore"
 	"github.com/callrec/callrec/store"
 )
 
@@ -41,6 +42,9 @@ type Sweeper struct {
 	Logger    zerolog.Logger
 	Metrics   *Metrics // also receives bytes stored per company after each sweep
 	Now       func() time.Time
+	// Objects is the object store of rows whose MP3 is an object (library.backend s3); nil
+	// leaves such MP3s in place, logged.
+	Objects objstore.Store
 }
 
 // Run sweeps at once and then every Interval until ctx ends, and returns nil then. A failed
@@ -257,7 +261,11 @@ func (s *Sweeper) RemoveFiles(ctx context.Context, old *store.Recording) error {
 
 func (s *Sweeper) removeFiles(ctx context.Context, lib string, old *store.Recording) error {
 	var errs []error
-	if old.MP3Path != "" {
+	if _, ok := ObjectKey(old.MP3Path); ok {
+		if err := removeObject(ctx, s.Objects, old.MP3Path); err != nil {
+			errs = append(errs, err)
+		}
+	} else if old.MP3Path != "" {
 		if inside(lib, old.MP3Path) {
 			if err := removeFile(old.MP3Path); err != nil {
 				errs = append(errs, err)

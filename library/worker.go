@@ -20,6 +20,7 @@ import (
 
 	"github.com/callrec/callrec/audio"
 	"github.com/callrec/callrec/envelope"
+	"github.com/callrec/callrec/objstore"
 	"github.com/callrec/callrec/store"
 )
 
@@ -90,6 +91,10 @@ type Worker struct {
 	// Keys seals the MP3s of companies with EncryptAtRest (nil: such a company's jobs are
 	// retried, never written in the clear, until callrec runs with its master key).
 	Keys *Keys
+	// Objects, when set (library.backend s3), is where finished MP3s go: each is written in
+	// LibraryDir's .tmp first, then put into Objects, durable before its row is committed
+	// (objects.go). Nil: they are renamed into LibraryDir.
+	Objects objstore.Store
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -279,7 +284,7 @@ func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
 		w.drop(bg, job, rec, "recording is "+rec.State)
 		return
 	}
-	dst, err := MP3Path(c.lib, rec)
+	dst, err := w.destination(c, rec)
 	if err != nil {
 		w.fail(bg, job, rec, err)
 		return
@@ -305,7 +310,7 @@ func (w *Worker) process(ctx context.Context, c runConfig, job *store.Job) {
 		if cur, gerr := w.DB.Recording(bg, rec.ID); gerr == nil && cur.State == store.StateReady && cur.MP3Path == dst {
 			w.log(rec, "dropped", "another attempt already made it ready")
 		} else {
-			_ = removeFile(dst)
+			_ = w.removeMP3(bg, c, dst)
 			w.log(rec, "dropped", "recording changed while encoding: "+err.Error())
 		}
 		_ = removeFile(markerPath(c.lib, rec.ID))
@@ -356,6 +361,29 @@ func (w *Worker) renewLease(ctx context.Context, c runConfig, job *store.Job) (s
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// destination is where rec's MP3 goes: its path in library_dir, or "s3:" and its key.
+func (w *Worker) destination(c runConfig, rec *store.Recording) (string, error) {
+	if w.Objects == nil {
+		return MP3Path(c.lib, rec)
+	}
+	key, err := objectKeyOf(rec)
+	if err != nil {
+		return "", err
+	}
+	return objectScheme + key, nil
+}
+
+// removeMP3 removes an MP3 this worker placed at dst (a file in library_dir or an object).
+func (w *Worker) removeMP3(ctx context.Context, c runConfig, dst string) error {
+	if _, ok := ObjectKey(dst); ok {
+		return removeObject(ctx, w.Objects, dst)
+	}
+	if inside(c.lib, dst) {
+		return removeFile(dst)
+	}
+	return nil
 }
 
 // sealWith is the data key an MP3 is sealed with; the zero value writes it in the clear.
@@ -485,23 +513,39 @@ func (w *Worker) encodeFile(ctx context.Context, c runConfig, p *progress, job *
 	w.at("encoded")
 	p.touch()
 	fi, err := os.Stat(tmp)
-	if err == nil {
-		err = mkdirAllSynced(c.lib, filepath.Dir(dst))
-	}
-	if err == nil {
-		err = writeMarker(c.lib, marker{RecordingID: rec.ID, JobID: job.ID, WAVPath: wav, MP3Path: dst})
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
+	if key, ok := ObjectKey(dst); ok {
+		// The marker first: a crash after the put leaves an object no row names, which the
+		// next start deletes (settleMarker).
+		if err == nil {
+			err = writeMarker(c.lib, marker{RecordingID: rec.ID, JobID: job.ID, WAVPath: wav, MP3Path: dst})
+		}
+		if err == nil {
+			err = putObject(ctx, w.Objects, key, tmp, p)
+		}
 		_ = removeFile(tmp)
-		return res, 0, "", libraryErr(fmt.Errorf("place MP3: %w", err))
-	}
-	w.at("renamed")
-	p.touch()
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return res, 0, "", libraryErr(err)
+		if err != nil {
+			return res, 0, "", libraryErr(fmt.Errorf("place MP3: %w", err))
+		}
+		w.at("renamed")
+	} else {
+		if err == nil {
+			err = mkdirAllSynced(c.lib, filepath.Dir(dst))
+		}
+		if err == nil {
+			err = writeMarker(c.lib, marker{RecordingID: rec.ID, JobID: job.ID, WAVPath: wav, MP3Path: dst})
+		}
+		if err == nil {
+			err = os.Rename(tmp, dst)
+		}
+		if err != nil {
+			_ = removeFile(tmp)
+			return res, 0, "", libraryErr(fmt.Errorf("place MP3: %w", err))
+		}
+		w.at("renamed")
+		p.touch()
+		if err := syncDir(filepath.Dir(dst)); err != nil {
+			return res, 0, "", libraryErr(err)
+		}
 	}
 	w.Metrics.encoded(time.Since(start))
 	size := fi.Size()

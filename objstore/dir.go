@@ -175,16 +175,19 @@ func (d *Dir) Open(ctx context.Context, key string) (Object, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("open %s: %w", key, err)
 	}
-	return &dirObject{File: f, size: st.Size()}, nil
+	return &dirObject{File: f, size: st.Size(), mod: st.ModTime()}, nil
 }
 
 // dirObject is an open file whose size was fixed at Open.
 type dirObject struct {
 	*os.File
 	size int64
+	mod  time.Time
 }
 
 func (o *dirObject) Size() int64 { return o.size }
+
+func (o *dirObject) ModTime() time.Time { return o.mod }
 
 // notExist maps the file system's "no such file" (and "not a directory", a key under a file)
 // onto ErrNotExist, keeping the original in the chain.

@@ -57,6 +57,8 @@ type Object interface {
 	io.Closer
 	// Size is the object's length in bytes.
 	Size() int64
+	// ModTime is when the object was last written, as the backend records it (fixed at Open).
+	ModTime() time.Time
 }
 
 // Info describes a stored object.

@@ -326,7 +326,7 @@ func (s *S3) Open(ctx context.Context, key string) (Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, mapErr(err))
 	}
-	return &s3Object{s: s, ctx: ctx, key: key, k: k, etag: aws.ToString(h.ETag), size: aws.ToInt64(h.ContentLength)}, nil
+	return &s3Object{s: s, ctx: ctx, key: key, k: k, etag: aws.ToString(h.ETag), size: aws.ToInt64(h.ContentLength), mod: aws.ToTime(h.LastModified)}, nil
 }
 
 // Stat heads the object. Errors: ErrInvalidKey, ErrNotExist, ctx's, the server's.

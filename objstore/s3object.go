@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -24,6 +25,7 @@ type s3Object struct {
 	k    string // the bucket's key
 	etag string
 	size int64
+	mod  time.Time
 
 	mu      sync.Mutex
 	closed  bool
@@ -35,6 +37,8 @@ type s3Object struct {
 }
 
 func (o *s3Object) Size() int64 { return o.size }
+
+func (o *s3Object) ModTime() time.Time { return o.mod }
 
 // ReadAt reads len(p) bytes at off, from the window or with ranged GETs; fewer only at the end
 // of the object, with io.EOF.

@@ -41,7 +41,7 @@ func (s *Server) openAudio(ctx context.Context, r *store.Recording, where string
 			return nil, err
 		}
 	}
-	m, err := library.OpenMP3(ctx, s.Keys, r)
+	m, err := library.OpenMP3(ctx, s.mp3Source(), r)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		s.Logger.Error().Str("recording_id", r.ID).Str("path", r.MP3Path).Msg("MP3 of a ready recording is missing")
@@ -446,7 +446,7 @@ func (s *Server) streamArchive(c *fiber.Ctx, field string, recs []*store.Recordi
 // size and hex SHA-256, hashed as it is copied and given to check before the last chunk is
 // written (an error from check leaves the entry short and is returned).
 func (s *Server) addFile(zw *zip.Writer, name string, r *store.Recording, check func(sum string) error) (int64, string, error) {
-	m, err := library.OpenMP3(context.Background(), s.Keys, r)
+	m, err := library.OpenMP3(context.Background(), s.mp3Source(), r)
 	if err != nil {
 		return 0, "", fmt.Errorf("archive: %w", err)
 	}

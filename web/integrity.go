@@ -320,7 +320,7 @@ func (s *Server) mismatch(r *store.Recording, got, why, where string) error {
 // ETag: a file still bad is not read again until it changes) and, when it matches its SHA-256
 // again (an operator restored it), the mark is cleared and nil returned; otherwise the 409.
 func (s *Server) recheck(ctx context.Context, r *store.Recording) error {
-	m, err := library.OpenMP3(ctx, s.Keys, r)
+	m, err := library.OpenMP3(ctx, s.mp3Source(), r)
 	if err != nil {
 		return errIntegrity(r)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 )
 
@@ -95,4 +96,10 @@ func (s *Server) rotateMasterKey(c *fiber.Ctx) error {
 	s.auditAfter(c, auditEntry(c, store.AuditEntry{Action: store.AuditSettingChange, Target: "master_key", Detail: "master key rotated: " + id}))
 	s.Logger.Info().Str("master_key_id", id).Int("rewrapped", n).Str("decision", "master_key_rotated").Msg("encryption at rest: master key rotated")
 	return c.JSON(masterRotation{MasterKeyID: id, Rewrapped: n})
+}
+
+// mp3Source is where the server finds recordings' MP3s: library_dir or the object store, sealed
+// or clear.
+func (s *Server) mp3Source() library.Source {
+	return library.Source{Objects: s.Objects, Keys: s.Keys}
 }

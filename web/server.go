@@ -21,6 +21,7 @@ import (
 
 	"github.com/callrec/callrec/health"
 	"github.com/callrec/callrec/library"
+	"github.com/callrec/callrec/objstore"
 	"github.com/callrec/callrec/store"
 )
 
@@ -78,6 +79,9 @@ type Server struct {
 	// data keys and the master key (cmd wires library.LoadKeys). Nil: sealed recordings are not
 	// served and the rotations fail (500).
 	Keys *library.Keys
+	// Objects is the object store of the recordings whose MP3 is an object (library.backend
+	// s3; cmd wires objstore.New). Nil: only MP3s in library_dir are served.
+	Objects objstore.Store
 	// IntegrityMetrics, when set, counts the served files that did not match their SHA-256.
 	IntegrityMetrics *IntegrityMetrics
 	// WebhookAllowHTTP lets webhooks use plain http:// URLs (config webhooks.allow_http);

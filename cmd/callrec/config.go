@@ -19,26 +19,30 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/callrec/callrec/audio"
+	"github.com/callrec/callrec/objstore"
 )
 
 // Config is callrec's whole configuration. Every key is documented in README.md; the sources are
 // layered defaults < callrec.yaml (or --config) < CALLREC_* environment < command-line flags.
 type Config struct {
-	DataDir        string        `koanf:"data_dir"`
-	SpoolDir       string        `koanf:"spool_dir"`
-	SpoolGroup     string        `koanf:"spool_group"`
-	LibraryDir     string        `koanf:"library_dir"`
-	MasterKeyFile  string        `koanf:"master_key_file"`
-	DefaultCountry string        `koanf:"default_country"`
-	BootstrapToken string        `koanf:"bootstrap_token"`
-	HTTP           HTTPConfig    `koanf:"http"`
-	ESL            ESLConfig     `koanf:"esl"`
-	FreeSWITCH     FSConfig      `koanf:"freeswitch"`
-	Log            LogConfig     `koanf:"log"`
-	Audio          AudioConfig   `koanf:"audio"`
-	Debug          DebugConfig   `koanf:"debug"`
-	Webhooks       WebhookConfig `koanf:"webhooks"`
-	ShutdownGrace  time.Duration `koanf:"shutdown_grace"`
+	DataDir       string `koanf:"data_dir"`
+	SpoolDir      string `koanf:"spool_dir"`
+	SpoolGroup    string `koanf:"spool_group"`
+	LibraryDir    string `koanf:"library_dir"`
+	MasterKeyFile string `koanf:"master_key_file"`
+	// Library is where finished MP3s are kept: library_dir (backend dir, the default) or an
+	// S3-compatible bucket (backend s3, library.s3.*; README "Recordings on object storage").
+	Library        objstore.Config `koanf:"library"`
+	DefaultCountry string          `koanf:"default_country"`
+	BootstrapToken string          `koanf:"bootstrap_token"`
+	HTTP           HTTPConfig      `koanf:"http"`
+	ESL            ESLConfig       `koanf:"esl"`
+	FreeSWITCH     FSConfig        `koanf:"freeswitch"`
+	Log            LogConfig       `koanf:"log"`
+	Audio          AudioConfig     `koanf:"audio"`
+	Debug          DebugConfig     `koanf:"debug"`
+	Webhooks       WebhookConfig   `koanf:"webhooks"`
+	ShutdownGrace  time.Duration   `koanf:"shutdown_grace"`
 	// Warnings are notes about the configuration given (keys no longer used) for the caller to
 	// log; they never stop callrec.
 	Warnings []string `koanf:"-"`
@@ -115,22 +119,36 @@ type WebhookConfig struct {
 
 func defaults() map[string]any {
 	return map[string]any{
-		"data_dir":             "./data",
-		"spool_dir":            "",
-		"spool_group":          "",
-		"library_dir":          "",
-		"master_key_file":      "",
-		"default_country":      "",
-		"bootstrap_token":      "",
-		"http.listen":          "127.0.0.1:8080",
-		"esl.listen":           "127.0.0.1:8084",
-		"esl.route_context":    "",
-		"esl.transfer_context": "callrec_transfer",
-		"esl.command_timeout":  "5s",
-		"esl.plan_deadline":    "2s",
-		"esl.tone":             "tone_stream://%(250,0,880)",
-		"esl.max_conns":        4096,
-		"esl.instances":        []string{},
+		"data_dir":        "./data",
+		"spool_dir":       "",
+		"spool_group":     "",
+		"library_dir":     "",
+		"master_key_file": "",
+		// The library on object storage (issue 16 item 1): objstore.Config's keys.
+		"library.backend":                   objstore.BackendDir,
+		"library.s3.endpoint":               "",
+		"library.s3.region":                 "",
+		"library.s3.bucket":                 "",
+		"library.s3.prefix":                 "",
+		"library.s3.path_style":             false,
+		"library.s3.access_key_id":          "",
+		"library.s3.secret_access_key":      "",
+		"library.s3.session_token":          "",
+		"library.s3.multipart_threshold":    0,
+		"library.s3.part_size":              0,
+		"library.s3.read_ahead":             0,
+		"library.s3.checksum_when_required": false,
+		"default_country":                   "",
+		"bootstrap_token":                   "",
+		"http.listen":                       "127.0.0.1:8080",
+		"esl.listen":                        "127.0.0.1:8084",
+		"esl.route_context":                 "",
+		"esl.transfer_context":              "callrec_transfer",
+		"esl.command_timeout":               "5s",
+		"esl.plan_deadline":                 "2s",
+		"esl.tone":                          "tone_stream://%(250,0,880)",
+		"esl.max_conns":                     4096,
+		"esl.instances":                     []string{},
 		// The event socket fsconf renders (event_socket.conf.xml) on the same host: with it, calls
 		// whose own connection is lost (an ESL reload, a callrec restart) are followed again.
 		"freeswitch.nodes":                    []map[string]any{{"addr": "127.0.0.1:8021"}},
@@ -362,6 +380,20 @@ func (c Config) validate() error {
 		if err := checkHostPort(fmt.Sprintf("freeswitch.nodes[%d].addr", i), n.Addr, false); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	for i, a := range c.ESL.Instances {
+		if err := checkHostPort(fmt.Sprintf("esl.instances[%d]", i), a, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch c.Library.Backend {
+	case "", objstore.BackendDir:
+	case objstore.BackendS3:
+		if c.Library.S3.Bucket == "" {
+			errs = append(errs, errors.New("library.s3.bucket: required with library.backend s3"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("library.backend: %q: want %s or %s", c.Library.Backend, objstore.BackendDir, objstore.BackendS3))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))

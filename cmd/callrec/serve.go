@@ -20,6 +20,7 @@ import (
 	"github.com/callrec/callrec/esl"
 	"github.com/callrec/callrec/health"
 	"github.com/callrec/callrec/library"
+	"github.com/callrec/callrec/objstore"
 	"github.com/callrec/callrec/store"
 	"github.com/callrec/callrec/web"
 	"github.com/callrec/callrec/webhook"
@@ -75,6 +76,10 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		return err
 	}
 	keys, err := loadMasterKey(ctx, db, cfg, log)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	objects, err := openObjects(ctx, cfg, log)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -169,7 +174,7 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	worker := &library.Worker{
 		DB: db, Encoder: audio.NewShineEncoder(cfg.Audio.BitrateKbps), LibraryDir: cfg.LibraryDir,
 		SpoolDirs:   []string{cfg.SpoolDir, cfg.FreeSWITCH.RecordPath},
-		Concurrency: cfg.Audio.Workers, MaxAttempts: cfg.Audio.MaxAttempts, Logger: log, Metrics: libMetrics, Keys: keys,
+		Concurrency: cfg.Audio.Workers, MaxAttempts: cfg.Audio.MaxAttempts, Logger: log, Metrics: libMetrics, Keys: keys, Objects: objects,
 		// A machine fault (library disk full, read-only, EIO) puts the audio worker down on
 		// /readyz until encoding works again; the recordings wait, their attempts kept.
 		Health: func(err error) {
@@ -181,7 +186,7 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		},
 	}
 	calls.OnFinished = worker.Notify
-	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, SpoolDirs: worker.SpoolDirs, Logger: log, Metrics: libMetrics}
+	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, SpoolDirs: worker.SpoolDirs, Logger: log, Metrics: libMetrics, Objects: objects}
 	wg.Add(2)
 	parts.Up(health.AudioWorker)
 	go func() {
@@ -235,7 +240,7 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
-		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, Keys: keys, IntegrityMetrics: integrityMetrics, Calls: calls,
+		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, Keys: keys, Objects: objects, IntegrityMetrics: integrityMetrics, Calls: calls,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
@@ -442,6 +447,30 @@ func warnInvalidAnnouncements(ctx context.Context, db *store.DB, log zerolog.Log
 			Msg("this DDI's announcement cannot be played safely, so its calls are not recorded: set a valid announcement (see README, Announcements)")
 	}
 }
+
+// openObjects opens the object store of library.backend s3 (nil for dir: MP3s stay in
+// library_dir) and checks that its bucket answers, so a wrong endpoint, bucket or key stops
+// the start (exit 1) instead of failing every recording later.
+func openObjects(ctx context.Context, cfg Config, log zerolog.Logger) (objstore.Store, error) {
+	if cfg.Library.Backend == "" || cfg.Library.Backend == objstore.BackendDir {
+		return nil, nil
+	}
+	objects, err := objstore.New(ctx, cfg.Library, cfg.LibraryDir)
+	if err != nil {
+		return nil, err
+	}
+	probe, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := objects.List(probe, "", func(objstore.Info) error { return errStopListing }); err != nil && !errors.Is(err, errStopListing) {
+		return nil, fmt.Errorf("library.backend s3: bucket %q at %q does not answer: %w", cfg.Library.S3.Bucket, cfg.Library.S3.Endpoint, err)
+	}
+	log.Info().Str("decision", "library_backend").Str("backend", cfg.Library.Backend).Str("bucket", cfg.Library.S3.Bucket).
+		Str("endpoint", cfg.Library.S3.Endpoint).Str("prefix", cfg.Library.S3.Prefix).Msg("finished MP3s go to object storage")
+	return objects, nil
+}
+
+// errStopListing ends openObjects' probe at the first object.
+var errStopListing = errors.New("stop")
 
 // loadMasterKey loads the master key file of encryption at rest (master_key_file), creating it
 // at the first start. A store whose data keys need a master key the file lacks (or a missing
