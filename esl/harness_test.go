@@ -67,15 +67,15 @@ type harnessOptions struct {
 	// instances, when set, starts a second Server (h.srv2, logging to logs2) on the same store,
 	// both with MarkTaken, and renders the public entry and the transfer context with fsconf for
 	// the instances it returns, given the two servers' addresses (several callrec instances).
-	instances func(a, b string) []string
-	logs2     io.Writer
-	oldUserEntries bool                // the user hand-over as rendered before issue 11 (internal/outbound marks)
-	country        string              // the company's country (store.Company.Country)
-	relativeDirs   bool                // chdir into the harness's dir and give the Server relative SpoolDir/OnDemandPath
-	recordPathTail string              // appended to the sofia record-path (e.g. "/": FreeSWITCH then reports "…//file")
-	maxConns       int                 // Server.MaxConns
-	metrics        *Metrics            // Server.Metrics
-	health         HealthReporter      // Server.Health
+	instances      func(a, b string) []string
+	logs2          io.Writer
+	oldUserEntries bool           // the user hand-over as rendered before issue 11 (internal/outbound marks)
+	country        string         // the company's country (store.Company.Country)
+	relativeDirs   bool           // chdir into the harness's dir and give the Server relative SpoolDir/OnDemandPath
+	recordPathTail string         // appended to the sofia record-path (e.g. "/": FreeSWITCH then reports "…//file")
+	maxConns       int            // Server.MaxConns
+	metrics        *Metrics       // Server.Metrics
+	health         HealthReporter // Server.Health
 	wrapListener   func(net.Listener) net.Listener
 	noTranscript   bool      // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
 	logs           io.Writer // also receives the Server's log (JSON lines)
