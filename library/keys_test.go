@@ -181,3 +181,63 @@ func TestWorker_WithoutKeysNeverWritesASealedCompanyInTheClear(t *testing.T) {
 		}
 	}
 }
+
+// A master rotation that cannot rewrap every data key (one no longer unwraps) stores none of
+// them rewrapped and keeps both master keys in the file: after a restart every key still opens
+// with the old master key, and nothing is lost.
+func TestKeys_FailedMasterRotationLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	e := mustOpenEnv(t)
+	path := filepath.Join(t.TempDir(), "master.key")
+	keys, _, err := LoadKeys(ctx, e.db, path)
+	must(t, err)
+	other := e.addCompany(t, "Other", 0, 0)
+	for _, co := range []*store.Company{e.company, other} {
+		if _, _, err := keys.SealingKey(ctx, co.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Damage one wrapped key in the store: the rotation must refuse rather than store half.
+	dk, err := e.db.CurrentDataKey(ctx, other.ID)
+	must(t, err)
+	good := append([]byte(nil), dk.Wrapped...)
+	dk.Wrapped[len(dk.Wrapped)-1] ^= 1
+	_, err = e.db.RewrapDataKeys(ctx, func(k *store.DataKey) (string, []byte, error) {
+		if k.ID == dk.ID {
+			return k.MasterKeyID, dk.Wrapped, nil
+		}
+		return k.MasterKeyID, k.Wrapped, nil
+	})
+	must(t, err)
+	oldMaster := keys.MasterKeyID()
+	fresh, _, err := LoadKeys(ctx, e.db, path) // nothing cached: the damaged key is read
+	must(t, err)
+	if _, _, err := fresh.RotateMaster(ctx); err == nil {
+		t.Fatal("a master rotation with a key that does not unwrap succeeded")
+	}
+	ring, err := envelope.LoadMasterRing(path)
+	must(t, err)
+	if ids := ring.IDs(); len(ids) != 2 || ids[0] != oldMaster {
+		t.Fatalf("master keys in the file after the failed rotation: %v, want the old and the new", ids)
+	}
+	used, err := e.db.MasterKeysInUse(ctx)
+	must(t, err)
+	if len(used) != 1 || !used[oldMaster] {
+		t.Fatalf("data keys wrapped by %v after the failed rotation, want all still by the old key", used)
+	}
+	// Repair the damaged key and restart: both companies' keys open again.
+	_, err = e.db.RewrapDataKeys(ctx, func(k *store.DataKey) (string, []byte, error) {
+		if k.ID == dk.ID {
+			return k.MasterKeyID, good, nil
+		}
+		return k.MasterKeyID, k.Wrapped, nil
+	})
+	must(t, err)
+	again, _, err := LoadKeys(ctx, e.db, path)
+	must(t, err)
+	for _, co := range []*store.Company{e.company, other} {
+		if _, _, err := again.SealingKey(ctx, co.ID); err != nil {
+			t.Fatalf("company %s's key does not open after the failed rotation: %v", co.Name, err)
+		}
+	}
+}
