@@ -2,7 +2,7 @@
 // (github.com/versity/versitygw, Apache-2.0) with its posix backend on a temp directory,
 // listening on 127.0.0.1. Only tests may use it.
 //
-// The binary is found through $CALLREC_VERSITYGW, else as "versitygw" on PATH (.ci/run installs
+// The binary is found through $VERSITYGW_BIN, else as "versitygw" on PATH (.ci/run installs
 // it with go install). Missing, Start skips the test, except under CI=true, where it fails it:
 // CI never silently skips a real-server test.
 package s3test
@@ -45,7 +45,7 @@ const startTimeout = 60 * time.Second
 
 // Binary returns the versitygw to run, or "" when there is none.
 func Binary() string {
-	if p := os.Getenv("CALLREC_VERSITYGW"); p != "" {
+	if p := os.Getenv("VERSITYGW_BIN"); p != "" {
 		return p
 	}
 	p, err := exec.LookPath("versitygw")
@@ -63,9 +63,9 @@ func Start(t testing.TB) *Server {
 	bin := Binary()
 	if bin == "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("versitygw not found ($CALLREC_VERSITYGW or PATH): .ci/run must install it")
+			t.Fatal("versitygw not found ($VERSITYGW_BIN or PATH): .ci/run must install it")
 		}
-		t.Skip("versitygw not found ($CALLREC_VERSITYGW or PATH); install: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+		t.Skip("versitygw not found ($VERSITYGW_BIN or PATH); install: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
 	}
 	var lastErr error
 	for range 3 { // a free port can be taken between probing and binding; try another
