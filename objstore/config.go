@@ -3,6 +3,7 @@ package objstore
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Backend names Config.Backend accepts.
@@ -18,6 +19,11 @@ type Config struct {
 	Backend string `koanf:"backend"`
 	// S3 configures the "s3" backend; ignored for "dir".
 	S3 S3Config `koanf:"s3"`
+	// PresignTTL, when not zero (s3 only), is how long the pre-signed URL lives that callrec's
+	// API answers a playback with (a 302 to the object itself, so the audio bytes do not pass
+	// through callrec). Zero: callrec streams every byte. Read by cmd and the web server, not by
+	// the store.
+	PresignTTL time.Duration `koanf:"presign_ttl"`
 }
 
 // New returns the Store cfg names: a Dir over dir (which must exist) or an S3 from cfg.S3.

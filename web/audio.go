@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,6 +131,9 @@ func (s *Server) audio(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if done, err := s.presignedAudio(c, r); done || err != nil {
+		return err
+	}
 	f, err := s.openAudio(c.UserContext(), r, "audio")
 	if err != nil {
 		return err
@@ -206,6 +210,49 @@ func (s *Server) audio(c *fiber.Ctx) error {
 	c.Context().SetBodyStream(&hashingBody{r: io.NewSectionReader(f, 0, size), c: f, h: sha256.New(), left: size,
 		check:   func(sum string) error { return s.checked(r, sum, etag, "audio") },
 		corrupt: func(err error) error { return s.mismatch(r, "", err.Error(), "audio") }}, int(n))
+	return nil
+}
+
+// presignedAudio answers an inline playback of r with a 302 to a pre-signed URL of its object
+// when the server is configured for it (PresignAudio) and r qualifies: ready, kept in the object
+// store, not sealed (the object is not the MP3 then) and not flagged by the integrity check. The
+// playback is audited first, as a streamed one is. done reports that the request was answered.
+// A download (?download=1) is streamed, so it keeps its file name.
+func (s *Server) presignedAudio(c *fiber.Ctx, r *store.Recording) (done bool, err error) {
+	key, inStore := library.ObjectKey(r.MP3Path)
+	if s.PresignAudio <= 0 || s.Objects == nil || !inStore || r.State != store.StateReady || r.EncryptionKeyID != "" ||
+		r.Integrity != "" || c.Query("download") == "1" || c.Query("download") == "true" {
+		return false, nil
+	}
+	url, err := s.Objects.PresignGet(c.UserContext(), key, s.PresignAudio)
+	if err != nil {
+		s.Logger.Warn().Err(err).Str("recording_id", r.ID).Msg("audio: no pre-signed URL; streamed instead")
+		return false, nil
+	}
+	if auditPlayback(c.Get(fiber.HeaderRange)) {
+		if err := s.audit(c, auditEntry(c, store.AuditEntry{Action: store.AuditPlay, CompanyID: r.CompanyID, RecordingID: r.ID})); err != nil {
+			return true, err // not served unaudited
+		}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return true, c.Redirect(url, fiber.StatusFound)
+}
+
+// initMediaOrigin learns the origin of the pre-signed audio URLs (one signed locally, no
+// request), for the page's Content-Security-Policy.
+func (s *Server) initMediaOrigin() error {
+	if s.PresignAudio <= 0 || s.Objects == nil {
+		return nil
+	}
+	raw, err := s.Objects.PresignGet(context.Background(), "origin-probe.mp3", s.PresignAudio)
+	if err != nil {
+		return fmt.Errorf("web: pre-signed audio: %w", err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("web: pre-signed audio URL %q has no origin", raw)
+	}
+	s.mediaOrigin = " " + u.Scheme + "://" + u.Host
 	return nil
 }
 

@@ -82,6 +82,10 @@ type Server struct {
 	// Objects is the object store of the recordings whose MP3 is an object (library.backend
 	// s3; cmd wires objstore.New). Nil: only MP3s in library_dir are served.
 	Objects objstore.Store
+	// PresignAudio, when not zero, answers an inline playback of a clear MP3 kept in Objects
+	// with a 302 to a pre-signed URL of the object that lives this long (library.presign_ttl),
+	// after the audit entry; downloads, sealed and flagged recordings are streamed as always.
+	PresignAudio time.Duration
 	// IntegrityMetrics, when set, counts the served files that did not match their SHA-256.
 	IntegrityMetrics *IntegrityMetrics
 	// WebhookAllowHTTP lets webhooks use plain http:// URLs (config webhooks.allow_http);
@@ -96,6 +100,9 @@ type Server struct {
 	guard *guardedListener // ln with the accept retry and the connection caps (listener.go)
 
 	linkKey []byte // signs audio and archive links (link.go)
+	// mediaOrigin is the origin of the pre-signed audio URLs (PresignAudio), allowed as a
+	// media source by the page's Content-Security-Policy; "" without them.
+	mediaOrigin string
 
 	authFail *authFailures // failed authentications per client address (authlimit.go)
 
@@ -120,6 +127,10 @@ func (s *Server) Open() error {
 		}
 	}
 	if err := s.initLinkKey(); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := s.initMediaOrigin(); err != nil {
 		ln.Close()
 		return err
 	}

@@ -29,7 +29,7 @@ func (s *Server) mountUI(app *fiber.App) {
 			c.Set(fiber.HeaderContentType, ct)
 			c.Set(fiber.HeaderCacheControl, "no-cache")
 			c.Set("X-Content-Type-Options", "nosniff")
-			c.Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:; img-src 'self' data:")
+			c.Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:"+s.mediaOrigin+"; img-src 'self' data:")
 			return c.Send(b)
 		}
 	}

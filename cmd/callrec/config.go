@@ -138,6 +138,7 @@ func defaults() map[string]any {
 		"library.s3.part_size":              0,
 		"library.s3.read_ahead":             0,
 		"library.s3.checksum_when_required": false,
+		"library.presign_ttl":               "0s",
 		"default_country":                   "",
 		"bootstrap_token":                   "",
 		"http.listen":                       "127.0.0.1:8080",
@@ -391,6 +392,9 @@ func (c Config) validate() error {
 	case objstore.BackendS3:
 		if c.Library.S3.Bucket == "" {
 			errs = append(errs, errors.New("library.s3.bucket: required with library.backend s3"))
+		}
+		if c.Library.PresignTTL < 0 || c.Library.PresignTTL > 7*24*time.Hour {
+			errs = append(errs, fmt.Errorf("library.presign_ttl: %v: want 0 (stream) to 168h", c.Library.PresignTTL))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("library.backend: %q: want %s or %s", c.Library.Backend, objstore.BackendDir, objstore.BackendS3))

@@ -240,7 +240,7 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		Metrics: registry, MetricsToken: cfg.HTTP.MetricsToken, HTTPMetrics: httpMetrics,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConns: cfg.HTTP.MaxConns, MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP, AuthFailLimit: cfg.HTTP.AuthFailures,
-		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, Keys: keys, Objects: objects, IntegrityMetrics: integrityMetrics, Calls: calls,
+		Health: parts, RemoveFiles: sweeper.RemoveFiles, SigningKey: signingKey, Keys: keys, Objects: objects, PresignAudio: cfg.Library.PresignTTL, IntegrityMetrics: integrityMetrics, Calls: calls,
 		WebhookAllowHTTP: cfg.Webhooks.AllowHTTP, WebhookAllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks}
 	if err := httpServer.Open(); err != nil {
 		calls.Close(context.Background())
