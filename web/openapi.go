@@ -192,7 +192,7 @@ var apiOps = []apiOp{
 		role: store.RoleCompanyAdmin, errs: map[string]string{"403": why403role + ", or the company does not allow removal (error.field allow_recording_removal)",
 			"404": fmt.Sprintf(why404, "recording"), "409": "the recording is still running (error.field state)"},
 		ex: opExample{id: exRecordingID}},
-	{method: "GET", path: "/recordings/{id}/audio", summary: "The MP3: Range/206, ETag/If-None-Match, inline or attachment with ?download=1", tag: "recordings", query: []string{"download"}, reply: "binary", media: "audio/mpeg",
+	{method: "GET", path: "/recordings/{id}/audio", summary: "The MP3: Range/206, ETag/If-None-Match, inline or attachment with ?download=1 (with library.presign_ttl, an inline playback of a clear MP3 kept in object storage is a 302 to a short-lived pre-signed URL of the object)", tag: "recordings", query: []string{"download"}, reply: "binary", media: "audio/mpeg",
 		role: store.RoleUser, who: "every role, for recordings it may get; also without a token through a signed link (GET /recordings/{id}/link)",
 		errs: map[string]string{"404": fmt.Sprintf(why404, "recording") + "; also a ready recording whose file is missing",
 			"409": "the recording is not ready (error.field state), or its file no longer matches its sha256 (code integrity_mismatch)", "416": "the Range lies outside the file"},
