@@ -1,0 +1,203 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/callrec/callrec/store"
+)
+
+const recordingColumns = `id, company_id, call_id, type, trigger, direction, ddi_id, user_id, recorder, caller,
+	callee, started_at, ended_at, duration_ms, state, file_name, file_size, mime, error, sha256, integrity,
+	masks, consent, wav_path, mp3_path, recorded_leg, requester_leg`
+
+// recordingArgs are r's values in recordingColumns order.
+func recordingArgs(r *store.Recording) ([]any, error) {
+	var masks, consent []byte
+	var err error
+	if r.Masks != nil {
+		if masks, err = json.Marshal(r.Masks); err != nil {
+			return nil, err
+		}
+	}
+	if r.Consent != nil {
+		if consent, err = json.Marshal(r.Consent); err != nil {
+			return nil, err
+		}
+	}
+	return []any{r.ID, r.CompanyID, r.CallID, r.Type, r.Trigger, r.Direction, r.DDIID, r.UserID, r.Recorder,
+		r.Caller, r.Callee, r.StartedAt, r.EndedAt, r.DurationMS, r.State, r.FileName, r.FileSize, r.MIME,
+		r.Error, r.SHA256, r.Integrity, masks, consent, r.WAVPath, r.MP3Path, r.RecordedLeg, r.RequesterLeg}, nil
+}
+
+func scanRecording(row pgx.Row) (*store.Recording, error) {
+	var r store.Recording
+	var masks, consent []byte
+	err := row.Scan(&r.ID, &r.CompanyID, &r.CallID, &r.Type, &r.Trigger, &r.Direction, &r.DDIID, &r.UserID,
+		&r.Recorder, &r.Caller, &r.Callee, &r.StartedAt, &r.EndedAt, &r.DurationMS, &r.State, &r.FileName,
+		&r.FileSize, &r.MIME, &r.Error, &r.SHA256, &r.Integrity, &masks, &consent, &r.WAVPath, &r.MP3Path,
+		&r.RecordedLeg, &r.RequesterLeg)
+	if err != nil {
+		return nil, err
+	}
+	r.StartedAt = r.StartedAt.UTC()
+	if r.EndedAt != nil {
+		t := r.EndedAt.UTC()
+		r.EndedAt = &t
+	}
+	if masks != nil {
+		if err := json.Unmarshal(masks, &r.Masks); err != nil {
+			return nil, fmt.Errorf("recording %s masks: %w", r.ID, err)
+		}
+	}
+	if consent != nil {
+		r.Consent = new(store.Consent)
+		if err := json.Unmarshal(consent, r.Consent); err != nil {
+			return nil, fmt.Errorf("recording %s consent: %w", r.ID, err)
+		}
+	}
+	return &r, nil
+}
+
+// CreateRecording stores a new recording in state "recording", as store.DB.CreateRecording: it
+// fills ID (a ULID whose time part is StartedAt; StartedAt defaults to now), State and
+// FileName. Errors: EINVALID (field; "company_id" when the company does not exist).
+func (db *DB) CreateRecording(ctx context.Context, r *store.Recording) error {
+	if r.StartedAt.IsZero() {
+		r.StartedAt = db.now()
+	}
+	r.StartedAt = r.StartedAt.UTC().Truncate(time.Microsecond)
+	r.ID = db.newID(r.StartedAt)
+	r.State = store.StateRecording
+	r.FileName = r.DownloadName()
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	args, err := recordingArgs(r)
+	if err != nil {
+		return fmt.Errorf("create recording: %w", err)
+	}
+	_, err = db.pool.Exec(ctx, "INSERT INTO recordings ("+recordingColumns+`) VALUES
+		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`, args...)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "23503":
+		return store.Invalid("company_id", "no such company")
+	case errors.As(err, &pe) && pe.Code == "23505":
+		return store.Conflict("id", "recording id collision, retry")
+	case err != nil:
+		return fmt.Errorf("create recording: %w", err)
+	}
+	return nil
+}
+
+// Recording returns the recording with id (WAVPath/MP3Path included), or ENOTFOUND.
+func (db *DB) Recording(ctx context.Context, id string) (*store.Recording, error) {
+	r, err := scanRecording(db.pool.QueryRow(ctx, "SELECT "+recordingColumns+" FROM recordings WHERE id = $1", id))
+	if err != nil {
+		return nil, notFound(err, "recording not found")
+	}
+	return r, nil
+}
+
+// FinishRecording moves a recording from "recording" to "processing" with EndedAt, DurationMS
+// and WAVPath, and enqueues its encoding job in the same transaction, as
+// store.DB.FinishRecording. Idempotent: on any other state it changes nothing. Errors:
+// ENOTFOUND, EINVALID ("wav_path" empty, "ended_at" before started_at).
+func (db *DB) FinishRecording(ctx context.Context, id string, endedAt time.Time, durationMS int64, wavPath string) error {
+	if wavPath == "" {
+		return store.Invalid("wav_path", "required")
+	}
+	if durationMS < 0 {
+		return store.Invalid("duration_ms", "must not be negative")
+	}
+	endedAt = endedAt.UTC().Truncate(time.Microsecond)
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var state string
+		var started time.Time
+		err := tx.QueryRow(ctx, "SELECT state, started_at FROM recordings WHERE id = $1 FOR UPDATE", id).Scan(&state, &started)
+		if err != nil {
+			return notFound(err, "recording not found")
+		}
+		if state != store.StateRecording {
+			return nil
+		}
+		if endedAt.Before(started) {
+			return store.Invalid("ended_at", "before started_at")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE recordings SET state = $2, ended_at = $3, duration_ms = $4, wav_path = $5
+			WHERE id = $1`, id, store.StateProcessing, endedAt, durationMS, wavPath); err != nil {
+			return err
+		}
+		return insertJob(ctx, tx, db, &store.Job{RecordingID: id, WAVPath: wavPath})
+	})
+}
+
+// CompleteRecording records the audio worker's result for job jobID: the recording becomes
+// "ready" and the job is acked, in one transaction, as store.DB.CompleteRecording. Errors:
+// ENOTFOUND when the job is gone (another instance completed it after this one's lease
+// expired, or the recording was deleted: remove the MP3); ECONFLICT "state" when the recording
+// left "processing" meanwhile (the job is acked anyway; remove the MP3).
+// Not mirrored yet: the webhook event store enqueues with the change.
+func (db *DB) CompleteRecording(ctx context.Context, jobID string, res store.RecordingResult) error {
+	if res.MIME == "" {
+		res.MIME = "audio/mpeg"
+	}
+	if res.SHA256 != "" && !store.ValidSHA256(res.SHA256) {
+		return store.Invalid("sha256", "must be 64 lower-case hex digits")
+	}
+	var late error
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		late = nil
+		var recID, state string
+		err := tx.QueryRow(ctx, `SELECT r.id, r.state FROM jobs j JOIN recordings r ON r.id = j.recording_id
+			WHERE j.id = $1 FOR UPDATE OF j, r`, jobID).Scan(&recID, &state)
+		if err != nil {
+			return notFound(err, "job not found")
+		}
+		if state == store.StateProcessing {
+			if _, err := tx.Exec(ctx, `UPDATE recordings SET state = $2, mp3_path = $3, duration_ms = $4, file_size = $5,
+				mime = $6, error = '', sha256 = $7, integrity = '' WHERE id = $1`,
+				recID, store.StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, res.SHA256); err != nil {
+				return err
+			}
+		} else {
+			late = store.Conflict("state", "recording is %s, not processing", state)
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM jobs WHERE id = $1", jobID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return late
+}
+
+// FailRecording marks a recording "failed" with reason and acks its queued job, as
+// store.DB.FailRecording. Failing a failed recording is a no-op. Errors: ENOTFOUND, ECONFLICT
+// "state" for a ready or discarded recording. Not mirrored yet: the webhook event.
+func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var state string
+		if err := tx.QueryRow(ctx, "SELECT state FROM recordings WHERE id = $1 FOR UPDATE", id).Scan(&state); err != nil {
+			return notFound(err, "recording not found")
+		}
+		switch state {
+		case store.StateFailed:
+			return nil
+		case store.StateReady, store.StateDiscarded:
+			return store.Conflict("state", "recording is %s", state)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE recordings SET state = $2, error = $3 WHERE id = $1", id, store.StateFailed, reason); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM jobs WHERE recording_id = $1", id)
+		return err
+	})
+}
