@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,11 +55,21 @@ type DB struct {
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
+
+	subMu sync.Mutex
+	subs  map[int]chan struct{}
+	subN  int
+
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+	listening  atomic.Bool
+	listenPID  atomic.Uint32 // the listener's backend, 0 when none (tests)
 }
 
 // Open connects to dsn (a libpq connection string or URL), applies the pending migrations
 // embedded from migrations/ (each in its own transaction, all under an advisory lock, so that
-// instances starting together migrate exactly once) and returns the store. Called once per
+// instances starting together migrate exactly once), starts the rule-change listener
+// (notify.go) and returns the store. Called once per
 // process by cmd/callrec. Errors: the connection's, an ESCHEMA *store.Error when the database
 // has a newer schema than this callrec knows, a failed migration's (wrapped, naming it).
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
@@ -81,16 +92,24 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS) (*DB, 
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
-	db := &DB{pool: pool, opts: opts, log: log, entropy: ulid.Monotonic(rand.Reader, 0)}
+	db := &DB{pool: pool, opts: opts, log: log, entropy: ulid.Monotonic(rand.Reader, 0), subs: map[int]chan struct{}{}}
 	if db.version, err = db.migrate(ctx, migs); err != nil {
 		pool.Close()
 		return nil, err
 	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	db.stopListen, db.listenDone = cancel, make(chan struct{})
+	go func() { defer close(db.listenDone); db.listen(lctx) }()
 	return db, nil
 }
 
-// Close closes the pool. Call once, after every other user of the DB has stopped.
-func (db *DB) Close() { db.pool.Close() }
+// Close stops the rule-change listener and closes the pool. Call once, after every other user
+// of the DB has stopped.
+func (db *DB) Close() {
+	db.stopListen()
+	<-db.listenDone
+	db.pool.Close()
+}
 
 // SchemaVersion returns the schema version after Open's migrations.
 func (db *DB) SchemaVersion() int { return db.version }
