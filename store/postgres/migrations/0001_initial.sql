@@ -101,6 +101,9 @@ CREATE INDEX recordings_company_user ON recordings (company_id, user_id, started
 CREATE INDEX recordings_company_ddi ON recordings (company_id, ddi_id, started_at DESC, id DESC) WHERE ddi_id <> '';
 CREATE INDEX recordings_state ON recordings (state, started_at DESC, id DESC);
 CREATE INDEX recordings_call ON recordings (call_id);
+-- Exact caller/callee filters (store walks its number index, store/search.go, for these).
+CREATE INDEX recordings_company_caller ON recordings (company_id, caller, started_at DESC, id DESC);
+CREATE INDEX recordings_company_callee ON recordings (company_id, callee, started_at DESC, id DESC);
 
 -- The audio worker's durable queue (store.Job). claimable_at is store/queue.go's due-index key:
 -- the later of not_before and lease_until (GREATEST ignores a NULL lease).
