@@ -156,7 +156,9 @@ func benchPages(b *testing.B, db *DB, f store.RecordingFilter, walk bool) {
 	}
 	b.StopTimer()
 	slices.Sort(lat)
-	p := func(q float64) float64 { return float64(lat[min(len(lat)-1, int(float64(len(lat))*q))].Nanoseconds()) / 1e3 }
+	p := func(q float64) float64 {
+		return float64(lat[min(len(lat)-1, int(float64(len(lat))*q))].Nanoseconds()) / 1e3
+	}
 	b.ReportMetric(p(0.5), "p50-µs")
 	b.ReportMetric(p(0.99), "p99-µs")
 	b.ReportMetric(float64(rows)/float64(b.N), "rows/page")

@@ -27,7 +27,10 @@ func (db *DB) RuleRows(ctx context.Context) (*RuleRows, error) {
 	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
 		if out.Brands, err = collect(ctx, tx, "SELECT id, name, sip_domain FROM brands ORDER BY id",
-			func(r pgx.CollectableRow) (b store.Brand, err error) { err = r.Scan(&b.ID, &b.Name, &b.SIPDomain); return }); err != nil {
+			func(r pgx.CollectableRow) (b store.Brand, err error) {
+				err = r.Scan(&b.ID, &b.Name, &b.SIPDomain)
+				return
+			}); err != nil {
 			return err
 		}
 		if out.Companies, err = collect(ctx, tx, `SELECT id, brand_id, name, on_demand, on_demand_code, mask_code,
