@@ -13,6 +13,9 @@ import (
 var shared pgtest.Shared
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envChildDSN) != "" { // a drill's child instance: it uses the parent's server
+		os.Exit(m.Run())
+	}
 	os.Exit(pgtest.Main(m, &shared, pgtest.Options{Prepare: func(ctx context.Context, dsn string) error {
 		db, err := Open(ctx, dsn, Options{})
 		if err != nil {
