@@ -6,6 +6,12 @@
 // recordings (list.go). Package store (bbolt) stays the reference: the types and the error
 // vocabulary are store's, and each method here says which store.DB method it mirrors.
 //
+// Written so far: the schema of every entity (migrations/0001), the queue, recordings' create,
+// finish, complete, fail and listing, tokens, the rule rows, the shared link key. Not yet:
+// the admin writes of brands, companies, DDIs and users (with store's validation and
+// ambiguity checks), holds, audit, webhooks and deliveries (tables only), running usage
+// totals, the number search, the hash backfill, recording intents.
+//
 // Instances must keep their clocks in step (NTP): leases and due times are written with the
 // instance's clock, as store does, so a skew eats into the lease.
 package postgres

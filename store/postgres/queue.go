@@ -17,6 +17,10 @@ import (
 // passed: due and not leased, or leased by an instance that crashed or stalled past the lease.
 // ClaimJob takes the first claimable row with FOR UPDATE SKIP LOCKED, so concurrent claimers
 // on any instance never wait on one another's row and never take the same one.
+//
+// store.DB.ReleaseJobLeases (run at start: every lease in a single-instance file is a dead
+// process's) has no counterpart here on purpose: with several instances a starting one would
+// release the leases of live ones. A dead instance's jobs come back when their leases end.
 
 const jobColumns = "id, recording_id, wav_path, attempts, not_before, lease_until, last_error"
 
