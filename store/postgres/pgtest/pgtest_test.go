@@ -2,7 +2,11 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/user"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -73,4 +77,31 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
+}
+
+// TestStart_ServerRunsUnprivileged: under root (CI) the server runs as the postgres user
+// (PostgreSQL refuses root); otherwise as the test's own user.
+func TestStart_ServerRunsUnprivileged(t *testing.T) {
+	shared.need(t)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", shared.Server.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	want := os.Geteuid()
+	if want == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ = strconv.Atoi(u.Uid)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" {
+			if f[1] != strconv.Itoa(want) {
+				t.Errorf("server runs as uid %s, want %d", f[1], want)
+			}
+			return
+		}
+	}
+	t.Error("no Uid line in the server's status")
 }
