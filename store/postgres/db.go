@@ -6,11 +6,13 @@
 // recordings (list.go). Package store (bbolt) stays the reference: the types and the error
 // vocabulary are store's, and each method here says which store.DB method it mirrors.
 //
-// Written so far: the schema of every entity (migrations/0001), the queue, recordings' create,
-// finish, complete, fail and listing, tokens, the rule rows, the shared link key. Not yet:
+// Written so far: the schema of every entity (migrations/0001), the queue, the recordings'
+// lifecycle (create, masks, finish, complete, fail, discard, delete under legal holds), the
+// listing and the sweeper's pages, holds, tokens, the rule rows, the shared link key. Not yet:
 // the admin writes of brands, companies, DDIs and users (with store's validation and
-// ambiguity checks), holds, audit, webhooks and deliveries (tables only), running usage
-// totals, the number search, the hash backfill, recording intents.
+// ambiguity checks), audit, webhooks and deliveries (tables only), running usage totals
+// (summed per call instead), the number search, the hash backfill, recording intents, the
+// webhook events store enqueues with recording changes.
 //
 // Instances must keep their clocks in step (NTP): leases and due times are written with the
 // instance's clock, as store does, so a skew eats into the lease.
@@ -45,6 +47,9 @@ var migrationFiles embed.FS
 
 // Options configures Open. The zero value is usable.
 type Options struct {
+	// DefaultCountry (ISO 3166 alpha-2) reads numbers given in national form (holds), as
+	// store.Options.DefaultCountry.
+	DefaultCountry string
 	// Now is the clock (default time.Now); tests pin it.
 	Now func() time.Time
 	// Log receives one event per decision (migrations applied, a listener reconnecting);

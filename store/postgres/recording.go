@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -200,4 +201,128 @@ func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
 		_, err := tx.Exec(ctx, "DELETE FROM jobs WHERE recording_id = $1", id)
 		return err
 	})
+}
+
+// DiscardRecording marks a recording "discarded" (reason kept in Error) and acks its queued
+// job, as store.DB.DiscardRecording. Discarding twice is a no-op. Errors: ENOTFOUND. Not
+// mirrored yet: the webhook event.
+func (db *DB) DiscardRecording(ctx context.Context, id, reason string) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var state string
+		if err := tx.QueryRow(ctx, "SELECT state FROM recordings WHERE id = $1 FOR UPDATE", id).Scan(&state); err != nil {
+			return notFound(err, "recording not found")
+		}
+		if state == store.StateDiscarded {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, "UPDATE recordings SET state = $2, error = $3 WHERE id = $1", id, store.StateDiscarded, reason); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM jobs WHERE recording_id = $1", id)
+		return err
+	})
+}
+
+// SetRecordingMasks stores the masked spans of a recording that is still "recording", as
+// store.DB.SetRecordingMasks. Errors: ENOTFOUND, ECONFLICT "state" once it has stopped,
+// EINVALID "masks" for a negative offset or length.
+func (db *DB) SetRecordingMasks(ctx context.Context, id string, masks []store.MaskSpan) error {
+	for _, m := range masks {
+		if m.OffsetMS < 0 || m.LengthMS < 0 {
+			return store.Invalid("masks", "a masked span starts and lasts 0 ms or more")
+		}
+	}
+	b, err := json.Marshal(masks)
+	if err != nil {
+		return fmt.Errorf("set masks: %w", err)
+	}
+	if masks == nil {
+		b = nil
+	}
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var state string
+		if err := tx.QueryRow(ctx, "SELECT state FROM recordings WHERE id = $1 FOR UPDATE", id).Scan(&state); err != nil {
+			return notFound(err, "recording not found")
+		}
+		if state != store.StateRecording {
+			return store.Conflict("state", "recording is %s", state)
+		}
+		_, err := tx.Exec(ctx, "UPDATE recordings SET masks = $2 WHERE id = $1", id, b)
+		return err
+	})
+}
+
+// RecordingsInState returns up to limit (<= 0: all) recordings in state, oldest first, as
+// store.DB.RecordingsInState (start-up reconcile). With several instances, each sees the
+// others' live rows too: the caller must only take over rows whose call it owns. Errors:
+// EINVALID "state".
+func (db *DB) RecordingsInState(ctx context.Context, state string, limit int) ([]*store.Recording, error) {
+	if err := validateFilter(&store.RecordingFilter{State: state}); err != nil || state == "" {
+		return nil, store.Invalid("state", "unknown state %q", state)
+	}
+	q := "SELECT " + recordingColumns + " FROM recordings WHERE state = $1 ORDER BY started_at, id"
+	args := []any{state}
+	if limit > 0 {
+		q += " LIMIT $2"
+		args = append(args, limit)
+	}
+	return db.queryRecordings(ctx, q, args...)
+}
+
+// CompanyRecordingsOldestFirst returns up to limit (<= 0: all) recordings of companyID whose
+// id sorts after afterID ("" = from the start), in id (start-time) order, as
+// store.DB.CompanyRecordingsOldestFirst (the library sweeper's pages). Errors: the database's.
+func (db *DB) CompanyRecordingsOldestFirst(ctx context.Context, companyID, afterID string, limit int) ([]*store.Recording, error) {
+	return db.companyRecordings(ctx, companyID, afterID, time.Time{}, limit)
+}
+
+// CompanyRecordingsStartedBefore is CompanyRecordingsOldestFirst bounded to recordings that
+// started before before (the retention pass), as store.DB.CompanyRecordingsStartedBefore.
+func (db *DB) CompanyRecordingsStartedBefore(ctx context.Context, companyID, afterID string, before time.Time, limit int) ([]*store.Recording, error) {
+	if before.UnixMilli() <= 0 {
+		return nil, ctx.Err()
+	}
+	return db.companyRecordings(ctx, companyID, afterID, before, limit)
+}
+
+// companyRecordings pages a company's recordings in id order; ids are ULIDs of StartedAt, so
+// the order is store's (its company index is in id order).
+func (db *DB) companyRecordings(ctx context.Context, companyID, afterID string, before time.Time, limit int) ([]*store.Recording, error) {
+	q := "SELECT " + recordingColumns + " FROM recordings WHERE company_id = $1 AND id > $2"
+	args := []any{companyID, afterID}
+	if !before.IsZero() {
+		args = append(args, before.UTC())
+		q += " AND started_at < $3"
+	}
+	q += " ORDER BY id"
+	if limit > 0 {
+		args = append(args, limit)
+		q += " LIMIT $" + strconv.Itoa(len(args))
+	}
+	return db.queryRecordings(ctx, q, args...)
+}
+
+func (db *DB) queryRecordings(ctx context.Context, q string, args ...any) ([]*store.Recording, error) {
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("recordings: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Recording, error) { return scanRecording(row) })
+	if err != nil {
+		return nil, fmt.Errorf("recordings: %w", err)
+	}
+	return out, nil
+}
+
+// CompanyUsage returns the library usage of companyID, as store.DB.CompanyUsage, but summed
+// by one index scan of the company's rows (store keeps running totals; these are not kept
+// here yet). An unknown company has zero usage.
+func (db *DB) CompanyUsage(ctx context.Context, companyID string) (store.LibraryUsage, error) {
+	var u store.LibraryUsage
+	err := db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state = 'ready'),
+		coalesce(sum(file_size) FILTER (WHERE state = 'ready'), 0) FROM recordings WHERE company_id = $1`, companyID).Scan(&u.Recordings, &u.Ready, &u.Bytes)
+	if err != nil {
+		return u, fmt.Errorf("company usage: %w", err)
+	}
+	return u, nil
 }
