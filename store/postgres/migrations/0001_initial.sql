@@ -185,10 +185,14 @@ CREATE TABLE deliveries (
     last_error      text NOT NULL DEFAULT '',
     created_at      timestamptz NOT NULL,
     delivered_at    timestamptz,
-    lease_until     timestamptz
+    lease_until     timestamptz,
+    -- ix_delivery_due: a pending delivery is claimable at the later of its next attempt and its lease.
+    claimable_at    timestamptz GENERATED ALWAYS AS (GREATEST(next_attempt_at, lease_until)) STORED
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE next_attempt_at IS NOT NULL;
-CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id DESC);
+CREATE INDEX deliveries_due ON deliveries (claimable_at, id) WHERE state = 'pending';
+CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id DESC);                  -- ix_delivery_webhook
+-- ix_delivery_once: recording.missing is sent once per webhook and call.
+CREATE UNIQUE INDEX deliveries_once ON deliveries (webhook_id, event, call_id) WHERE event = 'recording.missing' AND call_id <> '';
 
 -- Rule changes: every committed change of a row the call path's Rules snapshot is built from
 -- (store/rules.go: brands, companies, DDIs, users) notifies channel callrec_rules, so every
