@@ -6,13 +6,13 @@
 // recordings (list.go). Package store (bbolt) stays the reference: the types and the error
 // vocabulary are store's, and each method here says which store.DB method it mirrors.
 //
-// Written so far: the schema of every entity (migrations/0001), the queue, the recordings'
-// lifecycle (create, masks, finish, complete, fail, discard, delete under legal holds), the
-// listing and the sweeper's pages, holds, tokens, the rule rows, the shared link key. Not yet:
-// the admin writes of brands, companies, DDIs and users (with store's validation and
-// ambiguity checks), audit, webhooks and deliveries (tables only), running usage totals
-// (summed per call instead), the number search, the hash backfill, recording intents, the
-// webhook events store enqueues with recording changes.
+// Written so far: the schema of every entity (migrations/), the queue, the recordings'
+// lifecycle (create, masks, finish, complete, fail, discard, delete under legal holds) with
+// their webhook events in the same transaction, the listing and the sweeper's pages, the
+// admin writes of brands, companies, DDIs and users, holds, tokens, the audit log, webhooks
+// and their delivery queue, the rule rows, the shared link key. Not yet: running usage totals
+// (summed per call instead), the number search, the hash backfill, recording intents
+// (StartRecording), the backup.
 //
 // Instances must keep their clocks in step (NTP): leases and due times are written with the
 // instance's clock, as store does, so a skew eats into the lease.

@@ -145,7 +145,7 @@ func (db *DB) FinishRecording(ctx context.Context, id string, endedAt time.Time,
 // ENOTFOUND when the job is gone (another instance completed it after this one's lease
 // expired, or the recording was deleted: remove the MP3); ECONFLICT "state" when the recording
 // left "processing" meanwhile (the job is acked anyway; remove the MP3).
-// Not mirrored yet: the webhook event store enqueues with the change.
+// The recording.ready event is enqueued in the same transaction.
 func (db *DB) CompleteRecording(ctx context.Context, jobID string, res store.RecordingResult) error {
 	if res.MIME == "" {
 		res.MIME = "audio/mpeg"
@@ -163,9 +163,13 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res store.Rec
 			return notFound(err, "job not found")
 		}
 		if state == store.StateProcessing {
-			if _, err := tx.Exec(ctx, `UPDATE recordings SET state = $2, mp3_path = $3, duration_ms = $4, file_size = $5,
-				mime = $6, error = '', sha256 = $7, integrity = '' WHERE id = $1`,
-				recID, store.StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, res.SHA256); err != nil {
+			r, err := scanRecording(tx.QueryRow(ctx, `UPDATE recordings SET state = $2, mp3_path = $3, duration_ms = $4, file_size = $5,
+				mime = $6, error = '', sha256 = $7, integrity = '' WHERE id = $1 RETURNING `+recordingColumns,
+				recID, store.StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, res.SHA256))
+			if err != nil {
+				return err
+			}
+			if err := db.enqueueRecordingEvent(ctx, tx, r); err != nil { // with the change (outbox)
 				return err
 			}
 		} else {
@@ -182,7 +186,7 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res store.Rec
 
 // FailRecording marks a recording "failed" with reason and acks its queued job, as
 // store.DB.FailRecording. Failing a failed recording is a no-op. Errors: ENOTFOUND, ECONFLICT
-// "state" for a ready or discarded recording. Not mirrored yet: the webhook event.
+// "state" for a ready or discarded recording. The recording.failed event goes with the change.
 func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var state string
@@ -195,7 +199,7 @@ func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
 		case store.StateReady, store.StateDiscarded:
 			return store.Conflict("state", "recording is %s", state)
 		}
-		if _, err := tx.Exec(ctx, "UPDATE recordings SET state = $2, error = $3 WHERE id = $1", id, store.StateFailed, reason); err != nil {
+		if err := db.setStateAndEnqueue(ctx, tx, id, store.StateFailed, reason); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "DELETE FROM jobs WHERE recording_id = $1", id)
@@ -204,8 +208,8 @@ func (db *DB) FailRecording(ctx context.Context, id, reason string) error {
 }
 
 // DiscardRecording marks a recording "discarded" (reason kept in Error) and acks its queued
-// job, as store.DB.DiscardRecording. Discarding twice is a no-op. Errors: ENOTFOUND. Not
-// mirrored yet: the webhook event.
+// job, as store.DB.DiscardRecording, with its recording.discarded event. Discarding twice is a
+// no-op. Errors: ENOTFOUND.
 func (db *DB) DiscardRecording(ctx context.Context, id, reason string) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var state string
@@ -215,7 +219,7 @@ func (db *DB) DiscardRecording(ctx context.Context, id, reason string) error {
 		if state == store.StateDiscarded {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, "UPDATE recordings SET state = $2, error = $3 WHERE id = $1", id, store.StateDiscarded, reason); err != nil {
+		if err := db.setStateAndEnqueue(ctx, tx, id, store.StateDiscarded, reason); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "DELETE FROM jobs WHERE recording_id = $1", id)
@@ -325,4 +329,14 @@ func (db *DB) CompanyUsage(ctx context.Context, companyID string) (store.Library
 		return u, fmt.Errorf("company usage: %w", err)
 	}
 	return u, nil
+}
+
+// setStateAndEnqueue moves recording id to state with reason in Error and enqueues the
+// state's webhook event, in tx.
+func (db *DB) setStateAndEnqueue(ctx context.Context, tx pgx.Tx, id, state, reason string) error {
+	r, err := scanRecording(tx.QueryRow(ctx, "UPDATE recordings SET state = $2, error = $3 WHERE id = $1 RETURNING "+recordingColumns, id, state, reason))
+	if err != nil {
+		return err
+	}
+	return db.enqueueRecordingEvent(ctx, tx, r)
 }

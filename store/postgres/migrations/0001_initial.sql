@@ -3,6 +3,8 @@
 -- the audio worker's queue (store/queue.go) and the rule-change notification.
 -- Ids are store's ULIDs (26 characters, time-sortable); times are timestamptz (UTC, microseconds).
 -- Optional strings are '' as in the Go structs, never NULL, so rows map 1:1 onto them.
+-- Ids that order pages (recordings, jobs, deliveries) are COLLATE "C": byte order, which is
+-- ULID time order, whatever the database's collation.
 
 CREATE TABLE brands (
     id         text PRIMARY KEY,
@@ -66,7 +68,7 @@ CREATE TABLE tokens (
 );
 
 CREATE TABLE recordings (
-    id            text PRIMARY KEY,
+    id            text COLLATE "C" PRIMARY KEY,
     company_id    text NOT NULL REFERENCES companies (id),
     call_id       text NOT NULL DEFAULT '',
     type          text NOT NULL CHECK (type IN ('ddi', 'ondemand')),
@@ -108,8 +110,8 @@ CREATE INDEX recordings_company_callee ON recordings (company_id, callee, starte
 -- The audio worker's durable queue (store.Job). claimable_at is store/queue.go's due-index key:
 -- the later of not_before and lease_until (GREATEST ignores a NULL lease).
 CREATE TABLE jobs (
-    id           text PRIMARY KEY,
-    recording_id text NOT NULL UNIQUE REFERENCES recordings (id) ON DELETE CASCADE, -- ix_job_rec
+    id           text COLLATE "C" PRIMARY KEY,
+    recording_id text COLLATE "C" NOT NULL UNIQUE REFERENCES recordings (id) ON DELETE CASCADE, -- ix_job_rec
     wav_path     text NOT NULL,
     attempts     integer NOT NULL DEFAULT 0,
     not_before   timestamptz NOT NULL,
@@ -171,7 +173,7 @@ CREATE TABLE webhooks (
 CREATE INDEX webhooks_company ON webhooks (company_id);
 
 CREATE TABLE deliveries (
-    id              text PRIMARY KEY,
+    id              text COLLATE "C" PRIMARY KEY,
     webhook_id      text NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
     company_id      text NOT NULL,
     event           text NOT NULL,
