@@ -369,4 +369,3 @@ func (db *DB) PruneDeliveries(ctx context.Context, before time.Time, limit int) 
 	}
 	return int(tag.RowsAffected()), nil
 }
-
