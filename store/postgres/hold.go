@@ -172,3 +172,13 @@ func (db *DB) DeleteRecording(ctx context.Context, id string) (*store.Recording,
 	}
 	return old, nil
 }
+
+// Holds returns the holds of the companies given (all when companyIDs is nil), oldest first
+// per company; activeOnly leaves released ones out.
+func (db *DB) Holds(ctx context.Context, companyIDs []string, activeOnly bool) ([]*store.Hold, error) {
+	q := "SELECT " + holdColumns + " FROM holds WHERE ($1::text[] IS NULL OR company_id = ANY($1)) AND (NOT $2 OR released_at IS NULL)"
+	if companyIDs == nil {
+		return queryAll(ctx, db, q+" ORDER BY id", scanHold, nil, activeOnly)
+	}
+	return queryAll(ctx, db, q+" ORDER BY array_position($1, company_id), id", scanHold, companyIDs, activeOnly)
+}

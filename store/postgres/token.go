@@ -136,3 +136,19 @@ func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 	}
 	return nil
 }
+
+// Tokens returns the tokens matching f in creation order.
+func (db *DB) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.Token, error) {
+	return queryAll(ctx, db, "SELECT "+tokenColumns+` FROM tokens WHERE ($1 = '' OR brand_id = $1)
+		AND ($2 = '' OR company_id = $2) AND ($3 = '' OR user_id = $3) ORDER BY id`, scanToken, f.BrandID, f.CompanyID, f.UserID)
+}
+
+// HasPlatformToken reports whether any platform token exists (cmd makes the bootstrap token
+// when none does; with several instances starting at once each may make one).
+func (db *DB) HasPlatformToken(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := db.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM tokens WHERE role = 'platform')").Scan(&ok); err != nil {
+		return false, fmt.Errorf("platform token: %w", err)
+	}
+	return ok, nil
+}
