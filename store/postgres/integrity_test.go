@@ -31,7 +31,9 @@ func TestIntegrityAndRetry_AsStore(t *testing.T) {
 		{"set", func() error { return db.SetRecordingSHA256(ctx, j.RecordingID, "/lib/a.mp3", sum) }, "", ""},
 		{"same again", func() error { return db.SetRecordingSHA256(ctx, j.RecordingID, "/lib/a.mp3", sum) }, "", ""},
 		{"another hash", func() error { return db.SetRecordingSHA256(ctx, j.RecordingID, "/lib/a.mp3", other) }, store.ECONFLICT, "sha256"},
-		{"mismatch", func() error { return db.SetRecordingIntegrity(ctx, j.RecordingID, "/lib/a.mp3", store.IntegrityMismatch) }, "", ""},
+		{"mismatch", func() error {
+			return db.SetRecordingIntegrity(ctx, j.RecordingID, "/lib/a.mp3", store.IntegrityMismatch)
+		}, "", ""},
 		{"bad integrity", func() error { return db.SetRecordingIntegrity(ctx, j.RecordingID, "/lib/a.mp3", "meh") }, store.EINVALID, "integrity"},
 		{"missing", func() error { return db.SetRecordingIntegrity(ctx, "nope", "/lib/a.mp3", "") }, store.ENOTFOUND, ""},
 	} {
