@@ -318,14 +318,13 @@ func (db *DB) queryRecordings(ctx context.Context, q string, args ...any) ([]*st
 	return out, nil
 }
 
-// CompanyUsage returns the library usage of companyID, as store.DB.CompanyUsage, but summed
-// by one index scan of the company's rows (store keeps running totals; these are not kept
-// here yet). An unknown company has zero usage.
+// CompanyUsage returns the library usage of companyID, as store.DB.CompanyUsage: the running
+// totals every recording write keeps (the trigger of migration 0004), one row read. An unknown
+// company has zero usage. Errors: the database's.
 func (db *DB) CompanyUsage(ctx context.Context, companyID string) (store.LibraryUsage, error) {
 	var u store.LibraryUsage
-	err := db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state = 'ready'),
-		coalesce(sum(file_size) FILTER (WHERE state = 'ready'), 0) FROM recordings WHERE company_id = $1`, companyID).Scan(&u.Recordings, &u.Ready, &u.Bytes)
-	if err != nil {
+	err := db.pool.QueryRow(ctx, "SELECT recordings, ready, bytes FROM company_usage WHERE company_id = $1", companyID).Scan(&u.Recordings, &u.Ready, &u.Bytes)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return u, fmt.Errorf("company usage: %w", err)
 	}
 	return u, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/callrec/callrec/store"
@@ -120,4 +121,72 @@ func idsOf(rs []*store.Recording) []string {
 		out = append(out, r.ID)
 	}
 	return out
+}
+
+// TestCompanyUsage_RunningTotalsFollowEveryWrite: after inserts, completions, failures, a
+// discard, a delete and a file-size change the running totals equal a count of the rows.
+func TestCompanyUsage_RunningTotalsFollowEveryWrite(t *testing.T) {
+	db, _ := mustOpen(t, Options{})
+	tn := mustTenant(t, db, "1")
+	ctx := context.Background()
+	recs := mustProcessing(t, db, tn, 6)
+	for range 3 {
+		j, err := db.ClaimJob(ctx, time.Minute)
+		must(t, err)
+		must(t, db.CompleteRecording(ctx, j.ID, store.RecordingResult{MP3Path: "/lib/" + j.ID, FileSize: 1000}))
+	}
+	for _, r := range recs[:2] {
+		_ = db.FailRecording(ctx, r.ID, "x") // ready ones refuse: either way the totals follow
+		must(t, db.DiscardRecording(ctx, r.ID, "y"))
+	}
+	_, err := db.DeleteRecording(ctx, recs[5].ID)
+	must(t, err)
+	_, err = db.pool.Exec(ctx, "UPDATE recordings SET file_size = file_size + 7 WHERE state = 'ready'")
+	must(t, err)
+	checkUsage(t, db, tn.companyID)
+}
+
+func checkUsage(t *testing.T, db *DB, companyID string) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := db.CompanyUsage(ctx, companyID)
+	must(t, err)
+	var want store.LibraryUsage
+	must(t, db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state = 'ready'),
+		coalesce(sum(file_size) FILTER (WHERE state = 'ready'), 0) FROM recordings WHERE company_id = $1`, companyID).Scan(&want.Recordings, &want.Ready, &want.Bytes))
+	if got != want || want.Recordings == 0 {
+		t.Errorf("usage %+v, rows say %+v", got, want)
+	}
+}
+
+// TestMigration4_TotalsOfExistingRows: a database at schema 3 holding recordings gets their
+// totals when migration 4 runs at Open.
+func TestMigration4_TotalsOfExistingRows(t *testing.T) {
+	dsn := shared.EmptyDatabase(t)
+	ctx := context.Background()
+	old := fstest.MapFS{}
+	for _, n := range []string{"0001_initial.sql", "0002_shared_secrets.sql", "0003_audit_heads.sql"} {
+		b, err := migrationFiles.ReadFile("migrations/" + n)
+		must(t, err)
+		old["migrations/"+n] = &fstest.MapFile{Data: b}
+	}
+	v3, err := openWith(ctx, dsn, Options{}, old)
+	must(t, err)
+	tn := mustTenant(t, v3, "1")
+	var rs []*store.Recording
+	for i := range 5 {
+		r := prepared(v3, &store.Recording{CompanyID: tn.companyID, Type: store.TypeDDI, Trigger: store.TriggerDDI,
+			Direction: store.DirectionInbound, StartedAt: time.Now(), FileSize: int64(10 * i)})
+		if i%2 == 1 {
+			r.State = store.StateFailed
+		}
+		rs = append(rs, r)
+	}
+	copyRecordings(t, v3, rs)
+	v3.Close()
+	db := mustOpenDSN(t, dsn, Options{})
+	if db.SchemaVersion() < 4 {
+		t.Fatalf("schema %d after Open", db.SchemaVersion())
+	}
+	checkUsage(t, db, tn.companyID)
 }
