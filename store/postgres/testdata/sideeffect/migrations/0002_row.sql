@@ -1,0 +1,1 @@
+INSERT INTO applied VALUES (2);
