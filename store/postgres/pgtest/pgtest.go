@@ -31,11 +31,11 @@ import (
 
 // ErrNoServer is wrapped by Start's error when no PostgreSQL binaries are found (then tests
 // skip locally and fail in CI: see Server.Database).
-var ErrNoServer = errors.New("pgtest: PostgreSQL binaries not found (set CALLREC_PG_BIN, install postgresql, or put pg_config on PATH)")
+var ErrNoServer = errors.New("pgtest: PostgreSQL binaries not found (set PG_BINDIR, install postgresql, or put pg_config on PATH)")
 
 // Options configures Start. The zero value is usable.
 type Options struct {
-	// BinDir holds initdb and postgres; default: $CALLREC_PG_BIN, else `pg_config --bindir`,
+	// BinDir holds initdb and postgres; default: $PG_BINDIR, else `pg_config --bindir`,
 	// else the newest /usr/lib/postgresql/*/bin.
 	BinDir string
 	// Prepare, when set, runs once against the template database every Database clones (its
@@ -312,7 +312,7 @@ func findBinDir(dir string) (string, error) {
 	if dir != "" {
 		candidates = append(candidates, dir)
 	}
-	if d := os.Getenv("CALLREC_PG_BIN"); d != "" {
+	if d := os.Getenv("PG_BINDIR"); d != "" {
 		candidates = append(candidates, d)
 	}
 	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
