@@ -194,12 +194,12 @@ func errOr(err error, e error) error {
 // ---- companies ----
 
 const companyColumns = `id, brand_id, name, on_demand, on_demand_code, mask_code, allow_recording_removal, stereo,
-	retention_days, quota_mb, country`
+	retention_days, quota_mb, country, encrypt_at_rest`
 
 func scanCompany(row pgx.Row) (*store.Company, error) {
 	var c store.Company
 	return &c, row.Scan(&c.ID, &c.BrandID, &c.Name, &c.OnDemand, &c.OnDemandCode, &c.MaskCode,
-		&c.AllowRecordingRemoval, &c.Stereo, &c.RetentionDays, &c.QuotaMB, &c.Country)
+		&c.AllowRecordingRemoval, &c.Stereo, &c.RetentionDays, &c.QuotaMB, &c.Country, &c.EncryptAtRest)
 }
 
 // CreateCompany fills defaults, validates, gives c a new ID and stores it, as
@@ -214,8 +214,8 @@ func (db *DB) CreateCompany(ctx context.Context, c *store.Company) error {
 		if ok, err := exists(ctx, tx, "SELECT 1 FROM brands WHERE id = $1", c.BrandID); err != nil || !ok {
 			return errOr(err, store.Invalid("brand_id", "no such brand"))
 		}
-		_, err := tx.Exec(ctx, "INSERT INTO companies ("+companyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-			c.ID, c.BrandID, c.Name, c.OnDemand, c.OnDemandCode, c.MaskCode, c.AllowRecordingRemoval, c.Stereo, c.RetentionDays, c.QuotaMB, c.Country)
+		_, err := tx.Exec(ctx, "INSERT INTO companies ("+companyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+			c.ID, c.BrandID, c.Name, c.OnDemand, c.OnDemandCode, c.MaskCode, c.AllowRecordingRemoval, c.Stereo, c.RetentionDays, c.QuotaMB, c.Country, c.EncryptAtRest)
 		return err
 	})
 }
@@ -250,8 +250,8 @@ func (db *DB) UpdateCompany(ctx context.Context, c *store.Company) error {
 			return store.Invalid("brand_id", "a company cannot move to another brand")
 		}
 		_, err := tx.Exec(ctx, `UPDATE companies SET name = $2, on_demand = $3, on_demand_code = $4, mask_code = $5,
-			allow_recording_removal = $6, stereo = $7, retention_days = $8, quota_mb = $9, country = $10 WHERE id = $1`,
-			c.ID, c.Name, c.OnDemand, c.OnDemandCode, c.MaskCode, c.AllowRecordingRemoval, c.Stereo, c.RetentionDays, c.QuotaMB, c.Country)
+			allow_recording_removal = $6, stereo = $7, retention_days = $8, quota_mb = $9, country = $10, encrypt_at_rest = $11 WHERE id = $1`,
+			c.ID, c.Name, c.OnDemand, c.OnDemandCode, c.MaskCode, c.AllowRecordingRemoval, c.Stereo, c.RetentionDays, c.QuotaMB, c.Country, c.EncryptAtRest)
 		return err
 	})
 }
@@ -268,7 +268,7 @@ func (db *DB) DeleteCompany(ctx context.Context, id string) error {
 				return errOr(err, store.Conflict("", "company %s still has %s", id, dep.what))
 			}
 		}
-		for _, q := range []string{"DELETE FROM holds WHERE company_id = $1", "DELETE FROM tokens WHERE company_id = $1", "DELETE FROM companies WHERE id = $1"} {
+		for _, q := range []string{"DELETE FROM holds WHERE company_id = $1", "DELETE FROM data_keys WHERE company_id = $1", "DELETE FROM tokens WHERE company_id = $1", "DELETE FROM companies WHERE id = $1"} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}

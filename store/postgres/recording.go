@@ -16,7 +16,7 @@ import (
 
 const recordingColumns = `id, company_id, call_id, type, trigger, direction, ddi_id, user_id, recorder, caller,
 	callee, started_at, ended_at, duration_ms, state, file_name, file_size, mime, error, sha256, integrity,
-	masks, consent, wav_path, mp3_path, recorded_leg, requester_leg`
+	masks, consent, wav_path, mp3_path, recorded_leg, requester_leg, encryption_key_id`
 
 // recordingArgs are r's values in recordingColumns order.
 func recordingArgs(r *store.Recording) ([]any, error) {
@@ -34,7 +34,7 @@ func recordingArgs(r *store.Recording) ([]any, error) {
 	}
 	return []any{r.ID, r.CompanyID, r.CallID, r.Type, r.Trigger, r.Direction, r.DDIID, r.UserID, r.Recorder,
 		r.Caller, r.Callee, r.StartedAt, r.EndedAt, r.DurationMS, r.State, r.FileName, r.FileSize, r.MIME,
-		r.Error, r.SHA256, r.Integrity, masks, consent, r.WAVPath, r.MP3Path, r.RecordedLeg, r.RequesterLeg}, nil
+		r.Error, r.SHA256, r.Integrity, masks, consent, r.WAVPath, r.MP3Path, r.RecordedLeg, r.RequesterLeg, r.EncryptionKeyID}, nil
 }
 
 func scanRecording(row pgx.Row) (*store.Recording, error) {
@@ -43,7 +43,7 @@ func scanRecording(row pgx.Row) (*store.Recording, error) {
 	err := row.Scan(&r.ID, &r.CompanyID, &r.CallID, &r.Type, &r.Trigger, &r.Direction, &r.DDIID, &r.UserID,
 		&r.Recorder, &r.Caller, &r.Callee, &r.StartedAt, &r.EndedAt, &r.DurationMS, &r.State, &r.FileName,
 		&r.FileSize, &r.MIME, &r.Error, &r.SHA256, &r.Integrity, &masks, &consent, &r.WAVPath, &r.MP3Path,
-		&r.RecordedLeg, &r.RequesterLeg)
+		&r.RecordedLeg, &r.RequesterLeg, &r.EncryptionKeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (db *DB) CreateRecording(ctx context.Context, r *store.Recording) error {
 		return fmt.Errorf("create recording: %w", err)
 	}
 	_, err = db.pool.Exec(ctx, "INSERT INTO recordings ("+recordingColumns+`) VALUES
-		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`, args...)
+		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`, args...)
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "23503":
@@ -164,8 +164,8 @@ func (db *DB) CompleteRecording(ctx context.Context, jobID string, res store.Rec
 		}
 		if state == store.StateProcessing {
 			r, err := scanRecording(tx.QueryRow(ctx, `UPDATE recordings SET state = $2, mp3_path = $3, duration_ms = $4, file_size = $5,
-				mime = $6, error = '', sha256 = $7, integrity = '' WHERE id = $1 RETURNING `+recordingColumns,
-				recID, store.StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, res.SHA256))
+				mime = $6, error = '', sha256 = $7, integrity = '', encryption_key_id = $8 WHERE id = $1 RETURNING `+recordingColumns,
+				recID, store.StateReady, res.MP3Path, res.DurationMS, res.FileSize, res.MIME, res.SHA256, res.EncryptionKeyID))
 			if err != nil {
 				return err
 			}

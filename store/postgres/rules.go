@@ -34,10 +34,10 @@ func (db *DB) RuleRows(ctx context.Context) (*RuleRows, error) {
 			return err
 		}
 		if out.Companies, err = collect(ctx, tx, `SELECT id, brand_id, name, on_demand, on_demand_code, mask_code,
-			allow_recording_removal, stereo, retention_days, quota_mb, country FROM companies ORDER BY id`,
+			allow_recording_removal, stereo, retention_days, quota_mb, country, encrypt_at_rest FROM companies ORDER BY id`,
 			func(r pgx.CollectableRow) (c store.Company, err error) {
 				err = r.Scan(&c.ID, &c.BrandID, &c.Name, &c.OnDemand, &c.OnDemandCode, &c.MaskCode,
-					&c.AllowRecordingRemoval, &c.Stereo, &c.RetentionDays, &c.QuotaMB, &c.Country)
+					&c.AllowRecordingRemoval, &c.Stereo, &c.RetentionDays, &c.QuotaMB, &c.Country, &c.EncryptAtRest)
 				return
 			}); err != nil {
 			return err

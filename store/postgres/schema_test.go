@@ -31,6 +31,8 @@ func TestSchema_MirrorsEveryFieldOfStoresEntities(t *testing.T) {
 		{"audit", store.AuditEntry{}},
 		{"webhooks", store.Webhook{}},
 		{"deliveries", store.Delivery{}},
+		{"data_keys", store.DataKey{}},
+		{"archive_grants", store.ArchiveGrant{}},
 	} {
 		rows, err := db.pool.Query(context.Background(), "SELECT column_name FROM information_schema.columns WHERE table_name = $1", c.table)
 		must(t, err)
