@@ -51,7 +51,9 @@ func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 
 // ---- brands ----
 
-func (b *Brand) normalize() {
+// Normalize trims the brand's fields and lower-cases its SIP domain, as every store write does
+// before validating (both backends call it). Anyone may call it.
+func (b *Brand) Normalize() {
 	b.Name = strings.TrimSpace(b.Name)
 	b.SIPDomain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(b.SIPDomain), "."))
 }
@@ -60,7 +62,7 @@ func (b *Brand) normalize() {
 // Errors: EINVALID (field), ECONFLICT on "sip_domain".
 func (db *DB) CreateBrand(ctx context.Context, b *Brand) error {
 	b.ID = db.newID(db.now())
-	b.normalize()
+	b.Normalize()
 	if err := b.Validate(); err != nil {
 		return err
 	}
@@ -93,7 +95,7 @@ func (db *DB) Brands(ctx context.Context) ([]*Brand, error) {
 // UpdateBrand replaces the stored brand b.ID with b (the caller merges partial updates).
 // Errors: ENOTFOUND, EINVALID, ECONFLICT on "sip_domain".
 func (db *DB) UpdateBrand(ctx context.Context, b *Brand) error {
-	b.normalize()
+	b.Normalize()
 	if err := b.Validate(); err != nil {
 		return err
 	}
@@ -142,7 +144,7 @@ func (db *DB) DeleteBrand(ctx context.Context, id string) error {
 // Errors: EINVALID (field; "brand_id" when the brand does not exist).
 func (db *DB) CreateCompany(ctx context.Context, c *Company) error {
 	c.ID = db.newID(db.now())
-	c.normalize()
+	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -201,7 +203,7 @@ func walkChildren(tx *bolt.Tx, bucket []byte, parent string, fn func(id string) 
 // allow_recording_removal means true). Only brand or platform admins may change on_demand (web
 // checks). Errors: ENOTFOUND, EINVALID ("brand_id" when moving to another brand).
 func (db *DB) UpdateCompany(ctx context.Context, c *Company) error {
-	c.normalize()
+	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -372,7 +374,9 @@ func (db *DB) DeleteDDI(ctx context.Context, id string) error {
 
 // ---- users ----
 
-func (u *User) normalize() {
+// Normalize trims the user's fields, as every store write does before validating (both
+// backends call it). Anyone may call it.
+func (u *User) Normalize() {
 	u.Name = strings.TrimSpace(u.Name)
 	u.Extension = strings.TrimSpace(u.Extension)
 	u.SIPUser = strings.TrimSpace(u.SIPUser)
@@ -396,7 +400,7 @@ func companyBrand(tx *bolt.Tx, companyID string) (string, error) {
 // where a brand without sip_domain is involved: checkSIPUserUnambiguous).
 func (db *DB) CreateUser(ctx context.Context, u *User) error {
 	u.ID = db.newID(db.now())
-	u.normalize()
+	u.Normalize()
 	if err := u.Validate(); err != nil {
 		return err
 	}
@@ -463,7 +467,7 @@ func (db *DB) Users(ctx context.Context, companyID string) ([]*User, error) {
 // Errors: ENOTFOUND, EINVALID ("company_id" when moving to another company), ECONFLICT on
 // "extension" or "sip_user".
 func (db *DB) UpdateUser(ctx context.Context, u *User) error {
-	u.normalize()
+	u.Normalize()
 	if err := u.Validate(); err != nil {
 		return err
 	}

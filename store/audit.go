@@ -124,7 +124,7 @@ func appendAudit(tx *bolt.Tx, e *AuditEntry, now time.Time) error {
 		}
 	}
 	e.Seq, e.PrevHash = head.Seq+1, head.Hash
-	h, err := auditHash(e)
+	h, err := AuditHash(e)
 	if err != nil {
 		return err
 	}
@@ -140,8 +140,10 @@ func appendAudit(tx *bolt.Tx, e *AuditEntry, now time.Time) error {
 	return tx.Bucket(bAuditHead).Put([]byte(e.Chain), hb)
 }
 
-// auditHash is SHA-256 over the entry's JSON with Hash empty (PrevHash included), hex.
-func auditHash(e *AuditEntry) (string, error) {
+// AuditHash is an entry's hash in its chain: SHA-256 over the entry's JSON with Hash empty
+// (PrevHash included), hex. Both backends chain with it, so their chains verify alike. Anyone
+// may call it; the error is the JSON encoder's.
+func AuditHash(e *AuditEntry) (string, error) {
 	c := *e
 	c.Hash = ""
 	b, err := json.Marshal(&c)
@@ -236,7 +238,7 @@ func (db *DB) VerifyAudit(ctx context.Context, chain string) (AuditVerification,
 			case e.Seq != seq || e.Chain != chain || e.PrevHash != prev:
 				fail(seq, "entry %d is not linked to its predecessor", seq)
 			default:
-				if h, err := auditHash(e); err != nil || h != e.Hash {
+				if h, err := AuditHash(e); err != nil || h != e.Hash {
 					fail(seq, "entry %d was altered (its hash does not match)", seq)
 				}
 			}

@@ -179,7 +179,10 @@ func (c *Company) Validate() error {
 }
 
 // normalize fills defaults and strips a leading '*' from the code.
-func (c *Company) normalize() {
+// Normalize trims the company's fields, drops a leading * from its codes, upper-cases its
+// country and fills the defaults (on-demand disabled, removal allowed), as every store write
+// does before validating (both backends call it). Anyone may call it.
+func (c *Company) Normalize() {
 	c.Name = strings.TrimSpace(c.Name)
 	if c.OnDemand == "" {
 		c.OnDemand = OnDemandDisabled

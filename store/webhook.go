@@ -106,7 +106,9 @@ func validWebhookURL(raw string) error {
 }
 
 // normalize trims the URL, sorts and dedups the events.
-func (w *Webhook) normalize() {
+// Normalize trims the URL and sorts and deduplicates the events (never nil), as every store
+// write does before validating (both backends call it). Anyone may call it.
+func (w *Webhook) Normalize() {
 	w.URL = strings.TrimSpace(w.URL)
 	ev := slices.Clone(w.Events)
 	slices.Sort(ev)
@@ -230,7 +232,7 @@ func (db *DB) CreateWebhook(ctx context.Context, w *Webhook) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	w.normalize()
+	w.Normalize()
 	if err := w.Validate(); err != nil {
 		return "", err
 	}
@@ -308,7 +310,7 @@ func (db *DB) UpdateWebhook(ctx context.Context, w *Webhook) error {
 		}
 		upd := *old
 		upd.URL, upd.Events, upd.Active = w.URL, w.Events, w.Active
-		upd.normalize()
+		upd.Normalize()
 		if err := upd.Validate(); err != nil {
 			return err
 		}
@@ -752,7 +754,7 @@ func (db *DB) DeliveryDone(ctx context.Context, id string, o DeliveryOutcome) er
 		}
 		now := db.now()
 		d := *old
-		d.LeaseUntil, d.LastStatus, d.LastError = time.Time{}, o.Status, cutString(o.Error, MaxDeliveryError)
+		d.LeaseUntil, d.LastStatus, d.LastError = time.Time{}, o.Status, CutString(o.Error, MaxDeliveryError)
 		switch {
 		case o.Delivered:
 			d.State, d.DeliveredAt, d.NextAttemptAt, d.LastError = DeliveryDelivered, &now, nil, ""
@@ -766,7 +768,9 @@ func (db *DB) DeliveryDone(ctx context.Context, id string, o DeliveryOutcome) er
 	})
 }
 
-func cutString(s string, n int) string {
+// CutString cuts s to at most n bytes of valid UTF-8 (a delivery's error and response, bounded).
+// Anyone may call it.
+func CutString(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -47,29 +47,6 @@ func adminError(err error) error {
 	return fmt.Errorf("admin write: %w", err)
 }
 
-// The normalisations store applies before validating (its unexported normalize methods,
-// store/admin.go and store/entity.go); to be replaced by exported ones when the store
-// interface is extracted.
-
-func normalizeBrand(b *store.Brand) {
-	b.Name = strings.TrimSpace(b.Name)
-	b.SIPDomain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(b.SIPDomain), "."))
-}
-
-func normalizeCompany(c *store.Company) {
-	c.Name = strings.TrimSpace(c.Name)
-	if c.OnDemand == "" {
-		c.OnDemand = store.OnDemandDisabled
-	}
-	c.OnDemandCode = strings.TrimPrefix(strings.TrimSpace(c.OnDemandCode), "*")
-	c.MaskCode = strings.TrimPrefix(strings.TrimSpace(c.MaskCode), "*")
-	c.Country = strings.ToUpper(strings.TrimSpace(c.Country))
-	if c.AllowRecordingRemoval == nil {
-		t := true
-		c.AllowRecordingRemoval = &t
-	}
-}
-
 func (db *DB) normalizeDDI(d *store.DDI) error {
 	if d.RecordCalls == "" {
 		d.RecordCalls = store.RecordNone
@@ -86,13 +63,6 @@ func (db *DB) normalizeDDI(d *store.DDI) error {
 	return d.Validate()
 }
 
-func normalizeUser(u *store.User) {
-	u.Name = strings.TrimSpace(u.Name)
-	u.Extension = strings.TrimSpace(u.Extension)
-	u.SIPUser = strings.TrimSpace(u.SIPUser)
-	u.Email = strings.TrimSpace(u.Email)
-}
-
 // exists reports whether sql (a SELECT 1 …) finds a row.
 func exists(ctx context.Context, tx pgx.Tx, sql string, args ...any) (bool, error) {
 	var ok bool
@@ -106,7 +76,7 @@ func exists(ctx context.Context, tx pgx.Tx, sql string, args ...any) (bool, erro
 // Errors: EINVALID (field), ECONFLICT "sip_domain".
 func (db *DB) CreateBrand(ctx context.Context, b *store.Brand) error {
 	b.ID = db.newID(db.now())
-	normalizeBrand(b)
+	b.Normalize()
 	if err := b.Validate(); err != nil {
 		return err
 	}
@@ -141,7 +111,7 @@ func (db *DB) Brands(ctx context.Context) ([]*store.Brand, error) {
 // tells two brands' phones apart is refused). Errors: ENOTFOUND, EINVALID, ECONFLICT
 // "sip_domain".
 func (db *DB) UpdateBrand(ctx context.Context, b *store.Brand) error {
-	normalizeBrand(b)
+	b.Normalize()
 	if err := b.Validate(); err != nil {
 		return err
 	}
@@ -206,7 +176,7 @@ func scanCompany(row pgx.Row) (*store.Company, error) {
 // store.DB.CreateCompany. Errors: EINVALID (field; "brand_id" when the brand does not exist).
 func (db *DB) CreateCompany(ctx context.Context, c *store.Company) error {
 	c.ID = db.newID(db.now())
-	normalizeCompany(c)
+	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -237,7 +207,7 @@ func (db *DB) Companies(ctx context.Context, brandID string) ([]*store.Company, 
 // UpdateCompany replaces company c.ID with c, as store.DB.UpdateCompany. Errors: ENOTFOUND,
 // EINVALID ("brand_id" when moving to another brand).
 func (db *DB) UpdateCompany(ctx context.Context, c *store.Company) error {
-	normalizeCompany(c)
+	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -387,7 +357,7 @@ func (db *DB) UpdateUser(ctx context.Context, u *store.User) error {
 }
 
 func (db *DB) putUser(ctx context.Context, u *store.User, create bool) error {
-	normalizeUser(u)
+	u.Normalize()
 	if err := u.Validate(); err != nil {
 		return err
 	}

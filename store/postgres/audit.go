@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,18 +28,6 @@ func scanAudit(row pgx.Row) (*store.AuditEntry, error) {
 	}
 	e.At = e.At.UTC()
 	return &e, nil
-}
-
-// auditHash is store's: SHA-256 over the entry's JSON with Hash empty, hex.
-func auditHash(e *store.AuditEntry) (string, error) {
-	c := *e
-	c.Hash = ""
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return "", fmt.Errorf("encode audit entry: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
 }
 
 // AppendAudit appends entries (in order) to their chains in one transaction, as
@@ -90,7 +75,7 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) err
 			h := heads[e.Chain]
 			e.Seq, e.PrevHash = h.seq+1, h.hash
 			var err error
-			if e.Hash, err = auditHash(e); err != nil {
+			if e.Hash, err = store.AuditHash(e); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, "INSERT INTO audit ("+auditColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -164,7 +149,7 @@ func (db *DB) VerifyAudit(ctx context.Context, chain string) (store.AuditVerific
 			case e.PrevHash != prev:
 				fail(e.Seq, "entry %d is not linked to its predecessor", e.Seq)
 			default:
-				if h, err := auditHash(e); err != nil || h != e.Hash {
+				if h, err := store.AuditHash(e); err != nil || h != e.Hash {
 					fail(e.Seq, "entry %d was altered (its hash does not match)", e.Seq)
 				}
 			}

@@ -6,10 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -36,22 +33,10 @@ func scanWebhook(row pgx.Row) (*store.Webhook, error) {
 	return &w, nil
 }
 
-// normalizeWebhook is store's (unexported) Webhook.normalize: URL trimmed, events sorted and
-// deduplicated, never nil.
-func normalizeWebhook(w *store.Webhook) {
-	w.URL = strings.TrimSpace(w.URL)
-	ev := slices.Clone(w.Events)
-	slices.Sort(ev)
-	w.Events = slices.Compact(ev)
-	if w.Events == nil {
-		w.Events = []string{}
-	}
-}
-
 // CreateWebhook stores w with a new ID, CreatedAt and Secret and returns the secret, as
 // store.DB.CreateWebhook. Errors: EINVALID (field; "company_id" for a missing company).
 func (db *DB) CreateWebhook(ctx context.Context, w *store.Webhook) (string, error) {
-	normalizeWebhook(w)
+	w.Normalize()
 	if err := w.Validate(); err != nil {
 		return "", err
 	}
@@ -105,7 +90,7 @@ func (db *DB) UpdateWebhook(ctx context.Context, w *store.Webhook) error {
 		}
 		upd := *old
 		upd.URL, upd.Events, upd.Active = w.URL, w.Events, w.Active
-		normalizeWebhook(&upd)
+		upd.Normalize()
 		if err := upd.Validate(); err != nil {
 			return err
 		}
@@ -300,7 +285,7 @@ func (db *DB) ClaimDelivery(ctx context.Context, lease time.Duration) (*store.De
 // store.DB.DeliveryDone. Errors: ENOTFOUND (the webhook was deleted meanwhile).
 func (db *DB) DeliveryDone(ctx context.Context, id string, o store.DeliveryOutcome) error {
 	now := db.now()
-	state, next, delivered, lastErr := store.DeliveryPending, (*time.Time)(nil), (*time.Time)(nil), cutString(o.Error, store.MaxDeliveryError)
+	state, next, delivered, lastErr := store.DeliveryPending, (*time.Time)(nil), (*time.Time)(nil), store.CutString(o.Error, store.MaxDeliveryError)
 	switch {
 	case o.Delivered:
 		state, delivered, lastErr = store.DeliveryDelivered, &now, ""
@@ -319,18 +304,6 @@ func (db *DB) DeliveryDone(ctx context.Context, id string, o store.DeliveryOutco
 		return store.NotFound("delivery not found")
 	}
 	return nil
-}
-
-// cutString cuts s to at most n bytes of valid UTF-8 (store's).
-func cutString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.RuneStart(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	return strings.ToValidUTF8(s, "")
 }
 
 // Delivery returns delivery id, or ENOTFOUND.
