@@ -86,3 +86,37 @@ func TestBrowser_EncryptionAtRestTurnedOnKeysRotatedSealedRecordingShown(t *test
 		t.Errorf("browser console errors: %v", errs)
 	}
 }
+
+// The platform admin rotates the master key from the Companies view; brand admins are not
+// offered it.
+func TestBrowser_PlatformAdminRotatesTheMasterKey(t *testing.T) {
+	b := startBrowser(t, t.TempDir())
+	w := newWorld(t)
+	ctx := context.Background()
+	a1 := w.co("A1")
+	if _, err := w.srv.Keys.Rotate(ctx, a1.co.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := w.srv.Keys.MasterKeyID()
+	b.signIn(w.srv.URL(), w.brandTok["A"])
+	b.click("nav .tab[data-view=companies]")
+	b.find("#co-table tr.company")
+	if n := b.jsNumber(`return document.querySelector("#master-key").hidden ? 0 : 1`); n != 0 {
+		t.Error("a brand admin is offered the master key rotation (the API refuses it)")
+	}
+	b.signIn(w.srv.URL(), w.platform)
+	b.click("nav .tab[data-view=companies]")
+	b.find("#co-table tr.company")
+	b.click("#master-key button.rotate-master")
+	if text := b.acceptConfirm(); !strings.Contains(text, "Back the file up again") {
+		t.Errorf("confirmation %q", text)
+	}
+	msg := b.waitText("#master-key .status.ok", "New master key")
+	after := w.srv.Keys.MasterKeyID()
+	if after == before || !strings.Contains(msg, after) || !strings.Contains(msg, "wraps 1 data key.") {
+		t.Errorf("status %q; master key %s → %s", msg, before, after)
+	}
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		t.Errorf("browser console errors: %v", errs)
+	}
+}

@@ -212,6 +212,7 @@ async function loadCompanies() {
   $("#co-error").textContent = "";
   const full = can("brand");
   $("#co-create").hidden = !full;
+  $("#master-key").hidden = state.me.role !== "platform";
   $("#on-demand-help").hidden = !full;
   $$co(".col-brand").forEach((th) => { th.hidden = state.me.role !== "platform"; });
   $$co(".col-full").forEach((th) => { th.hidden = !full; });
@@ -238,6 +239,16 @@ $("#co-create").addEventListener("submit", async (ev) => {
     await loadCompanies();
     setStatus($("#co-create .status"), "ok", "Created " + c.name + " (on-demand disabled until you change it).");
   } catch (e) { setStatus(status, "error", showErrors(f, e)); }
+});
+
+$("#master-key .rotate-master").addEventListener("click", async () => {
+  const status = $("#master-key .status");
+  if (!confirm("Rotate the master key? A new key is written into the master key file and every company's data key is rewrapped with it. Back the file up again afterwards.")) return;
+  setStatus(status, "", "rotating…");
+  try {
+    const r = await api("POST", "/encryption/master/rotate");
+    setStatus(status, "ok", "New master key " + r.master_key_id + " wraps " + r.rewrapped + " data key" + (r.rewrapped === 1 ? "" : "s") + ". Back up the master key file again.");
+  } catch (e) { setStatus(status, "error", "Not rotated: " + e.message); }
 });
 
 registerView("ddis", loadDDIs);
