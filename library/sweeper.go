@@ -45,6 +45,11 @@ type Sweeper struct {
 	// Objects is the object store of rows whose MP3 is an object (library.backend s3); nil
 	// leaves such MP3s in place, logged.
 	Objects objstore.Store
+	// Leading, when set, tells whether this instance holds the sweep duty now (several
+	// instances on one shared store: store/postgres.Leader.Leading). It is asked before each
+	// company, so an instance that lost the duty mid-sweep stops within one company. Nil: this
+	// instance always sweeps (one instance, the embedded store).
+	Leading func() bool
 }
 
 // Run sweeps at once and then every Interval until ctx ends, and returns nil then. A failed
@@ -92,6 +97,10 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (removed int, err error) {
 	for _, c := range companies {
 		if err := ctx.Err(); err != nil {
 			return removed, err
+		}
+		if s.Leading != nil && !s.Leading() {
+			s.Logger.Info().Int("removed", removed).Str("decision", "sweep_yielded").Msg("library: not the sweep leader: this sweep stops")
+			break
 		}
 		n, err := s.sweepCompany(ctx, lib, c)
 		removed += n

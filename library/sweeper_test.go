@@ -196,3 +196,33 @@ func TestSweeper_RunSweepsAtOnceAndStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 }
+
+// With several instances only the sweep leader sweeps (Sweeper.Leading): an instance that does
+// not hold the duty removes nothing, and one that loses it mid-sweep stops before the next
+// company; the leader's sweep removes what is due.
+func TestSweeper_OnlyTheLeaderSweeps(t *testing.T) {
+	e := mustOpenEnv(t)
+	first := e.addCompany(t, "First", 30, 0)
+	second := e.addCompany(t, "Second", 30, 0)
+	a, b := e.ready(t, first.ID, 1000), e.ready(t, second.ID, 1000)
+	e.clock.Advance(40 * day)
+
+	follower := e.sweeper(nil)
+	follower.Leading = func() bool { return false }
+	if n, err := follower.SweepOnce(context.Background()); err != nil || n != 0 || gone(t, e, a.ID) || gone(t, e, b.ID) {
+		t.Fatalf("a sweep without the duty removed %d (%v)", n, err)
+	}
+	asked := 0
+	deposed := e.sweeper(nil)
+	deposed.Leading = func() bool { asked++; return asked <= 2 } // companies by id: Acme, First, then the duty is lost
+	n, err := deposed.SweepOnce(context.Background())
+	must(t, err)
+	if n != 1 || gone(t, e, a.ID) == gone(t, e, b.ID) {
+		t.Fatalf("a sweep that lost the duty before the last company removed %d (first gone %v, second gone %v), want 1", n, gone(t, e, a.ID), gone(t, e, b.ID))
+	}
+	leader := e.sweeper(nil)
+	leader.Leading = func() bool { return true }
+	if n, err := leader.SweepOnce(context.Background()); err != nil || n != 1 || !gone(t, e, a.ID) || !gone(t, e, b.ID) {
+		t.Fatalf("the leader's sweep removed %d (%v), want the other one", n, err)
+	}
+}
