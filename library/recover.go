@@ -21,12 +21,14 @@ func (w *Worker) recover(ctx context.Context, c runConfig) error {
 			return fmt.Errorf("library: %w", err)
 		}
 	}
-	n, err := w.DB.ReleaseJobLeases(ctx)
-	if err != nil {
-		return fmt.Errorf("library: release leases: %w", err)
-	}
-	if n > 0 {
-		w.Logger.Info().Int("jobs", n).Str("decision", "redo").Msg("library: jobs a previous run held are claimable again")
+	if rl, ok := w.DB.(leaseReleaser); ok {
+		n, err := rl.ReleaseJobLeases(ctx)
+		if err != nil {
+			return fmt.Errorf("library: release leases: %w", err)
+		}
+		if n > 0 {
+			w.Logger.Info().Int("jobs", n).Str("decision", "redo").Msg("library: jobs a previous run held are claimable again")
+		}
 	}
 	if err := clearDir(filepath.Join(c.lib, tmpDirName)); err != nil {
 		return fmt.Errorf("library: clear partial MP3s: %w", err)

@@ -48,11 +48,36 @@ func DefaultBackoff(attempt int) time.Duration {
 	return d
 }
 
+// Queue is what the audio worker needs of the store: the durable job queue and the recordings
+// it settles. *store.DB (the embedded store, one process) and *postgres.DB (one database shared
+// by several callrec instances, claims with FOR UPDATE SKIP LOCKED) both satisfy it.
+type Queue interface {
+	ClaimJob(ctx context.Context, lease time.Duration) (*store.Job, error)
+	ExtendJobLease(ctx context.Context, jobID string, lease time.Duration) error
+	AckJob(ctx context.Context, jobID string) error
+	RetryJob(ctx context.Context, jobID string, notBefore time.Time, reason string) error
+	DeferJob(ctx context.Context, jobID string, notBefore time.Time, reason string) error
+	QueueDepth(ctx context.Context) (int, error)
+	Recording(ctx context.Context, id string) (*store.Recording, error)
+	Company(ctx context.Context, id string) (*store.Company, error)
+	CompleteRecording(ctx context.Context, jobID string, res store.RecordingResult) error
+	FailRecording(ctx context.Context, id, reason string) error
+	DiscardRecording(ctx context.Context, id, reason string) error
+}
+
+// leaseReleaser is a store one process owns (the embedded store): every lease it holds at the
+// worker's start is a dead process's, so they are released at once. A shared store has no such
+// call: its leases belong to live instances too, and a dead one's expire.
+type leaseReleaser interface {
+	ReleaseJobLeases(ctx context.Context) (int, error)
+}
+
 // Worker encodes the recordings queued in the store into the library. Configure the fields,
-// then call Run once (cmd/callrec runs one Worker per store: Run assumes that every lease in the
-// queue at its start belongs to a dead process). Zero fields take the defaults noted.
+// then call Run once (cmd/callrec runs one Worker per process: on a store that process owns, Run
+// assumes that every lease in the queue at its start belongs to a dead process; on a shared one
+// a dead instance's leases expire). Zero fields take the defaults noted.
 type Worker struct {
-	DB         *store.DB
+	DB         Queue
 	Encoder    audio.Encoder // default audio.NewShineEncoder(0)
 	LibraryDir string        // required; MP3s are written only inside it
 	// SpoolDirs are the directories FreeSWITCH writes WAVs into (spool_dir and
