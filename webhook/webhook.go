@@ -56,10 +56,25 @@ const (
 	SignatureTolerance = 5 * time.Minute
 )
 
+// Outbox is what the dispatcher needs of the store: the durable delivery queue. *store.DB (the
+// embedded store) and *postgres.DB (shared by several instances: each delivery claimed by one,
+// with SKIP LOCKED) both satisfy it.
+type Outbox interface {
+	ClaimDelivery(ctx context.Context, lease time.Duration) (*store.Delivery, *store.Webhook, error)
+	DeliveryDone(ctx context.Context, id string, o store.DeliveryOutcome) error
+	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// leaseReleaser is a store one process owns: the delivery leases it holds at start are a dead
+// process's. A shared store's leases belong to live instances too; a dead one's expire.
+type leaseReleaser interface {
+	ReleaseDeliveryLeases(ctx context.Context) (int, error)
+}
+
 // Dispatcher sends the webhook deliveries of DB. Set the fields, then call Run once; the zero
 // values of the optional fields are the defaults above.
 type Dispatcher struct {
-	DB     *store.DB
+	DB     Outbox
 	Logger zerolog.Logger
 	// Workers is how many deliveries are sent at once (default 4).
 	Workers int
@@ -161,11 +176,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Attempts a killed process left under way are made again now, not when their lease ends.
-	if n, err := d.DB.ReleaseDeliveryLeases(ctx); err != nil {
-		d.Logger.Error().Err(err).Msg("webhook: releasing the leases of a previous run failed; they end by themselves")
-	} else if n > 0 {
-		d.Logger.Info().Int("deliveries", n).Str("decision", "leases_released").Msg("webhook: attempts of a previous run will be made again")
+	// Attempts a killed process left under way are made again now, not when their lease ends
+	// (on a store this process owns; a shared store's leases are other instances' too).
+	if rl, ok := d.DB.(leaseReleaser); ok {
+		if n, err := rl.ReleaseDeliveryLeases(ctx); err != nil {
+			d.Logger.Error().Err(err).Msg("webhook: releasing the leases of a previous run failed; they end by themselves")
+		} else if n > 0 {
+			d.Logger.Info().Int("deliveries", n).Str("decision", "leases_released").Msg("webhook: attempts of a previous run will be made again")
+		}
 	}
 	var wg sync.WaitGroup
 	for range c.workers {
