@@ -60,7 +60,10 @@ func TestOriginateNull_PlaysToneIntoRecordingThenHangsUp(t *testing.T) {
 	fs := Start(t, Options{InboundPassword: "ClueCon", TimeScale: 20})
 	ctl := inboundCtl(t, fs, "ClueCon")
 	ctl.cmd("event plain RECORD_STOP CHANNEL_HANGUP_COMPLETE")
-	f, _ := ctl.cmd("api originate {origination_caller_id_name=selftest}null/callrec-selftest &playback(tone_stream://%(4000,0,800))")
+	// 60 s of tone in virtual time (3 s here at TimeScale 20): long enough that a loaded
+	// machine's delay before uuid_record cannot outlast it (a 4 s tone, 200 ms here, did once
+	// under the race suite in CI: the recording heard silence).
+	f, _ := ctl.cmd("api originate {origination_caller_id_name=selftest}null/callrec-selftest &playback(tone_stream://%(60000,0,800))")
 	uuid, ok := strings.CutPrefix(f.body, "+OK ")
 	uuid = strings.TrimSuffix(uuid, "\n")
 	if !ok || fs.Leg(uuid) == nil {
@@ -89,7 +92,7 @@ func TestOriginateNull_PlaysToneIntoRecordingThenHangsUp(t *testing.T) {
 	if d := w.Duration(); d < 2*time.Second || !w.Hears(0, 800, 100*time.Millisecond, 1900*time.Millisecond) {
 		t.Errorf("recording %v, 800 Hz level %.2f", d, w.ToneLevel(0, 800, 100*time.Millisecond, 1900*time.Millisecond))
 	}
-	evs = ctl.until("CHANNEL_HANGUP_COMPLETE") // the tone ends after 4 s virtual: 200 ms here
+	evs = ctl.until("CHANNEL_HANGUP_COMPLETE") // the tone ends after 60 s virtual: 3 s here
 	if ev := evs[len(evs)-1].event(); ev["Unique-ID"] != uuid || ev["Hangup-Cause"] != "NORMAL_CLEARING" {
 		t.Errorf("hangup %v", ev)
 	}
