@@ -86,9 +86,7 @@ type DB struct {
 	rules   atomic.Pointer[Rules]
 	rulesMu sync.Mutex // serialises rebuilds
 
-	subMu sync.Mutex
-	subs  map[int]chan struct{}
-	subN  int
+	changes Notifier // Subscribe's subscribers, woken after each Rules rebuild
 }
 
 // migration moves the schema from version-1 to version inside one write transaction.
@@ -153,7 +151,7 @@ func openWith(ctx context.Context, path string, opts Options, migs []migration) 
 	if opts.MaxBatchDelay > 0 {
 		bdb.MaxBatchDelay = opts.MaxBatchDelay
 	}
-	db := &DB{bolt: bdb, path: path, opts: opts, entropy: ulid.Monotonic(rand.Reader, 0), subs: map[int]chan struct{}{}}
+	db := &DB{bolt: bdb, path: path, opts: opts, entropy: ulid.Monotonic(rand.Reader, 0)}
 	if err := db.migrate(migs); err != nil {
 		bdb.Close()
 		return nil, err
@@ -259,27 +257,6 @@ func (db *DB) now() time.Time { return db.opts.Now().UTC() }
 // Subscribe returns a channel that receives a value (coalesced, never blocking the writer) after
 // each change of the Rules snapshot, and a function that ends the subscription. For fsconf and
 // other caches; safe for concurrent use.
-func (db *DB) Subscribe() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	db.subMu.Lock()
-	n := db.subN
-	db.subN++
-	db.subs[n] = ch
-	db.subMu.Unlock()
-	return ch, func() {
-		db.subMu.Lock()
-		delete(db.subs, n)
-		db.subMu.Unlock()
-	}
-}
+func (db *DB) Subscribe() (<-chan struct{}, func()) { return db.changes.Subscribe() }
 
-func (db *DB) notify() {
-	db.subMu.Lock()
-	defer db.subMu.Unlock()
-	for _, ch := range db.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func (db *DB) notify() { db.changes.Notify() }

@@ -67,9 +67,7 @@ type DB struct {
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
 
-	subMu sync.Mutex
-	subs  map[int]chan struct{}
-	subN  int
+	changes store.Notifier // Subscribe's subscribers, woken by the rule-change listener
 
 	stopListen context.CancelFunc
 	listenDone chan struct{}
@@ -103,7 +101,7 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS) (*DB, 
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
-	db := &DB{pool: pool, opts: opts, log: log, entropy: ulid.Monotonic(rand.Reader, 0), subs: map[int]chan struct{}{}}
+	db := &DB{pool: pool, opts: opts, log: log, entropy: ulid.Monotonic(rand.Reader, 0)}
 	if db.version, err = db.migrate(ctx, migs); err != nil {
 		pool.Close()
 		return nil, err

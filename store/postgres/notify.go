@@ -20,30 +20,9 @@ const rulesChannel = "callrec_rules"
 // Subscribe returns a channel that receives a value (coalesced, never blocking the listener)
 // after each committed rule change by any instance, and after the listener (re)connects; and
 // a function that ends the subscription. Mirrors store.DB.Subscribe; safe for concurrent use.
-func (db *DB) Subscribe() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	db.subMu.Lock()
-	n := db.subN
-	db.subN++
-	db.subs[n] = ch
-	db.subMu.Unlock()
-	return ch, func() {
-		db.subMu.Lock()
-		delete(db.subs, n)
-		db.subMu.Unlock()
-	}
-}
+func (db *DB) Subscribe() (<-chan struct{}, func()) { return db.changes.Subscribe() }
 
-func (db *DB) notify() {
-	db.subMu.Lock()
-	defer db.subMu.Unlock()
-	for _, ch := range db.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func (db *DB) notify() { db.changes.Notify() }
 
 // RulesListening reports whether the rule-change listener is connected and listening (for
 // /readyz: while it is not, this instance may act on stale rules).
