@@ -25,6 +25,13 @@ func (l *logLines) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// count is how many times s occurs in the log.
+func (l *logLines) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), s)
+}
+
 // decisions returns the log lines whose decision is d, decoded.
 func (l *logLines) decisions(t *testing.T, d string) []map[string]any {
 	t.Helper()

@@ -1,33 +1,13 @@
 package esl
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callrec/callrec/esl/fstest"
 	"github.com/callrec/callrec/store"
 )
-
-// lockedLog is a log sink several goroutines write.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
 
 // Several callrec instances (issue 16 item 3): fsconf renders each hand-over with every
 // instance in turn before the fail-open fallback. With the first instance down the second takes
@@ -37,7 +17,7 @@ func (l *lockedLog) count(s string) int {
 // toggled once, not twice.
 func TestInstances_NextInstanceTakesTheCallAndAToggleIsDecidedOnce(t *testing.T) {
 	t.Run("first instance down", func(t *testing.T) {
-		logs2 := &lockedLog{}
+		logs2 := &logLines{}
 		h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, logs2: logs2,
 			instances: func(_, b string) []string { return []string{"127.0.0.1:1", b} }})
 		call, user := answeredInbound(t, h)
@@ -52,7 +32,7 @@ func TestInstances_NextInstanceTakesTheCallAndAToggleIsDecidedOnce(t *testing.T)
 		h.waitSessions()
 	})
 	t.Run("code toggled once with both up", func(t *testing.T) {
-		logs, logs2 := &lockedLog{}, &lockedLog{}
+		logs, logs2 := &logLines{}, &logLines{}
 		h := newHarness(t, harnessOptions{ddiMode: store.RecordNone, onDemand: store.OnDemandKey, code: "7", logs: logs, logs2: logs2,
 			instances: func(a, b string) []string { return []string{a, b} }})
 		call, user := answeredInbound(t, h)
@@ -93,7 +73,7 @@ func TestInstances_NextInstanceTakesTheCallAndAToggleIsDecidedOnce(t *testing.T)
 		// second first); at the REFER the transfer entry reaches the first, which knows no
 		// session of the transferor and must close without taking the hand-over, so the
 		// second, which follows the call, toggles the recording.
-		logs, logs2 := &lockedLog{}, &lockedLog{}
+		logs, logs2 := &logLines{}, &logLines{}
 		var a, b string
 		h := newHarness(t, harnessOptions{ddiMode: store.RecordNone, onDemand: store.OnDemandKey, code: "7", logs: logs, logs2: logs2,
 			instances: func(x, y string) []string { a, b = x, y; return []string{x, y} },

@@ -2,7 +2,6 @@ package library
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,31 +15,17 @@ import (
 	"github.com/callrec/callrec/store/postgres/pgtest"
 )
 
-// startPostgres starts a real PostgreSQL (pgtest) with callrec's schema and returns the DSN of
-// a fresh database; it skips without the binaries, except under CI=true.
+// startPostgres returns the DSN of a fresh database with callrec's schema on a real PostgreSQL
+// started for the test (pgtest).
 func startPostgres(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := pgtest.Start(ctx, pgtest.Options{Prepare: func(ctx context.Context, dsn string) error {
+	return pgtest.Database(t, pgtest.Options{Prepare: func(ctx context.Context, dsn string) error {
 		db, err := postgres.Open(ctx, dsn, postgres.Options{})
-		if err != nil {
-			return err
+		if err == nil {
+			db.Close()
 		}
-		db.Close()
-		return nil
+		return err
 	}})
-	if errors.Is(err, pgtest.ErrNoServer) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	dsn, err := srv.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dsn
 }
 
 // Two callrec instances' audio workers on one PostgreSQL store (issue 16 item 3): each its own

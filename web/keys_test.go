@@ -17,12 +17,13 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-// sealedRecording makes a ready recording of tc whose MP3 (content) is sealed on disk with the
-// company's current data key, as the audio worker writes it for encrypt_at_rest.
-func (w *world) sealedRecording(t *testing.T, tc *tenantCo, content []byte) *store.Recording {
+// workerRecording makes a ready DDI recording of tc as the audio worker would: the row is
+// created, finished and its job claimed, place stores the MP3 of the row and says what the
+// worker reports, and the job is completed with that. It returns the ready row.
+func (w *world) workerRecording(t *testing.T, tc *tenantCo, callID string, place func(r *store.Recording) store.RecordingResult) *store.Recording {
 	t.Helper()
 	ctx := context.Background()
-	r := &store.Recording{CompanyID: tc.co.ID, CallID: "call-sealed", Type: store.TypeDDI, Trigger: store.TriggerDDI, DDIID: tc.ddi.ID,
+	r := &store.Recording{CompanyID: tc.co.ID, CallID: callID, Type: store.TypeDDI, Trigger: store.TriggerDDI, DDIID: tc.ddi.ID,
 		Direction: store.DirectionInbound, Recorder: tc.ddi.Number, Caller: "+34600111222", Callee: tc.ddi.Number, StartedAt: time.Now().Add(-time.Minute)}
 	must(t, w.db.CreateRecording(ctx, r))
 	wav := filepath.Join(w.dir, r.ID+".wav")
@@ -30,21 +31,29 @@ func (w *world) sealedRecording(t *testing.T, tc *tenantCo, content []byte) *sto
 	must(t, w.db.FinishRecording(ctx, r.ID, time.Now(), 5000, wav))
 	job, err := w.db.ClaimJob(ctx, time.Minute)
 	must(t, err)
-	keyID, key, err := w.srv.Keys.SealingKey(ctx, tc.co.ID)
-	must(t, err)
-	var sealed bytes.Buffer
-	sw, err := envelope.NewWriter(&sealed, keyID, key)
-	must(t, err)
-	_, err = sw.Write(content)
-	must(t, err)
-	must(t, sw.Close())
-	mp3 := filepath.Join(w.dir, r.ID+".mp3")
-	must(t, os.WriteFile(mp3, sealed.Bytes(), 0o644))
-	must(t, w.db.CompleteRecording(ctx, job.ID, store.RecordingResult{MP3Path: mp3, DurationMS: 5000, FileSize: int64(len(content)),
-		SHA256: hexSHA256(content), EncryptionKeyID: keyID}))
+	must(t, w.db.CompleteRecording(ctx, job.ID, place(r)))
 	got, err := w.db.Recording(ctx, r.ID)
 	must(t, err)
 	return got
+}
+
+// sealedRecording makes a ready recording of tc whose MP3 (content) is sealed on disk with the
+// company's current data key, as the audio worker writes it for encrypt_at_rest.
+func (w *world) sealedRecording(t *testing.T, tc *tenantCo, content []byte) *store.Recording {
+	t.Helper()
+	return w.workerRecording(t, tc, "call-sealed", func(r *store.Recording) store.RecordingResult {
+		keyID, key, err := w.srv.Keys.SealingKey(context.Background(), tc.co.ID)
+		must(t, err)
+		var sealed bytes.Buffer
+		sw, err := envelope.NewWriter(&sealed, keyID, key)
+		must(t, err)
+		_, err = sw.Write(content)
+		must(t, err)
+		must(t, sw.Close())
+		mp3 := filepath.Join(w.dir, r.ID+".mp3")
+		must(t, os.WriteFile(mp3, sealed.Bytes(), 0o644))
+		return store.RecordingResult{MP3Path: mp3, DurationMS: 5000, FileSize: int64(len(content)), SHA256: hexSHA256(content), EncryptionKeyID: keyID}
+	})
 }
 
 // A recording sealed at rest plays whole and by ranges across chunk boundaries, downloads, goes

@@ -5,8 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,21 +18,11 @@ import (
 // the audio worker leaves it with library.backend s3.
 func (w *world) objectRecording(t *testing.T, tc *tenantCo, objects objstore.Store, content []byte) *store.Recording {
 	t.Helper()
-	ctx := context.Background()
-	r := &store.Recording{CompanyID: tc.co.ID, CallID: "call-s3", Type: store.TypeDDI, Trigger: store.TriggerDDI, DDIID: tc.ddi.ID,
-		Direction: store.DirectionInbound, Recorder: tc.ddi.Number, Caller: "+34600111222", Callee: tc.ddi.Number, StartedAt: time.Now().Add(-time.Minute)}
-	must(t, w.db.CreateRecording(ctx, r))
-	wav := filepath.Join(w.dir, r.ID+".wav")
-	must(t, os.WriteFile(wav, []byte("RIFF"), 0o644))
-	must(t, w.db.FinishRecording(ctx, r.ID, time.Now(), 5000, wav))
-	job, err := w.db.ClaimJob(ctx, time.Minute)
-	must(t, err)
-	key := tc.co.ID + "/2026/12/" + r.ID + ".mp3"
-	must(t, objects.Put(ctx, key, bytes.NewReader(content)))
-	must(t, w.db.CompleteRecording(ctx, job.ID, store.RecordingResult{MP3Path: "s3:" + key, DurationMS: 5000, FileSize: int64(len(content)), SHA256: hexSHA256(content)}))
-	got, err := w.db.Recording(ctx, r.ID)
-	must(t, err)
-	return got
+	return w.workerRecording(t, tc, "call-s3", func(r *store.Recording) store.RecordingResult {
+		key := tc.co.ID + "/2026/12/" + r.ID + ".mp3"
+		must(t, objects.Put(context.Background(), key, bytes.NewReader(content)))
+		return store.RecordingResult{MP3Path: "s3:" + key, DurationMS: 5000, FileSize: int64(len(content)), SHA256: hexSHA256(content)}
+	})
 }
 
 // With library.presign_ttl an inline playback of an MP3 kept in object storage is a 302 to a

@@ -293,6 +293,21 @@ func (sh *Shared) EmptyDatabase(tb testing.TB) string {
 	return dsn
 }
 
+// Database starts a server for one test (stopped at its cleanup) and returns the DSN of a fresh
+// database cloned from the template opts prepared: for a package with a single PostgreSQL test,
+// which needs no TestMain. Without the binaries it skips tb, or fails it when CI=true.
+func Database(tb testing.TB, opts Options) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sh := &Shared{}
+	sh.Server, sh.Err = Start(ctx, opts)
+	if sh.Server != nil {
+		tb.Cleanup(sh.Server.Stop)
+	}
+	return sh.Database(tb)
+}
+
 func (sh *Shared) need(tb testing.TB) {
 	tb.Helper()
 	switch {
