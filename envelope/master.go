@@ -10,9 +10,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/callrec/callrec/atomicfile"
 )
 
 // ringLine is the first word of every key line of a master key file.
@@ -131,8 +133,8 @@ func (r *MasterRing) withNewKey() (*MasterRing, error) {
 	return n, nil
 }
 
-// write puts the ring in a file at path: a temporary file (0600) fsynced, then linked (a new
-// file) or renamed (replace) into place, and the directory fsynced.
+// write puts the ring in a file at path (0600, atomicfile.Write): a new file, or replacing the
+// one there.
 func (r *MasterRing) write(path string, replace bool) error {
 	var b strings.Builder
 	b.WriteString("# callrec master keys: they unwrap the per-company data keys of recordings encrypted at rest.\n")
@@ -140,43 +142,12 @@ func (r *MasterRing) write(path string, replace bool) error {
 	for _, id := range r.ids {
 		fmt.Fprintf(&b, "%s %s %s\n", ringLine, id, base64.StdEncoding.EncodeToString(r.keys[id]))
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("master key file: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	err := atomicfile.Write(path, 0o600, replace, func(w io.Writer) error {
+		_, err := io.WriteString(w, b.String())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("master key file: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.WriteString(b.String())
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		if replace {
-			err = os.Rename(tmp, path)
-		} else {
-			err = os.Link(tmp, path)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("master key file %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("master key file: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("master key file: sync %s: %w", dir, err)
 	}
 	return nil
 }

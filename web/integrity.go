@@ -18,7 +18,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/callrec/callrec/atomicfile"
 	"github.com/callrec/callrec/envelope"
 	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
@@ -148,38 +148,11 @@ func createSigningKey(path string) (*SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	err = atomicfile.Write(path, 0o600, false, func(w io.Writer) error {
+		return pem.Encode(w, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	err = f.Chmod(0o600)
-	if err == nil {
-		err = pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Link(tmp, path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return nil, fmt.Errorf("signing key: sync %s: %w", dir, err)
-		}
 	}
 	return key, nil
 }

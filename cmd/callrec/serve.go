@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
+	"github.com/callrec/callrec/atomicfile"
 	"github.com/callrec/callrec/audio"
 	"github.com/callrec/callrec/esl"
 	"github.com/callrec/callrec/health"
@@ -401,35 +402,13 @@ func backup(ctx context.Context, args, environ []string, stdout io.Writer) error
 // directory fsynced so the rename survives a crash. On an error target is unchanged and the
 // temporary file removed.
 func writeAtomically(target string, write func(io.Writer) (int64, error)) (int64, error) {
-	dir := filepath.Dir(target)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
+	var n int64
+	err := atomicfile.Write(target, 0o600, true, func(w io.Writer) (err error) {
+		n, err = write(w)
+		return err
+	})
 	if err != nil {
 		return 0, err
-	}
-	tmp := f.Name()
-	n, err := write(f)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, target)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return 0, err
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return n, fmt.Errorf("sync %s: %w", dir, err)
-		}
 	}
 	return n, nil
 }
