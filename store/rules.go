@@ -38,38 +38,54 @@ type CodeInUse struct {
 func (db *DB) Rules() *Rules { return db.rules.Load() }
 
 func buildRules(tx *bolt.Tx, version uint64) (*Rules, error) {
+	var brands []Brand
+	var companies []Company
+	var ddis []DDI
+	var users []User
+	if err := forEachJSON(tx, bBrands, func(b *Brand) error { brands = append(brands, *b); return nil }); err != nil {
+		return nil, err
+	}
+	if err := forEachJSON(tx, bCompanies, func(c *Company) error { companies = append(companies, *c); return nil }); err != nil {
+		return nil, err
+	}
+	if err := forEachJSON(tx, bDDIs, func(d *DDI) error { ddis = append(ddis, *d); return nil }); err != nil {
+		return nil, err
+	}
+	if err := forEachJSON(tx, bUsers, func(u *User) error { users = append(users, *u); return nil }); err != nil {
+		return nil, err
+	}
+	return NewRules(version, brands, companies, ddis, users), nil
+}
+
+// NewRules builds a snapshot from rows of one committed state, ordered by id: DB builds its
+// own from bbolt, package postgres from the rows it reads in one transaction, so both backends
+// answer the call path with the same indexes. version must increase with every snapshot the
+// caller publishes. The rows are copied; the caller may reuse the slices.
+func NewRules(version uint64, brands []Brand, companies []Company, ddis []DDI, users []User) *Rules {
 	r := &Rules{
 		version:       version,
-		brands:        map[string]Brand{},
+		brands:        make(map[string]Brand, len(brands)),
 		brandByDomain: map[string]string{},
-		companies:     map[string]Company{},
-		ddis:          map[string]DDI{},
-		ddiByNumber:   map[string]string{},
-		users:         map[string]User{},
-		userBySIP:     map[string]string{},
+		companies:     make(map[string]Company, len(companies)),
+		ddis:          make(map[string]DDI, len(ddis)),
+		ddiByNumber:   make(map[string]string, len(ddis)),
+		users:         make(map[string]User, len(users)),
+		userBySIP:     make(map[string]string, len(users)),
 		usersBySIP:    map[string][]string{},
-		userByExt:     map[string]string{},
+		userByExt:     make(map[string]string, len(users)),
 		countries:     map[string]string{},
 	}
-	err := forEachJSON(tx, bBrands, func(b *Brand) error {
-		r.brands[b.ID] = *b
+	for _, b := range brands {
+		r.brands[b.ID] = b
 		if b.SIPDomain != "" {
 			r.brandByDomain[b.SIPDomain] = b.ID
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	err = forEachJSON(tx, bCompanies, func(c *Company) error {
-		r.companies[c.ID] = *c
+	for _, c := range companies {
+		r.companies[c.ID] = cloneCompany(c)
 		if c.OnDemand != OnDemandDisabled && c.OnDemandCode != "" {
 			r.codes = append(r.codes, CodeInUse{Code: c.OnDemandCode, CompanyID: c.ID})
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	sort.Slice(r.codes, func(i, j int) bool {
 		if r.codes[i].Code != r.codes[j].Code {
@@ -77,26 +93,18 @@ func buildRules(tx *bolt.Tx, version uint64) (*Rules, error) {
 		}
 		return r.codes[i].CompanyID < r.codes[j].CompanyID
 	})
-	err = forEachJSON(tx, bDDIs, func(d *DDI) error {
-		r.ddis[d.ID] = *d
+	for _, d := range ddis {
+		r.ddis[d.ID] = d
 		r.ddiByNumber[d.Number] = d.ID
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	r.deriveCountries()
-	err = forEachJSON(tx, bUsers, func(u *User) error {
-		r.users[u.ID] = *u
+	for _, u := range users {
+		r.users[u.ID] = u
 		r.userBySIP[join(r.companies[u.CompanyID].BrandID, u.SIPUser)] = u.ID
 		r.usersBySIP[u.SIPUser] = append(r.usersBySIP[u.SIPUser], u.ID)
 		r.userByExt[join(u.CompanyID, u.Extension)] = u.ID
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return r, nil
+	return r
 }
 
 // deriveCountries fills r.countries: a company's own Country, else the region most of its DDIs
