@@ -39,7 +39,7 @@ func TestWorker_TwoInstancesOnPostgreSQLEncodeEveryJobOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(db.Close)
+		t.Cleanup(func() { db.Close() })
 		return db
 	}
 	a, b := open(), open()

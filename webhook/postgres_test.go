@@ -29,7 +29,7 @@ func TestDispatcher_TwoInstancesOnPostgreSQLDeliverEachEventOnce(t *testing.T) {
 	open := func() *postgres.DB {
 		db, err := postgres.Open(ctx, dsn, postgres.Options{})
 		must(t, err)
-		t.Cleanup(db.Close)
+		t.Cleanup(func() { db.Close() })
 		return db
 	}
 	a, b := open(), open()

@@ -25,7 +25,16 @@ func (db *DB) adminTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		}
 		return fn(tx)
 	})
-	return adminError(err)
+	if err != nil {
+		return adminError(err)
+	}
+	// Read-your-writes on this instance; the others reload on the trigger's notification. A
+	// failed reload is not the write's failure (it is committed): the listener's next reload
+	// catches up.
+	if rerr := db.reloadRules(ctx); rerr != nil {
+		db.log.Warn().Err(rerr).Str("decision", "rules_stale").Msg("rules snapshot not reloaded after an admin write")
+	}
+	return nil
 }
 
 // adminError maps the schema's constraints onto store's error vocabulary.

@@ -68,6 +68,7 @@ type DB struct {
 	entropy *ulid.MonotonicEntropy
 
 	changes store.Notifier // Subscribe's subscribers, woken by the rule-change listener
+	rules   rulesSnapshot  // Rules(), rebuilt before the subscribers are woken
 
 	stopListen context.CancelFunc
 	listenDone chan struct{}
@@ -106,6 +107,10 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS) (*DB, 
 		pool.Close()
 		return nil, err
 	}
+	if err := db.reloadRules(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	db.stopListen, db.listenDone = cancel, make(chan struct{})
 	go func() { defer close(db.listenDone); db.listen(lctx) }()
@@ -113,11 +118,12 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS) (*DB, 
 }
 
 // Close stops the rule-change listener and closes the pool. Call once, after every other user
-// of the DB has stopped.
-func (db *DB) Close() {
+// of the DB has stopped. The error is always nil (store.Store's Close returns one).
+func (db *DB) Close() error {
 	db.stopListen()
 	<-db.listenDone
 	db.pool.Close()
+	return nil
 }
 
 // SchemaVersion returns the schema version after Open's migrations.

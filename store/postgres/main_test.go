@@ -40,7 +40,7 @@ func mustOpenDSN(t testing.TB, dsn string, opts Options) *DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(db.Close)
+	t.Cleanup(func() { db.Close() })
 	return db
 }
 

@@ -66,10 +66,19 @@ func (db *DB) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, connected fun
 	}
 	db.listenPID.Store(conn.PgConn().PID())
 	connected()
-	db.notify() // resync: whatever changed while no listener was up
+	// Resync: whatever changed while no listener was up.
+	if err := db.reloadRules(ctx); err != nil {
+		return fmt.Errorf("rules listener: %w", err)
+	}
+	db.notify()
 	db.listening.Store(true)
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("rules listener: %w", err)
+		}
+		// A failed reload ends this connection: the reconnection reloads again, so no change
+		// is left unseen while the database answers at all.
+		if err := db.reloadRules(ctx); err != nil {
 			return fmt.Errorf("rules listener: %w", err)
 		}
 		db.notify()

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -68,4 +70,32 @@ func collect[T any](ctx context.Context, tx pgx.Tx, sql string, scan pgx.RowToFu
 		return nil, err
 	}
 	return pgx.CollectRows(rows, scan)
+}
+
+// rulesSnapshot is the instance's copy of the call path's rules: store.Rules built from
+// RuleRows, republished after every change any instance commits (the listener, notify.go) and
+// after this instance's own admin writes (adminTx), so a write is seen here at once and
+// elsewhere within the notification's delay.
+type rulesSnapshot struct {
+	mu      sync.Mutex // one reload at a time, so a later reload never publishes older rows
+	version uint64     // guarded by mu
+	current atomic.Pointer[store.Rules]
+}
+
+// Rules returns the current snapshot (never nil once Open succeeded) without I/O. Mirrors
+// store.DB.Rules: any goroutine may call it; hold the result only for one decision.
+func (db *DB) Rules() *store.Rules { return db.rules.current.Load() }
+
+// reloadRules reads the rule rows and publishes a new snapshot. Errors: the database's (the
+// previous snapshot stays current).
+func (db *DB) reloadRules(ctx context.Context) error {
+	db.rules.mu.Lock()
+	defer db.rules.mu.Unlock()
+	rows, err := db.RuleRows(ctx)
+	if err != nil {
+		return err
+	}
+	db.rules.version++
+	db.rules.current.Store(store.NewRules(db.rules.version, rows.Brands, rows.Companies, rows.DDIs, rows.Users))
+	return nil
 }

@@ -79,3 +79,61 @@ func TestCreateRecording_EveryFieldRoundTrips(t *testing.T) {
 		t.Errorf("recording of a missing company: %v, want EINVALID company_id", err)
 	}
 }
+
+// TestRules_SnapshotFollowsWritesOnEveryInstance: the call path's snapshot (Rules) shows an
+// admin write at once on the instance that made it, and on another instance by the time its
+// subscribers are woken (the listener rebuilds before it wakes them); the delay is logged.
+func TestRules_SnapshotFollowsWritesOnEveryInstance(t *testing.T) {
+	ctx := context.Background()
+	a, dsn := mustOpen(t, Options{})
+	b := mustOpenDSN(t, dsn, Options{})
+	waitFor(t, "b's listener", b.RulesListening)
+	ch, unsubscribe := b.Subscribe()
+	defer unsubscribe()
+
+	brand := &store.Brand{Name: "Brand 1"}
+	if err := a.CreateBrand(ctx, brand); err != nil {
+		t.Fatal(err)
+	}
+	co := &store.Company{BrandID: brand.ID, Name: "Acme", OnDemand: store.OnDemandKey, OnDemandCode: "7"}
+	if err := a.CreateCompany(ctx, co); err != nil {
+		t.Fatal(err)
+	}
+	d := &store.DDI{CompanyID: co.ID, Number: "+34911234567", RecordCalls: store.RecordInbound}
+	drain(ch)
+	start := time.Now()
+	if err := a.CreateDDI(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		db   *DB
+	}{{"writer", a}, {"other instance", b}} {
+		if c.db == b {
+			t.Logf("other instance woken %s after the write began", waitSignal(t, start, ch, "ddi create"))
+		}
+		r := c.db.Rules()
+		got, _, ok := r.DDIByNumber("+34911234567")
+		if !ok || got.CompanyID != co.ID || got.RecordCalls != store.RecordInbound {
+			t.Errorf("%s: DDIByNumber = %+v, %v; want the new DDI of %s", c.name, got, ok, co.ID)
+		}
+		if cc, ok := r.Company(co.ID); !ok || cc.OnDemandCode != "7" {
+			t.Errorf("%s: Company = %+v, %v", c.name, cc, ok)
+		}
+	}
+	before := b.Rules().Version()
+	drain(ch)
+	if err := a.DeleteDDI(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := a.Rules().DDIByNumber("+34911234567"); ok {
+		t.Error("writer: deleted DDI still in its snapshot")
+	}
+	waitSignal(t, time.Now(), ch, "ddi delete")
+	if _, _, ok := b.Rules().DDIByNumber("+34911234567"); ok {
+		t.Error("other instance: deleted DDI still in its snapshot after the wake-up")
+	}
+	if b.Rules().Version() <= before {
+		t.Errorf("other instance's snapshot version %d, was %d: not republished", b.Rules().Version(), before)
+	}
+}
