@@ -25,7 +25,7 @@ import (
 // idempotent, so a RECORD_STOP both the Session and the Node see is booked once.
 type Node struct {
 	Addr, Password string
-	DB             *store.DB
+	DB             store.Store
 	Logger         zerolog.Logger
 	SpoolDir       string
 	OnDemandPath   string        // the sofia record-path: Record key recordings, found by their WAV path

@@ -18,7 +18,7 @@ import (
 // whose call still runs (its WAV still grows) is left to the node connections, and one without a
 // WAV where callrec expects it is failed, naming the path.
 type Reconciler struct {
-	DB       *store.DB
+	DB       store.Store
 	SpoolDir string
 	Logger   zerolog.Logger
 	Quiet    time.Duration // default 30 s

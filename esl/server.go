@@ -25,8 +25,8 @@ import (
 // their bridges survive the close (FAILOPEN.md exp 5a), and the recordings finish through the
 // inbound node connections or the start-up reconcile.
 type Server struct {
-	Addr   string    // host:port; port 0 picks a free port (see BoundAddr)
-	DB     *store.DB // rules snapshot and recording rows
+	Addr   string      // host:port; port 0 picks a free port (see BoundAddr)
+	DB     store.Store // rules snapshot and recording rows
 	Logger zerolog.Logger
 
 	SpoolDir        string // directory FreeSWITCH writes automatic and DTMF/transfer recordings into (required; made absolute by Open)

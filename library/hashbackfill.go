@@ -31,7 +31,7 @@ const (
 // backfill reaches it gets its hash on that full read (web). cmd/callrec runs one, beside the
 // audio worker.
 type HashBackfill struct {
-	DB         *store.DB
+	DB         store.Store
 	LibraryDir string // only MP3s inside it are read
 	Logger     zerolog.Logger
 	Batch      int           // rows looked at per store read; default DefaultBackfillBatch

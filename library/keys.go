@@ -20,7 +20,7 @@ import (
 // hashes one opens it with OpenMP3. Unwrapped data keys are cached in memory for the life of
 // the process. Create it with LoadKeys; safe for concurrent use.
 type Keys struct {
-	db   *store.DB
+	db   store.Store
 	path string
 
 	mu    sync.Mutex
@@ -37,7 +37,7 @@ var ErrMasterKeyMissing = errors.New("the store has encrypted recordings' keys b
 // no data key yet (created reports that). Called once by cmd/callrec serve (and tests).
 // Errors: ErrMasterKeyMissing; a malformed or unreadable file; a file that does not hold every
 // master key the store's data keys are wrapped with (the wrong file: refused, never replaced).
-func LoadKeys(ctx context.Context, db *store.DB, path string) (k *Keys, created bool, err error) {
+func LoadKeys(ctx context.Context, db store.Store, path string) (k *Keys, created bool, err error) {
 	used, err := db.MasterKeysInUse(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("master key: %w", err)

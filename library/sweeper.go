@@ -32,7 +32,7 @@ const sweepPage = 256
 // processing are never removed. cmd/callrec runs one Sweeper; tests call SweepOnce with a fake
 // clock.
 type Sweeper struct {
-	DB         *store.DB
+	DB         store.Store
 	LibraryDir string // MP3s are removed only inside it
 	// SpoolDirs are where WAVs may be removed (spool_dir and freeswitch.record_path): a WAV path
 	// elsewhere, or anything but a regular file, is left alone and logged. Empty: no WAV is

@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"context"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -330,10 +331,16 @@ func (s *Server) backup(c *fiber.Ctx) error {
 	if err := requireRole(caller(c), store.RolePlatform, "download backups"); err != nil {
 		return err
 	}
+	db, ok := s.DB.(interface {
+		Backup(ctx context.Context, w io.Writer) (int64, error)
+	})
+	if !ok { // PostgreSQL: the database's own tools (pg_dump, base backups) back it up
+		return store.Errorf(store.EFORBIDDEN, "this callrec's store is PostgreSQL: back it up with pg_dump or the database's base backups, not /backup")
+	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="callrec-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	db, log := s.DB, s.Logger
+	log := s.Logger
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		if _, err := db.Backup(context.Background(), w); err != nil {
 			log.Error().Err(err).Msg("backup stream failed")

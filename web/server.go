@@ -28,8 +28,8 @@ import (
 // Server serves callrec's HTTP surface. Set the fields, then call Open; Shutdown drains it.
 // A Server is used by one owner (cmd/callrec or a test); it is not reusable after Shutdown.
 type Server struct {
-	Addr   string    // host:port; port 0 picks a free port (see URL)
-	DB     *store.DB // the store of record
+	Addr   string      // host:port; port 0 picks a free port (see URL)
+	DB     store.Store // the store of record: *store.DB or *postgres.DB
 	Logger zerolog.Logger
 	// Ready, when set, is consulted by /readyz in addition to the store.
 	Ready func(ctx context.Context) error

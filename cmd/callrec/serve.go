@@ -332,7 +332,7 @@ func raiseFileLimit(log zerolog.Logger) {
 // ensureBootstrapToken makes sure a platform admin can sign in. With bootstrap_token configured,
 // that secret is stored (hashed) if it is not already; otherwise, on a store without any platform
 // token, a new one is generated, stored hashed and printed once on stdout.
-func ensureBootstrapToken(ctx context.Context, db *store.DB, configured string, stdout io.Writer, log zerolog.Logger) error {
+func ensureBootstrapToken(ctx context.Context, db store.Store, configured string, stdout io.Writer, log zerolog.Logger) error {
 	if configured != "" {
 		hash := store.HashToken(configured)
 		if _, err := db.TokenByHash(ctx, hash); err == nil {
@@ -415,7 +415,7 @@ func writeAtomically(target string, write func(io.Writer) (int64, error)) (int64
 
 // warnInvalidAnnouncements names every stored DDI whose announcement the call path refuses (an
 // older version accepted it): its calls are not recorded until an admin sets a valid one.
-func warnInvalidAnnouncements(ctx context.Context, db *store.DB, log zerolog.Logger) {
+func warnInvalidAnnouncements(ctx context.Context, db store.Store, log zerolog.Logger) {
 	bad, err := db.DDIsWithInvalidAnnouncements(ctx)
 	if err != nil {
 		log.Error().Err(err).Msg("check DDI announcements")
@@ -454,7 +454,7 @@ var errStopListing = errors.New("stop")
 // loadMasterKey loads the master key file of encryption at rest (master_key_file), creating it
 // at the first start. A store whose data keys need a master key the file lacks (or a missing
 // file once keys exist) is an error: callrec never replaces a master key.
-func loadMasterKey(ctx context.Context, db *store.DB, cfg Config, log zerolog.Logger) (*library.Keys, error) {
+func loadMasterKey(ctx context.Context, db store.Store, cfg Config, log zerolog.Logger) (*library.Keys, error) {
 	keys, created, err := library.LoadKeys(ctx, db, cfg.MasterKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
