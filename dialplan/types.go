@@ -156,6 +156,11 @@ const (
 	// FreeSWITCH connects to after the first closed (a toggled code, a release) sees it and
 	// closes at once, so one hand-over is decided once.
 	VarTaken = "callrec_taken"
+	// VarOwner names the callrec instance whose Session follows the call, when several
+	// instances share one store (esl.Server.Instance): set with VarTaken in the first command,
+	// and again by the instance that re-adopts the call of one that died, so a node connection
+	// of another instance leaves a call alone while its owner is alive.
+	VarOwner = "callrec_owner"
 	// DefaultTransferContext is the context of the on-demand code extension when Facts names none.
 	DefaultTransferContext = "callrec_transfer"
 )

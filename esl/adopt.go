@@ -455,9 +455,40 @@ func (n *Node) readopt(ctx context.Context, log zerolog.Logger) {
 		if err != nil || header(dump, "variable_"+dialplan.VarDirection) == "" || header(dump, "variable_socket_resume") != "false" {
 			continue
 		}
+		if !n.mayAdopt(ctx, log, uuid, header(dump, "variable_"+dialplan.VarOwner)) {
+			continue
+		}
 		ch.restoreConnectProfile(dump)
 		n.Calls.adopt(n, dump, recordingsOfCall(live, uuid, header(dump, "Channel-Call-UUID"), bridgedPeer(dump)))
 	}
+}
+
+// mayAdopt decides whether this instance takes over the call on leg uuid marked with owner
+// (dialplan.VarOwner): an unmarked call (one instance) or one of this instance's, yes; one of
+// another instance, only while this instance is the one adopting (Peers.Adopting) and once the
+// owner is not alive, and then the mark is moved to this instance first, so the other
+// instances' nodes leave the call alone from then on.
+func (n *Node) mayAdopt(ctx context.Context, log zerolog.Logger, uuid, owner string) bool {
+	self := n.Calls.Instance
+	if owner == "" || owner == self {
+		return true
+	}
+	peers := n.Calls.Peers
+	if peers == nil || self == "" || checkArg(owner) != nil || !peers.Adopting() {
+		return false
+	}
+	actx, cancel := context.WithTimeout(ctx, n.CommandTimeout)
+	alive, err := peers.Alive(actx, owner)
+	cancel()
+	if err != nil || alive {
+		return false
+	}
+	if _, err := n.api(ctx, "uuid_setvar", uuid, dialplan.VarOwner, self); err != nil {
+		return false
+	}
+	log.Info().Str("leg", uuid).Str("dead_instance", owner).Str("decision", "readopt_from_dead_instance").
+		Msg("call of an instance that is gone taken over")
+	return true
 }
 
 // restoreConnectProfile puts back into the dump the destination and context the call had when

@@ -67,8 +67,12 @@ type harnessOptions struct {
 	// instances, when set, starts a second Server (h.srv2, logging to logs2) on the same store,
 	// both with MarkTaken, and renders the public entry and the transfer context with fsconf for
 	// the instances it returns, given the two servers' addresses (several callrec instances).
-	instances      func(a, b string) []string
-	logs2          io.Writer
+	instances func(a, b string) []string
+	logs2     io.Writer
+	// peers, when set with instances, names the two servers (Instance "a" and "b") and gives
+	// each the Peers of its index, re-adopting every readoptEvery.
+	peers          [2]Peers
+	readoptEvery   time.Duration
 	oldUserEntries bool           // the user hand-over as rendered before issue 11 (internal/outbound marks)
 	country        string         // the company's country (store.Company.Country)
 	relativeDirs   bool           // chdir into the harness's dir and give the Server relative SpoolDir/OnDemandPath
@@ -238,6 +242,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	addr := "127.0.0.1:1" // nothing listens: connection refused
 	h.srv.MarkTaken = o.instances != nil
+	if o.peers[0] != nil {
+		h.srv.Instance, h.srv.Peers, h.srv.ReadoptEvery = "a", o.peers[0], o.readoptEvery
+	}
 	if !o.serverDown {
 		must(t, h.srv.Open())
 		t.Cleanup(func() {
@@ -265,6 +272,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 			Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t, o.logs2), MarkTaken: true,
 			SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
 			Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
+		}
+		if o.peers[1] != nil {
+			h.srv2.Instance, h.srv2.Peers, h.srv2.ReadoptEvery = "b", o.peers[1], o.readoptEvery
 		}
 		must(t, h.srv2.Open())
 		t.Cleanup(func() {

@@ -1,10 +1,13 @@
 package esl
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/callrec/callrec/dialplan"
 	"github.com/callrec/callrec/esl/fstest"
 	"github.com/callrec/callrec/store"
 )
@@ -108,4 +111,85 @@ func TestInstances_NextInstanceTakesTheCallAndAToggleIsDecidedOnce(t *testing.T)
 		call.A.Hangup("NORMAL_CLEARING")
 		h.waitSessions()
 	})
+}
+
+// fakePeers is a Peers whose answers the test sets.
+type fakePeers struct {
+	mu       sync.Mutex
+	dead     map[string]bool
+	adopting bool
+	asked    int
+}
+
+func (p *fakePeers) Alive(_ context.Context, id string) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.asked++
+	return !p.dead[id], nil
+}
+
+func (p *fakePeers) Adopting() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.adopting }
+
+func (p *fakePeers) kill(id string) { p.mu.Lock(); p.dead[id] = true; p.mu.Unlock() }
+
+func (p *fakePeers) setAdopting(v bool) { p.mu.Lock(); p.adopting = v; p.mu.Unlock() }
+
+func (p *fakePeers) askedN() int { p.mu.Lock(); defer p.mu.Unlock(); return p.asked }
+
+// TestInstances_ACallOfADeadInstanceIsReadoptedByTheAdoptingOne (issue 16 item 3): two
+// instances follow the same node. The call is taken by the first, which marks the controlled
+// leg with its id; while the first is alive the second's node leaves the call alone, however
+// often it looks. Once the first is gone (its Server closed, the call going on in FreeSWITCH,
+// and Peers no longer finding it alive) the second, the adopting instance, takes the call over
+// within a few of its periodic looks, moves the mark to itself, and the call is under control
+// again: the DTMF code starts a recording, and the hangup finishes every recording.
+func TestInstances_ACallOfADeadInstanceIsReadoptedByTheAdoptingOne(t *testing.T) {
+	logs2 := &logLines{}
+	peersA := &fakePeers{dead: map[string]bool{}}
+	peersB := &fakePeers{dead: map[string]bool{}} // adopting only while the test watches: looks keep the stand-in from going quiet
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, onDemand: store.OnDemandKeyDTMF, code: "7", inbound: true,
+		logs2: logs2, instances: func(a, b string) []string { return []string{a, b} },
+		peers: [2]Peers{peersA, peersB}, readoptEvery: 100 * time.Millisecond})
+	stopA := h.startNode(h.srv)
+	h.startNode(h.srv2)
+	call, user := answeredInbound(t, h)
+	h.waitRecordings(store.StateRecording, 1)
+	if got := call.A.Var(dialplan.VarOwner); got != "a" {
+		t.Fatalf("controlled leg's %s = %q, want the first instance's id", dialplan.VarOwner, got)
+	}
+	// Several looks by the second instance while the first is alive: it asks, and leaves the call.
+	peersB.setAdopting(true)
+	start := peersB.askedN()
+	waitFor(t, func() bool { return peersB.askedN() >= start+3 || logs2.count(`"decision":"readopted"`) > 0 }, "three looks by the second instance")
+	if n := logs2.count(`"decision":"readopted"`); n != 0 {
+		t.Fatalf("the second instance took over a call of a live instance (%d times)", n)
+	}
+
+	stopA()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	must(t, h.srv.Close(ctx))
+	cancel()
+	peersB.kill("a")
+	waitFor(t, func() bool { return logs2.count(`"decision":"readopted"`) == 1 }, "the second instance re-adopts the call")
+	if got := call.A.Var(dialplan.VarOwner); got != "b" {
+		t.Errorf("after the take-over %s = %q, want the second instance's id", dialplan.VarOwner, got)
+	}
+	time.Sleep(500 * time.Millisecond) // more looks: the call is the second's own now
+	if n := logs2.count(`"decision":"readopted"`); n != 1 {
+		t.Errorf("the call was taken over %d times, want once", n)
+	}
+	peersB.setAdopting(false) // the looks stop, so the connections can go quiet for the stand-in's clock
+	h.waitFollowedInbound(call.A.UUID())
+	h.waitQuiet()
+	h.fs.Advance(time.Second)
+	user.SendDTMF("*7")
+	recs := h.waitRecordings(store.StateRecording, 2)
+	if !hasTrigger(recs, store.TriggerDTMF) {
+		t.Fatalf("no DTMF recording after the take-over: %+v", recs)
+	}
+	h.waitQuiet()
+	h.fs.Advance(time.Second)
+	call.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
+	h.waitRecordings(store.StateProcessing, 2)
 }

@@ -169,16 +169,34 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 	n.setConn(cmd, core)
 	defer n.setConn(nil, "")
 	log.Info().Msg("inbound event socket connected")
+	var wg sync.WaitGroup // the re-adoptions under way, waited for before the connection goes
+	defer wg.Wait()
 	if n.Calls != nil {
-		var wg sync.WaitGroup
-		defer wg.Wait()
 		wg.Add(1)
 		go func() { defer wg.Done(); n.readopt(ctx, log) }()
 	}
 	probe := time.NewTicker(30 * time.Second)
 	defer probe.Stop()
+	var orphans <-chan time.Time // other instances' calls, looked for while this one adopts them
+	if n.Calls != nil && n.Calls.Peers != nil && n.Calls.ReadoptEvery > 0 {
+		t := time.NewTicker(n.Calls.ReadoptEvery)
+		defer t.Stop()
+		orphans = t.C
+	}
+	readopting := make(chan struct{}, 1) // one look at a time
 	for {
 		select {
+		case <-orphans:
+			if !n.Calls.Peers.Adopting() {
+				continue
+			}
+			select {
+			case readopting <- struct{}{}:
+			default:
+				continue
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); defer func() { <-readopting }(); n.readopt(ctx, log) }()
 		case <-events.ready:
 			ev := events.pop()
 			if ev != nil && header(ev, "Event-Name") == "RECORD_STOP" {

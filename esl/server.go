@@ -20,6 +20,17 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
+// Peers is what a Server needs to know of the other instances sharing its store. Any
+// goroutine may call it; Alive may block on the store (it is given a deadline).
+type Peers interface {
+	// Alive reports whether the instance with id is running. Errors: the store's (then the
+	// call is left alone).
+	Alive(ctx context.Context, id string) (bool, error)
+	// Adopting reports whether this instance re-adopts the calls of instances that died (one
+	// instance at a time: the duty leader).
+	Adopting() bool
+}
+
 // Server is the outbound Event Socket server. Set the fields, then call Open. Close stops taking
 // calls and releases live ones to FreeSWITCH: after `socket_resume false` and `uuid_transfer`
 // their bridges survive the close (FAILOPEN.md exp 5a), and the recordings finish through the
@@ -48,6 +59,17 @@ type Server struct {
 	// after this one closed sees the hand-over taken. Whatever it is, a connection whose call
 	// carries the mark is closed at once.
 	MarkTaken bool
+	// Instance is this process's id among instances sharing one store (set with MarkTaken):
+	// the first command of a call it takes sets dialplan.VarOwner to it. Empty: calls are not
+	// marked with an owner (one instance).
+	Instance string
+	// Peers, when set (a shared store), tells the node connections whether a call marked with
+	// another instance's id may be re-adopted: only by the instance Peers.Adopting names, and
+	// only once the owner is not Alive. Nil: a call marked with another owner is never adopted.
+	Peers Peers
+	// ReadoptEvery is how often each node connection looks for calls no live instance follows
+	// (while Peers.Adopting); 0: only when the node connection is (re)made.
+	ReadoptEvery time.Duration
 
 	CommandTimeout time.Duration // per FreeSWITCH command (default 5 s)
 	PlanDeadline   time.Duration // connect → call handed on, else the socket is closed (default 2 s)

@@ -66,6 +66,19 @@ func LoadKeys(ctx context.Context, db store.Store, path string) (k *Keys, create
 	return &Keys{db: db, path: path, ring: ring, cache: map[string][]byte{}}, created, nil
 }
 
+// Has reports whether the master key ring holds the key with id (current or older). Any
+// goroutine may call it.
+func (k *Keys) Has(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, have := range k.ring.IDs() {
+		if have == id {
+			return true
+		}
+	}
+	return false
+}
+
 // MasterKeyID is the id of the current master key.
 func (k *Keys) MasterKeyID() string {
 	k.mu.Lock()

@@ -74,6 +74,17 @@ func NewSigningKey() (*SigningKey, error) {
 	return newSigningKey(priv), nil
 }
 
+// SigningKeyFromSeed returns the key derived from a 32-byte Ed25519 seed: the key every
+// instance of a deployment on a shared store signs with (cmd/callrec keeps the seed in the
+// PostgreSQL store, so archives made by any instance verify against one public key). Error:
+// a seed of another size.
+func SigningKeyFromSeed(seed []byte) (*SigningKey, error) {
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("signing key: seed of %d bytes, want %d", len(seed), ed25519.SeedSize)
+	}
+	return newSigningKey(ed25519.NewKeyFromSeed(seed)), nil
+}
+
 func newSigningKey(priv ed25519.PrivateKey) *SigningKey {
 	return &SigningKey{priv: priv, id: KeyID(priv.Public().(ed25519.PublicKey))}
 }

@@ -32,20 +32,44 @@ type Config struct {
 	MasterKeyFile string `koanf:"master_key_file"`
 	// Library is where finished MP3s are kept: library_dir (backend dir, the default) or an
 	// S3-compatible bucket (backend s3, library.s3.*; README "Recordings on object storage").
-	Library        objstore.Config `koanf:"library"`
-	DefaultCountry string          `koanf:"default_country"`
-	BootstrapToken string          `koanf:"bootstrap_token"`
-	HTTP           HTTPConfig      `koanf:"http"`
-	ESL            ESLConfig       `koanf:"esl"`
-	FreeSWITCH     FSConfig        `koanf:"freeswitch"`
-	Log            LogConfig       `koanf:"log"`
-	Audio          AudioConfig     `koanf:"audio"`
-	Debug          DebugConfig     `koanf:"debug"`
-	Webhooks       WebhookConfig   `koanf:"webhooks"`
-	ShutdownGrace  time.Duration   `koanf:"shutdown_grace"`
+	Library objstore.Config `koanf:"library"`
+	// Store is the store of record: the embedded bbolt file in data_dir (backend bolt, the
+	// default) or a PostgreSQL database several instances share (backend postgres; README
+	// "Running more than one callrec").
+	Store          StoreConfig   `koanf:"store"`
+	DefaultCountry string        `koanf:"default_country"`
+	BootstrapToken string        `koanf:"bootstrap_token"`
+	HTTP           HTTPConfig    `koanf:"http"`
+	ESL            ESLConfig     `koanf:"esl"`
+	FreeSWITCH     FSConfig      `koanf:"freeswitch"`
+	Log            LogConfig     `koanf:"log"`
+	Audio          AudioConfig   `koanf:"audio"`
+	Debug          DebugConfig   `koanf:"debug"`
+	Webhooks       WebhookConfig `koanf:"webhooks"`
+	ShutdownGrace  time.Duration `koanf:"shutdown_grace"`
 	// Warnings are notes about the configuration given (keys no longer used) for the caller to
 	// log; they never stop callrec.
 	Warnings []string `koanf:"-"`
+}
+
+// StoreConfig selects the store of record.
+type StoreConfig struct {
+	Backend  string         `koanf:"backend"` // bolt (default) | postgres
+	Postgres PostgresConfig `koanf:"postgres"`
+}
+
+// Store backends.
+const (
+	StoreBolt     = "bolt"
+	StorePostgres = "postgres"
+)
+
+// PostgresConfig is the database of store.backend postgres.
+type PostgresConfig struct {
+	// DSN is a libpq connection string or URL ("postgres://callrec@db1/callrec?sslmode=verify-full");
+	// what it leaves out comes from libpq's environment (PGHOST, PGPASSWORD, ~/.pgpass), so the
+	// password need not be in the file.
+	DSN string `koanf:"dsn"`
 }
 
 // HTTPConfig configures the API and web page listener.
@@ -139,6 +163,8 @@ func defaults() map[string]any {
 		"library.s3.read_ahead":             0,
 		"library.s3.checksum_when_required": false,
 		"library.presign_ttl":               "0s",
+		"store.backend":                     StoreBolt,
+		"store.postgres.dsn":                "",
 		"default_country":                   "",
 		"bootstrap_token":                   "",
 		"http.listen":                       "127.0.0.1:8080",
@@ -398,6 +424,15 @@ func (c Config) validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("library.backend: %q: want %s or %s", c.Library.Backend, objstore.BackendDir, objstore.BackendS3))
+	}
+	switch c.Store.Backend {
+	case StoreBolt:
+	case StorePostgres:
+		if strings.TrimSpace(c.Store.Postgres.DSN) == "" {
+			errs = append(errs, errors.New("store.postgres.dsn: required with store.backend postgres"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("store.backend: %q: want %s or %s", c.Store.Backend, StoreBolt, StorePostgres))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))

@@ -60,23 +60,29 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	for _, w := range warnings {
 		log.Warn().Str("decision", "directory_check").Msg(w)
 	}
-	signingKey, err := loadSigningKey(cfg, log)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return &exitError{code: 3, err: err}
 	}
-	db, err := store.Open(ctx, cfg.dbPath(), store.Options{DefaultCountry: cfg.DefaultCountry})
-	if err != nil {
-		return &exitError{code: 3, err: fmt.Errorf("open store %s: %w", cfg.dbPath(), err)}
-	}
+	// Consumers get the store itself: they type-assert for what only an owned store has (the
+	// worker's and dispatcher's lease release at start).
+	db := st.Store
 	defer func() {
 		if err := db.Close(); err != nil {
 			log.Error().Err(err).Msg("close store")
 		}
 	}()
-	if err := ensureBootstrapToken(ctx, db, cfg.BootstrapToken, stdout, log); err != nil {
+	signingKey, err := st.signingKey(ctx, cfg, log)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	// Of instances starting together on a fresh shared store, one makes (and prints) the token.
+	if err := st.exclusive(ctx, "bootstrap", func() error {
+		return ensureBootstrapToken(ctx, db, cfg.BootstrapToken, stdout, log)
+	}); err != nil {
 		return err
 	}
-	keys, err := loadMasterKey(ctx, db, cfg, log)
+	keys, err := st.masterKey(ctx, cfg, log)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -108,12 +114,16 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		return fmt.Errorf("metrics: %w", err)
 	}
 
-	// Rows a previous run left recording are settled before new calls arrive.
+	// Rows a previous run left recording are settled before new calls arrive. On a shared store
+	// the rows recording are mostly other instances' live calls: the duty leader reconciles,
+	// every minute below, never an instance as it starts.
 	rec := &esl.Reconciler{DB: db, SpoolDir: cfg.SpoolDir, Logger: log}
-	if res, err := rec.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("reconcile")
-	} else if res != (esl.ReconcileResult{}) {
-		log.Info().Int("finished", res.Finished).Int("failed", res.Failed).Int("still_recording", res.StillRecording).Msg("reconciled recordings of a previous run")
+	if st.shared == nil {
+		if res, err := rec.Run(ctx); err != nil {
+			log.Error().Err(err).Msg("reconcile")
+		} else if res != (esl.ReconcileResult{}) {
+			log.Info().Int("finished", res.Finished).Int("failed", res.Failed).Int("still_recording", res.StillRecording).Msg("reconciled recordings of a previous run")
+		}
 	}
 
 	calls := &esl.Server{
@@ -137,6 +147,10 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	// Every return from here on stops the background goroutines and waits for them before the
 	// store closes (deferred earlier, so it runs after this).
 	defer func() { stopBackground(); wg.Wait() }()
+	if st.duties != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = st.duties.Run(background) }()
+	}
 	// Reconcile also runs every minute: a recording whose leg outlived its session (and missed by
 	// the node connections, or with none configured) is finished once its WAV is quiet.
 	wg.Add(1)
@@ -149,6 +163,9 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 			case <-background.Done():
 				return
 			case <-tick.C:
+				if !st.leading() {
+					continue
+				}
 				if res, err := rec.Run(background); err != nil {
 					log.Error().Err(err).Msg("reconcile")
 				} else if res.Finished+res.Failed > 0 {
@@ -188,6 +205,9 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	}
 	calls.OnFinished = worker.Notify
 	sweeper := &library.Sweeper{DB: db, LibraryDir: cfg.LibraryDir, SpoolDirs: worker.SpoolDirs, Logger: log, Metrics: libMetrics, Objects: objects}
+	if st.duties != nil {
+		sweeper.Leading = st.leading
+	}
 	wg.Add(2)
 	parts.Up(health.AudioWorker)
 	go func() {
@@ -204,6 +224,9 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		if !waitLeading(background, st.leading) {
+			return
+		}
 		if err := backfill.Run(background); err != nil && background.Err() == nil {
 			log.Error().Err(err).Str("decision", "hash_backfill").Msg("hash backfill stopped; it resumes at the next start")
 		}
@@ -450,23 +473,6 @@ func openObjects(ctx context.Context, cfg Config, log zerolog.Logger) (objstore.
 
 // errStopListing ends openObjects' probe at the first object.
 var errStopListing = errors.New("stop")
-
-// loadMasterKey loads the master key file of encryption at rest (master_key_file), creating it
-// at the first start. A store whose data keys need a master key the file lacks (or a missing
-// file once keys exist) is an error: callrec never replaces a master key.
-func loadMasterKey(ctx context.Context, db store.Store, cfg Config, log zerolog.Logger) (*library.Keys, error) {
-	keys, created, err := library.LoadKeys(ctx, db, cfg.MasterKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	ev := log.Info()
-	if created {
-		ev = log.Warn() // once per installation: the file to back up, apart from the store
-	}
-	ev.Str("master_key_id", keys.MasterKeyID()).Str("path", cfg.MasterKeyFile).Bool("created", created).Str("decision", "master_key").
-		Msg("master key loaded (it unwraps the data keys of companies that encrypt at rest: back it up, apart from the store)")
-	return keys, nil
-}
 
 // signingKeyPath is where the archive signing key lives: next to the store.
 func (c Config) signingKeyPath() string {

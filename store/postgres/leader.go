@@ -139,3 +139,27 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// Exclusive runs fn while holding the session advisory lock of name on a connection of its own,
+// so that of instances starting together one at a time does what fn does (cmd/callrec: the
+// bootstrap token, checked and created once). It waits for the lock while ctx allows. Errors:
+// ctx's, the database's, fn's (returned as is).
+func (db *DB) Exclusive(ctx context.Context, name string, fn func() error) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("exclusive %s: %w", name, err)
+	}
+	defer conn.Release()
+	key := lockKey("exclusive:" + name)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		conn.Conn().Close(context.WithoutCancel(ctx)) // the lock may be held or pending: drop the session
+		return fmt.Errorf("exclusive %s: %w", name, err)
+	}
+	ferr := fn()
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+		conn.Conn().Close(uctx) // ending the session releases the lock
+	}
+	return ferr
+}

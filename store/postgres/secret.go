@@ -15,13 +15,21 @@ func (db *DB) SharedSecret(ctx context.Context, name string, size int) ([]byte, 
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("shared secret %s: %w", name, err)
 	}
+	return db.SharedValue(ctx, name, fresh)
+}
+
+// SharedValue returns the value called name, storing value under it if no instance has yet:
+// the first instance's value is every instance's (cmd/callrec records the deployment's master
+// key id so that an instance with another master key file refuses to start). Errors: the
+// database's.
+func (db *DB) SharedValue(ctx context.Context, name string, value []byte) ([]byte, error) {
 	// ON CONFLICT DO NOTHING: of instances racing, the first insert wins and all read it.
-	if _, err := db.pool.Exec(ctx, "INSERT INTO shared_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, fresh); err != nil {
-		return nil, fmt.Errorf("shared secret %s: %w", name, err)
+	if _, err := db.pool.Exec(ctx, "INSERT INTO shared_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, value); err != nil {
+		return nil, fmt.Errorf("shared value %s: %w", name, err)
 	}
 	var v []byte
 	if err := db.pool.QueryRow(ctx, "SELECT value FROM shared_secrets WHERE name = $1", name).Scan(&v); err != nil {
-		return nil, fmt.Errorf("shared secret %s: %w", name, err)
+		return nil, fmt.Errorf("shared value %s: %w", name, err)
 	}
 	return v, nil
 }
