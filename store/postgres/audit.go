@@ -39,6 +39,13 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) err
 		return nil
 	}
 	now := db.now()
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return appendAudit(ctx, tx, now, entries) })
+}
+
+// appendAudit is AppendAudit inside the caller's transaction tx (DeleteRecordingAudited appends
+// its entry with the deletion): entries without At get now. The chain heads stay locked until
+// tx ends.
+func appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, entries []*store.AuditEntry) error {
 	var chains []string
 	for _, e := range entries {
 		e.Chain = store.AuditChain(e.BrandID, e.CompanyID)
@@ -46,52 +53,50 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) err
 	}
 	slices.Sort(chains) // heads locked in one order by every appender: no deadlock
 	chains = slices.Compact(chains)
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		heads := map[string]*struct {
+	heads := map[string]*struct {
+		seq  uint64
+		hash string
+	}{}
+	for _, c := range chains {
+		if _, err := tx.Exec(ctx, "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING", c); err != nil {
+			return fmt.Errorf("audit head %s: %w", c, err)
+		}
+		h := &struct {
 			seq  uint64
 			hash string
 		}{}
-		for _, c := range chains {
-			if _, err := tx.Exec(ctx, "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING", c); err != nil {
-				return fmt.Errorf("audit head %s: %w", c, err)
-			}
-			h := &struct {
-				seq  uint64
-				hash string
-			}{}
-			if err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_heads WHERE chain = $1 FOR UPDATE", c).Scan(&h.seq, &h.hash); err != nil {
-				return fmt.Errorf("audit head %s: %w", c, err)
-			}
-			heads[c] = h
+		if err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_heads WHERE chain = $1 FOR UPDATE", c).Scan(&h.seq, &h.hash); err != nil {
+			return fmt.Errorf("audit head %s: %w", c, err)
 		}
-		for _, e := range entries {
-			if e.At.IsZero() {
-				e.At = now
-			}
-			e.At = e.At.UTC().Truncate(time.Microsecond)
-			if len(e.Detail) > store.MaxAuditDetail {
-				e.Detail = e.Detail[:store.MaxAuditDetail]
-			}
-			h := heads[e.Chain]
-			e.Seq, e.PrevHash = h.seq+1, h.hash
-			var err error
-			if e.Hash, err = store.AuditHash(e); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, "INSERT INTO audit ("+auditColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-				e.Chain, e.Seq, e.At, e.Action, e.BrandID, e.CompanyID, e.RecordingID, e.Target, e.Detail, e.TokenID, e.Role,
-				e.Address, e.PrevHash, e.Hash); err != nil {
-				return fmt.Errorf("append audit: %w", err)
-			}
-			h.seq, h.hash = e.Seq, e.Hash
+		heads[c] = h
+	}
+	for _, e := range entries {
+		if e.At.IsZero() {
+			e.At = now
 		}
-		for c, h := range heads {
-			if _, err := tx.Exec(ctx, "UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1", c, h.seq, h.hash); err != nil {
-				return fmt.Errorf("audit head %s: %w", c, err)
-			}
+		e.At = e.At.UTC().Truncate(time.Microsecond)
+		if len(e.Detail) > store.MaxAuditDetail {
+			e.Detail = e.Detail[:store.MaxAuditDetail]
 		}
-		return nil
-	})
+		h := heads[e.Chain]
+		e.Seq, e.PrevHash = h.seq+1, h.hash
+		var err error
+		if e.Hash, err = store.AuditHash(e); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO audit ("+auditColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+			e.Chain, e.Seq, e.At, e.Action, e.BrandID, e.CompanyID, e.RecordingID, e.Target, e.Detail, e.TokenID, e.Role,
+			e.Address, e.PrevHash, e.Hash); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		h.seq, h.hash = e.Seq, e.Hash
+	}
+	for c, h := range heads {
+		if _, err := tx.Exec(ctx, "UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain = $1", c, h.seq, h.hash); err != nil {
+			return fmt.Errorf("audit head %s: %w", c, err)
+		}
+	}
+	return nil
 }
 
 // AuditPage returns up to limit entries of chain, newest first, before sequence number before

@@ -144,31 +144,61 @@ func holdOn(ctx context.Context, q querier, r *store.Recording) (*store.Hold, er
 // the deleted row so the caller can remove its files, as store.DB.DeleteRecording. Errors:
 // ENOTFOUND, ECONFLICT "hold" while a legal hold covers it.
 func (db *DB) DeleteRecording(ctx context.Context, id string) (*store.Recording, error) {
+	return db.DeleteRecordingAudited(ctx, id, nil)
+}
+
+// DeleteRecordingAudited is DeleteRecording with the audit entry that audit makes of the row
+// being deleted appended in the same transaction, as store.DB.DeleteRecordingAudited: the
+// deletion and its entry are both stored or neither is (nil audit, or audit returning nil: no
+// entry). The entry's At defaults to now, its Chain, Seq and hashes are filled as AppendAudit
+// fills them. Callers: the API's deletions and erasures, the sweeper's removals. Errors:
+// DeleteRecording's, the audit log's (the recording is kept then).
+func (db *DB) DeleteRecordingAudited(ctx context.Context, id string, audit func(old *store.Recording) *store.AuditEntry) (*store.Recording, error) {
 	var old *store.Recording
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var co string
-		if err := tx.QueryRow(ctx, "SELECT company_id FROM recordings WHERE id = $1", id).Scan(&co); err != nil {
-			return notFound(err, "recording not found")
-		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", holdLock(co)); err != nil {
+		var err error
+		if old, err = deleteRecording(ctx, tx, id); err != nil {
 			return err
 		}
-		var err error // read after the lock: a hold committed before it is seen
-		if old, err = scanRecording(tx.QueryRow(ctx, "SELECT "+recordingColumns+" FROM recordings WHERE id = $1 FOR UPDATE", id)); err != nil {
-			return notFound(err, "recording not found")
+		if audit == nil {
+			return nil
 		}
-		h, err := holdOn(ctx, tx, old)
-		if err != nil {
-			return err
+		if e := audit(old); e != nil {
+			return appendAudit(ctx, tx, db.now(), []*store.AuditEntry{e})
 		}
-		if h != nil {
-			return store.HeldConflict(h)
-		}
-		_, err = tx.Exec(ctx, "DELETE FROM recordings WHERE id = $1", id) // its job goes with it (ON DELETE CASCADE)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	return old, nil
+}
+
+// deleteRecording deletes recording id (and its job) in tx unless a legal hold covers it, and
+// returns the row as it was. It holds the company's hold lock shared and the row locked until
+// tx ends. Errors: ENOTFOUND, ECONFLICT "hold", the database's.
+func deleteRecording(ctx context.Context, tx pgx.Tx, id string) (*store.Recording, error) {
+	var co string
+	if err := tx.QueryRow(ctx, "SELECT company_id FROM recordings WHERE id = $1", id).Scan(&co); err != nil {
+		return nil, notFound(err, "recording not found")
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", holdLock(co)); err != nil {
+		return nil, err
+	}
+	// Read after the lock: a hold committed before it is seen.
+	old, err := scanRecording(tx.QueryRow(ctx, "SELECT "+recordingColumns+" FROM recordings WHERE id = $1 FOR UPDATE", id))
+	if err != nil {
+		return nil, notFound(err, "recording not found")
+	}
+	h, err := holdOn(ctx, tx, old)
+	if err != nil {
+		return nil, err
+	}
+	if h != nil {
+		return nil, store.HeldConflict(h)
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM recordings WHERE id = $1", id); err != nil { // its job goes with it (ON DELETE CASCADE)
+		return nil, fmt.Errorf("delete recording %s: %w", id, err)
 	}
 	return old, nil
 }

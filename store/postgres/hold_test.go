@@ -103,3 +103,80 @@ func TestDeleteRecording_WaitsForAHoldBeingPlaced(t *testing.T) {
 		t.Fatal("deletion never returned")
 	}
 }
+
+// TestDeleteRecordingAudited_DeletionAndEntryTogetherOrNeither: as store's test of the same
+// name, per case: the deletion and its audit entry commit together; no entry when there is no
+// audit function or it makes none; a refused deletion (missing, held) writes no entry; and
+// when the entry cannot be written (a damaged chain head: its next sequence number is taken)
+// the recording is kept.
+func TestDeleteRecordingAudited_DeletionAndEntryTogetherOrNeither(t *testing.T) {
+	entry := func(old *store.Recording) *store.AuditEntry {
+		return &store.AuditEntry{Action: store.AuditDelete, CompanyID: old.CompanyID, RecordingID: old.ID, Role: store.RoleCompanyAdmin}
+	}
+	for _, c := range []struct {
+		name      string
+		setup     func(t *testing.T, db *DB, tn tenant, r *store.Recording) string // returns the id to delete
+		audit     func(old *store.Recording) *store.AuditEntry
+		wantCode  string // "" for success
+		wantField string
+		deleted   bool
+		entries   uint64 // entries in the company's chain afterwards
+	}{
+		{"audited", nil, entry, "", "", true, 1},
+		{"no audit function", nil, nil, "", "", true, 0},
+		{"audit makes no entry", nil, func(*store.Recording) *store.AuditEntry { return nil }, "", "", true, 0},
+		{"missing", func(*testing.T, *DB, tenant, *store.Recording) string { return "nope" }, entry, store.ENOTFOUND, "", false, 0},
+		{"held", func(t *testing.T, db *DB, tn tenant, r *store.Recording) string {
+			must(t, db.PlaceHold(context.Background(), &store.Hold{CompanyID: tn.companyID, Kind: store.HoldRecording, RecordingID: r.ID, Reason: "case"}, "token:x"))
+			return r.ID
+		}, entry, store.ECONFLICT, "hold", false, 0},
+		{"audit entry fails", func(t *testing.T, db *DB, tn tenant, r *store.Recording) string {
+			ctx := context.Background()
+			must(t, db.AppendAudit(ctx, &store.AuditEntry{Action: store.AuditPlay, CompanyID: tn.companyID, Role: store.RoleCompanyAdmin}))
+			_, err := db.pool.Exec(ctx, "UPDATE audit_heads SET seq = 0 WHERE chain = $1", store.AuditChain("", tn.companyID))
+			must(t, err)
+			return r.ID
+		}, entry, store.EINTERNAL, "", false, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db, _ := mustOpen(t, Options{})
+			tn := mustTenant(t, db, "1")
+			ctx := context.Background()
+			r := mustProcessing(t, db, tn, 1)[0]
+			id := r.ID
+			if c.setup != nil {
+				id = c.setup(t, db, tn, r)
+			}
+			old, err := db.DeleteRecordingAudited(ctx, id, c.audit)
+			if c.wantCode == "" {
+				must(t, err)
+				if old.ID != r.ID || old.WAVPath == "" {
+					t.Errorf("deleted row %+v", old)
+				}
+			} else if err == nil || store.ErrorCode(err) != c.wantCode || store.ErrorField(err) != c.wantField {
+				t.Fatalf("DeleteRecordingAudited: %+v, %v; want %s %q", old, err, c.wantCode, c.wantField)
+			}
+			_, err = db.Recording(ctx, r.ID)
+			if gone := store.ErrorCode(err) == store.ENOTFOUND; gone != c.deleted {
+				t.Errorf("recording deleted: %v (%v), want %v", gone, err, c.deleted)
+			}
+			if n, err := db.QueueDepth(ctx); err != nil || (n == 0) != c.deleted {
+				t.Errorf("queue depth %d, %v; deleted %v", n, err, c.deleted)
+			}
+			chain := store.AuditChain("", tn.companyID)
+			page, _, err := db.AuditPage(ctx, chain, 0, 10)
+			must(t, err)
+			if uint64(len(page)) != c.entries {
+				t.Fatalf("audit after the deletion: %+v, want %d entries", page, c.entries)
+			}
+			if c.deleted && c.entries == 1 {
+				if e := page[0]; e.RecordingID != r.ID || e.Action != store.AuditDelete || e.At.IsZero() {
+					t.Errorf("audit entry %+v", e)
+				}
+				if v, err := db.VerifyAudit(ctx, chain); err != nil || !v.OK {
+					t.Errorf("chain after the audited deletion: %+v, %v", v, err)
+				}
+			}
+		})
+	}
+}
