@@ -55,6 +55,11 @@ type Options struct {
 	// Log receives one event per decision (migrations applied, a listener reconnecting);
 	// default: none.
 	Log *zerolog.Logger
+	// IntentsDir is this instance's own local directory for recording intents (intent.go):
+	// StartRecording writes the row there and returns before the database has it, and Open
+	// inserts the rows of the intents a dead process left. Empty: StartRecording inserts the
+	// row before it returns (the call path waits for the database).
+	IntentsDir string
 }
 
 // DB is the PostgreSQL store: open it with Open, share it between goroutines, Close it once.
@@ -103,6 +108,10 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS) (*DB, 
 	}
 	db := &DB{pool: pool, opts: opts, log: log, entropy: ulid.Monotonic(rand.Reader, 0)}
 	if db.version, err = db.migrate(ctx, migs); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if _, err := db.replayIntents(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
