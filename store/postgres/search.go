@@ -13,16 +13,16 @@ import (
 
 // Number search (store/search.go): a number as people type it, matched as digits anywhere in
 // the digits of a recording's caller, callee or recorder. store walks an n-gram index of its
-// own; here the trigram GIN index of migrations/0007 over callrec_number_digits gives the
-// candidates and `LIKE '%digits%'` on the same expression is the exact rule, so both backends
-// return the same rows. The listing keeps its keyset pages (list.go): the number is one more
-// condition of the page's query, and the planner picks between the company's time index
-// (a common number: the first rows of the company's newest recordings match) and the trigram
-// index (a rare one: few candidates, sorted).
+// own; here column number_digits (migrations/0007: the party digits, computed by PostgreSQL
+// from the row) and `LIKE '%digits%'` on it are the exact rule, served by its trigram GIN
+// index, so both backends return the same rows. The listing keeps its keyset pages (list.go):
+// the number is one more condition of the page's query, and the planner picks between the
+// company's time index (a common number: the company's newest rows match soon) and the trigram
+// index (a rarer one: few candidates, sorted).
 
-// numberDigitsExpr is the indexed expression of migrations/0007 (recordings_number) over the
-// listing's alias r: a condition must spell it exactly so for the index to serve it.
-const numberDigitsExpr = "callrec_number_digits(r.caller, r.callee, r.recorder)"
+// numberDigitsExpr is the column of migrations/0007 that recordings_number indexes, over the
+// listing's alias r.
+const numberDigitsExpr = "r.number_digits"
 
 // numberDigits returns the digits f.Number searches for ("" when it is blank: no search),
 // reading a national number in the country of f's company (its own, else that of most of its
