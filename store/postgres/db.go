@@ -82,10 +82,12 @@ type DB struct {
 
 // Open connects to dsn (a libpq connection string or URL), applies the pending migrations
 // embedded from migrations/ (each in its own transaction, all under an advisory lock, so that
-// instances starting together migrate exactly once), starts the rule-change listener
+// instances starting together migrate exactly once), inserts the rows of the recording intents
+// a dead process left in opts.IntentsDir (intent.go), starts the rule-change listener
 // (notify.go) and returns the store. Called once per
 // process by cmd/callrec. Errors: the connection's, an ESCHEMA *store.Error when the database
-// has a newer schema than this callrec knows, a failed migration's (wrapped, naming it).
+// has a newer schema than this callrec knows, a failed migration's (wrapped, naming it), the
+// intents' replay's.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return openWith(ctx, dsn, opts, migrationFiles)
 }

@@ -107,7 +107,8 @@ func TestOpen_ReplaysTheIntentsLeftByADeadProcess(t *testing.T) {
 	committed := newLive(tn.companyID, at)
 	must(t, db.CreateRecording(ctx, committed))
 	must(t, db.SetRecordingMasks(ctx, committed.ID, []store.MaskSpan{{OffsetMS: 10, LengthMS: 5}})) // changed since
-	lost := newLive(tn.companyID, at.Add(time.Second))                                              // the dead process's recording
+	// the dead process's recording:
+	lost := newLive(tn.companyID, at.Add(time.Second))
 	must(t, db.prepareRecording(lost))
 	gone := newLive("01ZZZZZZZZZZZZZZZZZZZZZZZZ", at)
 	must(t, db.prepareRecording(gone))
