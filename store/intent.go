@@ -29,6 +29,77 @@ import (
 // intentsDir is where the intents of the database at dbPath live.
 func intentsDir(dbPath string) string { return dbPath + ".intents" }
 
+// Intents is a directory of recording intents, one small JSON file per recording whose row is
+// not committed yet (ID.json, the row as this package encodes it). Both backends use it: DB
+// beside its database file, package postgres in the instance's local data directory, so a
+// process of either writes and replays the same files. Dir must be owned by one process at a
+// time. Any goroutine may call its methods.
+type Intents struct{ Dir string }
+
+// Write writes r's intent as a new file (creating Dir if needed): one write(2), no fsync, so it
+// returns once the bytes are in the page cache. Errors: r's encoding, the file system's (then
+// no intent is left).
+func (in Intents) Write(r *Recording) error {
+	b, err := encodeRecording(r)
+	if err != nil {
+		return err
+	}
+	return writeIntent(in.name(r.ID), b)
+}
+
+// Remove removes the intent of recording id, if any: its row is durable or refused for good.
+func (in Intents) Remove(id string) { _ = os.Remove(in.name(id)) }
+
+func (in Intents) name(id string) string { return filepath.Join(in.Dir, id+".json") }
+
+// Replay hands the recordings of every intent left in Dir (a process died between writing it
+// and committing its row) to store, in file name (id) order, and once store returns nil
+// removes every intent, those that did not decode included (an empty or partial file: the
+// process died before its write returned, nothing was recorded for it). Only whole intents
+// are handed over: decoded, named after their id, valid. store must skip rows that exist
+// already (the commit may have happened before the death) and rows of companies that are
+// gone. Called by Open of either backend, before the store is shared; store is not called
+// when there are none. Errors: reading Dir, store's (then no intent is removed).
+func (in Intents) Replay(store func([]*Recording) error) error {
+	entries, err := os.ReadDir(in.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("recording intents: %w", err)
+	}
+	var names []string
+	var rs []*Recording
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		name := filepath.Join(in.Dir, e.Name())
+		names = append(names, name)
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("recording intents: %w", err)
+		}
+		r, err := decodeRecording(b)
+		if err != nil || r.ID+".json" != e.Name() || r.Validate() != nil {
+			continue // not an intent a store wrote whole
+		}
+		rs = append(rs, r)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if len(rs) > 0 {
+		if err := store(rs); err != nil {
+			return fmt.Errorf("recording intents: %w", err)
+		}
+	}
+	for _, name := range names { // stored durably: the intents are done
+		_ = os.Remove(name)
+	}
+	return nil
+}
+
 // StartRecording is CreateRecording for the call path: it fills r as CreateRecording does and
 // returns as soon as the row's intent is written, before the row is committed. commit waits for
 // the commit and returns its error (EINVALID when the company does not exist any more), the same
@@ -41,12 +112,8 @@ func (db *DB) StartRecording(ctx context.Context, r *Recording) (commit func() e
 	if err := db.prepareRecording(r); err != nil {
 		return nil, err
 	}
-	b, err := encodeRecording(r)
-	if err != nil {
-		return nil, fmt.Errorf("recording intent: %w", err)
-	}
-	name := filepath.Join(intentsDir(db.path), r.ID+".json")
-	if err := writeIntent(name, b); err != nil {
+	in := Intents{Dir: intentsDir(db.path)}
+	if err := in.Write(r); err != nil {
 		return nil, fmt.Errorf("recording intent: %w", err)
 	}
 	done := make(chan error, 1)
@@ -54,7 +121,7 @@ func (db *DB) StartRecording(ctx context.Context, r *Recording) (commit func() e
 		err := db.bolt.Batch(func(tx *bolt.Tx) error { return insertRecording(tx, r) })
 		// Durable, or refused for good (the company is gone): either way the intent has done
 		// its work. A failed commit is the caller's to handle (it stops the recording).
-		_ = os.Remove(name)
+		in.Remove(r.ID)
 		done <- err
 	}()
 	return sync.OnceValue(func() error { return <-done }), nil
@@ -89,50 +156,24 @@ func writeIntent(name string, b []byte) error {
 // recorded for it yet) is removed without a row. Called by Open, before the store is shared. It
 // returns how many rows it stored.
 func (db *DB) replayIntents() (int, error) {
-	dir := intentsDir(db.path)
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("recording intents: %w", err)
-	}
-	var names []string
-	for _, e := range entries {
-		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".json") {
-			names = append(names, filepath.Join(dir, e.Name()))
-		}
-	}
-	if len(names) == 0 {
-		return 0, nil
-	}
 	stored := 0
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
-		stored = 0
-		for _, name := range names {
-			b, err := os.ReadFile(name)
-			if err != nil {
-				return err
+	err := Intents{Dir: intentsDir(db.path)}.Replay(func(rs []*Recording) error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			stored = 0
+			for _, r := range rs {
+				if tx.Bucket(bRecordings).Get([]byte(r.ID)) != nil || tx.Bucket(bCompanies).Get([]byte(r.CompanyID)) == nil {
+					continue
+				}
+				if err := putRecording(tx, nil, r); err != nil {
+					return err
+				}
+				stored++
 			}
-			r, err := decodeRecording(b)
-			if err != nil || r.ID+".json" != filepath.Base(name) || r.Validate() != nil {
-				continue // not an intent this store wrote whole
-			}
-			if tx.Bucket(bRecordings).Get([]byte(r.ID)) != nil || tx.Bucket(bCompanies).Get([]byte(r.CompanyID)) == nil {
-				continue
-			}
-			if err := putRecording(tx, nil, r); err != nil {
-				return err
-			}
-			stored++
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
-		return 0, fmt.Errorf("recording intents: %w", err)
-	}
-	for _, name := range names { // committed (fsync'd): the intents are done
-		_ = os.Remove(name)
+		return 0, err
 	}
 	return stored, nil
 }

@@ -133,6 +133,18 @@ func CheckNumberQuery(raw string) error {
 	return err
 }
 
+// NumberQueryDigits returns the digits a number search for raw looks for in the party numbers
+// (the digits of Caller, Callee and Recorder, a leading "+" dropped, when they are 3–15 digits),
+// reading a national number with country as ListRecordings does; "" for a blank query (no
+// search). For package postgres, which matches the same digits in SQL. Errors: EINVALID
+// "number".
+func NumberQueryDigits(raw, country string) (string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return "", nil
+	}
+	return searchDigits(raw, country, "number")
+}
+
 // queryGrams returns the grams whose posting lists the walk for digits d intersects: tiles of
 // the long gram (6 or more digits) or of the short one, covering d.
 func queryGrams(d string) []string {

@@ -55,6 +55,11 @@ type Options struct {
 	// Log receives one event per decision (migrations applied, a listener reconnecting);
 	// default: none.
 	Log *zerolog.Logger
+	// IntentsDir is this instance's own local directory for recording intents (intent.go):
+	// StartRecording writes the row there and returns before the database has it, and Open
+	// inserts the rows of the intents a dead process left. Empty: StartRecording inserts the
+	// row before it returns (the call path waits for the database).
+	IntentsDir string
 }
 
 // DB is the PostgreSQL store: open it with Open, share it between goroutines, Close it once.
@@ -78,10 +83,12 @@ type DB struct {
 
 // Open connects to dsn (a libpq connection string or URL), applies the pending migrations
 // embedded from migrations/ (each in its own transaction, all under an advisory lock, so that
-// instances starting together migrate exactly once), starts the rule-change listener
+// instances starting together migrate exactly once), inserts the rows of the recording intents
+// a dead process left in opts.IntentsDir (intent.go), starts the rule-change listener
 // (notify.go) and returns the store. Called once per
 // process by cmd/callrec. Errors: the connection's, an ESCHEMA *store.Error when the database
-// has a newer schema than this callrec knows, a failed migration's (wrapped, naming it).
+// has a newer schema than this callrec knows, a failed migration's (wrapped, naming it), the
+// intents' replay's.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return openWith(ctx, dsn, opts, migrationFiles)
 }
@@ -104,6 +111,10 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS) (*DB, 
 	}
 	db := &DB{pool: pool, opts: opts, log: log, entropy: ulid.Monotonic(rand.Reader, 0)}
 	if db.version, err = db.migrate(ctx, migs); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if _, err := db.replayIntents(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}

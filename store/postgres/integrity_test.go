@@ -2,6 +2,10 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,3 +127,95 @@ func TestTokensAndHolds_Lists(t *testing.T) {
 		}
 	}
 }
+
+// TestHashBackfill_HandsOutTheReadyRowsWithoutAHashOnceAcrossInstances is store's
+// TestMigration4 on PostgreSQL: the migration leaves the backfill pending; batches of scan rows
+// by id hand out exactly the ready rows that have an MP3 and no SHA-256, in id order; the
+// instance doing it "dies" after the first batch and another instance on the same database
+// carries on from the shared cursor; once done, it is done for every instance, and an advance
+// after that does not start it again. For several batch sizes, the exact multiple of the rows
+// included (the walk ends with the last full batch, as store's).
+func TestHashBackfill_HandsOutTheReadyRowsWithoutAHashOnceAcrossInstances(t *testing.T) {
+	const rows = 10
+	for _, c := range []struct {
+		scan, batches int
+	}{{3, 4}, {5, 2}, {10, 1}, {0, 1}, {1, 10}} {
+		t.Run(fmt.Sprint("scan=", c.scan), func(t *testing.T) {
+			ctx := context.Background()
+			first, dsn := mustOpen(t, Options{})
+			second := mustOpenDSN(t, dsn, Options{})
+			if p, err := first.HashBackfillPending(ctx); err != nil || !p {
+				t.Fatalf("pending %v, %v after the migration; want true", p, err)
+			}
+			if recs, next, done, err := first.HashBackfillBatch(ctx, c.scan); err != nil || len(recs) != 0 || next != "" || !done {
+				t.Fatalf("empty store: %v %q %v %v; want nothing, done", recs, next, done, err)
+			}
+			tn := mustTenant(t, first, "1")
+			base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+			var all []*store.Recording
+			var want []string
+			for i := range rows {
+				r := &store.Recording{CompanyID: tn.companyID, Type: store.TypeDDI, Trigger: store.TriggerDDI,
+					Direction: store.DirectionInbound, StartedAt: base.Add(time.Duration(i) * time.Minute)}
+				prepared(first, r)
+				r.MP3Path = "/lib/" + r.ID + ".mp3"
+				switch i {
+				case 2:
+					r.State = store.StateRecording // nothing to hash yet
+				case 5:
+					r.SHA256 = hexSum("has one")
+				case 7:
+					r.MP3Path = "" // no file
+				default:
+					want = append(want, r.ID)
+				}
+				all = append(all, r)
+			}
+			copyRecordings(t, first, all)
+			var got []string
+			batch := func(db *DB) bool {
+				recs, next, done, err := db.HashBackfillBatch(ctx, c.scan)
+				must(t, err)
+				for _, r := range recs {
+					got = append(got, r.ID)
+					must(t, db.SetRecordingSHA256(ctx, r.ID, r.MP3Path, hexSum(r.ID)))
+				}
+				must(t, db.AdvanceHashBackfill(ctx, next, done))
+				return done
+			}
+			n := 1
+			if !batch(first) { // then the first instance is gone: the second resumes
+				for n = 2; !batch(second); n++ {
+					if n > rows+1 {
+						t.Fatal("the backfill does not end")
+					}
+				}
+			}
+			if n != c.batches {
+				t.Errorf("%d batches, want %d", n, c.batches)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("backfilled %v, want %v", got, want)
+			}
+			for _, id := range want {
+				if r, err := first.Recording(ctx, id); err != nil || r.SHA256 != hexSum(id) {
+					t.Errorf("%s: %v, %v", id, r, err)
+				}
+			}
+			for _, db := range []*DB{first, second} {
+				if p, err := db.HashBackfillPending(ctx); err != nil || p {
+					t.Errorf("pending %v, %v after the end", p, err)
+				}
+			}
+			must(t, first.AdvanceHashBackfill(ctx, all[3].ID, false)) // a late advance: still done
+			if recs, _, done, err := second.HashBackfillBatch(ctx, c.scan); err != nil || !done || len(recs) != 0 {
+				t.Fatalf("finished backfill: %v %v %v", recs, done, err)
+			}
+			if p, _ := second.HashBackfillPending(ctx); p {
+				t.Fatal("a late advance made the backfill pending again")
+			}
+		})
+	}
+}
+
+func hexSum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }

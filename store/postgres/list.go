@@ -21,8 +21,10 @@ import (
 // costs what the first does, and rows inserted while a client pages through are seen once or
 // not at all, existing rows never skipped or repeated. Unlike store, a page is always full
 // while next is not "" (no per-page scan bound: the other filters are evaluated by the server).
-// Errors: EINVALID ("cursor", "state", "type", "trigger", "limit", "to", "min_duration_ms";
-// "number": the number search of store/search.go is not implemented here yet).
+// Number is the number search of store/search.go (search.go: the same rows; one more condition
+// of the page's query, served by the trigram index of migrations/0007).
+// Errors: EINVALID ("cursor", "state", "type", "trigger", "limit", "to", "min_duration_ms",
+// "number").
 func (db *DB) ListRecordings(ctx context.Context, f store.RecordingFilter) ([]*store.Recording, store.Cursor, error) {
 	if err := validateFilter(&f); err != nil {
 		return nil, "", err
@@ -32,7 +34,11 @@ func (db *DB) ListRecordings(ctx context.Context, f store.RecordingFilter) ([]*s
 		limit = store.DefaultListLimit
 	}
 	limit = min(limit, store.MaxListLimit)
-	q, args, err := listQuery(&f, limit+1) // one more: is there a next page?
+	digits, err := db.numberDigits(ctx, &f)
+	if err != nil {
+		return nil, "", err
+	}
+	q, args, err := listQuery(&f, digits, limit+1) // one more: is there a next page?
 	if err != nil {
 		return nil, "", err
 	}
@@ -60,8 +66,8 @@ func (db *DB) ListRecordings(ctx context.Context, f store.RecordingFilter) ([]*s
 }
 
 // listQuery builds the page's SELECT: equality on the indexed prefix first, the keyset bound,
-// then the other filters.
-func listQuery(f *store.RecordingFilter, n int) (string, []any, error) {
+// then the other filters; digits (numberDigits, "" for none) is the number search.
+func listQuery(f *store.RecordingFilter, digits string, n int) (string, []any, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
@@ -85,6 +91,9 @@ func listQuery(f *store.RecordingFilter, n int) (string, []any, error) {
 	eq("r.callee", f.Callee)
 	if f.State == "" && !f.IncludeDiscarded {
 		where = append(where, "r.state <> 'discarded'")
+	}
+	if digits != "" { // only digits: nothing for LIKE to escape
+		where = append(where, numberDigitsExpr+" LIKE "+arg("%"+digits+"%"))
 	}
 	if f.MinDurationMS > 0 {
 		where = append(where, "r.duration_ms >= "+arg(f.MinDurationMS))
@@ -138,8 +147,8 @@ func decodeCursor(c store.Cursor) (time.Time, string, error) {
 	return time.Time{}, "", store.Invalid("cursor", "not a cursor of this listing")
 }
 
-// validateFilter is store's RecordingFilter check (store/list.go), and refuses what this
-// backend does not do yet.
+// validateFilter is store's RecordingFilter check (store/list.go); the number is checked by
+// numberDigits.
 func validateFilter(f *store.RecordingFilter) error {
 	switch f.State {
 	case "", store.StateRecording, store.StateProcessing, store.StateReady, store.StateFailed, store.StateDiscarded:
@@ -163,8 +172,6 @@ func validateFilter(f *store.RecordingFilter) error {
 		return store.Invalid("to", "before from")
 	case f.MinDurationMS < 0:
 		return store.Invalid("min_duration_ms", "must not be negative")
-	case strings.TrimSpace(f.Number) != "":
-		return store.Invalid("number", "number search is not available on the postgres store yet")
 	}
 	return nil
 }

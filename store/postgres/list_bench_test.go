@@ -85,7 +85,8 @@ func benchStore(b *testing.B, n int) (*DB, string) {
 // 80% of the span, as store's "list" case): the first page, a deep page (the one after row
 // 400,000 of the listing: keyset, so it should cost what the first does), and a walk page
 // after page with the cursor (store's way; back to the first page at the end), and the
-// caller=exact case. Reports p50/p99 per page in µs, and logs the first page's plan.
+// caller=exact case, and number searches (store/search.go) of a number in one row of 50, of a
+// prefix every row holds, and of 8 digits few rows hold. Reports p50/p99 per page in µs, and logs the first page's plan.
 func BenchmarkListRecordings(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("CALLREC_PG_BENCH_ROWS"); s != "" {
@@ -100,6 +101,10 @@ func BenchmarkListRecordings(b *testing.B) {
 	deep := list
 	deep.Cursor = cursorAfter(b, db, list, min(400_000, n*2/5))
 	logPlan(b, db, deep)
+	rare := store.RecordingFilter{CompanyID: co, Number: "600333444", Limit: 50}
+	common := store.RecordingFilter{CompanyID: co, Number: "346", Limit: 50}
+	logPlan(b, db, rare)
+	logPlan(b, db, common)
 	for _, c := range []struct {
 		name string
 		f    store.RecordingFilter
@@ -109,6 +114,10 @@ func BenchmarkListRecordings(b *testing.B) {
 		{"list/deep", deep, false},
 		{"list/walk", list, true},
 		{"caller=exact/first", store.RecordingFilter{CompanyID: co, Caller: benchTarget, Limit: 50}, false},
+		{"number=9/walk", rare, true},     // the target: one row in 50
+		{"number=3/first", common, false}, // every row
+		{"number=8/first", store.RecordingFilter{CompanyID: co, Number: "60012345", Limit: 50}, false}, // a few random rows
+
 	} {
 		b.Run(fmt.Sprintf("rows=%d/%s", n, c.name), func(b *testing.B) { benchPages(b, db, c.f, c.walk) })
 	}
@@ -117,7 +126,7 @@ func BenchmarkListRecordings(b *testing.B) {
 // cursorAfter returns the cursor of the listing f positioned after its row number k (0-based).
 func cursorAfter(b *testing.B, db *DB, f store.RecordingFilter, k int) store.Cursor {
 	b.Helper()
-	q, args, err := listQuery(&f, 1)
+	q, args, err := listQuery(&f, "", 1)
 	must(b, err)
 	q = strings.Replace(q, " LIMIT ", " OFFSET "+strconv.Itoa(k)+" LIMIT ", 1)
 	r, err := scanRecording(db.pool.QueryRow(context.Background(), q, args...))
@@ -125,16 +134,19 @@ func cursorAfter(b *testing.B, db *DB, f store.RecordingFilter, k int) store.Cur
 	return encodeCursor(r)
 }
 
-// logPlan logs EXPLAIN ANALYZE of f's page: it must be an index range scan, not a sort.
+// logPlan logs EXPLAIN ANALYZE of f's page: the listing's must be an index range scan, not a
+// sort.
 func logPlan(b *testing.B, db *DB, f store.RecordingFilter) {
 	b.Helper()
-	q, args, err := listQuery(&f, f.Limit+1)
+	digits, err := db.numberDigits(context.Background(), &f)
+	must(b, err)
+	q, args, err := listQuery(&f, digits, f.Limit+1)
 	must(b, err)
 	rows, err := db.pool.Query(context.Background(), "EXPLAIN (ANALYZE, BUFFERS) "+q, args...)
 	must(b, err)
 	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	must(b, err)
-	b.Logf("plan of the deep page:\n%s", strings.Join(plan, "\n"))
+	b.Logf("plan of %+v:\n%s", f, strings.Join(plan, "\n"))
 }
 
 func benchPages(b *testing.B, db *DB, f store.RecordingFilter, walk bool) {

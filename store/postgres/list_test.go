@@ -156,7 +156,7 @@ func expected(all []*store.Recording, f store.RecordingFilter, brandOf map[strin
 }
 
 // TestListRecordings_RefusesWhatItCannotDo: bad cursors and filters are EINVALID on the
-// field, as in store; a number search is refused rather than answered wrongly.
+// field, as in store (a number that is not one, or too short: "number").
 func TestListRecordings_RefusesWhatItCannotDo(t *testing.T) {
 	db, _ := mustOpen(t, Options{})
 	from := time.Now()
@@ -172,7 +172,8 @@ func TestListRecordings_RefusesWhatItCannotDo(t *testing.T) {
 		{store.RecordingFilter{Trigger: "x"}, "trigger"},
 		{store.RecordingFilter{Limit: -1}, "limit"},
 		{store.RecordingFilter{From: &from, To: &to}, "to"},
-		{store.RecordingFilter{Number: "600333"}, "number"},
+		{store.RecordingFilter{Number: "60"}, "number"},
+		{store.RecordingFilter{Number: "600-abc"}, "number"},
 	} {
 		_, _, err := db.ListRecordings(context.Background(), c.f)
 		if store.ErrorCode(err) != store.EINVALID || store.ErrorField(err) != c.field {

@@ -70,6 +70,15 @@ func scanRecording(row pgx.Row) (*store.Recording, error) {
 // fills ID (a ULID whose time part is StartedAt; StartedAt defaults to now), State and
 // FileName. Errors: EINVALID (field; "company_id" when the company does not exist).
 func (db *DB) CreateRecording(ctx context.Context, r *store.Recording) error {
+	if err := db.prepareRecording(r); err != nil {
+		return err
+	}
+	return insertRecording(ctx, db.pool, r)
+}
+
+// prepareRecording fills what CreateRecording fills and validates (CreateRecording,
+// StartRecording).
+func (db *DB) prepareRecording(r *store.Recording) error {
 	if r.StartedAt.IsZero() {
 		r.StartedAt = db.now()
 	}
@@ -77,15 +86,21 @@ func (db *DB) CreateRecording(ctx context.Context, r *store.Recording) error {
 	r.ID = db.newID(r.StartedAt)
 	r.State = store.StateRecording
 	r.FileName = r.DownloadName()
-	if err := r.Validate(); err != nil {
-		return err
-	}
+	return r.Validate()
+}
+
+// recordingInsert inserts one row of recordingColumns from recordingArgs.
+const recordingInsert = "INSERT INTO recordings (" + recordingColumns + `) VALUES
+		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`
+
+// insertRecording inserts the prepared r. Errors: EINVALID "company_id" (no such company),
+// ECONFLICT "id" (an id collision), the database's.
+func insertRecording(ctx context.Context, q execer, r *store.Recording) error {
 	args, err := recordingArgs(r)
 	if err != nil {
 		return fmt.Errorf("create recording: %w", err)
 	}
-	_, err = db.pool.Exec(ctx, "INSERT INTO recordings ("+recordingColumns+`) VALUES
-		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`, args...)
+	_, err = q.Exec(ctx, recordingInsert, args...)
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "23503":
