@@ -8,9 +8,11 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var auditCases = []suiteCase{
-	{"Audit/AppendPageVerify", testAudit},
-	{"Audit/DeleteRecordingAudited", testDeleteRecordingAudited},
+func auditCases() []suiteCase {
+	return []suiteCase{
+		{"Audit/AppendPageVerify", testAudit},
+		{"Audit/DeleteRecordingAudited", testDeleteRecordingAudited},
+	}
 }
 
 func auditSeqs(es []*store.AuditEntry) []uint64 {
@@ -38,15 +40,15 @@ func testAudit(t *testing.T, e *env) {
 	e.clk.Advance(time.Second)
 	must(t, e.s.AppendAudit(e.ctx, entries[2:]...))
 	brandEntry := &store.AuditEntry{Action: store.AuditSettingChange, BrandID: tn.brand.ID, Role: store.RoleBrand, Detail: "changed: name"}
-	platformEntry := &store.AuditEntry{Action: store.AuditTokenCreated, Role: store.RolePlatform, At: Epoch.Add(-time.Hour)}
+	platformEntry := &store.AuditEntry{Action: store.AuditTokenCreated, Role: store.RolePlatform, At: epoch().Add(-time.Hour)}
 	must(t, e.s.AppendAudit(e.ctx, brandEntry, platformEntry))
 	must(t, e.s.AppendAudit(e.ctx)) // nothing to append
 
 	prev := ""
 	for i, en := range entries {
-		wantAt := Epoch
+		wantAt := epoch()
 		if i >= 2 {
-			wantAt = Epoch.Add(time.Second)
+			wantAt = epoch().Add(time.Second)
 		}
 		h, err := store.AuditHash(en)
 		must(t, err)
@@ -58,7 +60,7 @@ func testAudit(t *testing.T, e *env) {
 	if len(entries[4].Detail) != store.MaxAuditDetail {
 		t.Errorf("a long detail kept %d bytes, want it cut to %d", len(entries[4].Detail), store.MaxAuditDetail)
 	}
-	if brandEntry.Chain != store.AuditChain(tn.brand.ID, "") || brandEntry.Seq != 1 || platformEntry.Chain != "platform" || !platformEntry.At.Equal(Epoch.Add(-time.Hour)) {
+	if brandEntry.Chain != store.AuditChain(tn.brand.ID, "") || brandEntry.Seq != 1 || platformEntry.Chain != "platform" || !platformEntry.At.Equal(epoch().Add(-time.Hour)) {
 		t.Fatalf("brand entry %+v, platform entry %+v", brandEntry, platformEntry)
 	}
 

@@ -11,14 +11,16 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var extraCases = []suiteCase{
-	{"StartRecording/CommitStoresTheRow", testStartRecording},
-	{"StartRecording/Refused", testStartRecordingRefused},
-	{"DataKeys/AddRetireFind", testDataKeys},
-	{"DataKeys/Rewrap", testRewrapDataKeys},
-	{"Links/LinkKeyStable", testLinkKey},
-	{"Links/ArchiveGrants", testArchiveGrants},
-	{"HashBackfill/WalksUnhashedReadyRows", testHashBackfill},
+func extraCases() []suiteCase {
+	return []suiteCase{
+		{"StartRecording/CommitStoresTheRow", testStartRecording},
+		{"StartRecording/Refused", testStartRecordingRefused},
+		{"DataKeys/AddRetireFind", testDataKeys},
+		{"DataKeys/Rewrap", testRewrapDataKeys},
+		{"Links/LinkKeyStable", testLinkKey},
+		{"Links/ArchiveGrants", testArchiveGrants},
+		{"HashBackfill/WalksUnhashedReadyRows", testHashBackfill},
+	}
 }
 
 // StartRecording fills r as CreateRecording does; once commit returns nil the row is stored,

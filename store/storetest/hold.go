@@ -7,9 +7,11 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var holdCases = []suiteCase{
-	{"Holds/EachKindRefusesDeletionUntilReleased", testHoldKinds},
-	{"Holds/PlaceAndRelease", testHoldPlaceRelease},
+func holdCases() []suiteCase {
+	return []suiteCase{
+		{"Holds/EachKindRefusesDeletionUntilReleased", testHoldKinds},
+		{"Holds/PlaceAndRelease", testHoldPlaceRelease},
+	}
 }
 
 // Each kind of legal hold covers its recordings (and not the company's others): deleting one
@@ -17,7 +19,7 @@ var holdCases = []suiteCase{
 func testHoldKinds(t *testing.T, e *env) {
 	tn := e.tenant(t, 1)
 	tn2 := e.tenant(t, 2)
-	from, to := Epoch.Add(time.Hour), Epoch.Add(2*time.Hour)
+	from, to := epoch().Add(time.Hour), epoch().Add(2*time.Hour)
 	tests := []struct {
 		name    string
 		hold    func(held *store.Recording) *store.Hold
@@ -113,6 +115,7 @@ func testHoldPlaceRelease(t *testing.T, e *env) {
 	tn := e.tenant(t, 1)
 	tn2 := e.tenant(t, 2)
 	foreign := e.recording(t, newRecording(tn2.company.ID, time.Time{}))
+	start := epoch()
 	tests := []struct {
 		name  string
 		h     store.Hold
@@ -123,7 +126,7 @@ func testHoldPlaceRelease(t *testing.T, e *env) {
 		{"a missing company", store.Hold{CompanyID: "no-such-company", Kind: store.HoldCall, CallID: "c", Reason: "r"}, "company_id"},
 		{"another company's recording", store.Hold{CompanyID: tn.company.ID, Kind: store.HoldRecording, RecordingID: foreign.ID, Reason: "r"}, "recording_id"},
 		{"a partial number", store.Hold{CompanyID: tn.company.ID, Kind: store.HoldNumber, Number: "12", Reason: "r"}, "number"},
-		{"a range without end", store.Hold{CompanyID: tn.company.ID, Kind: store.HoldRange, From: &Epoch, Reason: "r"}, "from"},
+		{"a range without end", store.Hold{CompanyID: tn.company.ID, Kind: store.HoldRange, From: &start, Reason: "r"}, "from"},
 	}
 	for _, tt := range tests {
 		h := tt.h

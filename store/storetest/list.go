@@ -9,11 +9,13 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var listCases = []suiteCase{
-	{"List/KeysetPages", testListPages},
-	{"List/Filters", testListFilters},
-	{"List/InsertsWhilePaging", testListInsertsWhilePaging},
-	{"List/Errors", testListErrors},
+func listCases() []suiteCase {
+	return []suiteCase{
+		{"List/KeysetPages", testListPages},
+		{"List/Filters", testListFilters},
+		{"List/InsertsWhilePaging", testListInsertsWhilePaging},
+		{"List/Errors", testListErrors},
+	}
 }
 
 // listWorld is two brands, three companies and recordings started a second apart (ids, and so
@@ -31,7 +33,7 @@ func (e *env) listWorld(t *testing.T) *listWorld {
 	w := &listWorld{a: e.tenant(t, 1), b: e.tenant(t, 2), byID: map[string]*store.Recording{}}
 	w.c = e.company(t, w.a.brand.ID, "Company C")
 	for i := range 37 {
-		co, r := w.a.company.ID, newRecording("", Epoch.Add(time.Duration(i)*time.Second))
+		co, r := w.a.company.ID, newRecording("", epoch().Add(time.Duration(i)*time.Second))
 		switch i % 4 {
 		case 1:
 			co = w.b.company.ID
@@ -118,7 +120,7 @@ func testListPages(t *testing.T, e *env) {
 // Each filter of RecordingFilter selects what it says, through pages.
 func testListFilters(t *testing.T, e *env) {
 	w := e.listWorld(t)
-	at := func(i int) *time.Time { v := Epoch.Add(time.Duration(i) * time.Second); return &v }
+	at := func(i int) *time.Time { v := epoch().Add(time.Duration(i) * time.Second); return &v }
 	tests := []struct {
 		name string
 		f    store.RecordingFilter
@@ -142,7 +144,7 @@ func testListFilters(t *testing.T, e *env) {
 			func(r *store.Recording) bool { return !r.StartedAt.Before(*at(10)) && !r.StartedAt.After(*at(20)) }},
 		{"company a from 30s", store.RecordingFilter{CompanyID: w.a.company.ID, From: at(30)},
 			func(r *store.Recording) bool { return r.CompanyID == w.a.company.ID && !r.StartedAt.Before(*at(30)) }},
-		{"to 0s", store.RecordingFilter{To: at(0)}, func(r *store.Recording) bool { return r.StartedAt.Equal(Epoch) }},
+		{"to 0s", store.RecordingFilter{To: at(0)}, func(r *store.Recording) bool { return r.StartedAt.Equal(epoch()) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,7 +176,7 @@ func testListInsertsWhilePaging(t *testing.T, e *env) {
 			seen[r.ID]++
 		}
 		// The call path keeps recording: a newer row after every page.
-		e.recording(t, newRecording(w.a.company.ID, Epoch.Add(time.Hour+time.Duration(n)*time.Second)))
+		e.recording(t, newRecording(w.a.company.ID, epoch().Add(time.Hour+time.Duration(n)*time.Second)))
 		if next == "" {
 			break
 		}
@@ -196,7 +198,7 @@ func testListInsertsWhilePaging(t *testing.T, e *env) {
 func testListErrors(t *testing.T, e *env) {
 	tn := e.tenant(t, 1)
 	e.recording(t, newRecording(tn.company.ID, time.Time{}))
-	from, to := Epoch, Epoch.Add(-time.Hour)
+	from, to := epoch(), epoch().Add(-time.Hour)
 	tests := []struct {
 		name  string
 		f     store.RecordingFilter

@@ -8,11 +8,13 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var queueCases = []suiteCase{
-	{"Queue/LeasesRetriesAndExpiry", testQueueLeases},
-	{"Queue/DeferGivesTheAttemptBack", testQueueDefer},
-	{"Queue/ExtendJobLease", testQueueExtend},
-	{"Queue/ConcurrentClaimsTakeEachJobOnce", testQueueConcurrentClaims},
+func queueCases() []suiteCase {
+	return []suiteCase{
+		{"Queue/LeasesRetriesAndExpiry", testQueueLeases},
+		{"Queue/DeferGivesTheAttemptBack", testQueueDefer},
+		{"Queue/ExtendJobLease", testQueueExtend},
+		{"Queue/ConcurrentClaimsTakeEachJobOnce", testQueueConcurrentClaims},
+	}
 }
 
 // Jobs are claimed oldest first; a leased job is not claimed again before its lease ends; a

@@ -10,15 +10,17 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var recordingCases = []suiteCase{
-	{"Recordings/LifecycleToReady", testLifecycleToReady},
-	{"Recordings/FailAndDiscard", testFailAndDiscard},
-	{"Recordings/CompleteAfterDiscard", testCompleteAfterDiscard},
-	{"Recordings/RetryRecording", testRetryRecording},
-	{"Recordings/Masks", testMasks},
-	{"Recordings/SHA256AndIntegrity", testSHA256AndIntegrity},
-	{"Recordings/CompanyWalksAndUsage", testCompanyWalks},
-	{"Recordings/LegsKeptNotPublished", testLegs},
+func recordingCases() []suiteCase {
+	return []suiteCase{
+		{"Recordings/LifecycleToReady", testLifecycleToReady},
+		{"Recordings/FailAndDiscard", testFailAndDiscard},
+		{"Recordings/CompleteAfterDiscard", testCompleteAfterDiscard},
+		{"Recordings/RetryRecording", testRetryRecording},
+		{"Recordings/Masks", testMasks},
+		{"Recordings/SHA256AndIntegrity", testSHA256AndIntegrity},
+		{"Recordings/CompanyWalksAndUsage", testCompanyWalks},
+		{"Recordings/LegsKeptNotPublished", testLegs},
+	}
 }
 
 // CreateRecording → FinishRecording (job enqueued with it) → ClaimJob → CompleteRecording
@@ -309,9 +311,9 @@ func testCompanyWalks(t *testing.T, e *env) {
 	tn2 := e.tenant(t, 2)
 	var want []string
 	for i := range 7 {
-		r := e.recording(t, newRecording(tn.company.ID, Epoch.Add(time.Duration(i)*time.Hour)))
+		r := e.recording(t, newRecording(tn.company.ID, epoch().Add(time.Duration(i)*time.Hour)))
 		want = append(want, r.ID)
-		e.recording(t, newRecording(tn2.company.ID, Epoch.Add(time.Duration(i)*time.Hour+time.Minute)))
+		e.recording(t, newRecording(tn2.company.ID, epoch().Add(time.Duration(i)*time.Hour+time.Minute)))
 	}
 	var got []string
 	after := ""
@@ -333,12 +335,12 @@ func testCompanyWalks(t *testing.T, e *env) {
 	if all, err := e.s.CompanyRecordingsOldestFirst(e.ctx, tn.company.ID, "", 0); err != nil || !slices.Equal(ids(all), want) {
 		t.Fatalf("CompanyRecordingsOldestFirst with no limit = %v, %v", ids(all), err)
 	}
-	before, err := e.s.CompanyRecordingsStartedBefore(e.ctx, tn.company.ID, "", Epoch.Add(3*time.Hour), 0)
+	before, err := e.s.CompanyRecordingsStartedBefore(e.ctx, tn.company.ID, "", epoch().Add(3*time.Hour), 0)
 	must(t, err)
 	if !slices.Equal(ids(before), want[:3]) {
 		t.Fatalf("CompanyRecordingsStartedBefore(+3h) = %v, want %v", ids(before), want[:3])
 	}
-	before, err = e.s.CompanyRecordingsStartedBefore(e.ctx, tn.company.ID, want[0], Epoch.Add(3*time.Hour), 1)
+	before, err = e.s.CompanyRecordingsStartedBefore(e.ctx, tn.company.ID, want[0], epoch().Add(3*time.Hour), 1)
 	must(t, err)
 	if !slices.Equal(ids(before), want[1:2]) {
 		t.Fatalf("CompanyRecordingsStartedBefore(after the first, limit 1) = %v, want %v", ids(before), want[1:2])

@@ -10,10 +10,12 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var searchCases = []suiteCase{
-	{"Search/ListRecordingsNumber", testNumberSearch},
-	{"Search/RecordingsOfNumber", testRecordingsOfNumber},
-	{"Search/SubjectNumber", testSubjectNumber},
+func searchCases() []suiteCase {
+	return []suiteCase{
+		{"Search/ListRecordingsNumber", testNumberSearch},
+		{"Search/RecordingsOfNumber", testRecordingsOfNumber},
+		{"Search/SubjectNumber", testSubjectNumber},
+	}
 }
 
 // partyRow is a recording's numbers, for the search cases.
@@ -60,8 +62,8 @@ func testNumberSearch(t *testing.T, e *env) {
 		{"+34600111222", "102", "102"},
 		{"+34611222333", "+34911234567", "+34911234567"},
 	}
-	rs := e.seedParties(t, tn.company.ID, Epoch, rows)
-	e.seedParties(t, tn2.company.ID, Epoch, rows) // another company's, never found
+	rs := e.seedParties(t, tn.company.ID, epoch(), rows)
+	e.seedParties(t, tn2.company.ID, epoch(), rows) // another company's, never found
 	contains := func(d string) func(r *store.Recording) bool {
 		return func(r *store.Recording) bool {
 			for _, p := range []string{r.Caller, r.Callee, r.Recorder} {
@@ -123,8 +125,8 @@ func testRecordingsOfNumber(t *testing.T, e *env) {
 		{"+34600111223", "+34911234567", "+34911234567"},
 		{"+34611222333", "+34911234567", "+34600111222"},
 	}
-	rs := e.seedParties(t, tn.company.ID, Epoch, rows)
-	e.seedParties(t, tn2.company.ID, Epoch, rows)
+	rs := e.seedParties(t, tn.company.ID, epoch(), rows)
+	e.seedParties(t, tn2.company.ID, epoch(), rows)
 	must(t, e.s.DiscardRecording(e.ctx, rs[2].ID, "unwanted")) // still the subject's
 	got, err := e.s.RecordingsOfNumber(e.ctx, tn.company.ID, "+34600111222")
 	must(t, err)
@@ -145,7 +147,7 @@ func testRecordingsOfNumber(t *testing.T, e *env) {
 	for range store.MaxListLimit + 5 {
 		many = append(many, partyRow{"+34622000111", "+34911234567", "+34911234567"})
 	}
-	ms := e.seedParties(t, tn.company.ID, Epoch.Add(time.Hour), many)
+	ms := e.seedParties(t, tn.company.ID, epoch().Add(time.Hour), many)
 	got, err = e.s.RecordingsOfNumber(e.ctx, tn.company.ID, "+34622000111")
 	must(t, err)
 	if want := newestFirst(ms, func(*store.Recording) bool { return true }); !slices.Equal(ids(got), want) {

@@ -40,7 +40,7 @@ type Opener func(t *testing.T, o Options) store.Store
 // failure names the case and the contract it checks.
 func Run(t *testing.T, open Opener) {
 	t.Helper()
-	for _, c := range cases {
+	for _, c := range cases() {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t, open)) })
 	}
 }
@@ -51,39 +51,37 @@ type suiteCase struct {
 	fn   func(t *testing.T, e *env)
 }
 
-// cases lists every case, grouped as store.Store groups its methods. Each file of the package
-// adds its group here (a literal, not an init, so the order is fixed and readable).
-var cases = joinCases(adminCases, tokenCases, recordingCases, listCases, holdCases, queueCases,
-	webhookCases, auditCases, searchCases, extraCases)
-
-func joinCases(groups ...[]suiteCase) []suiteCase {
+// cases lists every case, grouped as store.Store groups its methods; each file of the package
+// has its group.
+func cases() []suiteCase {
 	var out []suiteCase
-	for _, g := range groups {
+	for _, g := range [][]suiteCase{adminCases(), tokenCases(), recordingCases(), listCases(), holdCases(),
+		queueCases(), webhookCases(), auditCases(), searchCases(), extraCases()} {
 		out = append(out, g...)
 	}
 	return out
 }
 
-// Epoch is where every case's clock starts: a whole second, so that times survive PostgreSQL's
+// epoch is where every case's clock starts: a whole second, so that times survive PostgreSQL's
 // microsecond precision unchanged.
-var Epoch = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+func epoch() time.Time { return time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC) }
 
-// Clock is a settable clock, safe for concurrent use (the stores read it from their own
+// clock is a settable clock, safe for concurrent use (the stores read it from their own
 // goroutines).
-type Clock struct {
+type clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-// Now returns the clock's time. Any goroutine may call it.
-func (c *Clock) Now() time.Time {
+// Now returns the clock's time (the stores' Options.Now). Any goroutine may call it.
+func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
 // Advance moves the clock forward by d and returns the new time. Any goroutine may call it.
-func (c *Clock) Advance(d time.Duration) time.Time {
+func (c *clock) Advance(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
@@ -93,13 +91,13 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 // env is one case's store, clock and context.
 type env struct {
 	s   store.Store
-	clk *Clock
+	clk *clock
 	ctx context.Context
 }
 
 func newEnv(t *testing.T, open Opener) *env {
 	t.Helper()
-	clk := &Clock{t: Epoch}
+	clk := &clock{t: epoch()}
 	s := open(t, Options{Now: clk.Now, DefaultCountry: "ES"})
 	if s == nil {
 		t.Fatal("opener returned a nil store")

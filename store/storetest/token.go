@@ -9,11 +9,13 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var tokenCases = []suiteCase{
-	{"Tokens/CreateFillsScopeAndFinds", testTokens},
-	{"Tokens/RefusedScopesAndHashes", testTokenErrors},
-	{"Tokens/RevokedWithTheirScope", testTokenRevocation},
-	{"Tokens/Touch", testTokenTouch},
+func tokenCases() []suiteCase {
+	return []suiteCase{
+		{"Tokens/CreateFillsScopeAndFinds", testTokens},
+		{"Tokens/RefusedScopesAndHashes", testTokenErrors},
+		{"Tokens/RevokedWithTheirScope", testTokenRevocation},
+		{"Tokens/Touch", testTokenTouch},
+	}
 }
 
 func newHash(t *testing.T) []byte {

@@ -9,10 +9,12 @@ import (
 	"github.com/callrec/callrec/store"
 )
 
-var webhookCases = []suiteCase{
-	{"Webhooks/CreateUpdateDelete", testWebhookCRUD},
-	{"Webhooks/RecordingChangesEnqueueDeliveries", testWebhookEvents},
-	{"Webhooks/ClaimAndDeliveryDone", testDeliveryQueue},
+func webhookCases() []suiteCase {
+	return []suiteCase{
+		{"Webhooks/CreateUpdateDelete", testWebhookCRUD},
+		{"Webhooks/RecordingChangesEnqueueDeliveries", testWebhookEvents},
+		{"Webhooks/ClaimAndDeliveryDone", testDeliveryQueue},
+	}
 }
 
 // webhook creates an active webhook of companyID for events (none: every event).
