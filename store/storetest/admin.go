@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ func adminCases() []suiteCase {
 		{"Admin/Companies", testCompanies},
 		{"Admin/DeleteCompanyRefusedWithDependants", testDeleteCompanyDependants},
 		{"Admin/DDIs", testDDIs},
+		{"Admin/DDIAnnouncements", testDDIAnnouncements},
 		{"Admin/Users", testUsers},
 		{"Admin/NotFound", testAdminNotFound},
 		{"Admin/RulesReadYourWrites", testRulesReadYourWrites},
@@ -244,6 +246,41 @@ func testDDIs(t *testing.T, e *env) {
 	checkCode(t, "DDI after DeleteDDI", err, store.ENOTFOUND, "")
 	_, err = e.s.DDIByNumber(e.ctx, "+34912000222")
 	checkCode(t, "DDIByNumber after DeleteDDI", err, store.ENOTFOUND, "")
+}
+
+// An announcement the call path would refuse is EINVALID "announcement"; one it plays is stored
+// as given; DDIsWithInvalidAnnouncements names none of what the store accepted.
+func testDDIAnnouncements(t *testing.T, e *env) {
+	tn := e.tenant(t, 1)
+	tests := []struct {
+		ann string
+		ok  bool
+	}{
+		{"ivr/ivr-call_being_recorded.wav", true},
+		{"tone_stream://%(250,0,880)", true},
+		{"file_string://a.wav!b.wav", true},
+		{"${system(touch /tmp/x)}", false},
+		{"$${sounds_dir}/disclaimer.wav", false},
+	}
+	for i, tt := range tests {
+		d := &store.DDI{CompanyID: tn.company.ID, Number: fmt.Sprintf("+3491400%04d", i), RecordCalls: store.RecordInbound, Announcement: tt.ann}
+		err := e.s.CreateDDI(e.ctx, d)
+		if !tt.ok {
+			checkCode(t, fmt.Sprintf("CreateDDI with announcement %q", tt.ann), err, store.EINVALID, "announcement")
+			continue
+		}
+		must(t, err)
+		if got, err := e.s.DDI(e.ctx, d.ID); err != nil || got.Announcement != tt.ann {
+			t.Errorf("announcement %q stored as %+v, %v", tt.ann, got, err)
+		}
+	}
+	press := &store.DDI{CompanyID: tn.company.ID, Number: "+34914009999", RecordCalls: store.RecordAll, Consent: store.ConsentPress1, Announcement: "a.wav"}
+	checkCode(t, "press_1 consent on outbound calls", e.s.CreateDDI(e.ctx, press), store.EINVALID, "consent")
+	bad, err := e.s.DDIsWithInvalidAnnouncements(e.ctx)
+	must(t, err)
+	if len(bad) != 0 {
+		t.Fatalf("DDIsWithInvalidAnnouncements = %+v, want none (the store refused them all)", bad)
+	}
 }
 
 // Extensions are unique in a company, sip_users in a brand; a user cannot change company;

@@ -14,6 +14,8 @@ func webhookCases() []suiteCase {
 		{"Webhooks/CreateUpdateDelete", testWebhookCRUD},
 		{"Webhooks/RecordingChangesEnqueueDeliveries", testWebhookEvents},
 		{"Webhooks/ClaimAndDeliveryDone", testDeliveryQueue},
+		{"Webhooks/ReportMissing", testReportMissing},
+		{"Webhooks/PruneDeliveries", testPruneDeliveries},
 	}
 }
 
@@ -256,5 +258,105 @@ func testDeliveryQueue(t *testing.T, e *env) {
 	must(t, err)
 	if first.ID != p2.ID || again.ID != p2.ID || again.Attempts != 2 {
 		t.Fatalf("an expired lease: claimed %s then %+v, want %s twice", first.ID, again, p2.ID)
+	}
+}
+
+// ReportMissing answers whether the call is missing (it has no recording but a failed one), as
+// esl reads it, and enqueues recording.missing once per call and webhook however often it is
+// reported.
+func testReportMissing(t *testing.T, e *env) {
+	tn := e.tenant(t, 1)
+	w := e.webhook(t, tn.company.ID, store.EventRecordingMissing)
+	since := e.clk.Now().Add(-time.Second)
+	missing := func(callID string) store.MissingCall {
+		return store.MissingCall{CompanyID: tn.company.ID, CallID: callID, DDIID: tn.ddi.ID, Caller: "+34600111222",
+			Callee: tn.ddi.Number, Direction: store.DirectionInbound, Reason: "no_recording", Since: since}
+	}
+	rowOf := func(callID string, failed bool) {
+		r := newRecording(tn.company.ID, time.Time{})
+		r.CallID, r.DDIID = callID, tn.ddi.ID
+		e.recording(t, r)
+		if failed {
+			must(t, e.s.FailRecording(e.ctx, r.ID, "FreeSWITCH did not start the recording"))
+		}
+	}
+	rowOf("call-recorded", false)
+	rowOf("call-start-refused", true)
+	for _, c := range []struct {
+		call string
+		want bool
+	}{
+		{"call-none", true},          // no row at all
+		{"call-start-refused", true}, // only a row that failed at start
+		{"call-recorded", false},     // a row that records: not missing
+		{"call-none", true},          // reported twice: still missing, enqueued once only
+		{"call-start-refused", true},
+	} {
+		got, err := e.s.ReportMissing(e.ctx, missing(c.call))
+		must(t, err)
+		if got != c.want {
+			t.Errorf("ReportMissing(%s) = %v, want %v", c.call, got, c.want)
+		}
+	}
+	calls := map[string]int{}
+	for _, d := range e.deliveries(t, w.ID) {
+		calls[d.CallID]++
+		var body struct {
+			Type string
+			Data store.MissingCall
+		}
+		must(t, json.Unmarshal(d.Payload, &body))
+		if d.Event != store.EventRecordingMissing || body.Type != store.EventRecordingMissing || body.Data.CallID != d.CallID || body.Data.Reason != "no_recording" {
+			t.Errorf("delivery %+v, body %s", d, d.Payload)
+		}
+	}
+	if len(calls) != 2 || calls["call-none"] != 1 || calls["call-start-refused"] != 1 {
+		t.Errorf("missing deliveries by call %v, want call-none and call-start-refused once each", calls)
+	}
+	// The answer is whether the call is missing (esl logs it), webhooks or not.
+	bare := e.tenant(t, 2)
+	if got, err := e.s.ReportMissing(e.ctx, store.MissingCall{CompanyID: bare.company.ID, CallID: "call-x", DDIID: bare.ddi.ID, Since: since}); err != nil || !got {
+		t.Errorf("ReportMissing for a company without webhooks = %v, %v; want true", got, err)
+	}
+	for _, bad := range []struct {
+		mc    store.MissingCall
+		field string
+	}{{store.MissingCall{CallID: "c"}, "company_id"}, {store.MissingCall{CompanyID: tn.company.ID}, "call_id"}} {
+		_, err := e.s.ReportMissing(e.ctx, bad.mc)
+		checkCode(t, "ReportMissing without "+bad.field, err, store.EINVALID, bad.field)
+	}
+}
+
+// PruneDeliveries removes up to limit deliveries created before the cut, oldest first, in any
+// state.
+func testPruneDeliveries(t *testing.T, e *env) {
+	tn := e.tenant(t, 1)
+	w := e.webhook(t, tn.company.ID)
+	var made []*store.Delivery
+	for range 5 {
+		d, err := e.s.EnqueuePing(e.ctx, w.ID)
+		must(t, err)
+		made = append(made, d)
+		e.clk.Advance(time.Minute)
+	}
+	must(t, e.s.DeliveryDone(e.ctx, made[0].ID, store.DeliveryOutcome{Delivered: true}))
+	cut := made[3].CreatedAt // made[0..2] are older
+	n, err := e.s.PruneDeliveries(e.ctx, cut, 2)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("PruneDeliveries(limit 2) removed %d, want 2", n)
+	}
+	n, err = e.s.PruneDeliveries(e.ctx, cut, 10)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("the second PruneDeliveries removed %d, want the 1 old one left", n)
+	}
+	for i, d := range made {
+		_, err := e.s.Delivery(e.ctx, d.ID)
+		if i < 3 {
+			checkCode(t, "a pruned delivery", err, store.ENOTFOUND, "")
+		} else if err != nil {
+			t.Errorf("delivery %d (after the cut) pruned: %v", i, err)
+		}
 	}
 }
