@@ -17,6 +17,7 @@ func adminCases() []suiteCase {
 		{"Admin/DDIs", testDDIs},
 		{"Admin/DDIAnnouncements", testDDIAnnouncements},
 		{"Admin/Users", testUsers},
+		{"Admin/SIPUserAmbiguity", testSIPUserAmbiguity},
 		{"Admin/NotFound", testAdminNotFound},
 		{"Admin/RulesReadYourWrites", testRulesReadYourWrites},
 		{"Admin/SubscribeWokenByAdminWrite", testSubscribe},
@@ -349,6 +350,35 @@ func testUsers(t *testing.T, e *env) {
 	checkCode(t, "User after DeleteUser", err, store.ENOTFOUND, "")
 	_, err = e.s.TokenByHash(e.ctx, hash)
 	checkCode(t, "the user's token after DeleteUser", err, store.ENOTFOUND, "")
+}
+
+// A sip_user shared by two brands is refused (ECONFLICT "sip_user") as soon as one of them has
+// no sip_domain, and so is clearing a domain that keeps such users apart ("sip_domain"):
+// Rules.UserBySIP could no longer tell the phones apart.
+func testSIPUserAmbiguity(t *testing.T, e *env) {
+	tn := e.tenant(t, 1)
+	tn2 := e.tenant(t, 2)
+	bare := &store.Brand{Name: "No domain"}
+	must(t, e.s.CreateBrand(e.ctx, bare))
+	co := e.company(t, bare.ID, "Bare")
+	checkCode(t, "CreateUser in a brand without domain with another brand's sip_user",
+		e.s.CreateUser(e.ctx, &store.User{CompanyID: co.ID, Extension: "100", SIPUser: tn.user.SIPUser}), store.ECONFLICT, "sip_user")
+	u := &store.User{CompanyID: co.ID, Extension: "100", SIPUser: "unique-here"}
+	must(t, e.s.CreateUser(e.ctx, u))
+	u.SIPUser = tn.user.SIPUser
+	checkCode(t, "UpdateUser to another brand's sip_user in a brand without domain", e.s.UpdateUser(e.ctx, u), store.ECONFLICT, "sip_user")
+
+	// Two brands with domains may share a sip_user; then neither may drop its domain.
+	shared := &store.User{CompanyID: tn2.company.ID, Extension: "150", SIPUser: tn.user.SIPUser}
+	must(t, e.s.CreateUser(e.ctx, shared))
+	cleared := *tn2.brand
+	cleared.SIPDomain = ""
+	checkCode(t, "UpdateBrand clearing a domain that keeps a shared sip_user apart", e.s.UpdateBrand(e.ctx, &cleared), store.ECONFLICT, "sip_domain")
+	must(t, e.s.DeleteUser(e.ctx, shared.ID))
+	must(t, e.s.UpdateBrand(e.ctx, &cleared))
+	if got, err := e.s.Brand(e.ctx, tn2.brand.ID); err != nil || got.SIPDomain != "" {
+		t.Fatalf("after clearing the domain: %+v, %v", got, err)
+	}
 }
 
 // Every admin method answers ENOTFOUND for an id that does not exist.
