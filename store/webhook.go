@@ -440,8 +440,9 @@ func (db *DB) enqueueRecordingEvent(tx *bolt.Tx, r *Recording) error {
 // recording: in one transaction it looks for a recording of the call (same company and DDI,
 // started since mc.Since) that is not failed — one that is recording, processing, ready or
 // discarded has, or will get, its own event — and, finding none, enqueues recording.missing for
-// the company's webhooks, once per call and webhook however often it is reported. esl's Session
-// calls it when it ends. Errors: EINVALID "company_id"/"call_id" (empty), EINTERNAL (disk).
+// the company's webhooks, once per call and webhook however often it is reported. It reports
+// whether the call is missing its recording (true also when the company has no webhook or the
+// call was reported before). esl's Session calls it when it ends. Errors: EINVALID "company_id"/"call_id" (empty), EINTERNAL (disk).
 func (db *DB) ReportMissing(ctx context.Context, mc MissingCall) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err

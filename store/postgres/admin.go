@@ -235,8 +235,9 @@ func (db *DB) UpdateCompany(ctx context.Context, c *store.Company) error {
 	})
 }
 
-// DeleteCompany removes a company without DDIs, users, recordings or webhooks, with its holds
-// and tokens, as store.DB.DeleteCompany. Errors: ENOTFOUND, ECONFLICT while it has any.
+// DeleteCompany removes a company without DDIs, users, recordings or webhooks, with its released
+// holds and tokens, as store.DB.DeleteCompany. Errors: ENOTFOUND, ECONFLICT while it has any,
+// ECONFLICT "hold" while a legal hold of it is active.
 func (db *DB) DeleteCompany(ctx context.Context, id string) error {
 	return db.adminTx(ctx, func(tx pgx.Tx) error {
 		if ok, err := exists(ctx, tx, "SELECT 1 FROM companies WHERE id = $1", id); err != nil || !ok {
@@ -246,6 +247,13 @@ func (db *DB) DeleteCompany(ctx context.Context, id string) error {
 			if ok, err := exists(ctx, tx, "SELECT 1 FROM "+dep.table+" WHERE company_id = $1", id); err != nil || ok {
 				return errOr(err, store.Conflict("", "company %s still has %s", id, dep.what))
 			}
+		}
+		var active string
+		switch err := tx.QueryRow(ctx, "SELECT id FROM holds WHERE company_id = $1 AND released_at IS NULL ORDER BY id LIMIT 1", id).Scan(&active); {
+		case err == nil:
+			return store.Conflict("hold", "company %s has the active legal hold %s", id, active)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
 		}
 		for _, q := range []string{"DELETE FROM holds WHERE company_id = $1", "DELETE FROM data_keys WHERE company_id = $1", "DELETE FROM tokens WHERE company_id = $1", "DELETE FROM companies WHERE id = $1"} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {

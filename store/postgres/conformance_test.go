@@ -1,8 +1,3 @@
-//go:build pgconformance
-
-// The build tag keeps this file out until *DB implements store.Store (the last methods are
-// being added); remove it then, and the suite runs with the package's other tests.
-
 package postgres
 
 import (

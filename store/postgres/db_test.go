@@ -21,7 +21,7 @@ func TestOpen_ConcurrentInstancesMigrateExactlyOnce(t *testing.T) {
 		want int // schema version reached; 0: the newest of migrations/
 	}{
 		{"sideeffect", func(ctx context.Context, dsn string) (*DB, error) {
-			return openWith(ctx, dsn, Options{}, os.DirFS("testdata/sideeffect"))
+			return openWith(ctx, dsn, Options{}, os.DirFS("testdata/sideeffect"), true)
 		}, 2},
 		{"callrec", func(ctx context.Context, dsn string) (*DB, error) { return Open(ctx, dsn, Options{}) }, 0},
 	} {
@@ -106,7 +106,7 @@ func TestOpen_FailedMigrationLeavesNothing(t *testing.T) {
 	must(t, os.MkdirAll(dir+"/migrations", 0o755))
 	must(t, os.WriteFile(dir+"/migrations/0001_half.sql", []byte("CREATE TABLE half (n int); SELECT no_such_function();"), 0o644))
 	ctx := context.Background()
-	if _, err := openWith(ctx, dsn, Options{}, os.DirFS(dir)); err == nil {
+	if _, err := openWith(ctx, dsn, Options{}, os.DirFS(dir), true); err == nil {
 		t.Fatal("a failing migration opened")
 	}
 	conn, err := pgx.Connect(ctx, dsn)

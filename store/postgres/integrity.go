@@ -92,7 +92,7 @@ func (db *DB) RetryRecording(ctx context.Context, id string) (*store.Recording, 
 }
 
 // The hash backfill (library.HashBackfill): its progress is the one row of table hash_backfill
-// (migrations/0007), store's meta key hash_backfill_pending, so any instance resumes where the
+// (migrations/0006), store's meta key hash_backfill_pending, so any instance resumes where the
 // last one stopped.
 
 // HashBackfillPending reports whether the hash backfill has rows left to look at, as

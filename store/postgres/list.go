@@ -22,7 +22,7 @@ import (
 // not at all, existing rows never skipped or repeated. Unlike store, a page is always full
 // while next is not "" (no per-page scan bound: the other filters are evaluated by the server).
 // Number is the number search of store/search.go (search.go: the same rows; one more condition
-// of the page's query, served by the trigram index of migrations/0007).
+// of the page's query, served by the trigram index of migrations/0006).
 // Errors: EINVALID ("cursor", "state", "type", "trigger", "limit", "to", "min_duration_ms",
 // "number").
 func (db *DB) ListRecordings(ctx context.Context, f store.RecordingFilter) ([]*store.Recording, store.Cursor, error) {

@@ -173,7 +173,7 @@ func TestMigration4_TotalsOfExistingRows(t *testing.T) {
 		must(t, err)
 		old["migrations/"+n] = &fstest.MapFile{Data: b}
 	}
-	v3, err := openWith(ctx, dsn, Options{}, old)
+	v3, err := openWith(ctx, dsn, Options{}, old, true)
 	must(t, err)
 	tn := mustTenant(t, v3, "1")
 	var rs []*store.Recording

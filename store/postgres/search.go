@@ -13,14 +13,14 @@ import (
 
 // Number search (store/search.go): a number as people type it, matched as digits anywhere in
 // the digits of a recording's caller, callee or recorder. store walks an n-gram index of its
-// own; here column number_digits (migrations/0007: the party digits, computed by PostgreSQL
+// own; here column number_digits (migrations/0006: the party digits, computed by PostgreSQL
 // from the row) and `LIKE '%digits%'` on it are the exact rule, served by its trigram GIN
 // index, so both backends return the same rows. The listing keeps its keyset pages (list.go):
 // the number is one more condition of the page's query, and the planner picks between the
 // company's time index (a common number: the company's newest rows match soon) and the trigram
 // index (a rarer one: few candidates, sorted).
 
-// numberDigitsExpr is the column of migrations/0007 that recordings_number indexes, over the
+// numberDigitsExpr is the column of migrations/0006 that recordings_number indexes, over the
 // listing's alias r.
 const numberDigitsExpr = "r.number_digits"
 

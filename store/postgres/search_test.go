@@ -275,7 +275,7 @@ func TestListRecordings_NumberSearchAgreesWithAScan(t *testing.T) {
 }
 
 // TestListRecordings_NumberSearchUsesTheTrigramIndex: the page's condition is on the column
-// recordings_number indexes (migrations/0007), so the planner can serve a search from it: with
+// recordings_number indexes (migrations/0006), so the planner can serve a search from it: with
 // sequential scans off, a platform-wide search plans a scan of that index.
 func TestListRecordings_NumberSearchUsesTheTrigramIndex(t *testing.T) {
 	ctx := context.Background()

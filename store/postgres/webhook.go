@@ -195,7 +195,9 @@ func (db *DB) enqueueRecordingEvent(ctx context.Context, tx pgx.Tx, r *store.Rec
 // ReportMissing records that call mc ended without a recording, as store.DB.ReportMissing: when
 // no recording of the call (its company and DDI, started since mc.Since) is other than failed,
 // recording.missing is enqueued for the company's webhooks, once per call and webhook however
-// often and by however many instances it is reported. It reports whether it enqueued. Errors:
+// often and by however many instances it is reported. It reports whether the call is missing its
+// recording (true also when the company has no webhook, or the call was reported before), as
+// store does: esl logs the decision on it. Errors:
 // EINVALID "company_id"/"call_id" (empty).
 func (db *DB) ReportMissing(ctx context.Context, mc store.MissingCall) (bool, error) {
 	if mc.CompanyID == "" {
@@ -212,7 +214,8 @@ func (db *DB) ReportMissing(ctx context.Context, mc store.MissingCall) (bool, er
 		if err != nil || has {
 			return err
 		}
-		reported, err = db.enqueueEvent(ctx, tx, mc.CompanyID, store.EventRecordingMissing, mc, "", mc.CallID)
+		reported = true
+		_, err = db.enqueueEvent(ctx, tx, mc.CompanyID, store.EventRecordingMissing, mc, "", mc.CallID)
 		return err
 	})
 	return reported, err
