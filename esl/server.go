@@ -59,9 +59,9 @@ type Server struct {
 	// after this one closed sees the hand-over taken. Whatever it is, a connection whose call
 	// carries the mark is closed at once.
 	MarkTaken bool
-	// Instance is this process's id among instances sharing one store (set with MarkTaken):
-	// the first command of a call it takes sets dialplan.VarOwner to it. Empty: calls are not
-	// marked with an owner (one instance).
+	// Instance is this process's id among instances sharing one store: the first command of a
+	// call it takes sets dialplan.VarOwner to it. Empty: calls are not marked with an owner
+	// (one instance on its own store).
 	Instance string
 	// Peers, when set (a shared store), tells the node connections whether a call marked with
 	// another instance's id may be re-adopted: only by the instance Peers.Adopting names, and

@@ -156,9 +156,9 @@ func (s *Session) run(ctx context.Context) {
 		// A code's transfer is taken only by the instance whose session follows the
 		// transferor (frustratedTransfer): another closes unmarked, so the next is reached.
 		first = append(first, dialplan.Var{Name: dialplan.VarTaken, Value: "true"})
-		if s.srv.Instance != "" {
-			first = append(first, dialplan.Var{Name: dialplan.VarOwner, Value: s.srv.Instance})
-		}
+	}
+	if s.srv.Instance != "" && !s.isTransferCode() {
+		first = append(first, dialplan.Var{Name: dialplan.VarOwner, Value: s.srv.Instance})
 	}
 	if err := s.cmd.setVars(setup, s.info.UUID, first); err != nil {
 		s.log.Warn().Err(err).Str("decision", "released_to_fallback").Msg("socket_resume false failed")

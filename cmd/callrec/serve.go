@@ -138,8 +138,10 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 		// (reached after this one closed on purpose) do not decide it again.
 		MarkTaken: len(cfg.ESL.Instances) > 1,
 	}
-	if err := calls.Open(); err != nil {
-		return &exitError{code: 1, err: err}
+	if st.shared != nil {
+		// Several instances on one store: the calls this one takes carry its id, and the duty
+		// leader's node connections take over, every 10 s, the calls of an instance that is gone.
+		calls.Instance, calls.Peers, calls.ReadoptEvery = st.instance, st, 10*time.Second
 	}
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
@@ -147,6 +149,12 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	// Every return from here on stops the background goroutines and waits for them before the
 	// store closes (deferred earlier, so it runs after this).
 	defer func() { stopBackground(); wg.Wait() }()
+	if err := st.runInstance(background, &wg); err != nil {
+		return &exitError{code: 3, err: err}
+	}
+	if err := calls.Open(); err != nil {
+		return &exitError{code: 1, err: err}
+	}
 	if st.duties != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = st.duties.Run(background) }()

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/callrec/callrec/library"
@@ -21,6 +25,10 @@ type sharedStore struct {
 	store.Store
 	shared *postgres.DB     // store.backend postgres
 	duties *postgres.Leader // the sweeps, the reconcile, the hash backfill and the re-adoption of other instances' calls
+	// instance is this process's id among the instances (the owner mark on the calls it
+	// takes), alive while self holds its lock.
+	instance string
+	self     *postgres.Leader
 }
 
 // dutyLeader names the advisory lock of the duties one instance at a time does.
@@ -41,13 +49,58 @@ func openStore(ctx context.Context, cfg Config, log zerolog.Logger) (*sharedStor
 	// wait: the supervisor restarts callrec, which tries again.
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	db, err := postgres.Open(octx, cfg.Store.Postgres.DSN, postgres.Options{DefaultCountry: cfg.DefaultCountry, Log: &log})
+	db, err := postgres.Open(octx, cfg.Store.Postgres.DSN, postgres.Options{DefaultCountry: cfg.DefaultCountry, Log: &log,
+		// Calls' rows are written before they are durable (the call path never waits on the
+		// network); what a killed process left is stored when it starts again on this data_dir.
+		IntentsDir: filepath.Join(cfg.DataDir, "postgres.intents")})
 	if err != nil {
 		return nil, fmt.Errorf("open store postgres: %w", err)
 	}
-	log.Info().Str("decision", "store_backend").Str("backend", StorePostgres).Int("schema", db.SchemaVersion()).
+	id := "i" + strings.ToLower(ulid.Make().String())
+	log.Info().Str("decision", "store_backend").Str("backend", StorePostgres).Int("schema", db.SchemaVersion()).Str("instance", id).
 		Msg("store of record is PostgreSQL, shared with every instance of this deployment")
-	return &sharedStore{Store: db, shared: db, duties: db.NewLeader(dutyLeader, postgres.LeaderOptions{})}, nil
+	return &sharedStore{Store: db, shared: db, duties: db.NewLeader(dutyLeader, postgres.LeaderOptions{}),
+		instance: id, self: db.NewLeader(postgres.InstanceDuty(id), postgres.LeaderOptions{Retry: 500 * time.Millisecond})}, nil
+}
+
+// runInstance holds this instance's liveness lock until ctx ends, and waits (up to 30 s) until
+// it holds it: the calls it takes are marked with its id, and another instance must never find
+// that id gone while this one runs. Nothing to do on the embedded store. Error: the lock not
+// held in time (the database does not answer).
+func (s *sharedStore) runInstance(ctx context.Context, wg *sync.WaitGroup) error {
+	if s.self == nil {
+		return nil
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = s.self.Run(ctx) }()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for !s.self.Leading() {
+		if sleepCtx(wctx, 50*time.Millisecond) != nil {
+			return fmt.Errorf("instance %s: liveness lock not held within 30 s: %w", s.instance, context.Cause(wctx))
+		}
+	}
+	return nil
+}
+
+// Alive is esl.Peers: whether another instance runs.
+func (s *sharedStore) Alive(ctx context.Context, id string) (bool, error) {
+	return s.shared.InstanceAlive(ctx, id)
+}
+
+// Adopting is esl.Peers: the duty leader takes over the calls of instances that are gone.
+func (s *sharedStore) Adopting() bool { return s.leading() }
+
+// sleepCtx waits d or until ctx ends (then its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // leading reports whether this instance does the one-at-a-time duties now: always on the

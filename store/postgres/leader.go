@@ -163,3 +163,33 @@ func (db *DB) Exclusive(ctx context.Context, name string, fn func() error) error
 	}
 	return ferr
 }
+
+// InstanceDuty is the name of the Leader an instance runs for as long as it lives, so that the
+// others can tell it is alive (InstanceAlive): it is always won, as no other process has id.
+func InstanceDuty(id string) string { return "instance:" + id }
+
+// InstanceAlive reports whether the instance with id holds its InstanceDuty lock, i.e. its
+// process runs and its session is up: the server frees a session's locks when it ends, so a
+// SIGKILLed or partitioned instance reads as gone within its connection's timeout. It tries the
+// lock on a pooled connection and, getting it, releases it at once. Callers: the node
+// connections of the adopting instance, before taking over a call marked with id. Errors: the
+// database's (then the caller must assume alive).
+func (db *DB) InstanceAlive(ctx context.Context, id string) (bool, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return true, fmt.Errorf("instance %s alive: %w", id, err)
+	}
+	defer conn.Release()
+	key := lockKey("leader:" + InstanceDuty(id))
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+		return true, fmt.Errorf("instance %s alive: %w", id, err)
+	}
+	if !got {
+		return true, nil
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+		conn.Conn().Close(context.WithoutCancel(ctx)) // ending the session releases it
+	}
+	return false, nil
+}

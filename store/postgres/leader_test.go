@@ -122,3 +122,33 @@ func TestLeader_StoppingHandsOver(t *testing.T) {
 	}
 	waitFor(t, "b to take over", cb.l.Leading)
 }
+
+// TestInstanceAlive_WhileItsLeaderRunsAndNotAfter: an instance reads as alive to another while
+// its InstanceDuty leader holds the lock, and as gone once that session ends (a stopped Run, as
+// a killed process's session ends); an id nobody runs is gone, and asking never takes the lock
+// for good (the instance still wins it afterwards).
+func TestInstanceAlive_WhileItsLeaderRunsAndNotAfter(t *testing.T) {
+	a, dsn := mustOpen(t, Options{})
+	b := mustOpenDSN(t, dsn, Options{})
+	ctx := context.Background()
+	if alive, err := b.InstanceAlive(ctx, "never-started"); err != nil || alive {
+		t.Fatalf("an id nobody runs: alive %v, %v", alive, err)
+	}
+	l := a.NewLeader(InstanceDuty("a1"), LeaderOptions{Retry: 50 * time.Millisecond, Check: 20 * time.Millisecond})
+	// Asked before it runs: gone, and the lock is not kept by the asker.
+	if alive, err := b.InstanceAlive(ctx, "a1"); err != nil || alive {
+		t.Fatalf("before its leader runs: alive %v, %v", alive, err)
+	}
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.Run(lctx); close(done) }()
+	waitFor(t, "the instance's own lock", l.Leading)
+	if alive, err := b.InstanceAlive(ctx, "a1"); err != nil || !alive {
+		t.Fatalf("while its leader runs: alive %v, %v", alive, err)
+	}
+	stop()
+	<-done
+	if alive, err := b.InstanceAlive(ctx, "a1"); err != nil || alive {
+		t.Fatalf("after its session ended: alive %v, %v", alive, err)
+	}
+}
