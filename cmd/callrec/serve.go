@@ -409,6 +409,9 @@ func backup(ctx context.Context, args, environ []string, stdout io.Writer) error
 	if fs.NArg() != 1 {
 		return &exitError{code: 2, err: errors.New("usage: callrec backup [--force] FILE")}
 	}
+	if cfg.Store.Backend == StorePostgres {
+		return &exitError{code: 2, err: errors.New("backup: store.backend is postgres: back the database up with pg_dump or its base backups (callrec backup copies the embedded store only)")}
+	}
 	target := fs.Arg(0)
 	if _, err := os.Lstat(target); err == nil && !*force {
 		return &exitError{code: 2, err: fmt.Errorf("backup: %s exists: left untouched (--force replaces it)", target)}
