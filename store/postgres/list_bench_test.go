@@ -20,7 +20,7 @@ import (
 // (store/list_bench_test.go): company A holds 99% of the rows, B the rest, over 100 days; one
 // row in 50 has the caller +34600333444, the others a random +346 number; every callee and
 // recorder is the company's DDI. Rows go in by COPY into a fresh database of the package's
-// server (CALLREC_PG_BENCH_ROWS overrides the 1,000,000).
+// server (PG_BENCH_ROWS overrides the 1,000,000).
 
 const benchTarget = "+34600333444"
 
@@ -89,10 +89,10 @@ func benchStore(b *testing.B, n int) (*DB, string) {
 // prefix every row holds, and of 8 digits few rows hold. Reports p50/p99 per page in µs, and logs the first page's plan.
 func BenchmarkListRecordings(b *testing.B) {
 	n := 1_000_000
-	if s := os.Getenv("CALLREC_PG_BENCH_ROWS"); s != "" {
+	if s := os.Getenv("PG_BENCH_ROWS"); s != "" {
 		var err error
 		if n, err = strconv.Atoi(s); err != nil || n < 1000 {
-			b.Fatalf("CALLREC_PG_BENCH_ROWS=%q: want a number of at least 1000", s)
+			b.Fatalf("PG_BENCH_ROWS=%q: want a number of at least 1000", s)
 		}
 	}
 	db, co := benchStore(b, n)
