@@ -466,7 +466,7 @@ func (n *Node) readopt(ctx context.Context, log zerolog.Logger) {
 // mayAdopt decides whether this instance takes over the call on leg uuid marked with owner
 // (dialplan.VarOwner): an unmarked call (one instance) or one of this instance's, yes; one of
 // another instance, only while this instance is the one adopting (Peers.Adopting) and once the
-// owner is not alive, and then the mark is moved to this instance first, so the other
+// owner has been found gone at two looks ReadoptEvery apart, and then the mark is moved to this instance first, so the other
 // instances' nodes leave the call alone from then on.
 func (n *Node) mayAdopt(ctx context.Context, log zerolog.Logger, uuid, owner string) bool {
 	self := n.Calls.Instance
@@ -481,6 +481,13 @@ func (n *Node) mayAdopt(ctx context.Context, log zerolog.Logger, uuid, owner str
 	alive, err := peers.Alive(actx, owner)
 	cancel()
 	if err != nil || alive {
+		n.goneSince.Delete(owner)
+		return false
+	}
+	// Gone at two looks at least ReadoptEvery apart: an instance whose database session only
+	// blinked (its liveness lock comes back within a second) keeps its calls.
+	first, _ := n.goneSince.LoadOrStore(owner, time.Now())
+	if time.Since(first.(time.Time)) < n.Calls.ReadoptEvery {
 		return false
 	}
 	if _, err := n.api(ctx, "uuid_setvar", uuid, dialplan.VarOwner, self); err != nil {

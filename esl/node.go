@@ -43,6 +43,8 @@ type Node struct {
 	cmd      *commander  // nil while disconnected
 	coreUUID string      // the FreeSWITCH's Core-UUID, learnt on connect
 	up       atomic.Bool // connected and subscribed
+	// goneSince: instance id → when this node first found it gone (mayAdopt).
+	goneSince sync.Map
 }
 
 // connected reports whether the node's connection is up.

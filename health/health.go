@@ -16,6 +16,9 @@ const (
 	ESLListener = "esl_listener"
 	HTTP        = "http"
 	AudioWorker = "audio_worker"
+	// Store is a shared store's connection state (PostgreSQL: the rule-change listener and this
+	// instance's liveness lock).
+	Store = "store"
 )
 
 // Node is the part name of the inbound connection to the FreeSWITCH node at addr.

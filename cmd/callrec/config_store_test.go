@@ -23,9 +23,13 @@ func TestConfig_Store(t *testing.T) {
 	}{
 		{"default", "", nil, func(s StoreConfig) bool { return s.Backend == StoreBolt && s.Postgres.DSN == "" }, ""},
 		{"postgres", "store:\n  backend: postgres\n  postgres:\n    dsn: postgres://callrec@db1/callrec\n", nil,
-			func(s StoreConfig) bool { return s.Backend == StorePostgres && s.Postgres.DSN == "postgres://callrec@db1/callrec" }, ""},
+			func(s StoreConfig) bool {
+				return s.Backend == StorePostgres && s.Postgres.DSN == "postgres://callrec@db1/callrec"
+			}, ""},
 		{"environment", "", []string{"CALLREC_STORE__BACKEND=postgres", "CALLREC_STORE__POSTGRES__DSN=host=db1 dbname=callrec"},
-			func(s StoreConfig) bool { return s.Backend == StorePostgres && s.Postgres.DSN == "host=db1 dbname=callrec" }, ""},
+			func(s StoreConfig) bool {
+				return s.Backend == StorePostgres && s.Postgres.DSN == "host=db1 dbname=callrec"
+			}, ""},
 		{"postgres without dsn", "store:\n  backend: postgres\n", nil, nil, "store.postgres.dsn"},
 		{"blank dsn", "store:\n  backend: postgres\n  postgres:\n    dsn: '  '\n", nil, nil, "store.postgres.dsn"},
 		{"unknown backend", "store:\n  backend: sqlite\n", nil, nil, "store.backend"},

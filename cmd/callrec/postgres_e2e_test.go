@@ -6,11 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/callrec/callrec/esl/fstest"
 	"github.com/callrec/callrec/fsconf"
+	"github.com/callrec/callrec/health"
 	"github.com/callrec/callrec/store/postgres/pgtest"
 )
 
@@ -54,6 +58,9 @@ freeswitch:
 		t.Fatalf("the second instance made another bootstrap token %q: one deployment, one bootstrap", b.api.token)
 	}
 	b.api.token = a.api.token
+	for _, in := range []*servedCallrec{a, b} {
+		waitUntil(t, func() bool { code, _ := plainGet(t, in.base+"/readyz"); return code == 200 }, "/readyz 200 (the store's listener and liveness lock up)")
+	}
 
 	brand := a.api.create("brands", map[string]any{"name": "Brand"})
 	company := a.api.create("companies", map[string]any{"brand_id": brand, "name": "Acme"})
@@ -105,4 +112,34 @@ freeswitch:
 	if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused instance left the master key file it made: %v", err)
 	}
+}
+
+// TestSharedStore_ReadyzFollowsTheLivenessLock: on a shared store /readyz's part "store" is up
+// while the instance holds its liveness lock and its rule-change listener is connected, and down,
+// naming the lock, once the lock is gone (the other instances may take its calls over then).
+func TestSharedStore_ReadyzFollowsTheLivenessLock(t *testing.T) {
+	dsn := pgtest.Database(t, pgtest.Options{})
+	cfg := Config{DataDir: t.TempDir(), Store: StoreConfig{Backend: StorePostgres, Postgres: PostgresConfig{DSN: dsn}}}
+	st, err := openStore(context.Background(), cfg, zerolog.Nop())
+	must(t, err)
+	t.Cleanup(func() { st.Close() })
+	parts := health.New()
+	lockCtx, dropLock := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	must(t, st.runInstance(lockCtx, &wg))
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() { defer wg.Done(); st.watch(watchCtx, parts) }()
+	defer func() { stopWatch(); dropLock(); wg.Wait() }()
+	storeProblem := func() string {
+		for _, p := range parts.Problems() {
+			if p.Part == health.Store {
+				return p.Reason
+			}
+		}
+		return ""
+	}
+	waitUntil(t, func() bool { return st.shared.RulesListening() && storeProblem() == "" }, "store part up")
+	dropLock()
+	waitUntil(t, func() bool { return strings.Contains(storeProblem(), "liveness lock") }, "store part down naming the liveness lock")
 }

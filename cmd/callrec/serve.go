@@ -152,6 +152,8 @@ func serveNotify(ctx context.Context, args, environ []string, stdout, stderr io.
 	if err := st.runInstance(background, &wg); err != nil {
 		return &exitError{code: 3, err: err}
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); st.watch(background, parts) }()
 	if err := calls.Open(); err != nil {
 		return &exitError{code: 1, err: err}
 	}

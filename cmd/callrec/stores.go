@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/callrec/callrec/health"
 	"github.com/callrec/callrec/library"
 	"github.com/callrec/callrec/store"
 	"github.com/callrec/callrec/store/postgres"
@@ -190,4 +191,31 @@ func waitLeading(ctx context.Context, leading func() bool) bool {
 		}
 	}
 	return true
+}
+
+// watch reports a shared store on /readyz (part health.Store) every second until ctx ends: down
+// while the rule-change listener is not connected (this instance may act on stale rules) or
+// while this instance does not hold its liveness lock (the others may take its calls over).
+// Nothing to watch on the embedded store.
+func (s *sharedStore) watch(ctx context.Context, parts *health.Registry) {
+	if s.shared == nil {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		switch {
+		case !s.shared.RulesListening():
+			parts.Down(health.Store, errors.New("postgres: rule-change listener not connected: admin changes may not be seen"))
+		case !s.self.Leading():
+			parts.Down(health.Store, fmt.Errorf("postgres: instance %s does not hold its liveness lock: the other instances may take its calls over", s.instance))
+		default:
+			parts.Up(health.Store)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
