@@ -190,6 +190,7 @@ freeswitch:
 	waitDrill(t, time.Minute, func() bool { return next.Load() >= killAfter && liveOnFirst.Load() >= 3 }, "calls recording on the first instance")
 	gate.Lock()
 	time.Sleep(300 * time.Millisecond)
+	leader := dutyLeaderOf(inst)
 	liveAtKill := int(liveOnFirst.Load())
 	must(t, inst[0].cmd.Process.Signal(syscall.SIGKILL))
 	<-inst[0].done
@@ -284,12 +285,29 @@ freeswitch:
 	if depth != 0 {
 		t.Errorf("%d jobs left in the queue", depth)
 	}
+	// Each call of the dead instance is taken over once, by one survivor.
 	readopted := regexp.MustCompile(`"decision":"readopt_from_dead_instance"`)
-	t.Logf("%d calls (%d before the kill, %d after, on %s), %d recordings, %d live at the kill taken over (logs: %d by instance 2, %d by instance 3), the last %v after the kill",
-		len(placed), before, after, ids[1], len(rows), tookOver, inst[1].count(readopted), inst[2].count(readopted), slowest.Round(10*time.Millisecond))
+	by2, by3 := inst[1].count(readopted), inst[2].count(readopted)
+	if by2+by3 != tookOver {
+		t.Errorf("%d take-overs logged (instance 2: %d, instance 3: %d) for %d calls live at the kill", by2+by3, by2, by3, tookOver)
+	}
+	t.Logf("%d calls (%d before the kill, %d after, on instance 2), %d recordings; duty leader at the kill: instance %d, after: instance %d; %d calls live at the kill taken over (instance 2: %d, instance 3: %d), the last %v after the kill",
+		len(placed), before, after, len(rows), leader+1, dutyLeaderOf(inst[1:])+2, tookOver, by2, by3, slowest.Round(10*time.Millisecond))
 	for _, c := range inst[1:] {
 		c.stop(t)
 	}
+}
+
+// dutyLeaderOf is the index in inst of the instance whose log says it leads the duties now
+// (its last "leadership changed" says leading), or -1.
+func dutyLeaderOf(inst []*drillCallrec) int {
+	change := regexp.MustCompile(`"duty":"duties"[^\n]*"leading":(true|false)`)
+	for n, c := range inst {
+		if m := change.FindAllStringSubmatch(c.stderr.String(), -1); len(m) > 0 && m[len(m)-1][1] == "true" {
+			return n
+		}
+	}
+	return -1
 }
 
 // recordStarts follows the stand-in's transcript for RECORD_START events by leg.
