@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +60,7 @@ freeswitch:
 	}
 	b.api.token = a.api.token
 	for _, in := range []*servedCallrec{a, b} {
-		waitUntil(t, func() bool { code, _ := plainGet(t, in.base+"/readyz"); return code == 200 }, "/readyz 200 (the store's listener and liveness lock up)")
+		waitUntil(t, func() bool { return readyzStatus(in.base) == 200 }, "/readyz 200 (the store's listener and liveness lock up)")
 	}
 
 	brand := a.api.create("brands", map[string]any{"name": "Brand"})
@@ -142,4 +143,14 @@ func TestSharedStore_ReadyzFollowsTheLivenessLock(t *testing.T) {
 	waitUntil(t, func() bool { return st.shared.RulesListening() && storeProblem() == "" }, "store part up")
 	dropLock()
 	waitUntil(t, func() bool { return strings.Contains(storeProblem(), "liveness lock") }, "store part down naming the liveness lock")
+}
+
+// readyzStatus is the status of GET base/readyz (0 when it does not answer).
+func readyzStatus(base string) int {
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
