@@ -81,8 +81,9 @@ type harnessOptions struct {
 	metrics        *Metrics       // Server.Metrics
 	health         HealthReporter // Server.Health
 	wrapListener   func(net.Listener) net.Listener
-	noTranscript   bool      // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
-	logs           io.Writer // also receives the Server's log (JSON lines)
+	noTranscript   bool                          // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
+	logs           io.Writer                     // also receives the Server's log (JSON lines)
+	wrapStore      func(store.Store) store.Store // what the Server gets as its DB, from the harness's store
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -234,8 +235,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		t.Chdir(dir)
 		spoolArg, onDemandArg = "./spool/", "ondemand//"
 	}
+	var srvDB store.Store = db
+	if o.wrapStore != nil {
+		srvDB = o.wrapStore(db)
+	}
 	h.srv = &Server{
-		Addr: "127.0.0.1:0", DB: db, Logger: testLogger(t, o.logs),
+		Addr: "127.0.0.1:0", DB: srvDB, Logger: testLogger(t, o.logs),
 		SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
 		Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
 		MaxConns: o.maxConns, Health: o.health, wrapListener: o.wrapListener, Metrics: o.metrics,

@@ -2,6 +2,7 @@ package esl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -741,13 +742,21 @@ func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Rec
 
 // rowStored reports whether r's row is in the store, waiting for its commit if it is still
 // running (only for a recording that stops within the store's batch delay of its start). A row
-// that could not be stored is told once, here: the recording is unbooked.
+// that could not be stored is told once, here: the recording is unbooked. A row the store has
+// not stored yet but will (store.ErrCommitPending: a shared store's database is down) counts
+// as stored: the recording and its WAV are kept, and a write of its row that fails meanwhile is
+// settled by the reconcile once the row is in.
 func (s *Session) rowStored(r *activeRec) bool {
 	if r.stored == nil {
 		return true
 	}
 	err := r.stored()
 	r.stored = nil
+	if errors.Is(err, store.ErrCommitPending) {
+		s.log.Warn().Err(err).Str("recording", r.id).Str("decision", "record_row_pending").
+			Msg("recording row not stored yet: the store does not answer; the recording is kept")
+		return true
+	}
 	if err != nil {
 		r.unbooked = true
 		s.log.Error().Err(err).Str("recording", r.id).Str("decision", "record_failed").Msg("recording row not stored; the recording is not kept")

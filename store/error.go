@@ -131,3 +131,11 @@ var ErrLocked = errors.New("database is locked by another process")
 
 // ErrCorrupt is wrapped by Open when the file is not a readable bbolt database.
 var ErrCorrupt = errors.New("database file is corrupt or not a callrec database")
+
+// ErrCommitPending is wrapped by the commit of StartRecording (store.Store) when the row could
+// not be stored yet because the store did not answer (a shared store's database down or
+// unreachable), not because it refused the row: the store keeps the row's intent and goes on
+// trying, so the row is stored when the database is back (or, at the latest, when this
+// instance opens the store again). The recording must be kept: its WAV is the audio the row
+// will point at.
+var ErrCommitPending = errors.New("recording row not stored yet: the store does not answer; it is stored when the store is back")

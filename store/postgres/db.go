@@ -76,6 +76,12 @@ type DB struct {
 	changes store.Notifier // Subscribe's subscribers, woken by the rule-change listener
 	rules   rulesSnapshot  // Rules(), rebuilt before the subscribers are woken
 
+	// closing ends with Close: background work (the retries of pending recording rows,
+	// intent.go) stops, and background waits for it.
+	closing    context.Context
+	stopAll    context.CancelFunc
+	background sync.WaitGroup
+
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 	listening  atomic.Bool
@@ -109,11 +115,19 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS, schema
 	if err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(ctx, dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 { // libpq's connect_timeout, when the DSN has none
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
 	db := &DB{pool: pool, opts: opts, log: log, entropy: ulid.Monotonic(rand.Reader, 0)}
+	db.closing, db.stopAll = context.WithCancel(context.Background())
 	if db.version, err = db.migrate(ctx, migs); err != nil {
 		pool.Close()
 		return nil, err
@@ -137,9 +151,17 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS, schema
 	return db, nil
 }
 
-// Close stops the rule-change listener and closes the pool. Call once, after every other user
+// defaultConnectTimeout bounds each new connection when the DSN sets no connect_timeout: a
+// database host that is down without refusing (no TCP reset) fails a connection in seconds, not
+// after the kernel's SYN retries (~2 minutes), so pending rows and the locks' checks retry soon.
+const defaultConnectTimeout = 10 * time.Second
+
+// Close stops the background retries of pending recording rows (their intents stay, for the
+// next Open), the rule-change listener, and closes the pool. Call once, after every other user
 // of the DB has stopped. The error is always nil (store.Store's Close returns one).
 func (db *DB) Close() error {
+	db.stopAll()
+	db.background.Wait()
 	db.stopListen()
 	<-db.listenDone
 	db.pool.Close()

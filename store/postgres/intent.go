@@ -22,21 +22,31 @@ import (
 // rows. Each instance has its own IntentsDir (its local data directory): the intents are the
 // instance's, the rows everyone's.
 
-// commitTimeout bounds one background insert of StartRecording: a database that does not answer
-// within it fails the commit (the intent stays, for the next Open).
-const commitTimeout = 30 * time.Second
+// firstCommitTimeout bounds StartRecording's first insert: the outcome the call path waits for
+// (a recording that stops right after it started waits for it). A database that does not
+// answer within it makes the commit store.ErrCommitPending, and the insert is retried in the
+// background (commitRetry) with commitTimeout per try.
+const (
+	firstCommitTimeout = 5 * time.Second
+	commitTimeout      = 30 * time.Second
+)
+
+// commitRetry is the backoff between background tries of a pending insert: from First,
+// doubling, at most Max.
+var commitRetry = struct{ First, Max time.Duration }{First: 250 * time.Millisecond, Max: 5 * time.Second}
 
 // StartRecording is CreateRecording for the call path, as store.DB.StartRecording: it fills r
 // as CreateRecording does and returns as soon as the row's intent is written to
-// Options.IntentsDir, before the row is inserted. commit waits for the insert and returns its
-// error (EINVALID "company_id" when the company does not exist any more), the same each time it
-// is called; the caller must not change r before commit returns. Without an IntentsDir the
-// row is inserted before StartRecording returns (the call path then waits for the database)
-// and commit returns that insert's error. Unlike store, a commit that failed in the database
-// or on the network, not by a refusal (*store.Error), leaves its intent: the row may or may
-// not be in (the answer was lost), and the next Open settles it (inserting it if it is not).
-// Errors (then nothing is stored): ctx's, EINVALID (field) as CreateRecording, the intent's
-// write (the IntentsDir's disk).
+// Options.IntentsDir, before the row is inserted. commit waits for the first insert (at most
+// firstCommitTimeout) and returns its outcome, the same each time it is called; the caller must
+// not change r before commit returns. A refusal (*store.Error: EINVALID "company_id" when the
+// company does not exist any more) is final: the intent is removed. A failure of the database
+// or the network is not: commit returns store.ErrCommitPending (wrapping the cause), the intent
+// stays, and the insert is tried again in the background, backing off, until it is stored or
+// refused or the DB is closed (then the next Open replays the intent). Without an IntentsDir
+// the row is inserted before StartRecording returns (the call path then waits for the
+// database) and commit returns that insert's error. Errors (then nothing is stored): ctx's,
+// EINVALID (field) as CreateRecording, the intent's write (the IntentsDir's disk).
 func (db *DB) StartRecording(ctx context.Context, r *store.Recording) (commit func() error, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -53,17 +63,55 @@ func (db *DB) StartRecording(ctx context.Context, r *store.Recording) (commit fu
 		return nil, fmt.Errorf("recording intent: %w", err)
 	}
 	done := make(chan error, 1)
+	db.background.Add(1)
 	go func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-		defer cancel()
-		err := insertRecording(cctx, db.pool, r)
-		var refused *store.Error
-		if err == nil || errors.As(err, &refused) { // durable, or refused for good
-			in.Remove(r.ID)
+		defer db.background.Done()
+		settled := func(err error) bool {
+			var refused *store.Error
+			if err == nil || errors.As(err, &refused) { // durable, or refused for good
+				in.Remove(r.ID)
+				return true
+			}
+			return false
 		}
-		done <- err
+		err := db.tryInsert(ctx, r, firstCommitTimeout)
+		if settled(err) {
+			done <- err
+			return
+		}
+		done <- fmt.Errorf("%w: %w", store.ErrCommitPending, err)
+		db.log.Warn().Err(err).Str("recording", r.ID).Str("company", r.CompanyID).Str("decision", "record_row_pending").
+			Msg("recording row not stored: the database does not answer; trying again until it does")
+		for wait := commitRetry.First; ; wait = min(2*wait, commitRetry.Max) {
+			select {
+			case <-db.closing.Done():
+				return // the intent stays: the next Open stores the row
+			case <-time.After(wait):
+			}
+			err := db.tryInsert(ctx, r, commitTimeout)
+			if settled(err) {
+				db.log.Info().AnErr("refused", err).Str("recording", r.ID).Str("company", r.CompanyID).Str("decision", "record_row_settled").
+					Msg("pending recording row settled with the database")
+				return
+			}
+		}
 	}()
 	return sync.OnceValue(func() error { return <-done }), nil
+}
+
+// tryInsert is one insert of r's row for StartRecording, bounded by timeout and by Close. A row
+// that is there already (an earlier try whose answer was lost) counts as stored.
+func (db *DB) tryInsert(ctx context.Context, r *store.Recording, timeout time.Duration) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	stop := context.AfterFunc(db.closing, cancel)
+	defer stop()
+	args, err := recordingArgs(r)
+	if err != nil {
+		return err
+	}
+	_, err = db.pool.Exec(cctx, recordingInsert+" ON CONFLICT (id) DO NOTHING", args...)
+	return insertError(err)
 }
 
 // replayIntents inserts the row of every intent left in Options.IntentsDir by a process that

@@ -101,6 +101,13 @@ func insertRecording(ctx context.Context, q execer, r *store.Recording) error {
 		return fmt.Errorf("create recording: %w", err)
 	}
 	_, err = q.Exec(ctx, recordingInsert, args...)
+	return insertError(err)
+}
+
+// insertError maps the error of a recording insert: a missing company is EINVALID
+// "company_id", an id already taken ECONFLICT "id", anything else (the database's, the
+// network's) is wrapped.
+func insertError(err error) error {
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "23503":
