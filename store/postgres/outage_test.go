@@ -3,89 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callrec/callrec/store"
+	"github.com/callrec/callrec/store/postgres/pgtest"
 )
-
-// outage is a TCP forwarder on loopback between a DB and its server that a test can cut (every
-// connection closed, new ones refused: the database down) and restore on the same address.
-type outage struct {
-	t      *testing.T
-	addr   string
-	target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-}
-
-func newOutage(t *testing.T, target string) *outage {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	o := &outage{t: t, addr: ln.Addr().String(), target: target}
-	o.serve(ln)
-	t.Cleanup(o.cut)
-	return o
-}
-
-// dsn is the DSN of database dsn through the forwarder.
-func (o *outage) dsn(dsn string) string {
-	_, port, _ := net.SplitHostPort(o.addr)
-	return regexp.MustCompile(`port=\d+`).ReplaceAllString(dsn, "port="+port)
-}
-
-func (o *outage) serve(ln net.Listener) {
-	o.mu.Lock()
-	o.ln = ln
-	o.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", o.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			o.mu.Lock()
-			o.conns = append(o.conns, c, s)
-			o.mu.Unlock()
-			go func() { _, _ = io.Copy(s, c); s.Close() }()
-			go func() { _, _ = io.Copy(c, s); c.Close() }()
-		}
-	}()
-}
-
-// cut closes the listener and every forwarded connection.
-func (o *outage) cut() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.ln != nil {
-		o.ln.Close()
-		o.ln = nil
-	}
-	for _, c := range o.conns {
-		c.Close()
-	}
-	o.conns = nil
-}
-
-// restore listens again on the same address.
-func (o *outage) restore() {
-	o.t.Helper()
-	ln, err := net.Listen("tcp", o.addr)
-	must(o.t, err)
-	o.serve(ln)
-}
 
 // TestStartRecording_PendingWhileTheDatabaseIsDownAndStoredWhenItIsBack: with the database
 // unreachable, StartRecording still returns at once (the intent is written), its commit says
@@ -98,12 +21,11 @@ func TestStartRecording_PendingWhileTheDatabaseIsDownAndStoredWhenItIsBack(t *te
 	ctx := context.Background()
 	direct, base := mustOpen(t, Options{})
 	tn, gone := mustTenant(t, direct, "1"), mustTenant(t, direct, "2")
-	host := regexp.MustCompile(`port=(\d+)`).FindStringSubmatch(base)[1]
-	o := newOutage(t, "127.0.0.1:"+host)
+	o, through := pgtest.NewOutage(t, base)
 	dir := t.TempDir()
-	db := mustOpenDSN(t, o.dsn(base), Options{IntentsDir: dir})
+	db := mustOpenDSN(t, through, Options{IntentsDir: dir})
 
-	o.cut()
+	o.Cut()
 	kept, refused := newLive(tn.companyID, time.Time{}), newLive(gone.companyID, time.Time{})
 	var commits []func() error
 	for _, r := range []*store.Recording{kept, refused} {
@@ -133,7 +55,7 @@ func TestStartRecording_PendingWhileTheDatabaseIsDownAndStoredWhenItIsBack(t *te
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // a few retries fail meanwhile
-	o.restore()
+	o.Restore()
 	waitFor(t, "the pending row stored and both intents settled", func() bool {
 		got, err := direct.Recording(ctx, kept.ID)
 		return err == nil && got.State == store.StateRecording && len(intentsLeft(t, dir)) == 0
@@ -143,7 +65,7 @@ func TestStartRecording_PendingWhileTheDatabaseIsDownAndStoredWhenItIsBack(t *te
 	}
 
 	// Still pending at Close: the intent stays, and the next Open stores it.
-	o.cut()
+	o.Cut()
 	late := newLive(tn.companyID, time.Time{})
 	commit, err := db.StartRecording(ctx, late)
 	must(t, err)

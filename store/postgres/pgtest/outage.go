@@ -1,0 +1,93 @@
+package pgtest
+
+import (
+	"io"
+	"net"
+	"regexp"
+	"sync"
+	"testing"
+)
+
+// Outage stands between a test's clients and a server: a TCP forwarder on 127.0.0.1 that Cut
+// makes look like a database gone down (every connection through it closed, new ones refused)
+// and Restore brings back on the same address. Use it for what a store does while its database
+// restarts or fails over.
+type Outage struct {
+	tb     testing.TB
+	addr   string
+	target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+var dsnPort = regexp.MustCompile(`port=(\d+)`)
+
+// NewOutage starts a forwarder in front of the server of dsn (one of this package's: a
+// key=value DSN naming 127.0.0.1 and its port) and returns it with the DSN that goes through
+// it. The forwarder is cut when the test ends. Fails tb when it cannot listen.
+func NewOutage(tb testing.TB, dsn string) (*Outage, string) {
+	tb.Helper()
+	m := dsnPort.FindStringSubmatch(dsn)
+	if m == nil {
+		tb.Fatalf("pgtest: DSN %q names no port", dsn)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o := &Outage{tb: tb, addr: ln.Addr().String(), target: net.JoinHostPort("127.0.0.1", m[1])}
+	o.serve(ln)
+	tb.Cleanup(o.Cut)
+	_, port, _ := net.SplitHostPort(o.addr)
+	return o, dsnPort.ReplaceAllString(dsn, "port="+port)
+}
+
+func (o *Outage) serve(ln net.Listener) {
+	o.mu.Lock()
+	o.ln = ln
+	o.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", o.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			o.mu.Lock()
+			o.conns = append(o.conns, c, s)
+			o.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+// Cut closes the forwarder's listener and every connection through it. Idempotent.
+func (o *Outage) Cut() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ln != nil {
+		o.ln.Close()
+		o.ln = nil
+	}
+	for _, c := range o.conns {
+		c.Close()
+	}
+	o.conns = nil
+}
+
+// Restore listens again on the forwarder's address. Fails the test when the address is taken.
+func (o *Outage) Restore() {
+	o.tb.Helper()
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		o.tb.Fatal(err)
+	}
+	o.serve(ln)
+}
