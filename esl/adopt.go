@@ -237,7 +237,8 @@ func (s *Session) settleMissed(ctx context.Context, r *activeRec) {
 	if !s.rowStored(r) {
 		return
 	}
-	wctx := context.WithoutCancel(ctx)
+	wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
+	defer cancel()
 	if row, err := s.srv.DB.Recording(wctx, r.id); err != nil || row.State != store.StateRecording {
 		return
 	}
@@ -437,7 +438,9 @@ func (n *Node) readopt(ctx context.Context, log zerolog.Logger) {
 		log.Warn().Err(err).Msg("channel list not understood: calls not re-adopted")
 		return
 	}
-	live, err := n.DB.RecordingsInState(ctx, store.StateRecording, 0)
+	sctx, cancel := storeContext(ctx, n.StoreTimeout)
+	live, err := n.DB.RecordingsInState(sctx, store.StateRecording, 0)
+	cancel()
 	if err != nil {
 		log.Warn().Err(err).Msg("store: calls not re-adopted")
 		return

@@ -84,6 +84,7 @@ type harnessOptions struct {
 	noTranscript   bool                          // the stand-in keeps no transcript (load drills: waitEvent and waitQuiet do not work)
 	logs           io.Writer                     // also receives the Server's log (JSON lines)
 	wrapStore      func(store.Store) store.Store // what the Server gets as its DB, from the harness's store
+	storeTimeout   time.Duration                 // Server.StoreTimeout
 }
 
 // testDialplan mirrors what fsconf renders: guarded hand-over entries, then the operator's routes.
@@ -244,6 +245,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		SpoolDir: spoolArg, OnDemandPath: onDemandArg, TransferContext: "callrec_transfer",
 		Tone: o.tone, CommandTimeout: o.commandTimeout, HangupDrain: 2 * time.Second, PlanDeadline: o.planDeadline,
 		MaxConns: o.maxConns, Health: o.health, wrapListener: o.wrapListener, Metrics: o.metrics,
+		StoreTimeout: o.storeTimeout,
 	}
 	addr := "127.0.0.1:1" // nothing listens: connection refused
 	h.srv.MarkTaken = o.instances != nil

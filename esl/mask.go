@@ -2,6 +2,7 @@ package esl
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -96,15 +97,21 @@ func (s *Session) storeMasks(ctx context.Context, r *activeRec) {
 	prev, commit, masks := r.masksWritten, r.stored, slices.Clone(r.masks)
 	done := make(chan struct{})
 	r.masksWritten = done
-	wctx, log, db := context.WithoutCancel(ctx), s.log, s.srv.DB
+	log, db, timeout := s.log, s.srv.DB, s.srv.StoreTimeout
 	go func() {
 		defer close(done)
 		if prev != nil {
 			<-prev
 		}
-		if commit != nil && commit() != nil {
-			return // the row was never stored: rowStored tells that on the call's own goroutine
+		if commit != nil {
+			// A row refused for good is never stored: rowStored tells that on the call's own
+			// goroutine. A pending one (store.ErrCommitPending) may be in by now: try.
+			if err := commit(); err != nil && !errors.Is(err, store.ErrCommitPending) {
+				return
+			}
 		}
+		wctx, cancel := storeContext(ctx, timeout)
+		defer cancel()
 		if err := db.SetRecordingMasks(wctx, r.id, masks); err != nil {
 			log.Error().Err(err).Str("recording", r.id).Msg("masked spans not stored")
 		}

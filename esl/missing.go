@@ -44,7 +44,9 @@ func (s *Session) reportMissing(ctx context.Context, since time.Time) {
 	if s.ddi != nil {
 		mc.DDIID = s.ddi.ID
 	}
-	missing, err := s.srv.DB.ReportMissing(context.WithoutCancel(ctx), mc)
+	wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
+	defer cancel()
+	missing, err := s.srv.DB.ReportMissing(wctx, mc)
 	switch {
 	case err != nil:
 		s.log.Error().Err(err).Str("decision", "missing_not_reported").Str("reason", reason).Msg("a call without its recording could not be reported")

@@ -30,6 +30,7 @@ type Node struct {
 	SpoolDir       string
 	OnDemandPath   string        // the sofia record-path: Record key recordings, found by their WAV path
 	CommandTimeout time.Duration // default 5 s
+	StoreTimeout   time.Duration // each store read or write of an event (default 10 s), as Server.StoreTimeout
 	MaxBackoff     time.Duration // default 30 s
 	// Calls, when set, is the Server whose calls this node keeps under control: on every
 	// (re)connect the node re-adopts the calls callrec controlled that no Session follows
@@ -221,6 +222,8 @@ func (n *Node) session(ctx context.Context, log zerolog.Logger) error {
 // the rows still recording by its stored WAV path).
 func (n *Node) onRecordStop(ctx context.Context, log zerolog.Logger, ev headerReader) {
 	path := header(ev, "Record-File-Path")
+	ctx, cancel := storeContext(ctx, n.StoreTimeout)
+	defer cancel()
 	rec := n.recordingAt(ctx, path)
 	if rec == nil {
 		return

@@ -166,7 +166,10 @@ func (s *Session) onKeyRecordStart(ctx context.Context, ev headerReader, path st
 	if user != nil {
 		rec.UserID, rec.Recorder = user.ID, user.Extension
 	}
-	if err := s.srv.DB.CreateRecording(ctx, rec); err != nil {
+	wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
+	err := s.srv.DB.CreateRecording(wctx, rec)
+	cancel()
+	if err != nil {
 		s.log.Error().Err(err).Str("decision", "record_failed").Msg("Record key recording not booked")
 		return
 	}

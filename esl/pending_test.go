@@ -92,3 +92,50 @@ func TestRecording_KeptWhileItsRowIsPending(t *testing.T) {
 		t.Fatalf("after the database is back and the reconcile: %+v, row %s %d ms", res, got.State, got.DurationMS)
 	}
 }
+
+// stallStore is a store whose database has stalled (partitioned, no reset): every write of a
+// recording's end waits until its context ends.
+type stallStore struct {
+	store.Store
+	stalled atomic.Int32
+}
+
+func (s *stallStore) FinishRecording(ctx context.Context, id string, endedAt time.Time, durationMS int64, wavPath string) error {
+	s.stalled.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestRecording_AStalledStoreDoesNotHoldTheCall: a store write for a call's events that does not
+// answer is given up after Server.StoreTimeout. The Session ends, its failure is logged, and
+// the row stays `recording` with its WAV for the reconcile. Before, the write had no deadline,
+// so the Session waited as long as the database did.
+func TestRecording_AStalledStoreDoesNotHoldTheCall(t *testing.T) {
+	logs := &logLines{}
+	stall := &stallStore{}
+	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, logs: logs, storeTimeout: 300 * time.Millisecond,
+		wrapStore: func(s store.Store) store.Store { stall.Store = s; return stall }})
+	ctx := ctxT(t, 30*time.Second)
+	call, err := h.fs.Inbound(ctx, fstest.CallSpec{From: "+34600111222", To: "+34911234567", ToneHz: toneCaller})
+	must(t, err)
+	b, err := call.WaitLeg(ctx, "1001")
+	must(t, err)
+	must(t, b.WaitAnswer(ctx))
+	r := h.waitRecordings(store.StateRecording, 1)[0]
+	h.fs.Advance(time.Second)
+	t0 := time.Now()
+	call.A.Hangup("NORMAL_CLEARING")
+	h.waitSessions()
+	if d := time.Since(t0); d > 5*time.Second || stall.stalled.Load() == 0 {
+		t.Fatalf("session ended %v after the hangup with %d stalled writes", d, stall.stalled.Load())
+	}
+	if logs.count("recording not finished in the store") == 0 || logs.count("context deadline exceeded") == 0 {
+		t.Fatalf("the stalled write is not logged:\n%s", logs.buf.String())
+	}
+	if got, err := h.db.Recording(ctx, r.ID); err != nil || got.State != store.StateRecording {
+		t.Fatalf("row after a stalled finish: %+v, %v", got, err)
+	}
+	if _, err := os.Stat(h.spool + "/" + r.ID + ".wav"); err != nil {
+		t.Fatalf("WAV after a stalled finish: %v", err)
+	}
+}

@@ -72,9 +72,13 @@ type Server struct {
 	ReadoptEvery time.Duration
 
 	CommandTimeout time.Duration // per FreeSWITCH command (default 5 s)
-	PlanDeadline   time.Duration // connect → call handed on, else the socket is closed (default 2 s)
-	HangupDrain    time.Duration // after hangup, wait this long for RECORD_STOP (default 3 s)
-	Heartbeat      time.Duration // idle time before a liveness probe (default 60 s)
+	// StoreTimeout bounds each write of a call's recordings to the store (default 10 s,
+	// storeContext): a shared store whose database stalls fails the write instead of holding
+	// the call's events, and the reconcile settles the row later.
+	StoreTimeout time.Duration
+	PlanDeadline time.Duration // connect → call handed on, else the socket is closed (default 2 s)
+	HangupDrain  time.Duration // after hangup, wait this long for RECORD_STOP (default 3 s)
+	Heartbeat    time.Duration // idle time before a liveness probe (default 60 s)
 	// ReattachTimeout is how long a Session whose connection was lost keeps trying to follow
 	// its call through the node (default 2 min; an `api reload mod_event_socket` keeps the
 	// node's listener down for about 20 s).
@@ -329,3 +333,18 @@ func (l eslLogger) Debug(format string, args ...any) { l.log.Debug().Msgf("eslgo
 func (l eslLogger) Info(format string, args ...any)  { l.log.Debug().Msgf("eslgo: "+format, args...) }
 func (l eslLogger) Warn(format string, args ...any)  { l.log.Debug().Msgf("eslgo: "+format, args...) }
 func (l eslLogger) Error(format string, args ...any) { l.log.Warn().Msgf("eslgo: "+format, args...) }
+
+// defaultStoreTimeout is Server.StoreTimeout and Node.StoreTimeout when they are zero.
+const defaultStoreTimeout = 10 * time.Second
+
+// storeContext is the context of one store call made for a call's events: not cancelled with
+// ctx (a recording's end must be written even as its call or connection goes), but bounded by d
+// (defaultStoreTimeout when zero). The embedded store answers in microseconds; a shared one
+// whose database is partitioned or stalled would otherwise hold the caller, and with it every
+// later event of the call (or, on a node connection, of the node), until TCP gives up.
+func storeContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		d = defaultStoreTimeout
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}

@@ -728,7 +728,9 @@ func (s *Session) startRecording(ctx context.Context, leg string, rec *store.Rec
 		delete(s.recs, path)
 		s.log.Error().Err(err).Str("recording", rec.ID).Str("decision", "record_failed").Msg("uuid_record start failed")
 		if s.rowStored(r) {
-			_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), rec.ID, "FreeSWITCH did not start the recording") // err is logged above
+			wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
+			_ = s.srv.DB.FailRecording(wctx, rec.ID, "FreeSWITCH did not start the recording") // err is logged above
+			cancel()
 			s.srv.Metrics.recording("failed", rec.Type)
 		}
 		return nil
@@ -802,7 +804,8 @@ func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 		_ = os.Remove(path) // a recording without a row: never kept
 		return
 	}
-	wctx := context.WithoutCancel(ctx)
+	wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
+	defer cancel()
 	if discardedByFreeSWITCH(ev, path) {
 		_ = s.srv.DB.DiscardRecording(wctx, r.id, discardReason(ev))
 		s.srv.Metrics.recording("discarded", r.typ)
@@ -831,7 +834,9 @@ func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 func (s *Session) abandonRecordings(ctx context.Context, why string) {
 	for path, r := range s.recs {
 		if s.rowStored(r) {
-			_ = s.srv.DB.FailRecording(context.WithoutCancel(ctx), r.id, why)
+			wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
+			_ = s.srv.DB.FailRecording(wctx, r.id, why)
+			cancel()
 		}
 		delete(s.recs, path)
 	}
@@ -843,7 +848,6 @@ func (s *Session) abandonRecordings(ctx context.Context, why string) {
 // that outlived the controlled leg) stays `recording`: FreeSWITCH keeps writing it, and the node
 // connection or reconcile finishes it.
 func (s *Session) finish(ctx context.Context) {
-	wctx := context.WithoutCancel(ctx)
 	for path, r := range s.recs {
 		leg, known := s.legs[r.leg]
 		if !s.hungUp || (known && !leg.gone) {
@@ -858,9 +862,11 @@ func (s *Session) finish(ctx context.Context) {
 		if end.IsZero() {
 			end = time.Now()
 		}
+		wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
 		if err := s.srv.DB.FinishRecording(wctx, r.id, end.UTC(), end.Sub(r.startedAt).Milliseconds(), path); err != nil {
 			s.log.Error().Err(err).Str("recording", r.id).Msg("recording not finished in the store")
 		}
+		cancel()
 		delete(s.recs, path)
 	}
 	for uuid := range s.legs {

@@ -87,3 +87,33 @@ func TestStartRecording_PendingWhileTheDatabaseIsDownAndStoredWhenItIsBack(t *te
 		t.Fatalf("the pending row after the next Open: %+v, %v", got, err)
 	}
 }
+
+// TestWrites_ABoundedContextEndsAWriteToAStalledDatabase: with the database stalled (no byte
+// through, nothing closed: a partition), a write given a deadline returns soon after it, as the
+// call path's writes are (esl storeContext); once the stall ends the DB works again.
+func TestWrites_ABoundedContextEndsAWriteToAStalledDatabase(t *testing.T) {
+	ctx := context.Background()
+	direct, base := mustOpen(t, Options{})
+	tn := mustTenant(t, direct, "1")
+	o, through := pgtest.NewOutage(t, base)
+	db := mustOpenDSN(t, through, Options{})
+	r := newLive(tn.companyID, time.Time{})
+	must(t, db.CreateRecording(ctx, r))
+	o.Stall()
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	t0 := time.Now()
+	err := db.FinishRecording(wctx, r.ID, time.Now().UTC(), 1000, "/spool/"+r.ID+".wav")
+	cancel()
+	if d := time.Since(t0); err == nil || d > 3*time.Second {
+		t.Fatalf("a write to a stalled database: %v after %v, want an error soon after its 500 ms deadline", err, d)
+	}
+	o.Resume()
+	waitFor(t, "writes again after the stall", func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return db.FinishRecording(wctx, r.ID, time.Now().UTC(), 1000, "/spool/"+r.ID+".wav") == nil
+	})
+	if got, err := direct.Recording(ctx, r.ID); err != nil || got.State != store.StateProcessing {
+		t.Fatalf("row after the stall: %+v, %v", got, err)
+	}
+}

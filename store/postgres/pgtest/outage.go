@@ -17,9 +17,11 @@ type Outage struct {
 	addr   string
 	target string
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   []net.Conn
+	stalled bool
+	resumed *sync.Cond // on mu: broadcast when stalled ends
 }
 
 var dsnPort = regexp.MustCompile(`port=(\d+)`)
@@ -38,6 +40,7 @@ func NewOutage(tb testing.TB, dsn string) (*Outage, string) {
 		tb.Fatal(err)
 	}
 	o := &Outage{tb: tb, addr: ln.Addr().String(), target: net.JoinHostPort("127.0.0.1", m[1])}
+	o.resumed = sync.NewCond(&o.mu)
 	o.serve(ln)
 	tb.Cleanup(o.Cut)
 	_, port, _ := net.SplitHostPort(o.addr)
@@ -62,16 +65,55 @@ func (o *Outage) serve(ln net.Listener) {
 			o.mu.Lock()
 			o.conns = append(o.conns, c, s)
 			o.mu.Unlock()
-			go func() { _, _ = io.Copy(s, c); s.Close() }()
-			go func() { _, _ = io.Copy(c, s); c.Close() }()
+			go func() { o.copy(s, c); s.Close() }()
+			go func() { o.copy(c, s); c.Close() }()
 		}
 	}()
+}
+
+// copy forwards from src to dst, holding what it read while the forwarder is stalled.
+func (o *Outage) copy(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		o.mu.Lock()
+		for o.stalled {
+			o.resumed.Wait()
+		}
+		o.mu.Unlock()
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Stall stops every byte through the forwarder, both ways, without closing anything: a
+// database host partitioned away, or stalled. Resume (or Cut) ends it.
+func (o *Outage) Stall() {
+	o.mu.Lock()
+	o.stalled = true
+	o.mu.Unlock()
+}
+
+// Resume lets the held bytes and the later ones through again.
+func (o *Outage) Resume() {
+	o.mu.Lock()
+	o.stalled = false
+	o.resumed.Broadcast()
+	o.mu.Unlock()
 }
 
 // Cut closes the forwarder's listener and every connection through it. Idempotent.
 func (o *Outage) Cut() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.stalled = false
+	o.resumed.Broadcast()
 	if o.ln != nil {
 		o.ln.Close()
 		o.ln = nil
