@@ -122,6 +122,7 @@ func openWith(ctx context.Context, dsn string, opts Options, files fs.FS, schema
 	if cfg.ConnConfig.ConnectTimeout == 0 { // libpq's connect_timeout, when the DSN has none
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
+	cfg.ConnConfig.DialFunc = dialer(cfg.ConnConfig.ConnectTimeout).DialContext // dial.go
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
