@@ -17,6 +17,19 @@ func drain(ch <-chan struct{}) {
 	}
 }
 
+// settle waits until ch has been quiet for half a second, taking what arrives: the wake-ups of
+// earlier writes, whose notifications may still be on their way when drain runs, must not be
+// taken for the next write's.
+func settle(ch <-chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		case <-time.After(500 * time.Millisecond):
+			return
+		}
+	}
+}
+
 // waitSignal waits for a value on ch with a generous deadline and returns how long after
 // start it came.
 func waitSignal(t *testing.T, start time.Time, ch <-chan struct{}, what string) time.Duration {
