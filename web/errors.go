@@ -2,10 +2,12 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,6 +22,7 @@ const (
 	codeRateLimited  = "rate_limited"
 	codeNotAllowed   = "method_not_allowed"
 	codeRange        = "range_not_satisfiable"
+	codeUnavailable  = "unavailable"
 )
 
 // errorBody is SPEC §4.1's error shape: {"error":{"code":…,"message":…,"field":…}}.
@@ -111,8 +114,25 @@ func errorStatus(err error) (int, errorDetail) {
 			return fe.Code, errorDetail{Code: store.EINVALID, Message: fe.Message}
 		}
 	}
+	if unavailable(err) {
+		return fiber.StatusServiceUnavailable, errorDetail{Code: codeUnavailable,
+			Message: "The store or the recordings library does not answer; try again shortly."}
+	}
 	return fiber.StatusInternalServerError, errorDetail{Code: store.EINTERNAL, Message: "Internal error."}
 }
+
+// unavailable reports whether err says a backend did not answer (a shared store's database or
+// an object store down, unreachable or too slow), not that the request or the data is wrong:
+// the network's errors, a connection cut mid-answer, a deadline passed, a recording row still
+// pending. The client may retry: 503 with Retry-After.
+func unavailable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrCommitPending)
+}
+
+// retryAfterSeconds is the Retry-After of a 503 (unavailable).
+const retryAfterSeconds = "5"
 
 // errorHandler is the app's fiber.ErrorHandler: every error reply, whichever layer produced it
 // (handler, middleware, router, body limit, recovered panic), leaves through here.
@@ -124,6 +144,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 			Str("path", c.Path()).Msg("request failed")
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
+	if status == fiber.StatusServiceUnavailable {
+		c.Set(fiber.HeaderRetryAfter, retryAfterSeconds)
+	}
 	return c.Status(status).JSON(errorBody{Error: d})
 }
 

@@ -32,7 +32,7 @@ var (
 	// enumErrorCode is every error.code the API answers: the store's vocabulary (ESCHEMA leaves
 	// as internal, errorStatus) and the HTTP layer's own codes.
 	enumErrorCode = []string{store.EINVALID, store.ENOTFOUND, store.ECONFLICT, store.EFORBIDDEN, store.EINTERNAL,
-		codeUnauthorized, codeTooLarge, codeRateLimited, codeNotAllowed, codeRange, codeIntegrity}
+		codeUnauthorized, codeTooLarge, codeRateLimited, codeNotAllowed, codeRange, codeIntegrity, codeUnavailable}
 )
 
 // Schema building blocks. Each returns a fresh map, so a property can be changed in place.
@@ -419,7 +419,7 @@ func openAPISchemas() map[string]any {
 		"TokenList": list("Token"), "RecordingList": list("Recording"),
 		"Error": object("Every error reply.", map[string]any{
 			"error": object("What went wrong.", map[string]any{
-				"code":    about(enum(enumErrorCode), "the kind of error: invalid (400), unauthorized (401), forbidden (403), not_found (404), conflict (409), too_large (413), range_not_satisfiable (416), rate_limited (429), internal (500), method_not_allowed (405)"),
+				"code":    about(enum(enumErrorCode), "the kind of error: invalid (400), unauthorized (401), forbidden (403), not_found (404), conflict (409), too_large (413), range_not_satisfiable (416), rate_limited (429), internal (500), unavailable (503: the store or the library does not answer; Retry-After), method_not_allowed (405)"),
 				"message": about(str(), "a sentence safe to show to people"),
 				"field":   about(str(), "the request field the error is about (invalid, conflict, forbidden), the first of fields when several failed"),
 				"fields": about(arrayOf(object("One invalid field.", map[string]any{

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ import (
 // while calls come and go. Calls recording when it goes, calls that start and end while it is
 // away, and calls after it is back are all recorded: /readyz says 503 meanwhile and 200 after,
 // and in the end every call has one ready recording that plays its talk, no job is left in the
-// queue and no WAV in the spool. Before, a recording that started while the database was away
+// queue and no WAV in the spool; the API answers 503 with Retry-After while the database is
+// away. Before, a recording that started while the database was away
 // lost its WAV at its end (its row's commit had failed once) and later came back as a row with
 // no audio.
 func TestDrill_PostgreSQLDownMidLoad(t *testing.T) {
@@ -84,6 +86,16 @@ freeswitch:
 	db.Cut()
 	down := time.Now()
 	waitDrill(t, 15*time.Second, func() bool { return readyzStatus(base) == 503 }, "/readyz 503 with the database away")
+	// The API says so too: 503 with Retry-After, not 500.
+	req, err := http.NewRequest("GET", api.base+"/recordings", nil)
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+api.token)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("GET /recordings with the database away: %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
 	hangUp(before) // their recordings stop while the database is away
 	hangUp(place(3, "2"))
 	time.Sleep(time.Until(down.Add(6 * time.Second)))
