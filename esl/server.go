@@ -72,8 +72,8 @@ type Server struct {
 	ReadoptEvery time.Duration
 
 	CommandTimeout time.Duration // per FreeSWITCH command (default 5 s)
-	// StoreTimeout bounds each write of a call's recordings to the store (default 10 s,
-	// storeContext): a shared store whose database stalls fails the write instead of holding
+	// StoreTimeout bounds each store call made for a call's events (default 10 s,
+	// storeContext): a shared store whose database stalls fails the call instead of holding
 	// the call's events, and the reconcile settles the row later.
 	StoreTimeout time.Duration
 	PlanDeadline time.Duration // connect → call handed on, else the socket is closed (default 2 s)

@@ -804,10 +804,10 @@ func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 		_ = os.Remove(path) // a recording without a row: never kept
 		return
 	}
-	wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
-	defer cancel()
 	if discardedByFreeSWITCH(ev, path) {
+		wctx, cancel := storeContext(ctx, s.srv.StoreTimeout)
 		_ = s.srv.DB.DiscardRecording(wctx, r.id, discardReason(ev))
+		cancel()
 		s.srv.Metrics.recording("discarded", r.typ)
 		s.log.Info().Str("recording", r.id).Str("decision", "record_discarded").Msg("FreeSWITCH discarded the recording")
 		return
@@ -818,6 +818,8 @@ func (s *Session) onRecordStop(ctx context.Context, ev headerReader) {
 	}
 	s.endMask(ctx, r, ms)
 	r.waitMasks()
+	wctx, cancel := storeContext(ctx, s.srv.StoreTimeout) // after the masks' write: its own bound
+	defer cancel()
 	if err := s.srv.DB.FinishRecording(wctx, r.id, time.Now().UTC(), ms, path); err != nil {
 		s.log.Error().Err(err).Str("recording", r.id).Msg("recording not finished in the store")
 		return

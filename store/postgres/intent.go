@@ -80,7 +80,8 @@ func (db *DB) StartRecording(ctx context.Context, r *store.Recording) (commit fu
 			return
 		}
 		done <- fmt.Errorf("%w: %w", store.ErrCommitPending, err)
-		db.log.Warn().Err(err).Str("recording", r.ID).Str("company", r.CompanyID).Str("decision", "record_row_pending").
+		// The call's decision (record_row_pending) is the Session's to log; this is the store's retry.
+		db.log.Warn().Err(err).Str("recording", r.ID).Str("company", r.CompanyID).
 			Msg("recording row not stored: the database does not answer; trying again until it does")
 		for wait := commitRetry.First; ; wait = min(2*wait, commitRetry.Max) {
 			select {
@@ -90,7 +91,7 @@ func (db *DB) StartRecording(ctx context.Context, r *store.Recording) (commit fu
 			}
 			err := db.tryInsert(ctx, r, commitTimeout)
 			if settled(err) {
-				db.log.Info().AnErr("refused", err).Str("recording", r.ID).Str("company", r.CompanyID).Str("decision", "record_row_settled").
+				db.log.Info().AnErr("refused", err).Str("recording", r.ID).Str("company", r.CompanyID).
 					Msg("pending recording row settled with the database")
 				return
 			}
