@@ -62,12 +62,7 @@ func TestRecording_KeptWhileItsRowIsPending(t *testing.T) {
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, logs: logs,
 		wrapStore: func(s store.Store) store.Store { down.Store = s; return down }})
 	ctx := ctxT(t, 30*time.Second)
-	call, err := h.fs.Inbound(ctx, fstest.CallSpec{From: "+34600111222", To: "+34911234567", ToneHz: toneCaller})
-	must(t, err)
-	b, err := call.WaitLeg(ctx, "1001")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
-	r := h.waitRecordings(store.StateRecording, 1)[0]
+	call, r := recordedDDICall(ctx, h)
 	h.fs.Advance(2 * time.Second)
 	call.A.Hangup("NORMAL_CLEARING")
 	h.waitSessions()
@@ -116,12 +111,7 @@ func TestRecording_AStalledStoreDoesNotHoldTheCall(t *testing.T) {
 	h := newHarness(t, harnessOptions{ddiMode: store.RecordInbound, logs: logs, storeTimeout: 300 * time.Millisecond,
 		wrapStore: func(s store.Store) store.Store { stall.Store = s; return stall }})
 	ctx := ctxT(t, 30*time.Second)
-	call, err := h.fs.Inbound(ctx, fstest.CallSpec{From: "+34600111222", To: "+34911234567", ToneHz: toneCaller})
-	must(t, err)
-	b, err := call.WaitLeg(ctx, "1001")
-	must(t, err)
-	must(t, b.WaitAnswer(ctx))
-	r := h.waitRecordings(store.StateRecording, 1)[0]
+	call, r := recordedDDICall(ctx, h)
 	h.fs.Advance(time.Second)
 	t0 := time.Now()
 	call.A.Hangup("NORMAL_CLEARING")
@@ -138,4 +128,16 @@ func TestRecording_AStalledStoreDoesNotHoldTheCall(t *testing.T) {
 	if _, err := os.Stat(h.spool + "/" + r.ID + ".wav"); err != nil {
 		t.Fatalf("WAV after a stalled finish: %v", err)
 	}
+}
+
+// recordedDDICall places an inbound call to the harness's DDI, answered by 1001, and returns it
+// with its recording once that is `recording`.
+func recordedDDICall(ctx context.Context, h *harness) (*fstest.Call, *store.Recording) {
+	h.t.Helper()
+	call, err := h.fs.Inbound(ctx, fstest.CallSpec{From: "+34600111222", To: "+34911234567", ToneHz: toneCaller})
+	must(h.t, err)
+	b, err := call.WaitLeg(ctx, "1001")
+	must(h.t, err)
+	must(h.t, b.WaitAnswer(ctx))
+	return call, h.waitRecordings(store.StateRecording, 1)[0]
 }

@@ -277,14 +277,7 @@ freeswitch:
 	if len(wavs) != 0 {
 		t.Errorf("%d WAVs left in the shared spool, e.g. %s", len(wavs), wavs[0])
 	}
-	db, err := postgres.Open(ctx, dsn, postgres.Options{})
-	must(t, err)
-	depth, err := db.QueueDepth(ctx)
-	must(t, err)
-	must(t, db.Close())
-	if depth != 0 {
-		t.Errorf("%d jobs left in the queue", depth)
-	}
+	expectEmptyQueue(ctx, t, dsn)
 	// Each call of the dead instance is taken over once, by one survivor.
 	readopted := regexp.MustCompile(`"decision":"readopt_from_dead_instance"`)
 	by2, by3 := inst[1].count(readopted), inst[2].count(readopted)
@@ -377,5 +370,18 @@ func instanceRecordings(api *apiClient, state string) []instanceRecording {
 			return all
 		}
 		cursor = page.NextCursor
+	}
+}
+
+// expectEmptyQueue fails t when the job queue of the PostgreSQL store at dsn holds a job.
+func expectEmptyQueue(ctx context.Context, t *testing.T, dsn string) {
+	t.Helper()
+	db, err := postgres.Open(ctx, dsn, postgres.Options{})
+	must(t, err)
+	depth, err := db.QueueDepth(ctx)
+	must(t, err)
+	must(t, db.Close())
+	if depth != 0 {
+		t.Errorf("%d jobs left in the queue", depth)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/callrec/callrec/esl/fstest"
-	"github.com/callrec/callrec/store/postgres"
 	"github.com/callrec/callrec/store/postgres/pgtest"
 )
 
@@ -30,7 +29,7 @@ import (
 func TestDrill_PostgreSQLDownMidLoad(t *testing.T) {
 	const talk = 2 * time.Second
 	dsn := pgtest.Database(t, pgtest.Options{})
-	db, through := pgtest.NewOutage(t, dsn)
+	outage, through := pgtest.NewOutage(t, dsn)
 	dir := t.TempDir()
 	httpAddr, eslAddr := freeAddr(t), freeAddr(t)
 	fs := drillFreeSWITCH(t, dir, eslAddr)
@@ -83,7 +82,7 @@ freeswitch:
 
 	before := place(3, "1")
 	time.Sleep(500 * time.Millisecond)
-	db.Cut()
+	outage.Cut()
 	down := time.Now()
 	waitDrill(t, 15*time.Second, func() bool { return readyzStatus(base) == 503 }, "/readyz 503 with the database away")
 	// The API says so too: 503 with Retry-After, not 500.
@@ -99,7 +98,7 @@ freeswitch:
 	hangUp(before) // their recordings stop while the database is away
 	hangUp(place(3, "2"))
 	time.Sleep(time.Until(down.Add(6 * time.Second)))
-	db.Restore()
+	outage.Restore()
 	t.Logf("database away for %v", time.Since(down).Round(100*time.Millisecond))
 	waitDrill(t, 30*time.Second, func() bool { return readyzStatus(base) == 200 }, "/readyz 200 once the database is back")
 	hangUp(place(3, "3"))
@@ -137,14 +136,7 @@ freeswitch:
 	if wavs, _ := filepath.Glob(filepath.Join(dir, "spool", "*.wav")); len(wavs) != 0 {
 		t.Errorf("%d WAVs left in the spool", len(wavs))
 	}
-	check, err := postgres.Open(ctx, dsn, postgres.Options{})
-	must(t, err)
-	depth, err := check.QueueDepth(ctx)
-	must(t, err)
-	must(t, check.Close())
-	if depth != 0 {
-		t.Errorf("%d jobs left in the queue", depth)
-	}
+	expectEmptyQueue(ctx, t, dsn)
 	if left, _ := filepath.Glob(filepath.Join(dir, "postgres.intents", "*")); len(left) != 0 {
 		t.Errorf("intents left: %v", left)
 	}
